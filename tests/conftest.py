@@ -22,6 +22,7 @@ for secret in ("HF_TOKEN", "APIFY_TOKEN", "ANTHROPIC_API_KEY", "WANDB_API_KEY", 
 import pytest  # noqa: E402
 
 from tests.network_guard import guard  # noqa: E402
+from tests.stand_ins.hub import hub_endpoint  # noqa: E402, F401  (a fixture every publishing test reuses)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REALDATA = REPO_ROOT.parent / "shared" / "realdata"
