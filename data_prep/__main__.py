@@ -1,0 +1,83 @@
+"""The data_prep command line.
+
+    python -m data_prep collect --config CONFIG --output DIR [--resume] [--max-cost USD]
+    python -m data_prep build --config CONFIG --input FILE_OR_DIR... --output DIR [--push-to-hub REPO --version vN]
+
+Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
+that exists, a push without the pseudonym key); 1 failed while working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from data_prep.collect import add_collect_arguments, run_collect
+from data_prep.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from data_prep.privacy import PrivacyError
+from data_prep.publish import PublishError
+from data_prep.secrets import redact
+from data_prep.sources import InputError
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="YAML config (default: %(default)s)")
+    parser.add_argument(
+        "--input", nargs="+", required=True, metavar="FILE_OR_DIR", help="export files, or folders to read recursively"
+    )
+    parser.add_argument("--output", type=Path, required=True, help="the version is written to OUTPUT/vN/")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
+    parser.add_argument("--version", default=None, help="vN (default: the next free one in OUTPUT; required to push)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from data_prep.build import build  # heavy imports (datasets, numpy) only for this command
+
+    try:
+        config = load_config(args.config)
+        folder = build(
+            config,
+            args.input,
+            args.output,
+            push_to_hub=args.push_to_hub,
+            version=args.version,
+            progress=not args.no_progress,
+        )
+    except (ConfigError, InputError, PublishError, PrivacyError) as error:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
+        logging.getLogger("data_prep").exception("build failed")
+        print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"dataset written to {folder}"
+        + (f" and pushed to {args.push_to_hub}@{args.version}" if args.push_to_hub else "")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_prep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
+    add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "collect":
+        return run_collect(args)
+    return run_build(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""`python -m data_prep build`: raw records -> pairs -> filters -> validation -> cleaning -> split -> privacy ->
+a versioned DatasetDict folder (+ card, report.json, funnel.png, config.yaml), optionally pushed to the Hub.
+
+`run_pipeline` is the whole data path on records already read; `build` adds the checks that must pass before
+any work (inputs, version, pseudonym key), reading the files, and writing/publishing the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import yaml
+from datasets import Dataset, DatasetDict, disable_progress_bars
+
+from data_prep import schema as col
+from data_prep.card import build_card
+from data_prep.cleaning import find_exact_duplicates, quality_scores
+from data_prep.config import DataPrepConfig
+from data_prep.dedup import (
+    EMBEDDING_MODEL_NAME,
+    embed_texts,
+    load_embedding_model,
+    semantic_duplicates,
+)
+from data_prep.filters import over_author_cap, reply_rejection, root_rejection
+from data_prep.funnel import Funnel, plot_funnel, settle_tweets, write_report
+from data_prep.pairs import Pair, find_pairs, unique_tweets
+from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment
+from data_prep.publish import (
+    PublishError,
+    check_hub_version_free,
+    check_local_version_free,
+    check_version_name,
+    next_local_version,
+    push_version,
+    save_local,
+)
+from data_prep.rows import PAIR_FEATURES, pair_row
+from data_prep.secrets import redact
+from data_prep.sources import iter_tweets, scan_input_files
+from data_prep.split import SPLITS, LeakageReport, check_leakage, split_by_conversation
+from data_prep.validators import LanguageDetector, Validators
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineResult:
+    rows: dict[str, list[dict]]  # split -> published rows, best quality first
+    funnel: Funnel
+    scorers: dict[str, str | None]
+    leakage: dict | None
+    sources: Counter = field(default_factory=Counter)  # source file -> input records
+
+
+def drop_pairs(pairs: list[Pair], reasons: list[str | None], reply_drops: dict[str, str]) -> list[Pair]:
+    """Keep the pairs without a reason; remember why each other reply was dropped."""
+    for pair, reason in zip(pairs, reasons):
+        if reason:
+            reply_drops[pair.reply.tweet_id] = reason
+    return [pair for pair, reason in zip(pairs, reasons) if not reason]
+
+
+def counted_by_source(records: Iterable, sources: Counter) -> Iterator:
+    for record in records:
+        sources[record.source_file] += 1
+        yield record
+
+
+def filter_roots(
+    pairs: list[Pair], config: DataPrepConfig, language: LanguageDetector, reply_drops: dict[str, str]
+) -> tuple[list[Pair], dict[str, str]]:
+    """Root filters on every tweet that has candidate replies; the replies to a rejected tweet go with it."""
+    roots = {pair.tweet.tweet_id: pair.tweet for pair in pairs}
+    root_drops = {}
+    for root_id, root in roots.items():
+        reason = root_rejection(root, config.root_filters, language.top_language)
+        if reason:
+            root_drops[root_id] = reason
+    reasons = ["root_filters/root_rejected" if pair.tweet.tweet_id in root_drops else None for pair in pairs]
+    return drop_pairs(pairs, reasons, reply_drops), root_drops
+
+
+def filter_replies(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
+    pairs = drop_pairs(pairs, [reply_rejection(pair, config.reply_filters) for pair in pairs], reply_drops)
+    over_cap = over_author_cap(pairs, config.reply_filters.max_replies_per_author)
+    return drop_pairs(pairs, ["reply_filters/author_reply_cap" if over else None for over in over_cap], reply_drops)
+
+
+def validate(pairs: list[Pair], validators: Validators, reply_drops: dict[str, str], progress: bool) -> list[Pair]:
+    for pair, scores in zip(pairs, validators.scores([pair.reply_text for pair in pairs], progress)):
+        pair.scores = scores
+    return drop_pairs(pairs, [validators.rejection(pair.reply_text, pair.scores) for pair in pairs], reply_drops)
+
+
+def deduplicate(
+    pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str], progress: bool
+) -> tuple[list[Pair], np.ndarray | None]:
+    """Exact, then semantic dedup (the more liked reply stays). Returns the embeddings of the pairs left, when
+    computed (for semantic dedup or the leakage check)."""
+    if config.cleaning.exact_dedup:
+        duplicate = find_exact_duplicates([p.reply_text for p in pairs], [p.reply_likes for p in pairs])
+        pairs = drop_pairs(pairs, ["cleaning/exact_duplicate" if d else None for d in duplicate], reply_drops)
+    if not pairs or not (config.cleaning.semantic_dedup or config.split.check_leakage):
+        return pairs, None
+    model = load_embedding_model(config.cleaning.embedding_model)
+    embeddings = embed_texts(model, [p.reply_text for p in pairs], config.cleaning.embedding_batch_size, progress)
+    if config.cleaning.semantic_dedup:
+        likes = [p.reply_likes for p in pairs]
+        duplicate = semantic_duplicates(embeddings, likes, config.cleaning.semantic_threshold, progress=progress)
+        pairs = drop_pairs(pairs, ["cleaning/semantic_duplicate" if d else None for d in duplicate], reply_drops)
+        embeddings = embeddings[~duplicate]
+    return pairs, embeddings
+
+
+def score_quality(
+    pairs: list[Pair], embeddings: np.ndarray | None, config: DataPrepConfig, reply_drops: dict[str, str]
+) -> tuple[list[Pair], np.ndarray | None]:
+    """The seed's quality score on every pair; with `max_pairs`, only the best stay."""
+    scores = quality_scores(
+        [p.reply.likes for p in pairs],
+        [p.reply.author_followers for p in pairs],
+        [p.delay_seconds for p in pairs],
+        config.cleaning.quality_weights,
+    )
+    for pair, score in zip(pairs, scores):
+        pair.quality_score = score
+    if config.cleaning.max_pairs is None or len(pairs) <= config.cleaning.max_pairs:
+        return pairs, embeddings
+    best = set(sorted(range(len(pairs)), key=lambda i: -pairs[i].quality_score)[: config.cleaning.max_pairs])
+    keep = np.array([i in best for i in range(len(pairs))])
+    pairs = drop_pairs(pairs, [None if k else "cleaning/below_quality_cutoff" for k in keep], reply_drops)
+    return pairs, embeddings[keep] if embeddings is not None else None
+
+
+def split_pairs(
+    pairs: list[Pair], embeddings: np.ndarray | None, config: DataPrepConfig, reply_drops: dict[str, str]
+) -> tuple[list[Pair], list[str], LeakageReport | None]:
+    """Split by conversation, then check (and by default drop) eval/test replies too close to a train reply."""
+    splits = split_by_conversation([p.conversation_id for p in pairs], config.split)
+    if embeddings is None or not config.split.check_leakage:
+        return pairs, splits, None
+    leakage = check_leakage(splits, embeddings, [p.reply.tweet_id for p in pairs], config.split)
+    if config.split.drop_leaking and leakage.leaking:
+        leaking = set(leakage.leaking)
+        reasons = ["split/near_duplicate_of_train" if i in leaking else None for i in range(len(pairs))]
+        splits = [split for split, reason in zip(splits, reasons) if not reason]
+        pairs = drop_pairs(pairs, reasons, reply_drops)
+    return pairs, splits, leakage
+
+
+def run_pipeline(
+    records: Iterable,
+    config: DataPrepConfig,
+    pseudonymizer: Pseudonymizer,
+    progress: bool = True,
+) -> PipelineResult:
+    """Every stage of the build on `records` (Tweet or sources.Rejected, one per input record), in order."""
+    sources: Counter = Counter()
+    funnel = Funnel()
+    tweets = unique_tweets(counted_by_source(records, sources), funnel, progress)
+    pairing = find_pairs(tweets, config.pairs, normalize=config.cleaning.normalize_text)
+    pairs, reply_drops = pairing.pairs, dict(pairing.reply_drops)
+    candidate_root_ids = {pair.tweet.tweet_id for pair in pairs}
+    logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
+
+    language = LanguageDetector()
+    validators = Validators.load(config.validation)
+    pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
+    pairs = filter_replies(pairs, config, reply_drops)
+    pairs = validate(pairs, validators, reply_drops, progress)
+    pairs, embeddings = deduplicate(pairs, config, reply_drops, progress)
+    pairs, embeddings = score_quality(pairs, embeddings, config, reply_drops)
+    pairs, splits, leakage = split_pairs(pairs, embeddings, config, reply_drops)
+
+    settle_tweets(
+        funnel,
+        (tweet.tweet_id for tweet in tweets),
+        reply_drops,
+        root_drops,
+        kept_reply_ids={p.reply.tweet_id for p in pairs},
+        used_root_ids={p.tweet.tweet_id for p in pairs},
+        candidate_root_ids=candidate_root_ids,
+    )
+    funnel.check()
+
+    rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    for pair, split in sorted(zip(pairs, splits), key=lambda item: -item[0].quality_score):
+        rows[split].append(pair_row(pair, config.output, config.privacy, pseudonymizer))
+    scorers = {
+        "language": language.name,
+        "toxicity": validators.toxicity.name,
+        "toxicity_fallback": validators.toxicity.fallback_reason,
+        "embeddings": (config.cleaning.embedding_model or EMBEDDING_MODEL_NAME) if embeddings is not None else None,
+    }
+    return PipelineResult(rows, funnel, scorers, leakage.as_dict() if leakage else None, sources)
+
+
+def rows_to_dataset(rows: dict[str, list[dict]]) -> DatasetDict:
+    """A DatasetDict of the non-empty splits (load_dataset cannot read back an empty split)."""
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {c: [row[c] for row in split_rows] for c in col.PAIR_COLUMNS}, features=PAIR_FEATURES
+            )
+            for name, split_rows in rows.items()
+            if split_rows
+        }
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_inputs(inputs: list[str | Path], files: list[Path], records: Counter) -> list[dict]:
+    """One entry per input argument: its files, its records, and a sha256 (of the file, or of a folder's
+    sorted "relative path  sha256" lines), so a card's numbers can be traced back to exact inputs."""
+    described = []
+    for given in map(Path, inputs):
+        members = sorted(f for f in files if f == given or given in f.parents)
+        if given.is_file():
+            digest = sha256_of(given)
+        else:
+            lines = "".join(f"{f.relative_to(given)}  {sha256_of(f)}\n" for f in members)
+            digest = hashlib.sha256(lines.encode()).hexdigest()
+        described.append(
+            {
+                "path": str(given),
+                "files": len(members),
+                "records": sum(records[str(f)] for f in members),
+                "sha256": digest,
+            }
+        )
+    return described
+
+
+def build(
+    config: DataPrepConfig,
+    inputs: list[str | Path],
+    output_dir: str | Path,
+    push_to_hub: str | None = None,
+    version: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Build one dataset version into `output_dir/vN/` (and push it, tagged vN, when `push_to_hub` names a repo).
+
+    Everything that can stop the run is checked before any record is read: the input files (InputError), the
+    version name and that it is free locally and on the Hub (PublishError), the pseudonym key for a push
+    (PrivacyError). Returns the version folder.
+    """
+    scan = scan_input_files(inputs)
+    output_dir = Path(output_dir)
+    if push_to_hub and not version:
+        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
+    version = version or next_local_version(output_dir)
+    check_version_name(version)
+    folder = output_dir / version
+    check_local_version_free(folder)
+    pseudonymizer = pseudonymizer_from_environment(config.privacy.pseudonym_length, for_push=bool(push_to_hub))
+    if push_to_hub:
+        check_hub_version_free(push_to_hub, version)
+
+    if not progress:
+        disable_progress_bars()
+    result = run_pipeline(iter_tweets(scan.files), config, pseudonymizer, progress)
+    dataset = rows_to_dataset(result.rows)
+    split_sizes = {name: len(rows) for name, rows in result.rows.items()}
+    logger.info("pairs per split: %s", split_sizes)
+
+    config_dict = dataclasses.asdict(config)
+    report = result.funnel.as_report(
+        version=version,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        splits=split_sizes,
+        scorers=result.scorers,
+        leakage=result.leakage,
+        privacy={"pseudonym_key": pseudonymizer.key_source, "handles_replaced": config.privacy.replace_handles},
+        sources=describe_inputs(inputs, scan.files, result.sources),
+        skipped_files=dict(Counter(reason for _, reason in scan.skipped)),
+        hub_repo=push_to_hub,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_report(report, folder / "report.json")
+    plot_funnel(result.funnel, folder / "funnel.png", title=f"data_prep {version}")
+    (folder / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
+    save_local(folder, dataset, build_card(report, config_dict, repo_id=push_to_hub, folder=str(folder)))
+    logger.info("wrote %s", folder)
+    if push_to_hub:
+        if not len(dataset):
+            raise RuntimeError(f"no pair survived the filters: nothing to push (see {folder / 'report.json'})")
+        push_version(push_to_hub, version, dataset, folder, private=config.output.private)
+    return folder

@@ -1,0 +1,275 @@
+"""The data_prep configuration: one dataclass per section of `data_prep/configs/default.yaml`.
+
+Every default here is the seed's value and is repeated, with its documentation, in default.yaml (a test
+keeps the two equal). `load_config` is strict: an unknown key or a wrong type stops the run before any
+work, with a message that names the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from data_prep.collect import CollectConfig
+from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
+
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
+
+
+def _check_range(section: object, low: str, high: str) -> None:
+    low_value, high_value = getattr(section, low), getattr(section, high)
+    if low_value is not None and high_value is not None and low_value > high_value:
+        raise ValueError(f"{low} ({low_value}) is greater than {high} ({high_value})")
+
+
+def _check_fraction(section: object, name: str) -> None:
+    value = getattr(section, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}")
+
+
+@dataclass
+class PairsConfig:
+    """How replies are paired with the tweet they answer (`in_reply_to_id`)."""
+
+    direct_replies_only: bool = True
+    exclude_self_replies: bool = True
+    exclude_retweets: bool = True
+    exclude_quotes: bool = True
+
+
+@dataclass
+class RootFiltersConfig:
+    """Filters on the tweet replied to. A bound set to null is not checked (and a missing count then passes)."""
+
+    min_likes: int | None = 200
+    max_likes: int | None = 2000
+    min_retweets: int | None = 10
+    max_retweets: int | None = 500
+    exclude_retweets: bool = True
+    exclude_quotes: bool = True
+    languages: list[str] = field(default_factory=lambda: ["en"])
+
+    def __post_init__(self):
+        _check_range(self, "min_likes", "max_likes")
+        _check_range(self, "min_retweets", "max_retweets")
+
+
+@dataclass
+class ReplyFiltersConfig:
+    """Filters on each reply. A bound set to null is not checked (and a missing count then passes)."""
+
+    min_likes: int | None = 5
+    max_likes: int | None = 500
+    min_follower_count: int | None = 200
+    max_follower_count: int | None = 20_000
+    min_time_delay: int | None = 300
+    max_time_delay: int | None = 604_800
+    allow_media: bool = False
+    allow_urls: bool = False
+    min_length: int | None = 30
+    max_length: int | None = 280
+    max_replies_per_author: int | None = 10
+
+    def __post_init__(self):
+        _check_range(self, "min_likes", "max_likes")
+        _check_range(self, "min_follower_count", "max_follower_count")
+        _check_range(self, "min_time_delay", "max_time_delay")
+        _check_range(self, "min_length", "max_length")
+
+
+DEFAULT_SPAM_KEYWORDS = [
+    "gm",
+    "gn",
+    "ser",
+    "fren",
+    "frens",
+    "wagmi",
+    "ngmi",
+    "degen",
+    "degens",
+    "wen",
+    "anon",
+    "lfg",
+    "hodl",
+    "stay locked in",
+    "onchain",
+    "on-chain",
+    "airdrop",
+    "memecoin",
+    "to the moon",
+    "100x",
+    "1000x",
+    "nfa",
+    "dyor",
+    "follow back",
+    "check my bio",
+    "link in bio",
+    "dm me",
+    "giveaway",
+]
+
+DEFAULT_GENERIC_PHRASES = [
+    "congrats",
+    "congratulations",
+    "love this",
+    "love it",
+    "thanks for sharing",
+    "thank you for sharing",
+    "thanks",
+    "thank you",
+    "great post",
+    "great thread",
+    "great point",
+    "good point",
+    "great job",
+    "well done",
+    "well said",
+    "so true",
+    "this is amazing",
+    "this is great",
+    "amazing",
+    "awesome",
+    "nice",
+    "interesting",
+    "couldn't agree more",
+    "totally agree",
+    "absolutely",
+    "exactly",
+    "spot on",
+    "facts",
+    "game changer",
+    "keep it up",
+    "can't wait",
+    "looking forward to it",
+    "big if true",
+    "let's go",
+    "this",
+]
+
+
+@dataclass
+class ValidationConfig:
+    """Validators run on the reply text after the filters; each records its score in the published row."""
+
+    language: str = "en"
+    min_language_confidence: float = 0.8
+    toxicity_scorer: Literal["detoxify", "profanity_check"] = "detoxify"
+    detoxify_model: Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"] = "original"
+    detoxify_checkpoint: str | None = None
+    max_toxicity: float = 0.3
+    spam_keywords: list[str] = field(default_factory=lambda: list(DEFAULT_SPAM_KEYWORDS))
+    min_unique_words: int = 8
+    extra_stop_words: list[str] = field(default_factory=list)
+    generic_phrases: list[str] = field(default_factory=lambda: list(DEFAULT_GENERIC_PHRASES))
+    max_generic_ratio: float = 0.5
+
+    def __post_init__(self):
+        _check_fraction(self, "min_language_confidence")
+        _check_fraction(self, "max_toxicity")
+        _check_fraction(self, "max_generic_ratio")
+
+
+@dataclass
+class QualityWeightsConfig:
+    """Weights of the seed's quality sort; each component is scaled to 0..1 over the build before weighting."""
+
+    engagement: float = 0.5
+    credibility: float = 0.3
+    timing: float = 0.2
+
+    def __post_init__(self):
+        if min(self.engagement, self.credibility, self.timing) < 0:
+            raise ValueError("quality weights must not be negative")
+
+
+@dataclass
+class CleaningConfig:
+    """Text normalization, deduplication and the quality sort."""
+
+    normalize_text: bool = True
+    exact_dedup: bool = True
+    semantic_dedup: bool = True
+    semantic_threshold: float = 0.9
+    embedding_model: str | None = None
+    embedding_batch_size: int = 64
+    quality_weights: QualityWeightsConfig = field(default_factory=QualityWeightsConfig)
+    max_pairs: int | None = None
+
+    def __post_init__(self):
+        _check_fraction(self, "semantic_threshold")
+        if self.embedding_batch_size < 1:
+            raise ValueError("embedding_batch_size must be at least 1")
+
+
+@dataclass
+class SplitConfig:
+    """The train/eval/test split by conversation, and the near-duplicate leakage check."""
+
+    seed: int = 42
+    train_fraction: float = 0.8
+    eval_fraction: float = 0.1
+    test_fraction: float = 0.1
+    check_leakage: bool = True
+    leakage_threshold: float = 0.85
+    drop_leaking: bool = True
+
+    def __post_init__(self):
+        for name in ("train_fraction", "eval_fraction", "test_fraction", "leakage_threshold"):
+            _check_fraction(self, name)
+        total = self.train_fraction + self.eval_fraction + self.test_fraction
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train_fraction + eval_fraction + test_fraction must be 1, got {total:g}")
+
+
+@dataclass
+class PrivacyConfig:
+    """What is published about people. The pseudonym key comes from the environment (REPLYTUNE_PSEUDONYM_KEY)."""
+
+    replace_handles: bool = True
+    handle_placeholder: str = "@user"
+    pseudonym_length: int = 16
+
+    def __post_init__(self):
+        if not 8 <= self.pseudonym_length <= 64:
+            raise ValueError(f"pseudonym_length must lie in [8, 64], got {self.pseudonym_length}")
+
+
+@dataclass
+class OutputConfig:
+    """The published DatasetDict and its card."""
+
+    prompt_template: str = "Generate an engaging Twitter reply to:\n\n{tweet}"
+    private: bool = True
+    pretty_name: str = "replytune tweet->reply pairs"
+    license: str = "other"
+
+    def __post_init__(self):
+        fields = set(re.findall(r"{(\w*)}", self.prompt_template))
+        if fields != {"tweet"}:
+            raise ValueError(f"prompt_template must contain {{tweet}} and no other field, got {sorted(fields)}")
+
+
+@dataclass
+class DataPrepConfig:
+    """The whole file: `collect:` is read by `python -m data_prep collect`, the other sections by `build`."""
+
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    root_filters: RootFiltersConfig = field(default_factory=RootFiltersConfig)
+    reply_filters: ReplyFiltersConfig = field(default_factory=ReplyFiltersConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def load_config(path: str | Path) -> DataPrepConfig:
+    """Read and check a config file; raises ConfigError naming the file and the field."""
+    return parse_dataclass(DataPrepConfig, read_yaml(path), where=str(path))
+
+
+__all__ = ["ConfigError", "DataPrepConfig", "load_config", "DEFAULT_CONFIG_PATH"]

@@ -1,0 +1,97 @@
+"""Root tweet and reply filters (the seed's thresholds are config defaults). Each returns why it rejects, or None.
+
+A bound set to null in the config is not checked; a count the source did not carry fails a bound that is set
+(`<count>_missing`), because a filter never guesses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+
+from data_prep.config import ReplyFiltersConfig, RootFiltersConfig
+from data_prep.pairs import Pair
+from data_prep.schema import Tweet
+
+_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
+
+
+def bounds_rejection(name: str, value: float | None, low: float | None, high: float | None) -> str | None:
+    """`<name>_missing`, `<name>_below_min` or `<name>_above_max`; bounds are inclusive."""
+    if low is None and high is None:
+        return None
+    if value is None:
+        return f"{name}_missing"
+    if low is not None and value < low:
+        return f"{name}_below_min"
+    if high is not None and value > high:
+        return f"{name}_above_max"
+    return None
+
+
+def root_rejection(tweet: Tweet, config: RootFiltersConfig, detect_language: Callable[[str], str]) -> str | None:
+    """Why the tweet replied to is unusable, as "root_filters/<reason>".
+
+    Its language is the source's `lang` where the source has one, else `detect_language(text)`.
+    """
+    if config.exclude_retweets and tweet.is_retweet:
+        return "root_filters/retweet"
+    if config.exclude_quotes and tweet.is_quote:
+        return "root_filters/quote"
+    reason = bounds_rejection("likes", tweet.likes, config.min_likes, config.max_likes) or bounds_rejection(
+        "retweets", tweet.retweets, config.min_retweets, config.max_retweets
+    )
+    if reason:
+        return f"root_filters/{reason}"
+    if config.languages and (tweet.lang or detect_language(tweet.text)) not in config.languages:
+        return "root_filters/language"
+    return None
+
+
+def has_url(pair: Pair) -> bool:
+    return bool(pair.reply.urls) or bool(_URL.search(pair.reply_text))
+
+
+def reply_rejection(pair: Pair, config: ReplyFiltersConfig) -> str | None:
+    """Why a reply is unusable, as "reply_filters/<reason>" (the per-author cap is applied afterwards)."""
+    reply = pair.reply
+    reason = (
+        bounds_rejection("likes", reply.likes, config.min_likes, config.max_likes)
+        or bounds_rejection("followers", reply.author_followers, config.min_follower_count, config.max_follower_count)
+        or bounds_rejection("delay", pair.delay_seconds, config.min_time_delay, config.max_time_delay)
+    )
+    if not reason and not config.allow_media and reply.has_media:
+        reason = "has_media"
+    if not reason and not config.allow_urls and has_url(pair):
+        reason = "has_url"
+    if not reason:
+        reason = bounds_rejection("length", len(pair.reply_text), config.min_length, config.max_length)
+    return f"reply_filters/{reason}" if reason else None
+
+
+def author_key(tweet: Tweet) -> str | None:
+    if tweet.author_id:
+        return f"id:{tweet.author_id}"
+    if tweet.author_handle:
+        return f"handle:{tweet.author_handle.lower()}"
+    return None
+
+
+def over_author_cap(pairs: list[Pair], max_replies_per_author: int | None) -> list[bool]:
+    """True for the replies beyond an author's first `max_replies_per_author`, ranked by likes (then earliest)."""
+    over = [False] * len(pairs)
+    if max_replies_per_author is None:
+        return over
+    by_author: dict[str, list[int]] = defaultdict(list)
+    for index, pair in enumerate(pairs):
+        key = author_key(pair.reply)
+        if key is not None:
+            by_author[key].append(index)
+    for indexes in by_author.values():
+        ranked = sorted(
+            indexes, key=lambda i: (-pairs[i].reply_likes, pairs[i].reply.created_at, pairs[i].reply.tweet_id)
+        )
+        for index in ranked[max_replies_per_author:]:
+            over[index] = True
+    return over

@@ -1,0 +1,119 @@
+"""Pairs: unique tweets from the ingested records, and each reply paired with the tweet it answers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from data_prep.cleaning import normalize_text
+from data_prep.config import PairsConfig
+from data_prep.funnel import DUPLICATE_ID, Funnel
+from data_prep.schema import Tweet
+
+_LEADING_MENTIONS = re.compile(r"^(?:\s*@\w+)+\s*")
+
+
+@dataclass
+class Pair:
+    """A reply and the tweet it answers, with the text that will be published and the scores gathered on the way."""
+
+    tweet: Tweet
+    reply: Tweet
+    tweet_text: str
+    reply_text: str
+    delay_seconds: float
+    conversation_id: str
+    scores: dict[str, float] = field(default_factory=dict)
+    quality_score: float = 0.0
+
+    @property
+    def reply_likes(self) -> int:
+        return self.reply.likes or 0
+
+
+@dataclass
+class Pairing:
+    pairs: list[Pair]
+    reply_drops: dict[str, str]  # reply id -> "pairs/<reason>"
+
+
+def unique_tweets(records: Iterable, funnel: Funnel, progress: bool = True) -> list[Tweet]:
+    """Count every record in the funnel; settle rejections and repeated ids; return the first of each id."""
+    tweets: dict[str, Tweet] = {}
+    for record in tqdm(records, desc="ingest", unit=" records", disable=not progress):
+        funnel.input_records += 1
+        if not isinstance(record, Tweet):  # sources.Rejected: unreadable record or placeholder
+            funnel.settle(f"ingest/{record.reason}")
+        elif record.tweet_id in tweets:
+            funnel.settle(DUPLICATE_ID)
+        else:
+            tweets[record.tweet_id] = record
+    return list(tweets.values())
+
+
+def visible_text(tweet: Tweet) -> str:
+    """A reply's text without the leading @mentions that only address it (they are not part of what was said)."""
+    return _LEADING_MENTIONS.sub("", tweet.text, count=1) if tweet.is_reply else tweet.text
+
+
+def is_self_reply(reply: Tweet, tweet: Tweet) -> bool:
+    if reply.author_id and tweet.author_id:
+        return reply.author_id == tweet.author_id
+    if reply.author_handle and tweet.author_handle:
+        return reply.author_handle.lower() == tweet.author_handle.lower()
+    return False
+
+
+def pair_rejection(reply: Tweet, parent: Tweet | None, config: PairsConfig) -> str | None:
+    if parent is None:
+        return "pairs/parent_not_found"
+    if config.direct_replies_only and parent.is_reply:
+        return "pairs/not_direct_reply"
+    if config.exclude_self_replies and is_self_reply(reply, parent):
+        return "pairs/self_reply"
+    if config.exclude_retweets and reply.is_retweet:
+        return "pairs/retweet"
+    if config.exclude_quotes and reply.is_quote:
+        return "pairs/quote"
+    return None
+
+
+def conversation_of(tweet: Tweet, by_id: dict[str, Tweet]) -> str:
+    """The conversation id the source gives, else the id of the highest ancestor present in the input."""
+    seen = set()
+    while not tweet.conversation_id and tweet.in_reply_to_id in by_id and tweet.tweet_id not in seen:
+        seen.add(tweet.tweet_id)
+        tweet = by_id[tweet.in_reply_to_id]
+    return tweet.conversation_id or tweet.tweet_id
+
+
+def find_pairs(tweets: list[Tweet], config: PairsConfig, normalize: bool = True) -> Pairing:
+    """Pair every reply whose parent (`in_reply_to_id`) is in the input; say why the others are not paired."""
+    by_id = {tweet.tweet_id: tweet for tweet in tweets}
+    clean = normalize_text if normalize else str
+    parent_texts: dict[str, str] = {}  # a tweet with many replies is cleaned once
+    pairs, drops = [], {}
+    for reply in tweets:
+        if not reply.is_reply:
+            continue
+        parent = by_id.get(reply.in_reply_to_id)
+        reason = pair_rejection(reply, parent, config)
+        if reason:
+            drops[reply.tweet_id] = reason
+            continue
+        if parent.tweet_id not in parent_texts:
+            parent_texts[parent.tweet_id] = clean(visible_text(parent))
+        pairs.append(
+            Pair(
+                tweet=parent,
+                reply=reply,
+                tweet_text=parent_texts[parent.tweet_id],
+                reply_text=clean(visible_text(reply)),
+                delay_seconds=(reply.created_at - parent.created_at).total_seconds(),
+                conversation_id=conversation_of(parent, by_id),
+            )
+        )
+    return Pairing(pairs, drops)

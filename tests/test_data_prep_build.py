@@ -1,0 +1,221 @@
+"""The build end to end: the pipeline on hand-built tweets, and the CLI on the bundled demo sample."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+
+from data_prep.__main__ import main
+from data_prep.build import run_pipeline
+from data_prep.config import DataPrepConfig, load_config
+from data_prep.privacy import Pseudonymizer
+from data_prep.sources import Rejected
+from tests.data_prep_tweets import GOOD_REPLY, reply_to, root_tweet
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "data_prep" / "configs" / "demo.yaml"
+DEMO_SAMPLE = REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"
+
+
+def fast_config(**sections) -> DataPrepConfig:
+    """The seed's thresholds without the embedding model (semantic dedup and leakage check off)."""
+    config = DataPrepConfig()
+    config.validation.toxicity_scorer = "profanity_check"
+    config.cleaning.semantic_dedup = False
+    config.split.check_leakage = False
+    for name, changes in sections.items():
+        setattr(config, name, dataclasses.replace(getattr(config, name), **changes))
+    return config
+
+
+def test_pipeline_accounts_for_every_record():
+    root = root_tweet()
+    good = [
+        reply_to(root, text=GOOD_REPLY, likes=90),
+        reply_to(
+            root,
+            text="We moved our queue into Postgres with SKIP LOCKED and vacuum tuning per table mattered.",
+            likes=20,
+        ),
+    ]
+    copy = reply_to(root, text=GOOD_REPLY, likes=10)  # exact duplicate, fewer likes
+    bot = reply_to(root, author_followers=12)
+    toxic = reply_to(root, text="This is the dumbest fucking take I have read all week, you clearly have no idea.")
+    to_reply = reply_to(good[0])
+    unpopular_root = root_tweet(likes=3)
+    unpopular_reply = reply_to(unpopular_root)
+    lonely = root_tweet()
+    records = [root, *good, copy, bot, toxic, to_reply, unpopular_root, unpopular_reply, lonely, root]
+    records.append(Rejected("missing_text", "77", "export.json"))
+    result = run_pipeline(records, fast_config(), Pseudonymizer(b"k" * 32), progress=False)
+    assert result.funnel.input_records == len(records) == 12
+    assert dict(result.funnel.dispositions) == {
+        "ingest/missing_text": 1,
+        "ingest/duplicate_id": 1,
+        "pairs/not_direct_reply": 1,
+        "pairs/no_replies": 1,
+        "root_filters/likes_below_min": 1,
+        "root_filters/root_rejected": 1,
+        "reply_filters/followers_below_min": 1,
+        "validation/toxic": 1,
+        "cleaning/exact_duplicate": 1,
+        "root/used": 1,
+        "kept": 2,
+    }
+    rows = [row for split in result.rows.values() for row in split]
+    assert sorted(row["reply_id"] for row in rows) == sorted(t.tweet_id for t in good)
+    assert rows[0]["quality_score"] >= rows[-1]["quality_score"]
+    assert result.scorers["toxicity"].startswith("alt-profanity-check") and result.scorers["embeddings"] is None
+
+
+def test_max_pairs_keeps_the_best_by_quality():
+    root = root_tweet()
+    replies = [
+        reply_to(root, text=f"{GOOD_REPLY} Measured on cluster number {n} over two weeks.", likes=likes)
+        for n, likes in enumerate((10, 300, 50))
+    ]
+    config = fast_config(cleaning={"max_pairs": 1, "semantic_dedup": False})
+    result = run_pipeline([root, *replies], config, Pseudonymizer(b"k" * 32), progress=False)
+    (row,) = [row for split in result.rows.values() for row in split]
+    assert row["reply_likes"] == 300
+    assert result.funnel.dispositions["cleaning/below_quality_cutoff"] == 2
+
+
+def read_report(folder: Path) -> dict:
+    report = json.loads((folder / "report.json").read_text())
+    assert sum(report["dispositions"].values()) == report["input_records"]
+    return report
+
+
+def test_demo_sample_is_reproducible_from_its_script(tmp_path):
+    script = REPO_ROOT / "data_prep" / "sample" / "make_demo_tweets.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "demo.jsonl")], check=True, capture_output=True)
+    assert (tmp_path / "demo.jsonl").read_bytes() == DEMO_SAMPLE.read_bytes()
+
+
+def test_make_demo_command_builds_a_few_dozen_train_pairs(tmp_path):
+    """The Makefile's demo command, as a subprocess: a versioned folder load_dataset reads, with its card."""
+    output = tmp_path / "data"
+    command = [sys.executable, "-m", "data_prep", "build", "--config", str(DEMO_CONFIG), "--input", str(DEMO_SAMPLE)]
+    env = dict(os.environ, HF_TOKEN="hf_sentinel_value_never_logged")
+    run = subprocess.run(command + ["--output", str(output)], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    folder = output / "v1"
+    assert f"dataset written to {folder}" in run.stdout
+    report = read_report(folder)
+    assert report["input_records"] == 334 and report["splits"]["train"] >= 36
+    assert report["dispositions"]["ingest/duplicate_id"] == 3 and report["dispositions"]["ingest/placeholder"] == 2
+    for reason in (
+        "reply_filters/author_reply_cap",
+        "validation/spam_keyword",
+        "validation/language",
+        "validation/toxic",
+        "validation/generic_phrases",
+        "cleaning/exact_duplicate",
+        "pairs/self_reply",
+    ):
+        assert report["dispositions"][reason] > 0, reason
+    dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    assert dataset["train"].num_rows == report["splits"]["train"]
+    assert set(dataset) <= {"train", "eval", "test"}
+    conversations = {name: set(split["conversation_id"]) for name, split in dataset.items()}
+    assert not conversations["train"] & (conversations.get("eval", set()) | conversations.get("test", set()))
+    row = dataset["train"][0]
+    assert row["prompt"][0]["role"] == "user" and row["completion"][0]["role"] == "assistant"
+    card = (folder / "README.md").read_text()
+    assert "alt-profanity-check" in card and "## Funnel" in card and "demo_tweets.jsonl" in card
+    assert (folder / "funnel.png").stat().st_size > 1000
+    for artefact in ("README.md", "report.json", "config.yaml"):
+        assert "hf_sentinel_value_never_logged" not in (folder / artefact).read_text()
+    assert "hf_sentinel_value_never_logged" not in run.stdout + run.stderr
+    assert "ephemeral" in card  # no pseudonym key was set: the card says so
+
+
+def build_args(tmp_path, *extra, config=DEMO_CONFIG, inputs=(DEMO_SAMPLE,)):
+    return [
+        "build",
+        "--config",
+        str(config),
+        "--input",
+        *map(str, inputs),
+        "--output",
+        str(tmp_path / "out"),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_versions_increase_and_are_never_overwritten(tmp_path, capsys):
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(
+        "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
+        "split: {check_leakage: false}\n"
+    )
+    assert main(build_args(tmp_path, config=fast)) == 0
+    assert main(build_args(tmp_path, config=fast)) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["v1", "v2"]
+    assert read_report(tmp_path / "out" / "v2")["version"] == "v2"
+    capsys.readouterr()
+    assert main(build_args(tmp_path, "--version", "v1", config=fast)) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(build_args(tmp_path, "--version", "1", config=fast)) == 2
+    assert "v1, v2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("bad_field", "reply_filters.min_likes"),
+        ("unknown_field", "min_likez"),
+        ("missing_input", "no-such-file.json"),
+        ("malformed_input", "broken.json"),
+        ("push_without_version", "--version"),
+        ("push_without_key", "REPLYTUNE_PSEUDONYM_KEY is not set"),
+    ],
+)
+def test_bad_config_or_input_stops_before_any_work(tmp_path, capsys, monkeypatch, problem, message):
+    monkeypatch.chdir(tmp_path)  # no .env with a pseudonym key
+    config, inputs, extra = DEMO_CONFIG, [DEMO_SAMPLE], []
+    if problem == "bad_field":
+        config = tmp_path / "bad.yaml"
+        config.write_text("reply_filters:\n  min_likes: five\n")
+    elif problem == "unknown_field":
+        config = tmp_path / "bad.yaml"
+        config.write_text("reply_filters:\n  min_likez: 5\n")
+    elif problem == "missing_input":
+        inputs = [DEMO_SAMPLE, tmp_path / "no-such-file.json"]
+    elif problem == "malformed_input":
+        inputs = [tmp_path / "broken.json"]
+        inputs[0].write_text('[{"id": "1", "text": ')
+    elif problem == "push_without_version":
+        extra = ["--push-to-hub", "someone/pairs"]
+    else:
+        extra = ["--push-to-hub", "someone/pairs", "--version", "v1"]
+    assert main(build_args(tmp_path, *extra, config=config, inputs=inputs)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_a_config_is_recorded_with_the_version(tmp_path):
+    config = tmp_path / "fast.yaml"
+    config.write_text(
+        "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
+        "split: {check_leakage: false}\nreply_filters: {min_likes: 7}\n"
+    )
+    assert main(build_args(tmp_path, config=config)) == 0
+    recorded = tmp_path / "recorded.yaml"
+    recorded.write_text((tmp_path / "out" / "v1" / "config.yaml").read_text())
+    assert load_config(recorded) == load_config(config)
+
+
+def test_collect_is_wired_to_the_sources_helper(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["collect", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--resume" in out and "--max-cost" in out

@@ -1,0 +1,84 @@
+"""data_prep/config.py and configs/*.yaml: defaults documented in YAML, strict loading that names the field."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from data_prep.config import DEFAULT_CONFIG_PATH, DataPrepConfig, load_config
+from data_prep.yaml_config import ConfigError
+
+BUILD_SECTIONS = ("pairs", "root_filters", "reply_filters", "validation", "cleaning", "split", "privacy", "output")
+
+
+def test_default_yaml_holds_exactly_the_code_defaults():
+    assert load_config(DEFAULT_CONFIG_PATH) == DataPrepConfig()
+
+
+def test_every_build_field_is_documented_in_default_yaml():
+    """Each key of the build sections sits under a comment (a group of keys may share one; nested keys are
+    documented by their parent's comment)."""
+    lines = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").splitlines()
+    undocumented, seen = [], set()
+    section = None
+    for number, line in enumerate(lines):
+        if line and not line.startswith((" ", "#")):
+            section = line.split(":")[0]
+            continue
+        stripped = line.strip()
+        if section not in BUILD_SECTIONS or not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        if len(line) - len(line.lstrip()) != 2:
+            continue
+        key = stripped.split(":")[0]
+        seen.add(f"{section}.{key}")
+        above, keys_between = number - 1, 0
+        while above >= 0 and lines[above].startswith("  ") and not lines[above].strip().startswith("#"):
+            keys_between += len(lines[above]) - len(lines[above].lstrip()) == 2
+            above -= 1  # past list/mapping continuation lines, and at most 2 keys documented together with this one
+        if keys_between > 2:
+            undocumented.append(f"{section}.{key}")
+        if not (above >= 0 and lines[above].strip().startswith("#")):
+            undocumented.append(f"{section}.{key}")
+    assert undocumented == []
+    for name in BUILD_SECTIONS:
+        for field in dataclasses.fields(getattr(DataPrepConfig(), name)):
+            assert f"{name}.{field.name}" in seen, f"{name}.{field.name} is missing from default.yaml"
+
+
+def test_demo_config_loads_and_only_swaps_the_toxicity_scorer():
+    demo = load_config(Path(DEFAULT_CONFIG_PATH).with_name("demo.yaml"))
+    assert demo.validation.toxicity_scorer == "profanity_check"
+    assert dataclasses.replace(demo.validation, toxicity_scorer="detoxify") == DataPrepConfig().validation
+    assert demo.reply_filters == DataPrepConfig().reply_filters
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "named"),
+    [
+        ("reply_filters:\n  min_likez: 3\n", "min_likez"),
+        ("reply_filters:\n  min_likes: many\n", "reply_filters.min_likes"),
+        ("reply_filters:\n  min_likes: 50\n  max_likes: 10\n", "min_likes"),
+        ("validation:\n  max_toxicity: 1.5\n", "max_toxicity"),
+        ("validation:\n  toxicity_scorer: perspective\n", "validation.toxicity_scorer"),
+        ("split:\n  train_fraction: 0.5\n", "train_fraction"),
+        ("output:\n  prompt_template: 'Reply to {text}'\n", "prompt_template"),
+        ("cleaning:\n  quality_weights:\n    engagment: 1.0\n", "engagment"),
+        ("collect:\n  max_items_per_query: lots\n", "collect.max_items_per_query"),
+        ("surprise: {}\n", "surprise"),
+    ],
+)
+def test_a_bad_field_stops_with_its_name(tmp_path, yaml_text, named):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert named in str(error.value) and str(path) in str(error.value)
+
+
+def test_null_disables_a_bound(tmp_path):
+    path = tmp_path / "open.yaml"
+    path.write_text("root_filters:\n  max_likes: null\n  languages: []\n")
+    config = load_config(path)
+    assert config.root_filters.max_likes is None and config.root_filters.languages == []
+    assert config.root_filters.min_likes == 200  # untouched fields keep their defaults
