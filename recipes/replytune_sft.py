@@ -51,6 +51,7 @@ from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser, 
 
 from data_prep.schema import COMPLETION, PROMPT
 from data_prep.secrets import SECRET_NAMES, get_secret, redact
+from data_prep.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
 
@@ -164,14 +165,10 @@ def check_recipe_file(parser: TrlParser, config_path: str | Path) -> None:
     against `choices`: `learning_rate: [1]` or `packing_strategy: bdf` would pass silently.
     """
     path = Path(config_path)
-    if not path.is_file():
-        raise RecipeConfigError(f"{path}: recipe file not found")
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RecipeConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(config, dict):
-        raise RecipeConfigError(f"{path}: the top level must be a mapping of field: value")
+        config = read_yaml(path)
+    except ConfigError as error:
+        raise RecipeConfigError(str(error)) from error
     actions = {}
     for action in parser._actions:  # the first action of a dest is `--field`; a later one may be `--no_field`
         if action.dest != "help":
