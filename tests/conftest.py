@@ -22,10 +22,8 @@ for secret in ("HF_TOKEN", "APIFY_TOKEN", "ANTHROPIC_API_KEY", "WANDB_API_KEY", 
 import pytest  # noqa: E402
 
 from tests.network_guard import guard  # noqa: E402
+from tests.paths import REPO_ROOT, realdata_path  # noqa: E402
 from tests.stand_ins.hub import hub_endpoint  # noqa: E402, F401  (a fixture every publishing test reuses)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = REPO_ROOT.parent / "shared" / "realdata"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,6 +75,4 @@ def real_qwen3_tokenizer():
 @pytest.fixture
 def realdata() -> Path:
     """../shared/realdata, or a skip with the reason where it is absent."""
-    if not REALDATA.is_dir():
-        pytest.skip(f"real data folder not found at {REALDATA}")
-    return REALDATA
+    return realdata_path()

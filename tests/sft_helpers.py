@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from data_prep.schema import COMPLETION, PROMPT
+from tests.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "recipes" / "sft_qlora.py"
 DEMO_RECIPE = REPO_ROOT / "recipes" / "smollm2-135m" / "sft" / "config_demo.yaml"
 QWEN3_RECIPE = REPO_ROOT / "recipes" / "qwen3-8b" / "sft" / "config_qlora.yaml"

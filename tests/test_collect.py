@@ -29,9 +29,9 @@ from data_prep.collect import (
 from data_prep.schema import Tweet
 from data_prep.sources import iter_tweets, list_input_files
 from data_prep.yaml_config import ConfigError
+from tests.paths import REPO_ROOT
 from tests.stand_ins.apify import ApifyStandIn, apify_stand_in, default_fake_twitter  # noqa: F401 (a fixture)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "apify_api_TESTtoken0123456789"
 
 # Two topics with 3 roots each (the last needing the conversation_id fallback), 4 replies per root, a low-like

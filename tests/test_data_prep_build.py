@@ -16,8 +16,8 @@ from data_prep.config import DataPrepConfig, load_config
 from data_prep.privacy import Pseudonymizer
 from data_prep.sources import Rejected
 from tests.data_prep_tweets import GOOD_REPLY, reply_to, root_tweet
+from tests.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "data_prep" / "configs" / "demo.yaml"
 DEMO_SAMPLE = REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"
 

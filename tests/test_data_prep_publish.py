@@ -8,9 +8,9 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi, hf_hub_download
 
 from data_prep.__main__ import main
+from tests.paths import REPO_ROOT
 from tests.stand_ins.hub import USER
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_SAMPLE = REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"
 FAST = (
     "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"

@@ -21,21 +21,14 @@ from data_prep.sources import (
     parse_datetime,
     scan_input_files,
 )
+from tests.paths import realdata_path
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 AGENT_VIBES = ("apify", "agent-vibes__2025-09-17-apify-x-posts-100.json")
 KAITO = ("apify", "rasmuskampmann1998__global_agriculture_tweets.json")
 LEGACY = ("apify", "tecmie_rettiwt__dataset_twitter_scraper_with_replies.json")
 RUMOUREVAL = ("tweets", "rumoureval2017_autoreleasefool")
 
 UTC = timezone.utc
-
-
-def realdata_path(*parts: str) -> Path:
-    path = REALDATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (../shared/realdata is only on the project's machines)")
-    return path
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 from trl.chat_template_utils import qwen3_chat_template
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from tests.paths import REALDATA
+
 REAL_QWEN3_TOKENIZER_DIR = REALDATA / "tokenizer" / "qwen3_tokenizer_renji555"
 REAL_QWEN3_8B_DIR = REALDATA / "tokenizer" / "qwen3_8b_sanjithudupa"
 
