@@ -10,6 +10,7 @@ that exists, a push without the pseudonym key); 1 failed while working.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -56,9 +57,11 @@ def run_build(args: argparse.Namespace) -> int:
         logging.getLogger("data_prep").exception("build failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
+    splits = json.loads((folder / "report.json").read_text(encoding="utf-8"))["splits"]
     print(
         f"dataset written to {folder}"
         + (f" and pushed to {args.push_to_hub}@{args.version}" if args.push_to_hub else "")
+        + f": {', '.join(f'{pairs} {name}' for name, pairs in splits.items())} pairs"
     )
     return 0
 

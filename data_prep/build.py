@@ -298,6 +298,9 @@ def build(
     (folder / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
     save_local(folder, dataset, build_card(report, config_dict, repo_id=push_to_hub, folder=str(folder)))
     logger.info("wrote %s", folder)
+    if not len(dataset):
+        # The folder still holds report.json, the card and funnel.png, which say where every record went.
+        logger.warning("no pair survived the filters: %s holds no data; see %s", folder, folder / "report.json")
     if push_to_hub:
         if not len(dataset):
             raise RuntimeError(f"no pair survived the filters: nothing to push (see {folder / 'report.json'})")

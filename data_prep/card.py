@@ -77,6 +77,12 @@ def build_card(report: dict, config: dict, repo_id: str | None = None, folder: s
         if scorers.get("toxicity_fallback")
         else ""
     )
+    no_pairs_note = (
+        "\n> **This version holds no pairs**: every input record was filtered out. The funnel below says where "
+        "each one went.\n"
+        if not sum(splits.values())
+        else ""
+    )
     leakage = report.get("leakage")
     leakage_text = (
         "Not checked (no embeddings: `cleaning.semantic_dedup` and `split.check_leakage` are off)."
@@ -101,7 +107,7 @@ def build_card(report: dict, config: dict, repo_id: str | None = None, folder: s
 Tweet -> reply pairs for supervised fine-tuning of a reply model, built by replytune's `python -m data_prep build`
 on {report["created_at"]}. Each row is one reply to one tweet, in TRL's conversational prompt-completion format,
 with the raw texts, ids, engagement and the validators' scores kept for analysis and curation.
-
+{no_pairs_note}
 ```python
 from datasets import load_dataset
 

@@ -33,18 +33,18 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tqdm import tqdm
 
+from data_prep.config import DEFAULT_CONFIG_PATH, CollectConfig, load_config
 from data_prep.schema import Tweet
 from data_prep.secrets import get_secret, redact
-from data_prep.sources import QUERY_KEY, RUN_ID_KEY, normalize_record
-from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
+from data_prep.sources import QUERY_KEY, RUN_ID_KEY, normalize_record, read_id
+from data_prep.yaml_config import ConfigError
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "configs" / "default.yaml"
 OUTPUT_FILE_NAME = "tweets.jsonl"
 CHECKPOINT_FILE_NAME = "collect_checkpoint.json"
 MANIFEST_FILE_NAME = "collect_manifest.json"
@@ -58,64 +58,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C: the checkpoint is kept, --resume continues
 # A run that ends in one of these statuses keeps its items (a timed-out run stored what it found so far).
 USABLE_RUN_STATUSES = ("SUCCEEDED", "TIMED-OUT")
 FAILED_RUN_STATUSES = ("FAILED", "ABORTED")
-
-
-@dataclass
-class CollectConfig:
-    """The `collect:` section of the config file (documented field by field in configs/default.yaml)."""
-
-    actor_id: str = "apidojo/tweet-scraper"
-    search_terms: list[str] = field(
-        default_factory=lambda: [
-            "fine-tuning LLM",
-            "LoRA QLoRA",
-            "RAG retrieval",
-            "vector database",
-            "PyTorch",
-            "Rust async",
-            "Kubernetes",
-            "PostgreSQL",
-        ]
-    )
-    exclude_words: list[str] = field(default_factory=lambda: ["crypto", "NFT"])
-    until: str | None = "2025-10-01"
-    sort: Literal["Top", "Latest"] = "Top"
-    tweet_language: str | None = "en"
-    max_items_per_query: int = 200
-    max_root_tweets: int = 40
-    min_root_likes: int = 200
-    max_root_likes: int | None = 2000
-    replies_per_conversation: int = 200
-    reply_sort: Literal["Top", "Latest"] = "Top"
-    cost_per_1000_items: float = 0.40
-    max_retries: int = 6
-    retry_min_delay_s: float = 1.0
-    request_timeout_s: float = 60.0
-    run_timeout_s: int = 900
-    api_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.actor_id:
-            raise ValueError("actor_id must not be empty")
-        if not self.search_terms or not all(isinstance(t, str) and t.strip() for t in self.search_terms):
-            raise ValueError("search_terms must be a non-empty list of non-empty strings")
-        if len(set(self.search_terms)) != len(self.search_terms):
-            raise ValueError("search_terms holds the same term twice")
-        if self.until is not None:
-            try:
-                date.fromisoformat(self.until)
-            except ValueError:
-                raise ValueError(f"until must be a date like 2025-10-01, got {self.until!r}") from None
-        for name in ("max_items_per_query", "replies_per_conversation", "run_timeout_s"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("max_root_tweets", "min_root_likes", "max_retries"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.max_root_likes is not None and self.max_root_likes < self.min_root_likes:
-            raise ValueError("max_root_likes must be at least min_root_likes")
-        if self.cost_per_1000_items < 0 or self.retry_min_delay_s < 0 or self.request_timeout_s <= 0:
-            raise ValueError("cost_per_1000_items and retry_min_delay_s must be >= 0, request_timeout_s > 0")
 
 
 # Fields that only change how the collection runs, not what it collects: they may change between --resume calls.
@@ -516,11 +458,9 @@ def _is_root_candidate(tweet: Tweet, config: CollectConfig) -> bool:
     return True
 
 
-def _item_id(item: dict) -> str | None:
-    value = item.get("id") if isinstance(item, dict) else None
-    if isinstance(value, bool) or value is None:
-        return None
-    return str(value)
+def _item_id(item: Any) -> str | None:
+    """The id the build will read from this item, so that the collector's dedup and the build's agree."""
+    return read_id(item.get("id")) if isinstance(item, dict) else None
 
 
 def _now_iso() -> str:
@@ -550,11 +490,8 @@ def add_collect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_collect_config(path: Path) -> CollectConfig:
-    data = read_yaml(path)
-    section = data.get("collect")
-    if section is None:
-        return CollectConfig()
-    return parse_dataclass(CollectConfig, section, f"{path}: collect")
+    """The `collect:` section, read like `build` reads the file: a bad field in any section stops the run."""
+    return load_config(path).collect
 
 
 def run_collect(args: argparse.Namespace) -> int:
@@ -638,7 +575,7 @@ def _prepare_state(config: CollectConfig, output_dir: Path, resume: bool) -> Col
 
 
 def _make_client(token: str, config: CollectConfig) -> Any:
-    from apify_client import ApifyClient  # imported here: `build` imports this module (via config.py) without it
+    from apify_client import ApifyClient  # imported here: `python -m data_prep build` imports this module too
 
     options: dict[str, Any] = {
         "max_retries": config.max_retries,
@@ -647,13 +584,3 @@ def _make_client(token: str, config: CollectConfig) -> Any:
     if config.api_url:
         options["api_url"] = config.api_url
     return ApifyClient(token, **options)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.collect", description=__doc__.split("\n")[0])
-    add_collect_arguments(parser)
-    return run_collect(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,12 +7,12 @@ work, with a message that names the file and the field.
 
 from __future__ import annotations
 
-import re
+import string
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from data_prep.collect import CollectConfig
 from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
@@ -24,10 +24,75 @@ def _check_range(section: object, low: str, high: str) -> None:
         raise ValueError(f"{low} ({low_value}) is greater than {high} ({high_value})")
 
 
+def _check_at_least_one(section: object, name: str) -> None:
+    # Below 1 a cap would not fail, it would quietly drop everything (0) or, as a negative slice, all but a few.
+    value = getattr(section, name)
+    if value is not None and value < 1:
+        raise ValueError(f"{name} must be at least 1 (null: no cap), got {value}")
+
+
 def _check_fraction(section: object, name: str) -> None:
     value = getattr(section, name)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
+
+
+@dataclass
+class CollectConfig:
+    """Live collection with the Apify actor (`python -m data_prep collect`, data_prep/collect.py)."""
+
+    actor_id: str = "apidojo/tweet-scraper"
+    search_terms: list[str] = field(
+        default_factory=lambda: [
+            "fine-tuning LLM",
+            "LoRA QLoRA",
+            "RAG retrieval",
+            "vector database",
+            "PyTorch",
+            "Rust async",
+            "Kubernetes",
+            "PostgreSQL",
+        ]
+    )
+    exclude_words: list[str] = field(default_factory=lambda: ["crypto", "NFT"])
+    until: str | None = "2025-10-01"
+    sort: Literal["Top", "Latest"] = "Top"
+    tweet_language: str | None = "en"
+    max_items_per_query: int = 200
+    max_root_tweets: int = 40
+    min_root_likes: int = 200
+    max_root_likes: int | None = 2000
+    replies_per_conversation: int = 200
+    reply_sort: Literal["Top", "Latest"] = "Top"
+    cost_per_1000_items: float = 0.40
+    max_retries: int = 6
+    retry_min_delay_s: float = 1.0
+    request_timeout_s: float = 60.0
+    run_timeout_s: int = 900
+    api_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.actor_id:
+            raise ValueError("actor_id must not be empty")
+        if not self.search_terms or not all(isinstance(t, str) and t.strip() for t in self.search_terms):
+            raise ValueError("search_terms must be a non-empty list of non-empty strings")
+        if len(set(self.search_terms)) != len(self.search_terms):
+            raise ValueError("search_terms holds the same term twice")
+        if self.until is not None:
+            try:
+                date.fromisoformat(self.until)
+            except ValueError:
+                raise ValueError(f"until must be a date like 2025-10-01, got {self.until!r}") from None
+        for name in ("max_items_per_query", "replies_per_conversation", "run_timeout_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("max_root_tweets", "min_root_likes", "max_retries"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_root_likes is not None and self.max_root_likes < self.min_root_likes:
+            raise ValueError("max_root_likes must be at least min_root_likes")
+        if self.cost_per_1000_items < 0 or self.retry_min_delay_s < 0 or self.request_timeout_s <= 0:
+            raise ValueError("cost_per_1000_items and retry_min_delay_s must be >= 0, request_timeout_s > 0")
 
 
 @dataclass
@@ -78,6 +143,7 @@ class ReplyFiltersConfig:
         _check_range(self, "min_follower_count", "max_follower_count")
         _check_range(self, "min_time_delay", "max_time_delay")
         _check_range(self, "min_length", "max_length")
+        _check_at_least_one(self, "max_replies_per_author")
 
 
 DEFAULT_SPAM_KEYWORDS = [
@@ -200,6 +266,7 @@ class CleaningConfig:
 
     def __post_init__(self):
         _check_fraction(self, "semantic_threshold")
+        _check_at_least_one(self, "max_pairs")
         if self.embedding_batch_size < 1:
             raise ValueError("embedding_batch_size must be at least 1")
 
@@ -247,9 +314,17 @@ class OutputConfig:
     license: str = "other"
 
     def __post_init__(self):
-        fields = set(re.findall(r"{(\w*)}", self.prompt_template))
-        if fields != {"tweet"}:
-            raise ValueError(f"prompt_template must contain {{tweet}} and no other field, got {sorted(fields)}")
+        # Checked here, not when the first row is formatted: "{tweet.upper}" or a lone "}" would otherwise pass the
+        # config check and fail (or publish garbage) after the whole build.
+        try:
+            fields = [parsed[1:] for parsed in string.Formatter().parse(self.prompt_template) if parsed[1] is not None]
+        except ValueError as error:  # a lone "{" or "}"
+            raise ValueError(f"prompt_template {self.prompt_template!r} is not a valid template: {error}") from None
+        if not fields or any(field != ("tweet", "", None) for field in fields):
+            raise ValueError(
+                f"prompt_template must contain {{tweet}} and no other field, got {self.prompt_template!r} "
+                "(write a literal brace as {{ or }})"
+            )
 
 
 @dataclass

@@ -1,20 +1,20 @@
 """Root tweet and reply filters (the seed's thresholds are config defaults). Each returns why it rejects, or None.
 
 A bound set to null in the config is not checked; a count the source did not carry fails a bound that is set
-(`<count>_missing`), because a filter never guesses.
+(`<count>_missing`), because a filter never guesses. Whatever the bounds, a text with no words besides links and
+@mentions is rejected (`no_text`: the pair would have an empty prompt or completion), and so is a reply dated
+before its tweet (`reply_before_tweet`: one of the two dates is wrong).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable
 
+from data_prep.cleaning import URL, has_text
 from data_prep.config import ReplyFiltersConfig, RootFiltersConfig
 from data_prep.pairs import Pair
 from data_prep.schema import Tweet
-
-_URL = re.compile(r"https?://|www\.\w", re.IGNORECASE)
 
 
 def bounds_rejection(name: str, value: float | None, low: float | None, high: float | None) -> str | None:
@@ -44,13 +44,15 @@ def root_rejection(tweet: Tweet, config: RootFiltersConfig, detect_language: Cal
     )
     if reason:
         return f"root_filters/{reason}"
+    if not has_text(tweet.text):  # e.g. a photo tweet whose text is its t.co link: the prompt would hold no words
+        return "root_filters/no_text"
     if config.languages and (tweet.lang or detect_language(tweet.text)) not in config.languages:
         return "root_filters/language"
     return None
 
 
 def has_url(pair: Pair) -> bool:
-    return bool(pair.reply.urls) or bool(_URL.search(pair.reply_text))
+    return bool(pair.reply.urls) or bool(URL.search(pair.reply_text))
 
 
 def reply_rejection(pair: Pair, config: ReplyFiltersConfig) -> str | None:
@@ -61,21 +63,17 @@ def reply_rejection(pair: Pair, config: ReplyFiltersConfig) -> str | None:
         or bounds_rejection("followers", reply.author_followers, config.min_follower_count, config.max_follower_count)
         or bounds_rejection("delay", pair.delay_seconds, config.min_time_delay, config.max_time_delay)
     )
+    if not reason and pair.delay_seconds < 0:  # reached only when min_time_delay is null or negative
+        reason = "reply_before_tweet"
     if not reason and not config.allow_media and reply.has_media:
         reason = "has_media"
     if not reason and not config.allow_urls and has_url(pair):
         reason = "has_url"
     if not reason:
         reason = bounds_rejection("length", len(pair.reply_text), config.min_length, config.max_length)
+    if not reason and not has_text(pair.reply_text):  # reached only when min_length is null or very low
+        reason = "no_text"
     return f"reply_filters/{reason}" if reason else None
-
-
-def author_key(tweet: Tweet) -> str | None:
-    if tweet.author_id:
-        return f"id:{tweet.author_id}"
-    if tweet.author_handle:
-        return f"handle:{tweet.author_handle.lower()}"
-    return None
 
 
 def over_author_cap(pairs: list[Pair], max_replies_per_author: int | None) -> list[bool]:
@@ -85,7 +83,7 @@ def over_author_cap(pairs: list[Pair], max_replies_per_author: int | None) -> li
         return over
     by_author: dict[str, list[int]] = defaultdict(list)
     for index, pair in enumerate(pairs):
-        key = author_key(pair.reply)
+        key = pair.reply.author_key
         if key is not None:
             by_author[key].append(index)
     for indexes in by_author.values():

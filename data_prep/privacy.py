@@ -47,12 +47,8 @@ class Pseudonymizer:
         return hmac.new(self.key, value.encode("utf-8"), hashlib.sha256).hexdigest()[: self.length]
 
     def author(self, tweet: Tweet) -> str | None:
-        """The pseudonym of the tweet's author: from the account id, else the lower-cased handle."""
-        if tweet.author_id:
-            return self.pseudonym(f"id:{tweet.author_id}")
-        if tweet.author_handle:
-            return self.pseudonym(f"handle:{tweet.author_handle.lower()}")
-        return None
+        """The pseudonym of the tweet's author (see `Tweet.author_key`)."""
+        return self.pseudonym(tweet.author_key)
 
 
 def pseudonymizer_from_environment(length: int = 16, for_push: bool = False) -> Pseudonymizer:

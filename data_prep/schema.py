@@ -49,6 +49,19 @@ class Tweet:
     def is_reply(self) -> bool:
         return self.in_reply_to_id is not None
 
+    @property
+    def author_key(self) -> str | None:
+        """Who wrote it: the account id, else the lower-cased handle (None when the source has neither).
+
+        The per-author reply cap counts by it and the published author pseudonym is its keyed hash, so changing it
+        changes every pseudonym: published versions would no longer match.
+        """
+        if self.author_id:
+            return f"id:{self.author_id}"
+        if self.author_handle:
+            return f"handle:{self.author_handle.lower()}"
+        return None
+
 
 # Columns of a published pair row (one tweet->reply pair per row), defined here once: data_prep writes them,
 # curation, training and judging read them by these names.

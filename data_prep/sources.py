@@ -82,8 +82,8 @@ class InputScan:
 def list_input_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders (recursively) into the JSON/JSONL files to read; check every one before any work.
 
-    Raises InputError naming the path (and the line, for JSONL) for a missing path, an unsupported file
-    named explicitly, or a file that is not valid JSON.
+    Raises InputError naming the path (and the line, for JSONL) for a missing path, a folder without a JSON file,
+    an unsupported file named explicitly, or a file that is not valid JSON.
     """
     return scan_input_files(paths).files
 
@@ -96,12 +96,15 @@ def scan_input_files(paths: Iterable[str | Path]) -> InputScan:
         raise InputError("no input path given")
     for path in paths:
         if path.is_dir():
+            files_before = len(scan.files)
             for candidate in sorted(p for p in path.rglob("*") if p.is_file()):
                 skip_reason = _reason_to_skip(candidate)
                 if skip_reason:
                     scan.skipped.append((candidate, skip_reason))
                 else:
                     scan.files.append(candidate)
+            if len(scan.files) == files_before:  # most likely the wrong folder: an empty build would hide that
+                raise InputError(f"{path}: no JSON or JSONL file in this folder (expected {', '.join(JSON_SUFFIXES)})")
         elif path.is_file():
             if not _looks_like_json_file(path):
                 raise InputError(f"{path}: not a JSON or JSONL file (expected one of {', '.join(JSON_SUFFIXES)})")
@@ -252,7 +255,7 @@ def normalize_record(raw: dict, source_file: str) -> Tweet | Rejected:
         return Rejected("placeholder", None, source_file)
     source_format = detect_format(raw)
     if source_format is None:
-        return Rejected("unknown_format", _readable_id(raw.get("id_str") or raw.get("id")), source_file)
+        return Rejected("unknown_format", read_id(raw.get("id_str") or raw.get("id")), source_file)
     if source_format == "x_api_v1":
         return _normalize_x_api_v1(raw, source_file)
     if source_format == "apify_twitter_scraper_legacy":
@@ -266,7 +269,7 @@ def _required_fields(
     """Read the three fields no record can do without, or say which one is missing or unreadable."""
     if raw_id is None or raw_id == "":
         return Rejected("missing_id", None, source_file)
-    tweet_id = _readable_id(raw_id)
+    tweet_id = read_id(raw_id)
     if tweet_id is None:
         return Rejected("unreadable_id", None, source_file)
     if raw_text is None:
@@ -278,7 +281,20 @@ def _required_fields(
     created_at = parse_datetime(raw_created_at)
     if created_at is None:
         return Rejected("unreadable_created_at", tweet_id, source_file)
-    return tweet_id, raw_text, created_at
+    return tweet_id, _encodable_text(raw_text), created_at
+
+
+def _encodable_text(text: str) -> str:
+    """The text, with each lone UTF-16 surrogate (half an emoji, cut off by an export that truncates) made U+FFFD.
+
+    JSON can carry one ("\\ud83d"), but nothing downstream can encode it: the language detector and the parquet
+    writer would stop the whole build on it. U+FFFD is what any UTF-8 decoder makes of a broken sequence.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) -> Tweet | Rejected:
@@ -310,7 +326,7 @@ def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) ->
         tweet_id=tweet_id,
         text=text,
         created_at=created_at,
-        author_id=_readable_id(author.get("id")),
+        author_id=read_id(author.get("id")),
         author_handle=_optional_str(author.get("userName")),
         author_name=_optional_str(author.get("name")),
         author_followers=_count(author.get("followers"), "author_followers", unreadable),
@@ -320,9 +336,9 @@ def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) ->
         reply_count=_count(get("replyCount"), "reply_count", unreadable),
         quotes=_count(get("quoteCount"), "quotes", unreadable),
         views=_count(get("viewCount"), "views", unreadable),
-        conversation_id=_readable_id(get("conversationId")),
-        in_reply_to_id=_readable_id(get("inReplyToId")),
-        in_reply_to_author_id=_readable_id(get("inReplyToUserId")),
+        conversation_id=read_id(get("conversationId")),
+        in_reply_to_id=read_id(get("inReplyToId")),
+        in_reply_to_author_id=read_id(get("inReplyToUserId")),
         lang=_optional_str(get("lang")),
         is_retweet=bool(get("isRetweet") or get("retweeted_tweet") or get("retweet")),
         is_quote=bool(get("isQuote") or get("quote") or get("quoted_tweet") or get("quoteId")),
@@ -351,7 +367,7 @@ def _normalize_legacy_scraper(raw: dict, source_file: str, source_format: str) -
         tweet_id=tweet_id,
         text=text,
         created_at=created_at,
-        author_id=_readable_id(get("user_id")),
+        author_id=read_id(get("user_id")),
         author_handle=_optional_str(get("username")),
         author_followers=None,  # this actor never exported follower counts
         likes=_count(get("favorite_count"), "likes", unreadable),
@@ -359,7 +375,7 @@ def _normalize_legacy_scraper(raw: dict, source_file: str, source_format: str) -
         reply_count=_count(get("reply_count"), "reply_count", unreadable),
         quotes=_count(get("quote_count"), "quotes", unreadable),
         views=_count(get("view_count"), "views", unreadable),
-        conversation_id=_readable_id(get("conversation_id")),
+        conversation_id=read_id(get("conversation_id")),
         in_reply_to_id=in_reply_to_id,
         lang=_optional_str(get("lang")),
         is_retweet=bool(get("is_retweet")),
@@ -412,7 +428,7 @@ def _normalize_x_api_v1(raw: dict, source_file: str) -> Tweet | Rejected:
         tweet_id=tweet_id,
         text=text,
         created_at=created_at,
-        author_id=_readable_id(_first_present(user, "id_str", "id")),
+        author_id=read_id(_first_present(user, "id_str", "id")),
         author_handle=screen_name,
         author_name=_optional_str(user.get("name")),
         author_followers=_count(user.get("followers_count"), "author_followers", unreadable),
@@ -421,9 +437,9 @@ def _normalize_x_api_v1(raw: dict, source_file: str) -> Tweet | Rejected:
         retweets=_count(get("retweet_count"), "retweets", unreadable),
         reply_count=_count(get("reply_count"), "reply_count", unreadable),
         quotes=_count(get("quote_count"), "quotes", unreadable),
-        conversation_id=_readable_id(get("conversation_id_str") or get("conversation_id")),
-        in_reply_to_id=_readable_id(in_reply_to_id),
-        in_reply_to_author_id=_readable_id(_first_present(raw, "in_reply_to_user_id_str", "in_reply_to_user_id")),
+        conversation_id=read_id(get("conversation_id_str") or get("conversation_id")),
+        in_reply_to_id=read_id(in_reply_to_id),
+        in_reply_to_author_id=read_id(_first_present(raw, "in_reply_to_user_id_str", "in_reply_to_user_id")),
         lang=_optional_str(get("lang")),
         is_retweet=bool(get("retweeted_status")),
         is_quote=bool(get("quoted_status") or get("is_quote_status")),
@@ -469,7 +485,7 @@ def _first_present(mapping: dict, *keys: str) -> Any:
     return None
 
 
-def _readable_id(value: Any) -> str | None:
+def read_id(value: Any) -> str | None:
     """Ids as strings: str (stripped, non-empty) or int, never bool/float (floats lose digits of tweet ids)."""
     if isinstance(value, str):
         value = value.strip()
@@ -504,14 +520,17 @@ def _entity_urls(url_entities: Any) -> tuple[str, ...]:
 
 
 _COUNT_SUFFIXES = {"k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
+# Published count columns are int64: a larger "count" is not one any source really holds, and would stop the build
+# when the dataset is written, after all the work.
+MAX_COUNT = 2**63 - 1
 
 
 def parse_count(value: Any) -> int | None:
-    """A non-negative count from an int, an integral float, or a string like "1,234", "1.2K", "3M"."""
+    """A count in [0, MAX_COUNT] from an int, an integral float, or a string like "1,234", "1.2K", "3M"."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value if value >= 0 else None
+        return value if 0 <= value <= MAX_COUNT else None
     if isinstance(value, float):
-        return int(value) if value.is_integer() and value >= 0 else None
+        return int(value) if value.is_integer() and 0 <= value <= MAX_COUNT else None
     if not isinstance(value, str):
         return None
     text = value.strip().replace(",", "").replace("_", "").replace(" ", "").lower()
@@ -524,7 +543,7 @@ def parse_count(value: Any) -> int | None:
         number = float(text) * (multiplier or 1) if ("." in text or multiplier) else int(text)
     except ValueError:
         return None
-    if number < 0 or number != number or number == float("inf"):
+    if not 0 <= number <= MAX_COUNT:  # also refuses NaN and infinity
         return None
     if isinstance(number, float):
         if multiplier:
@@ -538,7 +557,7 @@ def parse_count(value: Any) -> int | None:
 def _count(value: Any, name: str, unreadable: list[str]) -> int | None:
     if value is None:
         return None
-    if type(value) is int and value >= 0:  # the common case, without a function call
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # the common case, without a function call
         return value
     count = parse_count(value)
     if count is None:
@@ -567,14 +586,17 @@ def parse_datetime(value: Any) -> datetime | None:
     A timestamp without a zone (ISO without offset) is read as UTC, the convention of every export we know.
     Returns None when the value cannot be read, never a guess.
     """
-    if isinstance(value, str):
-        if len(value) == 30 and value[25] == " " and value[19] == " ":
-            parsed = _parse_twitter_date(value)
-            if parsed is not None:
-                return parsed
-        return _parse_date_string(value.strip())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _parse_epoch(value)
+    try:
+        if isinstance(value, str):
+            if len(value) == 30 and value[25] == " " and value[19] == " ":
+                parsed = _parse_twitter_date(value)
+                if parsed is not None:
+                    return parsed
+            return _parse_date_string(value.strip())
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _parse_epoch(value)
+    except OverflowError:  # a valid local time whose UTC moment falls outside years 1-9999 ("9999-12-31T23:00-05:00")
+        return None
     return None
 
 
@@ -665,5 +687,6 @@ __all__ = [
     "normalize_record",
     "parse_count",
     "parse_datetime",
+    "read_id",
     "scan_input_files",
 ]

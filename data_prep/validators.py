@@ -17,18 +17,21 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from data_prep.cleaning import URL_PATTERN
 from data_prep.config import ValidationConfig
 from data_prep.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
 
 logger = logging.getLogger(__name__)
 
-_NOT_WORDS = re.compile(r"https?://\S+|www\.\S+|(?<!\w)[@#]\w+")
+# Case-sensitive: plain_text lower-cases first, and an upper-case link left in a text does not sway the language model.
+_NOT_WORDS = re.compile(rf"{URL_PATTERN}|(?<!\w)[@#]\w+")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _CONTRACTIONS = frozenset(
     "i'm i've i'll i'd it's that's there's what's let's don't doesn't didn't can't won't isn't aren't wasn't "
     "you're you've you'll we're we've they're they've he's she's".split()
 )
-_BATCH = 256
+_TOXICITY_BATCH = 256  # texts per scorer call: the progress bar moves, and memory stays bounded
+_DETOXIFY_BATCH = 32  # texts per BERT forward pass on CPU
 
 
 def plain_text(text: str) -> str:
@@ -116,8 +119,8 @@ def _detoxify_scorer(config: ValidationConfig) -> ToxicityScorer:
 
     def score(texts: list[str]) -> list[float]:
         scores: list[float] = []
-        for start in range(0, len(texts), 32):
-            batch = model.predict(texts[start : start + 32])["toxicity"]
+        for start in range(0, len(texts), _DETOXIFY_BATCH):
+            batch = model.predict(texts[start : start + _DETOXIFY_BATCH])["toxicity"]
             scores += batch if isinstance(batch, list) else [batch]
         return scores
 
@@ -181,8 +184,10 @@ class Validators:
     def scores(self, texts: list[str], progress: bool = True) -> list[dict[str, float]]:
         """The published validator scores of each text."""
         toxicity: list[float] = []
-        for start in tqdm(range(0, len(texts), _BATCH), desc="toxicity", unit=" batches", disable=not progress):
-            toxicity += self.toxicity.score(texts[start : start + _BATCH])
+        for start in tqdm(
+            range(0, len(texts), _TOXICITY_BATCH), desc="toxicity", unit=" batches", disable=not progress
+        ):
+            toxicity += self.toxicity.score(texts[start : start + _TOXICITY_BATCH])
         scores = []
         for text, toxic in zip(tqdm(texts, desc="validation", unit=" replies", disable=not progress), toxicity):
             plain = plain_text(text)

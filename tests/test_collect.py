@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -277,7 +278,7 @@ def test_retries_exhausted_keep_the_checkpoint_and_resume_finishes(in_tmp, api, 
     assert "run again with --resume" in capsys.readouterr().err
     assert json.loads((output / CHECKPOINT_FILE_NAME).read_text())["pending_run"]["step"] == "search:topic0"
 
-    api._faults.clear()
+    api.clear_faults()
     runs_before = len(api.run_inputs())
     assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
     assert set(ids_in(output)) == reference and len(ids_in(output)) == len(reference)
@@ -291,7 +292,7 @@ def test_an_in_flight_run_that_vanished_is_started_again_on_resume(in_tmp, api, 
     api.fail_next(1000, 500, "/actor-runs/")
     assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_API_FAILURE
     lost_run = json.loads((output / CHECKPOINT_FILE_NAME).read_text())["pending_run"]["run_id"]
-    api._faults.clear()
+    api.clear_faults()
     del api.runs[lost_run]  # e.g. deleted on Apify, or past its retention
 
     assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
@@ -368,25 +369,18 @@ def test_crash_between_run_start_and_commit_reattaches_and_drops_partial_lines(i
     assert len(api.run_inputs()) == UNINTERRUPTED_ACTOR_RUNS  # the in-flight run was not paid for twice
 
 
+COLLECT_COMMAND = [sys.executable, "-m", "data_prep", "collect"]
+
+
 def start_collector_process(config: Path, output: Path, api_url: str, logs: Path, *extra: str):
-    """`python -m data_prep.collect ...` with the token in its environment; stdout/stderr go to logs.{out,err}."""
+    """`python -m data_prep collect ...` with the token in its environment; stdout/stderr go to logs.{out,err}."""
     env = {**_subprocess_env(), "APIFY_TOKEN": TOKEN}
-    command = [*collect_command(), "--config", str(config), "--output", str(output), "--api-url", api_url, *extra]
+    command = [*COLLECT_COMMAND, "--config", str(config), "--output", str(output), "--api-url", api_url, *extra]
     with open(logs.with_suffix(".out"), "w") as stdout, open(logs.with_suffix(".err"), "w") as stderr:
         return subprocess.Popen(command, cwd=logs.parent, env=env, stdout=stdout, stderr=stderr)
 
 
-def collect_command() -> list[str]:
-    """`python -m data_prep collect` once data_prep/__main__.py wires it, else the module's own entry point."""
-    main = REPO_ROOT / "data_prep" / "__main__.py"
-    if main.exists() and "run_collect" in main.read_text():
-        return [sys.executable, "-m", "data_prep", "collect"]
-    return [sys.executable, "-m", "data_prep.collect"]
-
-
 def _subprocess_env() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env.pop("APIFY_TOKEN", None)
@@ -442,11 +436,8 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(in_tmp, monkeyp
 
 
 def test_python_m_data_prep_collect_is_wired():
-    main = REPO_ROOT / "data_prep" / "__main__.py"
-    if not main.exists() or "collect" not in main.read_text():
-        pytest.skip("data_prep/__main__.py does not wire the collect command yet")
     result = subprocess.run(
-        [sys.executable, "-m", "data_prep", "collect", "--help"],
+        [*COLLECT_COMMAND, "--help"],
         cwd=REPO_ROOT,
         env=_subprocess_env(),
         capture_output=True,

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -213,7 +214,101 @@ def test_a_config_is_recorded_with_the_version(tmp_path):
     assert load_config(recorded) == load_config(config)
 
 
-def test_collect_is_wired_to_the_sources_helper(capsys):
+OPEN_BOUNDS = """
+root_filters: {min_likes: null, max_likes: null, min_retweets: null, max_retweets: null, languages: []}
+reply_filters: {min_likes: null, max_likes: null, min_follower_count: null, max_follower_count: null,
+  min_time_delay: null, max_time_delay: null, allow_urls: true, min_length: null, max_length: null}
+validation: {toxicity_scorer: profanity_check, min_language_confidence: 0.0, min_unique_words: 0}
+cleaning: {semantic_dedup: false}
+split: {check_leakage: false}
+"""
+
+
+def raw_tweet(tweet_id, text=GOOD_REPLY, parent=None, created_at="Thu Oct 02 09:00:00 +0000 2025", **fields) -> dict:
+    """An apidojo/tweet-scraper item."""
+    record = {
+        "id": tweet_id,
+        "fullText": text,
+        "createdAt": created_at,
+        "likeCount": 40,
+        "retweetCount": 20,
+        "inReplyToId": parent,
+        "conversationId": parent or tweet_id,
+        "lang": "en",
+        "author": {"id": f"author-{tweet_id}", "userName": f"user{tweet_id}", "followers": 2_000},
+    }
+    return {**record, **fields}
+
+
+def test_bad_records_are_rejected_with_a_reason_and_the_build_finishes(tmp_path):
+    """Records that once crashed the build or were published (an empty prompt, a negative delay), with every bound
+    off so that nothing else stops them; the file has a byte-order mark and blank lines too."""
+    records = [
+        raw_tweet(
+            "1", "Postgres partial indexes: smaller and just as fast.", created_at="Thu Oct 02 07:00:00 +0000 2025"
+        ),
+        raw_tweet("2", parent="1"),
+        # beyond int64: writing the dataset raised OverflowError after the whole build
+        raw_tweet("3", "Another reply, with its own words.", parent="1", likeCount=10**30),
+        # a valid local time after year 9999 in UTC: parsing it raised OverflowError
+        raw_tweet("4", parent="1", createdAt="Fri Dec 31 23:59:59 -0100 9999"),
+        # a photo tweet whose text is only its link: every pair on it had an empty prompt
+        raw_tweet("5", "https://t.co/photo", likeCount=900),
+        raw_tweet("6", parent="5"),
+        raw_tweet("7", "@user1 https://t.co/x", parent="1"),  # nothing but the reply-to mention and a link
+        raw_tweet("8", parent="404"),  # its parent is not in the input
+        raw_tweet(1, "the same id as an int"),
+        raw_tweet("9", "", parent="1"),
+        # half an emoji, as an export that cuts texts leaves it: the language detector raised on it
+        raw_tweet("10", "Partial indexes, finally explained \ud83d", parent="1"),
+        # dated an hour before its tweet: published with a negative delay when min_time_delay was null
+        raw_tweet("11", parent="1", createdAt="Thu Oct 02 06:00:00 +0000 2025"),
+    ]
+    config = tmp_path / "open.yaml"
+    config.write_text(OPEN_BOUNDS)
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n\n".join(json.dumps(r).encode() for r in records) + b"\n  \n")
+    assert main(build_args(tmp_path, config=config, inputs=[path])) == 0
+    report = read_report(tmp_path / "out" / "v1")
+    assert report["input_records"] == len(records)
+    assert report["dispositions"] == {
+        "ingest/missing_text": 1,
+        "ingest/unreadable_created_at": 1,
+        "ingest/duplicate_id": 1,
+        "pairs/parent_not_found": 1,
+        "root_filters/no_text": 1,
+        "root_filters/root_rejected": 1,
+        "reply_filters/no_text": 1,
+        "reply_filters/reply_before_tweet": 1,
+        "root/used": 1,
+        "kept": 3,
+    }
+    rows = load_dataset(str(tmp_path / "out" / "v1"), cache_dir=str(tmp_path / "cache"))["train"].to_list()
+    by_id = {row["reply_id"]: row for row in rows}
+    assert sorted(by_id) == ["10", "2", "3"]
+    assert by_id["3"]["reply_likes"] is None and by_id["2"]["reply_likes"] == 40
+    assert by_id["10"]["reply_text"] == "Partial indexes, finally explained \ufffd"
+
+
+def test_a_build_where_every_record_is_filtered_out_still_writes_its_report(tmp_path, capsys, caplog):
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(
+        "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
+        "split: {check_leakage: false}\nreply_filters: {min_likes: 100000, max_likes: null}\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="data_prep.build"):
+        assert main(build_args(tmp_path, config=fast)) == 0
+    folder = tmp_path / "out" / "v1"
+    assert "0 train, 0 eval, 0 test pairs" in capsys.readouterr().out
+    assert "no pair survived the filters" in caplog.text
+    report = read_report(folder)
+    assert report["input_records"] == 334 and "kept" not in report["dispositions"]
+    assert report["splits"] == {"train": 0, "eval": 0, "test": 0}
+    assert "holds no pairs" in (folder / "README.md").read_text()
+    assert (folder / "funnel.png").read_bytes()[:4] == b"\x89PNG" and (folder / "config.yaml").is_file()
+
+
+def test_collect_is_a_subcommand_of_the_cli(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["collect", "--help"])
     assert exit_.value.code == 0

@@ -63,7 +63,15 @@ def test_demo_config_loads_and_only_swaps_the_toxicity_scorer():
         ("validation:\n  toxicity_scorer: perspective\n", "validation.toxicity_scorer"),
         ("split:\n  train_fraction: 0.5\n", "train_fraction"),
         ("output:\n  prompt_template: 'Reply to {text}'\n", "prompt_template"),
+        # each of these would only have failed (or published garbage) when the first row was formatted
+        ("output:\n  prompt_template: 'Reply to {tweet} }'\n", "prompt_template"),
+        ("output:\n  prompt_template: 'Reply to {tweet} ({tweet.upper})'\n", "prompt_template"),
+        ("output:\n  prompt_template: 'Reply to {tweet} ({tweet[0]})'\n", "prompt_template"),
+        ("output:\n  prompt_template: 'Reply to {tweet!r}'\n", "prompt_template"),
         ("cleaning:\n  quality_weights:\n    engagment: 1.0\n", "engagment"),
+        # caps below 1 once dropped everything (0) or, as negative slices, kept all but the last few
+        ("cleaning:\n  max_pairs: -1\n", "max_pairs"),
+        ("reply_filters:\n  max_replies_per_author: 0\n", "max_replies_per_author"),
         ("collect:\n  max_items_per_query: lots\n", "collect.max_items_per_query"),
         ("surprise: {}\n", "surprise"),
     ],
@@ -74,6 +82,13 @@ def test_a_bad_field_stops_with_its_name(tmp_path, yaml_text, named):
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert named in str(error.value) and str(path) in str(error.value)
+
+
+def test_a_prompt_template_may_repeat_the_tweet_and_hold_literal_braces(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text("output:\n  prompt_template: 'As {{json}}: {tweet} / {tweet}'\n")
+    template = load_config(path).output.prompt_template
+    assert template.format(tweet="hi") == "As {json}: hi / hi"
 
 
 def test_null_disables_a_bound(tmp_path):

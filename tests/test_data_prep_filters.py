@@ -48,6 +48,14 @@ def test_root_filters(fields, reason):
     assert root_rejection(root_tweet(**fields), RootFiltersConfig(), english) == reason
 
 
+@pytest.mark.parametrize("text", ["https://t.co/abc123", "@someone @other", "  \n ", "", "@someone https://t.co/a"])
+def test_a_root_without_words_is_rejected_whatever_the_bounds(text):
+    """A photo tweet whose text is its t.co link would give every pair an empty prompt."""
+    no_bounds = RootFiltersConfig(min_likes=None, max_likes=None, min_retweets=None, max_retweets=None, languages=[])
+    assert root_rejection(root_tweet(text=text), no_bounds, english) == "root_filters/no_text"
+    assert root_rejection(root_tweet(text=f"{text} a word"), no_bounds, english) is None
+
+
 def test_root_language_falls_back_to_the_detector_when_the_source_has_none():
     assert root_rejection(root_tweet(lang=None), RootFiltersConfig(), lambda text: "fr") == "root_filters/language"
     assert root_rejection(root_tweet(lang=None), RootFiltersConfig(), english) is None
@@ -97,6 +105,12 @@ def test_reply_delay(delay, reason):
     assert reply_rejection(pair_of(delay_seconds=delay), ReplyFiltersConfig()) == reason
 
 
+def test_a_reply_dated_before_its_tweet_is_rejected_when_the_delay_bound_is_off():
+    no_delay_bounds = ReplyFiltersConfig(min_time_delay=None, max_time_delay=None)
+    assert reply_rejection(pair_of(delay_seconds=-60), no_delay_bounds) == "reply_filters/reply_before_tweet"
+    assert reply_rejection(pair_of(delay_seconds=0), no_delay_bounds) is None
+
+
 @pytest.mark.parametrize(
     ("length", "reason"),
     [(30, None), (280, None), (29, "reply_filters/length_below_min"), (281, "reply_filters/length_above_max")],
@@ -106,6 +120,13 @@ def test_reply_length_counts_the_published_text(length, reason):
     pair = pair_of(text=text)
     assert len(pair.reply_text) == length  # the leading @mention is not counted
     assert reply_rejection(pair, ReplyFiltersConfig()) == reason
+
+
+@pytest.mark.parametrize("text", ["https://t.co/abc", "   ", "@third_person https://t.co/abc"])
+def test_a_reply_without_words_is_rejected_when_the_length_bound_is_off(text):
+    anything = ReplyFiltersConfig(allow_urls=True, min_length=None)
+    assert reply_rejection(pair_of(text=text), anything) == "reply_filters/no_text"
+    assert reply_rejection(pair_of(text=text), ReplyFiltersConfig(allow_urls=True)) == "reply_filters/length_below_min"
 
 
 def test_a_link_in_the_text_counts_as_a_url_and_can_be_allowed():

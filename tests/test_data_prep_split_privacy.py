@@ -59,6 +59,9 @@ def test_pseudonyms_are_keyed_stable_and_never_the_id():
     one, other = Pseudonymizer(b"k" * 32), Pseudonymizer(b"j" * 32)
     assert one.author(root) == one.author(root_tweet(author_id="12345")) != other.author(root)
     assert len(one.author(root)) == 16 and "12345" not in one.author(root)
+    # what is hashed must never change, or no published version's pseudonyms would match the next one's
+    assert one.author(root) == one.pseudonym("id:12345")
+    assert one.author(root_tweet(author_id=None, author_handle="Alice")) == one.pseudonym("handle:alice")
     by_handle = root_tweet(author_id=None, author_handle="Alice")
     assert one.author(by_handle) == one.author(root_tweet(author_id=None, author_handle="alice"))
     assert one.author(root_tweet(author_id=None, author_handle=None)) is None

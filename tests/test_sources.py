@@ -369,6 +369,9 @@ def test_dates_read_as_utc(value, expected):
         -5,
         0,
         10**17,  # beyond milliseconds
+        "9999-12-31T23:30:00-05:00",  # a valid local time, but after year 9999 in UTC
+        "Fri Dec 31 23:59:59 -0100 9999",
+        "Mon Jan 01 00:00:00 +0100 0001",  # before year 1 in UTC
         True,
         None,
         [2025, 10, 2],
@@ -402,10 +405,42 @@ def test_unreadable_dates_are_none(value):
         ("K", None),
         (True, None),
         ([1], None),
+        (2**63 - 1, 2**63 - 1),  # the largest an int64 column holds
+        (2**63, None),
+        (10**30, None),
+        (9e30, None),
+        ("9.0e30", None),
+        ("1e30K", None),
     ],
 )
 def test_counts(value, expected):
     assert parse_count(value) == expected
+
+
+def test_a_date_beyond_the_calendar_rejects_the_record_instead_of_raising():
+    tweet = normalize_record(apidojo_record(createdAt="Fri Dec 31 23:59:59 -0100 9999"), "f")
+    assert tweet == Rejected("unreadable_created_at", "1968539736794087540", "f")
+
+
+def test_a_count_too_large_for_the_dataset_is_unreadable():
+    tweet = normalize_record(apidojo_record(likeCount=10**30, author={"id": "1", "followers": 2**64}), "f")
+    assert tweet.likes is None and tweet.author_followers is None
+    assert tweet.extra["unreadable_fields"] == ["author_followers", "likes"]
+
+
+def test_half_an_emoji_becomes_the_replacement_character(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    path.write_text(json.dumps(apidojo_record(fullText="cut off \ud83d, whole \ud83d\ude80")) + "\n")
+    [tweet] = iter_tweets(list_input_files([path]))
+    assert tweet.text == "cut off \ufffd, whole \U0001f680"
+    tweet.text.encode("utf-8")
+
+
+def test_int_and_string_ids_are_the_same_id():
+    assert normalize_record(apidojo_record(id=1968539736794087540), "f").tweet_id == "1968539736794087540"
+    assert normalize_record(apidojo_record(id=" 1968539736794087540 "), "f").tweet_id == "1968539736794087540"
+    reply = normalize_record(apidojo_record(inReplyToId=1968539458569150518), "f")
+    assert reply.in_reply_to_id == "1968539458569150518"
 
 
 def test_unreadable_counts_are_none_and_listed_but_do_not_reject():
@@ -569,6 +604,24 @@ def test_unusable_input_paths(tmp_path, name, content, message):
     with pytest.raises(InputError, match=message) as error:
         list_input_files([path])
     assert name in str(error.value)
+
+
+def test_a_folder_without_json_files_is_refused(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the export is somewhere else\n")
+    (folder / "structure.json").write_text("{}")  # an annotation file is not a record file either
+    with pytest.raises(InputError, match="no JSON or JSONL file") as error:
+        list_input_files([write_json(tmp_path / "good.json", [apidojo_record()]), folder])
+    assert str(folder) in str(error.value)
+
+
+def test_a_truncated_gzip_file_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "tweets.jsonl.gz"
+    whole = gzip.compress(("\n".join(json.dumps(apidojo_record(id=str(i))) for i in range(50)) + "\n").encode())
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"tweets\.jsonl\.gz: cannot be read"):
+        list_input_files([path])
 
 
 def test_no_input_paths():

@@ -211,6 +211,12 @@ class ApifyStandIn:
         """Answer every `nth` request (counting all requests) with `status`."""
         self._fail_every = (nth, status)
 
+    def clear_faults(self) -> None:
+        """Answer normally from now on (the faults not yet used up are dropped)."""
+        with self._lock:
+            self._faults.clear()
+            self._fail_every = None
+
     # -- assertions -----------------------------------------------------------------------------------
 
     def requests_to(self, path_part: str, method: str | None = None) -> list[RecordedRequest]:
