@@ -4,6 +4,11 @@
     python benchmarks/train_throughput.py --device cuda --model-config qwen3_8b_config.json --paths hf unsloth
                                                                 # GPU: Qwen3-8B architecture, RANDOM weights, 4-bit
 
+What is measured is the recipe itself: each run parses a recipe YAML (the CPU demo recipe, or on a GPU the Qwen3-8B
+QLoRA recipe; `--recipe` picks another) with the recipe's parser, overrides only the model folder, the batch shape,
+the step count and packing, loads the model with the recipe's `load_model_and_tokenizer` (`--paths hf` is
+`use_unsloth: false`, `--paths unsloth` is `use_unsloth: true`) and trains with its ReplytuneSFTTrainer.
+
 Rows follow the real reply-length distribution: (prompt, reply) pairs from a data_prep output (--dataset) or the
 RumourEval tweet/reply threads in ../shared/realdata, measured in Qwen3 tokens with Qwen3's chat template
 (non-thinking format) when the real tokenizer is there. Token ids are random: throughput depends on lengths only.
@@ -29,54 +34,64 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = REPO_ROOT.parent / "shared" / "realdata"
-REAL_TOKENIZER = REALDATA / "tokenizer" / "qwen3_tokenizer_renji555"
-INSTRUCTION = "Generate an engaging Twitter reply to:\n\n"
+if str(REPO_ROOT) not in sys.path:  # `python benchmarks/train_throughput.py` puts only benchmarks/ on the path
+    sys.path.insert(0, str(REPO_ROOT))
+
+RECIPES = {
+    "cpu": REPO_ROOT / "recipes" / "smollm2-135m" / "sft" / "config_demo.yaml",
+    "cuda": REPO_ROOT / "recipes" / "qwen3-8b" / "sft" / "config_qlora.yaml",
+}
 
 
 # --- the reply-length distribution ---------------------------------------------------------------------------------
 
 
 def real_pairs(dataset: str | None) -> tuple[list[tuple[str, str]], str]:
-    """(tweet, reply) texts: a data_prep output folder if given, else RumourEval's source tweets and replies."""
-    if dataset:
-        from datasets import load_dataset
+    """(prompt, reply) texts: a data_prep output folder if given, else RumourEval's source tweets and replies."""
+    from data_prep.config import OutputConfig
+    from data_prep.schema import COMPLETION, PROMPT
+    from tests.paths import REALDATA
 
-        rows = load_dataset(dataset, split="train")
-        pairs = [(row["prompt"][-1]["content"], row["completion"][-1]["content"]) for row in rows]
+    if dataset:
+        from recipes.replytune_sft import load_reply_dataset
+
+        rows = load_reply_dataset(dataset, None, ["train"])[0]["train"]
+        pairs = [(row[PROMPT][-1]["content"], row[COMPLETION][-1]["content"]) for row in rows]
         return pairs, f"data_prep output {dataset} ({len(pairs)} train rows)"
+    prompt_template = OutputConfig().prompt_template  # the instruction data_prep puts before each tweet
     rumoureval = REALDATA / "tweets" / "rumoureval2017_autoreleasefool"
     pairs = []
     for source_file in sorted(rumoureval.glob("**/source-tweet/*.json")):
         tweet = json.loads(source_file.read_text())["text"]
         for reply_file in sorted((source_file.parent.parent / "replies").glob("*.json")):
-            pairs.append((INSTRUCTION + tweet, json.loads(reply_file.read_text())["text"]))
+            pairs.append((prompt_template.format(tweet=tweet), json.loads(reply_file.read_text())["text"]))
     if not pairs:
         raise SystemExit(f"no real pairs: pass --dataset or --lengths (RumourEval not found under {rumoureval})")
     return pairs, f"RumourEval 2017 ({len(pairs)} tweet/reply pairs)"
 
 
 def measure_lengths(pairs: list[tuple[str, str]]) -> tuple[list[tuple[int, int]], str]:
-    """(prompt tokens, reply tokens) per pair with Qwen3's chat template, as SFTTrainer tokenizes them."""
+    """(prompt tokens, reply tokens) per pair with Qwen3's chat template, split where SFTTrainer splits them."""
     from transformers import AutoTokenizer
 
-    if REAL_TOKENIZER.is_dir():
-        tokenizer, name = AutoTokenizer.from_pretrained(REAL_TOKENIZER), "real Qwen3 tokenizer"
+    from recipes.replytune_sft import loss_mask
+    from tests.tiny_models import REAL_QWEN3_TOKENIZER_DIR
+
+    if REAL_QWEN3_TOKENIZER_DIR.is_dir():
+        tokenizer, name = AutoTokenizer.from_pretrained(REAL_QWEN3_TOKENIZER_DIR), "real Qwen3 tokenizer"
     else:
-        sys.path.insert(0, str(REPO_ROOT))
         from tests.tiny_models import build_tiny_tokenizer
 
         tokenizer, name = build_tiny_tokenizer(), "tiny byte-level tokenizer (real Qwen3 tokenizer absent)"
     lengths = []
     for prompt, reply in pairs:
-        messages = [{"role": "user", "content": prompt}]
-        prompt_ids = tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, enable_thinking=False, tokenize=True, return_dict=True
-        )["input_ids"]
-        full_ids = tokenizer.apply_chat_template(
-            messages + [{"role": "assistant", "content": reply}], tokenize=True, return_dict=True
-        )["input_ids"]
-        lengths.append((len(prompt_ids), len(full_ids) - len(prompt_ids)))
+        _, mask = loss_mask(
+            tokenizer,
+            [{"role": "user", "content": prompt}],
+            [{"role": "assistant", "content": reply}],
+            enable_thinking=False,
+        )
+        lengths.append((mask.count(0), mask.count(1)))
     return lengths, name
 
 
@@ -95,112 +110,81 @@ def synthetic_rows(lengths, vocab_size: int, rows: int, seed: int = 0):
     return Dataset.from_list(data)
 
 
-def build_model(args):
-    import torch
-    from peft import LoraConfig
-    from transformers import AutoConfig, AutoModelForCausalLM, BitsAndBytesConfig
-
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    if args.device == "cpu":
-        sys.path.insert(0, str(REPO_ROOT))
-        from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
-
-        tokenizer = build_tiny_tokenizer()
-        model = build_tiny_qwen3(tokenizer)
-        return model, tokenizer, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.1, target_modules=targets), "cpu"
-    from transformers import AutoTokenizer
-
-    if args.tokenizer:
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    else:  # token ids are random anyway: the tiny tokenizer only supplies pad/eos ids (all < 320, inside any vocab)
-        sys.path.insert(0, str(REPO_ROOT))
-        from tests.tiny_models import build_tiny_tokenizer
-
-        tokenizer = build_tiny_tokenizer()
-    if args.path == "unsloth":
-        from unsloth import FastLanguageModel
-
-        model, _ = FastLanguageModel.from_pretrained(
-            model_name=args.weights, max_seq_length=args.seq, dtype=torch.bfloat16, load_in_4bit=True
-        )
-        model = FastLanguageModel.get_peft_model(
-            model,
-            r=16,
-            lora_alpha=16,
-            lora_dropout=0.1,
-            target_modules=targets,
-            use_gradient_checkpointing="unsloth",
-            random_state=0,
-        )
-        return model, tokenizer, None, "unsloth"
-    config = AutoConfig.from_pretrained(args.weights)
-    model = AutoModelForCausalLM.from_pretrained(
-        args.weights,
-        config=config,
-        dtype=torch.bfloat16,
-        attn_implementation="sdpa",
-        device_map={"": 0},
-        quantization_config=BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        ),
-    )
-    return model, tokenizer, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.1, target_modules=targets), "bnb-4bit"
+def recipe_argv(args) -> list[str]:
+    """The recipe file plus the overrides that turn it into one measured run; everything else is the recipe's."""
+    overrides = {
+        "model_name_or_path": args.weights,
+        "gguf_file": "null",
+        "use_unsloth": "true" if args.path == "unsloth" else "false",
+        "output_dir": Path(args.workdir) / f"run-{args.path}-{'packed' if args.packed else 'unpacked'}",
+        "max_steps": args.steps + args.warmup,
+        "per_device_train_batch_size": args.batch,
+        "gradient_accumulation_steps": 1,
+        "max_length": args.seq,
+        "packing": "true" if args.packed else "false",
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "load_best_model_at_end": "false",
+        "logging_steps": 1,
+        "report_to": "none",
+        # the row order the README's shares were measured with; the recipe's seeds would only change which rows
+        # share a batch (and the LoRA init), not what a step costs
+        "seed": 0,
+        "data_seed": 0,
+    }
+    return ["--config", str(args.recipe)] + [
+        item for key, value in overrides.items() for item in (f"--{key}", str(value))
+    ]
 
 
 def run_once(args) -> dict:
+    from recipes.sft_qlora import import_unsloth_first
+
+    argv = recipe_argv(args)
+    import_unsloth_first(argv)  # as the script does: Unsloth (when asked for, on a GPU) before transformers/trl/peft
+
     import torch
     from transformers import TrainerCallback
-    from trl import SFTConfig
 
-    sys.path.insert(0, str(REPO_ROOT))
-    from recipes.replytune_sft import ReplytuneSFTTrainer
-
-    lengths = json.loads(Path(args.lengths).read_text())["lengths"]
-    model, tokenizer, peft_config, path = build_model(args)
-    vocab = model.config.vocab_size
-    rows_needed = args.batch * (args.steps + args.warmup) * (args.seq // 40 if args.packed else 1) + 64
-    dataset = synthetic_rows(lengths, min(vocab, len(tokenizer)), rows_needed)
-    on_gpu = args.device == "cuda"
-    training_args = SFTConfig(
-        output_dir=str(Path(args.workdir) / f"run-{path}-{'packed' if args.packed else 'unpacked'}"),
-        max_steps=args.steps + args.warmup,
-        per_device_train_batch_size=args.batch,
-        gradient_accumulation_steps=1,
-        learning_rate=2e-4,
-        max_length=args.seq,
-        packing=args.packed,
-        packing_strategy="bfd",
-        completion_only_loss=True,
-        gradient_checkpointing=on_gpu,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if on_gpu else None,
-        bf16=on_gpu,
-        use_cpu=not on_gpu,
-        report_to="none",
-        save_strategy="no",
-        logging_steps=1,
-        dataloader_num_workers=0,
-        seed=0,
+    from recipes.replytune_sft import (
+        ReplytuneSFTTrainer,
+        batch_token_counts,
+        load_model_and_tokenizer,
+        parse_recipe_args,
     )
 
+    _, training_args, model_args, replytune_args = parse_recipe_args(argv)
+    loaded = load_model_and_tokenizer(model_args, training_args, replytune_args)
+    tokenizer = loaded.tokenizer
+    lengths = json.loads(Path(args.lengths).read_text())["lengths"]
+    rows_needed = args.batch * (args.steps + args.warmup) * (args.seq // 40 if args.packed else 1) + 64
+    dataset = synthetic_rows(lengths, min(loaded.model.config.vocab_size, len(tokenizer)), rows_needed)
+    on_gpu = args.device == "cuda"
+
     class Clock(TrainerCallback):
+        """marks[0]: training starts; marks[i]: step i ends (the GPU synchronized first)."""
+
         def __init__(self):
             self.marks = []
 
-        def on_step_end(self, *_, **__):
+        def _mark(self):
             if on_gpu:
                 torch.cuda.synchronize()
             self.marks.append(time.perf_counter())
 
+        def on_train_begin(self, *_, **__):
+            self._mark()
+
+        def on_step_end(self, *_, **__):
+            self._mark()
+
     clock = Clock()
     trainer = ReplytuneSFTTrainer(
-        model=model,
+        model=loaded.model,
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=loaded.peft_config,
         callbacks=[clock],
     )
     counted = {"real": 0.0, "positions": 0.0, "loss": 0.0, "rows": 0}
@@ -208,11 +192,10 @@ def run_once(args) -> dict:
 
     def counting_compute_loss(model, inputs, *rest, **kwargs):
         if trainer.model.training and trainer.state.global_step >= args.warmup:
-            positions = inputs["input_ids"].numel()
-            real = inputs["attention_mask"].sum().item() if "attention_mask" in inputs else positions
+            real, loss, positions = batch_token_counts(inputs, tokenizer.pad_token_id).tolist()
             counted["real"] += real
             counted["positions"] += positions
-            counted["loss"] += (inputs["labels"] != -100).sum().item()
+            counted["loss"] += loss
             counted["rows"] += args.batch
         return original(model, inputs, *rest, **kwargs)
 
@@ -220,8 +203,7 @@ def run_once(args) -> dict:
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    timed = clock.marks[args.warmup - 1 :] if args.warmup > 0 else [clock.marks[0]] + clock.marks
-    seconds = timed[-1] - timed[0]
+    seconds = clock.marks[-1] - clock.marks[args.warmup]  # the steps after the warm-up, whose tokens were counted
     if on_gpu:
         peak = torch.cuda.max_memory_allocated() / 2**30
         device = torch.cuda.get_device_name()
@@ -231,7 +213,7 @@ def run_once(args) -> dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         device = f"CPU ({os.cpu_count()} cores)"
     return {
-        "path": path,
+        "path": loaded.path,
         "packing": "bfd padding-free" if args.packed else "unpacked (padded)",
         "device": device,
         "steps_timed": args.steps,
@@ -249,11 +231,17 @@ def run_once(args) -> dict:
 # --- driver --------------------------------------------------------------------------------------------------------
 
 
-def make_random_weights(config_file: str, directory: Path) -> Path:
-    """Save the architecture in `config_file` with RANDOM bf16 weights (built on the GPU when there is one)."""
+def make_random_weights(config_file: str, tokenizer_dir: str | None, directory: Path) -> Path:
+    """Save the architecture in `config_file` with RANDOM bf16 weights (built on the GPU when there is one), and a
+    tokenizer beside them for the recipe's loader: `tokenizer_dir`, or the tiny tokenizer (token ids are random
+    anyway: it only supplies pad/eos ids, all < 320, inside any vocabulary)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from tests.tiny_models import build_tiny_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir else build_tiny_tokenizer()
+    tokenizer.save_pretrained(directory)
     if (directory / "config.json").is_file():
         return directory
     config = AutoConfig.from_pretrained(config_file)
@@ -273,6 +261,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--model-config", help="config.json of the architecture (GPU); weights are random")
     parser.add_argument("--tokenizer", help="tokenizer folder for pad/eos ids (GPU); default: the tiny tokenizer")
+    parser.add_argument(
+        "--recipe", help="recipe YAML to measure (default: the CPU demo recipe; on GPU the Qwen3-8B one)"
+    )
     parser.add_argument("--paths", nargs="+", default=["hf"], choices=["hf", "unsloth"])
     parser.add_argument("--packing", nargs="+", default=["packed", "unpacked"], choices=["packed", "unpacked"])
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20 CPU, 10 GPU)")
@@ -289,11 +280,10 @@ def main() -> None:
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.steps = args.steps or (20 if args.device == "cpu" else 10)
+    args.recipe = args.recipe or str(RECIPES[args.device])
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        if args.path == "unsloth":
-            import unsloth  # noqa: F401  (before transformers/trl/peft, as Unsloth requires)
         print("RESULT " + json.dumps(run_once(args)), flush=True)
         return
 
@@ -309,22 +299,24 @@ def main() -> None:
         f"{totals[len(totals) // 2]}, p90 {totals[int(len(totals) * 0.9)]}, max {totals[-1]}",
         flush=True,
     )
-    weights = None
     if args.device == "cuda":
         if not args.model_config:
             raise SystemExit("--device cuda needs --model-config (e.g. the Qwen3-8B config.json)")
         started = time.perf_counter()
-        weights = make_random_weights(args.model_config, workdir / "random_weights")
+        weights = make_random_weights(args.model_config, args.tokenizer, workdir / "random_weights")
         print(f"random weights ready in {weights} ({time.perf_counter() - started:.0f} s)", flush=True)
+    else:
+        from tests.tiny_models import save_tiny_qwen3
+
+        weights = save_tiny_qwen3(workdir / "tiny_qwen3")
     results = []
     for path in args.paths:
         for packing in args.packing:
             command = [sys.executable, __file__, "--one", "--device", args.device, "--path", path]
             command += ["--lengths", args.lengths, "--steps", str(args.steps), "--warmup", str(args.warmup)]
             command += ["--seq", str(args.seq), "--batch", str(args.batch), "--workdir", args.workdir]
+            command += ["--recipe", args.recipe, "--weights", str(weights)]
             command += ["--packed"] if packing == "packed" else []
-            command += ["--weights", str(weights)] if weights else []
-            command += ["--tokenizer", args.tokenizer] if args.tokenizer else []
             started = time.perf_counter()
             process = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]

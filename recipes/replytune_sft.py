@@ -150,6 +150,7 @@ RENAMED_FIELDS = {
     "torch_dtype": "dtype",
     "use_mps_device": "use_cpu (or nothing: the device is found automatically)",
 }
+PACKING_STRATEGIES = ("bfd", "bfd_split", "wrapped")
 # Fields that take a YAML boolean although their argparse type is a string.
 BOOLEAN_STRING_FIELDS = {"use_unsloth", "resume_from_checkpoint"}
 
@@ -262,8 +263,10 @@ def parse_recipe_args(
         raise RecipeConfigError(str(error)) from error
     if len(training_args.report_to) == 1 and "," in training_args.report_to[0]:  # --report_to trackio,wandb
         training_args.report_to = [name.strip() for name in training_args.report_to[0].split(",") if name.strip()]
-    if training_args.packing_strategy not in ("bfd", "bfd_split", "wrapped"):
-        raise RecipeConfigError(f"field 'packing_strategy': {training_args.packing_strategy!r} is not bfd|bfd_split")
+    if training_args.packing_strategy not in PACKING_STRATEGIES:  # `packing_strategy: null` passes the file check
+        raise RecipeConfigError(
+            f"field 'packing_strategy': {training_args.packing_strategy!r} is not one of {list(PACKING_STRATEGIES)}"
+        )
     if script_args.dataset_name is None:
         raise RecipeConfigError("field 'dataset_name' is required: a DatasetDict folder or a Hub dataset repo id")
     return script_args, training_args, model_args, replytune_args
@@ -291,6 +294,10 @@ def is_dataset_folder(folder: Path) -> bool:
 
 def resolve_local_dataset(path: Path, revision: str | None) -> Path:
     """The dataset folder: `path` itself, `path/revision`, or the highest `path/vN` for `latest`."""
+    if not path.is_dir():
+        raise RecipeConfigError(
+            f"dataset_name {str(path)!r} is a file: give the dataset folder (`data_prep build --output`)"
+        )
     if is_dataset_folder(path):
         if revision not in (None, "latest", path.name):
             raise RecipeConfigError(f"{path} is itself a dataset folder, but dataset_revision is {revision!r}")
@@ -325,29 +332,84 @@ def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str]):
     path = Path(name)
     if path.exists():
         folder = resolve_local_dataset(path, revision)
-        if (folder / "dataset_dict.json").is_file():
-            dataset = load_from_disk(str(folder))
-        else:
-            dataset = load_dataset(str(folder))
+        try:
+            if (folder / "dataset_dict.json").is_file():
+                dataset = load_from_disk(str(folder))
+            else:
+                dataset = load_dataset(str(folder))
+        except (ValueError, IndexError) as error:  # an empty split file: 'Instruction "eval" corresponds to no data!'
+            raise RecipeConfigError(f"dataset {folder}: it cannot be loaded (is a split empty?): {error}") from error
         source = DatasetSource(name=str(path), revision=revision or folder.name, kind="local", resolved=str(folder))
     else:
+        if not _is_hub_repo_id(name):
+            raise RecipeConfigError(f"dataset_name {name!r}: no such folder (and not a Hub repo id)")
         if revision == "latest":
             revision = _latest_hub_version(name)
-        dataset = load_dataset(name, revision=revision)
+        try:
+            dataset = load_dataset(name, revision=revision)
+        except OSError as error:  # datasets' DatasetNotFoundError (repo or revision), offline mode, no connection
+            at_revision = f" at dataset_revision {revision!r}" if revision else ""
+            raise RecipeConfigError(
+                f"dataset_name {name!r}{at_revision}: no local folder of that name, and the Hub could not load it: "
+                f"{error}"
+            ) from error
         source = DatasetSource(name=name, revision=revision, kind="hub", resolved=_hub_dataset_sha(name, revision))
+    where = f"dataset {source.name}@{source.revision}" if source.revision else f"dataset {source.name}"
     for split in splits:
-        if split not in dataset:
-            raise RecipeConfigError(f"dataset {name}@{revision}: no split {split!r}; it has {list(dataset)}")
-        missing = {PROMPT, COMPLETION} - set(dataset[split].column_names)
-        if missing:
-            raise RecipeConfigError(f"dataset {name} split {split!r}: missing column(s) {sorted(missing)}")
+        check_reply_split(dataset, split, where)
     return dataset, source
+
+
+def check_reply_split(dataset, split: str, where: str) -> None:
+    """The split exists, has rows, and holds data_prep's conversational prompt/completion columns.
+
+    Checked before any model loads: an empty split or a plain-text column would otherwise fail deep inside TRL's
+    tokenization or the first training step, far from its cause.
+    """
+    if split not in dataset:
+        raise RecipeConfigError(f"{where}: no split {split!r}; it has {list(dataset)}")
+    rows = dataset[split]
+    missing = {PROMPT, COMPLETION} - set(rows.column_names)
+    if missing:
+        raise RecipeConfigError(f"{where} split {split!r}: missing column(s) {sorted(missing)}")
+    if len(rows) == 0:
+        raise RecipeConfigError(f"{where} split {split!r} has no rows")
+    first = rows[0]
+    for column in (PROMPT, COMPLETION):
+        messages = first[column]
+        if not (isinstance(messages, list) and messages and all(_is_message(m) for m in messages)):
+            raise RecipeConfigError(
+                f"{where} split {split!r}: column {column!r} must hold chat messages "
+                f'([{{"role": ..., "content": ...}}], as data_prep writes them), got {messages!r:.120}'
+            )
+
+
+def _is_message(message) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message
+
+
+def _is_hub_repo_id(name: str) -> bool:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _latest_hub_version(repo_id: str) -> str:
     from huggingface_hub import HfApi
 
-    tags = [ref.name for ref in HfApi().list_repo_refs(repo_id, repo_type="dataset").tags]
+    try:
+        refs = HfApi().list_repo_refs(repo_id, repo_type="dataset")
+    except OSError as error:  # huggingface_hub's RepositoryNotFoundError and HTTP errors, offline mode
+        raise RecipeConfigError(
+            f"dataset_name {repo_id!r} with dataset_revision latest: no local folder of that name, and its Hub tags "
+            f"could not be listed: {error}"
+        ) from error
+    tags = [ref.name for ref in refs.tags]
     versions = [tag for tag in tags if _version_number(tag) >= 0]
     if not versions:
         raise RecipeConfigError(f"dataset {repo_id}: dataset_revision latest, but the repo has no vN tag ({tags})")
@@ -401,7 +463,7 @@ def check_loss_on_reply_only(tokenizer: PreTrainedTokenizerBase, row: dict, trai
     end_of_turn = tokenizer.convert_tokens_to_ids(training_args.eos_token or tokenizer.eos_token)
     trained = [token for token, bit in zip(ids, mask) if bit]
     if end_of_turn not in trained:
-        raise ValueError(
+        raise RecipeConfigError(
             f"the end-of-turn token {tokenizer.convert_ids_to_tokens(end_of_turn)!r} is not in the trained span "
             f"{tokenizer.decode(trained)!r}: the model would never learn to stop (set eos_token in the recipe)"
         )
@@ -503,6 +565,9 @@ def _load_with_unsloth(name, model_args, training_args, replytune_args) -> Loade
     return LoadedModel(model, tokenizer, None, "unsloth", description)
 
 
+SHARDING_ENV = ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")  # set by `accelerate launch` for those configs
+
+
 def sharded_quant_storage(model_args: ModelConfig) -> tuple[bool, str | None]:
     """(launched under FSDP or DeepSpeed?, bnb_4bit_quant_storage to use).
 
@@ -515,9 +580,6 @@ def sharded_quant_storage(model_args: ModelConfig) -> tuple[bool, str | None]:
         quant_storage = "bfloat16"
         logger.info("FSDP/DeepSpeed: bnb_4bit_quant_storage set to bfloat16 so the 4-bit weights can be sharded")
     return sharded, quant_storage
-
-
-SHARDING_ENV = ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")  # set by `accelerate launch` for those configs
 
 
 def _load_with_bitsandbytes(name, model_args, training_args, replytune_args) -> LoadedModel:
@@ -659,21 +721,7 @@ class ReplytuneSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
-        input_ids = inputs["input_ids"]
-        if "attention_mask" in inputs:
-            real = inputs["attention_mask"].sum()
-        elif "position_ids" in inputs:  # padding-free: pads (if any) trail the flattened row at position 0
-            padding = (input_ids == self._tokenizer.pad_token_id) & (inputs["position_ids"] == 0)
-            real = input_ids.numel() - _trailing_true(padding)
-        else:
-            real = torch.tensor(input_ids.numel(), device=input_ids.device)
-        counts = torch.stack(
-            [
-                torch.as_tensor(real, device=input_ids.device, dtype=torch.float32),
-                (inputs["labels"] != -100).sum().to(torch.float32),
-                torch.tensor(float(input_ids.numel()), device=input_ids.device),
-            ]
-        )
+        counts = batch_token_counts(inputs, self._tokenizer.pad_token_id)
         real_tokens, loss_tokens, positions = self.accelerator.gather_for_metrics(counts.unsqueeze(0)).sum(0).tolist()
         self._metrics[mode]["real_token_share"].append(real_tokens / max(positions, 1.0))
         self._metrics[mode]["loss_token_share"].append(loss_tokens / max(positions, 1.0))
@@ -686,13 +734,35 @@ class ReplytuneSFTTrainer(SFTTrainer):
         super().log(logs, start_time)
 
 
+def batch_token_counts(inputs: dict[str, torch.Tensor], pad_token_id: int | None) -> torch.Tensor:
+    """[real (non-padding) tokens, tokens that carry loss, positions computed] of one collated batch, as float32.
+
+    The trainer's real_token_share/loss_token_share metrics and benchmarks/train_throughput.py both count with this.
+    """
+    input_ids = inputs["input_ids"]
+    if "attention_mask" in inputs:
+        real = inputs["attention_mask"].sum()
+    elif "position_ids" in inputs:  # padding-free: pads (if any) trail the flattened row at position 0
+        padding = (input_ids == pad_token_id) & (inputs["position_ids"] == 0)
+        real = input_ids.numel() - _trailing_true(padding)
+    else:
+        real = torch.tensor(input_ids.numel(), device=input_ids.device)
+    return torch.stack(
+        [
+            torch.as_tensor(real, device=input_ids.device, dtype=torch.float32),
+            (inputs["labels"] != -100).sum().to(torch.float32),
+            torch.tensor(float(input_ids.numel()), device=input_ids.device),
+        ]
+    )
+
+
 def _trailing_true(mask: torch.Tensor) -> torch.Tensor:
+    """Length of the run of True at the end of the flattened mask (0 when the last element is False)."""
     flat = mask.reshape(-1).to(torch.int64)
     if flat.numel() == 0:
         return flat.sum()
-    # length of the run of True at the end: position of the last False from the end
-    reversed_cumprod = torch.cumprod(flat.flip(0), dim=0)
-    return reversed_cumprod.sum()
+    # the cumulative product of the reversed mask stays 1 exactly as long as that run lasts
+    return torch.cumprod(flat.flip(0), dim=0).sum()
 
 
 class PerplexityCallback(TrainerCallback):
@@ -804,28 +874,28 @@ class TrackingMetadataCallback(TrainerCallback):
     """Adds the run's provenance (dataset repo+revision, git commit, config hash) to the tracker's run config."""
 
     def __init__(self, metadata: dict[str, Any]):
-        self.run_metadata = metadata  # completed by the script once the trainer knows its processes
+        self.run_metadata = metadata  # the script adds num_processes once the trainer exists: read at train begin
         self.callbacks: list = []  # the trainer's callbacks (the tensorboard writer lives in one), set by the trainer
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        self.metadata = {f"replytune/{key}": value for key, value in self.run_metadata.items()}
+        prefixed = {f"replytune/{key}": value for key, value in self.run_metadata.items()}
         report_to = args.report_to or []
         if "trackio" in report_to:
             import trackio
 
-            trackio.config.update(self.metadata)
+            trackio.config.update(prefixed)
         if "wandb" in report_to:
             import wandb
 
             if wandb.run is not None:
-                wandb.config.update(self.metadata, allow_val_change=True)
+                wandb.config.update(prefixed, allow_val_change=True)
         if "tensorboard" in report_to:
             for callback in self.callbacks:
                 writer = getattr(callback, "tb_writer", None)
                 if writer is not None:
-                    writer.add_text("replytune/metadata", json.dumps(self.metadata, indent=2))
+                    writer.add_text("replytune/metadata", json.dumps(prefixed, indent=2))
 
 
 def configure_logging(training_args: SFTConfig) -> None:
@@ -889,7 +959,7 @@ def resolved_config(*arg_objects) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for obj in arg_objects:
         for f in dataclasses.fields(obj):
-            if not f.init or f.name in ("hub_token",):
+            if not f.init or f.name == "hub_token":
                 continue
             config[f.name] = _plain(getattr(obj, f.name))
     return json.loads(redact(json.dumps(config, default=str)))

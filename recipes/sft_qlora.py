@@ -20,14 +20,14 @@ if str(REPO_ROOT) not in sys.path:  # `accelerate launch recipes/sft_qlora.py` p
 def import_unsloth_first(argv: list[str]) -> None:
     """Unsloth patches transformers/trl/peft when imported, so it must come first: only when the recipe asks for
     it and a GPU is there (it fails on CPU). load_model_and_tokenizer reports why when it could not be imported."""
-    import yaml
+    from data_prep.yaml_config import ConfigError, read_yaml  # yaml only: no transformers before Unsloth
 
     value = None
     if "--config" in argv and argv.index("--config") + 1 < len(argv):
-        config_file = Path(argv[argv.index("--config") + 1])
-        if config_file.is_file():
-            config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-            value = config.get("use_unsloth") if isinstance(config, dict) else None
+        try:
+            value = read_yaml(argv[argv.index("--config") + 1]).get("use_unsloth")
+        except ConfigError:
+            pass  # parse_recipe_args reports a missing or broken recipe file
     for index, arg in enumerate(argv):
         if arg == "--use_unsloth" and index + 1 < len(argv):
             value = argv[index + 1]
@@ -59,16 +59,20 @@ def main(argv: list[str]) -> int:
     # Data: the data_prep DatasetDict (local versioned folder or Hub repo@revision)
     evaluating = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
     splits = [script_args.dataset_train_split] + ([script_args.dataset_test_split] if evaluating else [])
-    dataset, source = sft.load_reply_dataset(script_args.dataset_name, replytune_args.dataset_revision, splits)
-    train_rows = sft.to_training_rows(dataset[script_args.dataset_train_split], replytune_args.enable_thinking)
-    eval_split = dataset[script_args.dataset_test_split] if evaluating else None
-    eval_rows = sft.to_training_rows(eval_split, replytune_args.enable_thinking) if evaluating else None
-    logger.info("dataset %s@%s (%s): %d train rows", source.name, source.revision, source.kind, len(train_rows))
+    try:
+        dataset, source = sft.load_reply_dataset(script_args.dataset_name, replytune_args.dataset_revision, splits)
+        train_rows = sft.to_training_rows(dataset[script_args.dataset_train_split], replytune_args.enable_thinking)
+        eval_split = dataset[script_args.dataset_test_split] if evaluating else None
+        eval_rows = sft.to_training_rows(eval_split, replytune_args.enable_thinking) if evaluating else None
+        logger.info("dataset %s@%s (%s): %d train rows", source.name, source.revision, source.kind, len(train_rows))
 
-    # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
-    loaded = sft.load_model_and_tokenizer(model_args, training_args, replytune_args)
-    logger.info("model: %s", loaded.description)
-    sft.check_loss_on_reply_only(loaded.tokenizer, train_rows[0], training_args)
+        # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
+        loaded = sft.load_model_and_tokenizer(model_args, training_args, replytune_args)
+        logger.info("model: %s", loaded.description)
+        sft.check_loss_on_reply_only(loaded.tokenizer, train_rows[0], training_args)
+    except sft.RecipeConfigError as error:  # a dataset or model field that names nothing usable: no traceback
+        print(f"recipe error: {error}", file=sys.stderr)
+        return 2
 
     config = sft.resolved_config(script_args, training_args, model_args, replytune_args)
     metadata = sft.run_metadata(config, source, model_args, loaded)

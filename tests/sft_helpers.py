@@ -9,28 +9,30 @@ from pathlib import Path
 
 import yaml
 
-from data_prep.schema import COMPLETION, PROMPT
+from data_prep.config import OutputConfig
+from data_prep.schema import COMPLETION, PROMPT, REPLY_LIKES, TWEET_ID
+from data_prep.yaml_config import read_yaml
 from tests.paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "recipes" / "sft_qlora.py"
 DEMO_RECIPE = REPO_ROOT / "recipes" / "smollm2-135m" / "sft" / "config_demo.yaml"
 QWEN3_RECIPE = REPO_ROOT / "recipes" / "qwen3-8b" / "sft" / "config_qlora.yaml"
 ACCELERATE = Path(sys.executable).with_name("accelerate")
-INSTRUCTION = "Generate an engaging Twitter reply to:\n\n"
+PROMPT_TEMPLATE = OutputConfig().prompt_template  # the instruction data_prep puts before each tweet
 TOPICS = ["LoRA on one GPU", "cleaning data", "gradient accumulation", "eval loss", "packing", "Qwen3 8B"]
 
 
 def reply_rows(count: int, offset: int = 0, reply: str | None = None) -> list[dict]:
-    """Rows in the data_prep contract: conversational prompt/completion plus a metadata column."""
+    """Rows in the data_prep contract: conversational prompt/completion plus metadata columns."""
     rows = []
     for i in range(offset, offset + count):
         tweet = f"Day {i}: trying {TOPICS[i % len(TOPICS)]} for the first time"
         rows.append(
             {
-                PROMPT: [{"role": "user", "content": INSTRUCTION + tweet}],
+                PROMPT: [{"role": "user", "content": PROMPT_TEMPLATE.format(tweet=tweet)}],
                 COMPLETION: [{"role": "assistant", "content": reply or f"Nice, {TOPICS[i % len(TOPICS)]} rocks!"}],
-                "tweet_id": str(i),
-                "reply_likes": i,
+                TWEET_ID: str(i),
+                REPLY_LIKES: i,
             }
         )
     return rows
@@ -55,6 +57,13 @@ def write_versioned_dataset(output_dir: Path, version: str = "v1", **kwargs) -> 
     return folder
 
 
+def cpu_sft_config(output_dir: Path, **fields):
+    """An SFTConfig for in-process CPU runs: SFTConfig() defaults to bf16, which a machine without GPU refuses."""
+    from trl import SFTConfig
+
+    return SFTConfig(output_dir=str(output_dir), use_cpu=True, bf16=False, report_to="none", **fields)
+
+
 def tiny_overrides(model_dir: Path, data_dir: Path, output_dir: Path, **fields) -> list[str]:
     """Command-line overrides that turn the demo recipe into a few-step run of the tiny random Qwen3."""
     values = {
@@ -77,7 +86,7 @@ def tiny_overrides(model_dir: Path, data_dir: Path, output_dir: Path, **fields) 
 
 def cpu_accelerate_config(name: str, directory: Path, **changes) -> Path:
     """A shipped accelerate config with only the device changed to CPU (tests have no GPU)."""
-    config = yaml.safe_load((REPO_ROOT / "accelerate_configs" / name).read_text())
+    config = read_yaml(REPO_ROOT / "accelerate_configs" / name)
     config.update({"use_cpu": True, "mixed_precision": "no", **changes})
     path = Path(directory) / f"cpu_{name}"
     path.write_text(yaml.safe_dump(config))

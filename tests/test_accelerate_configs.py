@@ -16,7 +16,8 @@ import sys
 import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 
-from tests.sft_helpers import ACCELERATE, REPO_ROOT, cpu_accelerate_config, launch_env
+from tests.paths import REPO_ROOT
+from tests.sft_helpers import ACCELERATE, cpu_accelerate_config, launch_env
 
 CONFIGS = REPO_ROOT / "accelerate_configs"
 PROBE = """

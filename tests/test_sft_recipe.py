@@ -12,20 +12,28 @@ import torch
 import yaml
 
 from recipes import replytune_sft as sft
+from tests.paths import REPO_ROOT
 from tests.sft_helpers import (
     DEMO_RECIPE,
     QWEN3_RECIPE,
-    REPO_ROOT,
     SCRIPT,
+    cpu_sft_config,
+    reply_dataset_dict,
     reply_rows,
     write_versioned_dataset,
 )
+from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
 SHIPPED_RECIPES = sorted((REPO_ROOT / "recipes").glob("*/sft/*.yaml"))
 SEVEN_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 # --- parsing -----------------------------------------------------------------------------------------------------
+
+
+def test_the_shipped_recipes_are_found():
+    # an empty glob would turn the parametrized test below into zero tests, which pass
+    assert {DEMO_RECIPE, QWEN3_RECIPE} <= set(SHIPPED_RECIPES)
 
 
 @pytest.mark.parametrize("recipe", SHIPPED_RECIPES, ids=lambda p: str(p.relative_to(REPO_ROOT)))
@@ -139,6 +147,58 @@ def test_local_versions_resolve_to_the_named_or_latest_folder(tmp_path):
         sft.load_reply_dataset(str(tmp_path / "data"), "v2", ["validation"])
 
 
+def test_a_split_without_rows_or_chat_columns_is_named():
+    from datasets import Dataset, DatasetDict
+
+    rows = reply_dataset_dict(train=2)["train"]
+    with pytest.raises(sft.RecipeConfigError, match="no split 'train'; it has \\['eval'\\]"):
+        sft.check_reply_split(DatasetDict(eval=rows), "train", "dataset d")
+    with pytest.raises(sft.RecipeConfigError, match="dataset d split 'train' has no rows"):
+        sft.check_reply_split(DatasetDict(train=rows.select([])), "train", "dataset d")
+    with pytest.raises(sft.RecipeConfigError, match=r"split 'train': missing column\(s\) \['completion'\]"):
+        sft.check_reply_split(DatasetDict(train=rows.remove_columns("completion")), "train", "dataset d")
+    plain = Dataset.from_list([{"prompt": "a tweet", "completion": "a reply"}])
+    with pytest.raises(sft.RecipeConfigError, match="split 'train': column 'prompt' must hold chat messages"):
+        sft.check_reply_split(DatasetDict(train=plain), "train", "dataset d")
+    sft.check_reply_split(DatasetDict(train=rows), "train", "dataset d")
+
+
+def test_an_unloadable_local_dataset_is_named(tmp_path):
+    folder = write_versioned_dataset(tmp_path / "data", "v1", train=2, eval=1, test=1)
+    reply_dataset_dict(eval=1)["eval"].select([]).to_parquet(folder / "data" / "eval-00000-of-00001.parquet")
+    with pytest.raises(sft.RecipeConfigError, match=f"dataset {folder}: it cannot be loaded .*eval"):
+        sft.load_reply_dataset(str(tmp_path / "data"), "v1", ["train", "eval"])
+    a_file = folder / "data" / "train-00000-of-00001.parquet"
+    with pytest.raises(sft.RecipeConfigError, match="dataset_name .*train-00000-of-00001.parquet' is a file"):
+        sft.load_reply_dataset(str(a_file), None, ["train"])
+
+
+def test_a_missing_hub_dataset_or_revision_is_named(hub_endpoint):
+    from huggingface_hub import HfApi
+
+    from tests.stand_ins.hub import USER
+
+    repo = f"{USER}/reply-pairs"
+    reply_dataset_dict(train=2, eval=1, test=1).push_to_hub(repo, private=True)
+    HfApi().create_tag(repo, tag="v1", repo_type="dataset")
+    assert sft.load_reply_dataset(repo, "v1", ["train"])[1].revision == "v1"
+    with pytest.raises(sft.RecipeConfigError, match=f"dataset_name '{repo}' at dataset_revision 'v9'.*'v9' doesn't"):
+        sft.load_reply_dataset(repo, "v9", ["train"])
+    with pytest.raises(sft.RecipeConfigError, match=f"dataset_name '{USER}/nope' at dataset_revision 'v1': no local"):
+        sft.load_reply_dataset(f"{USER}/nope", "v1", ["train"])
+    with pytest.raises(sft.RecipeConfigError, match=f"dataset_name '{USER}/nope' with dataset_revision latest"):
+        sft.load_reply_dataset(f"{USER}/nope", "latest", ["train"])
+
+
+def test_the_script_reports_a_dataset_error_without_a_traceback(tmp_path, capsys):
+    from recipes import sft_qlora
+
+    missing = tmp_path / "no" / "such" / "folder"
+    code = sft_qlora.main(["--config", str(DEMO_RECIPE), "--dataset_name", str(missing), "--report_to", "none"])
+    assert code == 2
+    assert f"recipe error: dataset_name {str(missing)!r}: no such folder" in (capsys.readouterr().err)
+
+
 # --- loss on the reply only ----------------------------------------------------------------------------------------
 
 ROW = reply_rows(1, reply="Same here, LoRA on one GPU is magic!")[0]
@@ -147,17 +207,9 @@ ROW = reply_rows(1, reply="Same here, LoRA on one GPU is magic!")[0]
 def _prepared_labels(model, tokenizer, tmp_path, packing: bool):
     """The labels SFTTrainer itself builds for ROW (the real tokenization path, not a re-implementation)."""
     from datasets import Dataset
-    from trl import SFTConfig
 
-    args = SFTConfig(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
-        max_length=256,
-        packing=packing,
-        packing_strategy="bfd",
-        eos_token="<|im_end|>",
+    args = cpu_sft_config(
+        tmp_path / "out", max_length=256, packing=packing, packing_strategy="bfd", eos_token="<|im_end|>"
     )
     rows = sft.to_training_rows(Dataset.from_list([ROW]), enable_thinking=False)
     trainer = sft.ReplytuneSFTTrainer(model=model, args=args, train_dataset=rows, processing_class=tokenizer)
@@ -184,23 +236,14 @@ def _check_reply_only(tokenizer, input_ids, labels):
 
 @pytest.mark.parametrize("packing", [False, True], ids=["unpacked", "packed"])
 def test_loss_falls_on_the_reply_and_im_end_with_the_tiny_tokenizer(tmp_path, packing):
-    from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
-
     tokenizer = build_tiny_tokenizer()
     input_ids, labels = _prepared_labels(build_tiny_qwen3(tokenizer), tokenizer, tmp_path, packing)
     _check_reply_only(tokenizer, input_ids, labels)
 
 
 def test_loss_falls_on_the_reply_and_im_end_with_the_real_qwen3_tokenizer(tmp_path, real_qwen3_tokenizer):
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     tokenizer = real_qwen3_tokenizer
-    config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1
-    )
-    config.head_dim = 8
-    config.intermediate_size = 32
-    input_ids, labels = _prepared_labels(Qwen3ForCausalLM(config), tokenizer, tmp_path, packing=False)
+    input_ids, labels = _prepared_labels(build_tiny_qwen3(tokenizer), tokenizer, tmp_path, packing=False)
     _check_reply_only(tokenizer, input_ids, labels)
     # the shape of the trained span in real Qwen3 ids: reply tokens, then <|im_end|> 151645 and "\n" 198
     trained = [token for token, label in zip(input_ids, labels) if label != -100]
@@ -214,12 +257,8 @@ def test_loss_falls_on_the_reply_and_im_end_with_the_real_qwen3_tokenizer(tmp_pa
 
 
 def test_the_preflight_check_refuses_a_template_that_drops_im_end(tmp_path):
-    from trl import SFTConfig
-
-    from tests.tiny_models import build_tiny_tokenizer
-
     tokenizer = build_tiny_tokenizer()
-    args = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none")
+    args = cpu_sft_config(tmp_path)
     sft.check_loss_on_reply_only(tokenizer, {**ROW, "chat_template_kwargs": {"enable_thinking": False}}, args)
     tokenizer.chat_template = (
         "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -234,8 +273,6 @@ def test_the_preflight_check_refuses_a_template_that_drops_im_end(tmp_path):
 
 def test_packed_replies_do_not_attend_to_each_other():
     """Padding-free packing (bfd) passes position_ids that restart per reply; sdpa then keeps replies apart."""
-    from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
-
     tokenizer = build_tiny_tokenizer()
     model = build_tiny_qwen3(tokenizer).eval()
     model.config._attn_implementation = "sdpa"
@@ -273,20 +310,14 @@ def test_cpu_loss_fallback_matches_cross_entropy():
 
 def _share_after_steps(tmp_path, packing: bool) -> dict:
     from datasets import Dataset
-    from trl import SFTConfig
-
-    from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
     rows = [
         reply_rows(1, i, reply="ok" if i % 2 else "a much longer reply than the other one, really")[0]
         for i in range(8)
     ]
-    args = SFTConfig(
-        output_dir=str(tmp_path / f"packing-{packing}"),
-        use_cpu=True,
-        bf16=False,
-        report_to="none",
+    args = cpu_sft_config(
+        tmp_path / f"packing-{packing}",
         max_steps=2,
         per_device_train_batch_size=4,
         logging_steps=1,
