@@ -53,7 +53,7 @@ def test_every_shipped_recipe_parses_with_trl_parser(recipe):
 def test_qwen3_recipe_has_the_seed_hyperparameters():
     _, args, model_args, replytune_args = sft.parse_recipe_args(["--config", str(QWEN3_RECIPE), "--use_cpu", "true"])
     assert (args.num_train_epochs, args.learning_rate, args.lr_scheduler_type.value) == (2, 2e-4, "cosine")
-    assert (args.warmup_steps, args.weight_decay, args.optim.value) == (0.03, 0.01, "adamw_torch")
+    assert (args.warmup_steps, args.weight_decay, args.optim.value) == (0.03, 0.01, "adamw_torch_fused")
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 4)
     assert (args.eval_strategy.value, args.eval_steps, args.save_steps, args.save_total_limit) == ("steps", 50, 50, 3)
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss"
