@@ -1,0 +1,58 @@
+"""The judge command line: one subcommand per stage of the evaluation.
+
+    python -m judge generate   replies from every system under comparison on held-out tweets
+    python -m judge score      an LLM (or offline) judge over generations.jsonl -> verdicts.jsonl
+    python -m judge validate   how far each judge agrees with real likes and with itself
+    python -m judge stats      paired significance over verdicts -> stats.json, plots
+    python -m judge publish    the adapter and its model card on the Hub
+    python -m judge human-eval blind pairwise evaluation by people in Argilla (push | pull)
+    python -m judge run        generate -> score -> stats (-> publish)
+
+Exit status: 0 done; 2 refused before any work (bad config, input or argument, named); 1 failed while working.
+Each command lives in its own module, which exposes `add_arguments(parser)` and `run(args) -> int`; heavy imports
+happen inside `run`, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# command -> (module, one-line help). A module that does not exist yet is left out of the command line.
+COMMANDS = {
+    "generate": ("judge.generate", "replies from every system under comparison on held-out tweets"),
+    "score": ("judge.score", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
+    "validate": ("judge.validate", "judge validity: agreement with real likes, position consistency, length bias"),
+    "stats": ("judge.stats", "paired significance over verdicts -> stats.json and plots"),
+    "publish": ("judge.publish", "push the adapter with a model card that states the results"),
+    "human-eval": ("judge.human_eval", "blind pairwise evaluation by people in Argilla (push | pull)"),
+    "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        modules[name] = module
+        module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return modules[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
