@@ -1,0 +1,553 @@
+"""Paired significance of candidate vs baseline over the judge's verdicts, and the verdict against the criteria.
+
+    python -m judge stats --verdicts DIR/verdicts.jsonl --output DIR [--config judge/configs/default.yaml]
+                          [--baseline base --candidate adapter] [--judge NAME] [--generations FILE]
+
+Reads single-answer lines {item_id, system, score} and pairwise lines {item_id, order, winner} (one file may mix
+them) and writes DIR/stats.json, DIR/score_distributions.png, DIR/win_tie_loss.png and
+DIR/difference_vs_length.png (reply lengths come from generations.jsonl beside the verdicts, or --generations).
+The verdict rests on single-answer scores when the file has them for both systems, else on pairwise verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.collect import write_json_atomically
+from data_prep.secrets import redact
+from data_prep.sources import InputError
+from judge.config import DEFAULT_CONFIG_PATH, ConfigError, StatsConfig, load_judge_config
+from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
+from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+STATS_FORMAT = 1
+LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
+PLOT_FILES = {
+    "score_distributions": "score_distributions.png",
+    "win_tie_loss": "win_tie_loss.png",
+    "difference_vs_length": "difference_vs_length.png",
+}
+OUTCOME_VALUE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}  # the win rate counts a tie as half a win
+
+log = logging.getLogger("judge.stats")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verdicts", type=Path, required=True, help="verdicts.jsonl from judge score, or plain JSONL")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="YAML config (default: %(default)s)")
+    parser.add_argument("--output", type=Path, required=True, help="folder for stats.json and the plots")
+    parser.add_argument("--baseline", default=None, help="the system measured against (default: stats.baseline)")
+    parser.add_argument("--candidate", default=None, help="the system under test (default: stats.candidate)")
+    parser.add_argument("--judge", default=None, help="which judge's verdicts, when the file holds several")
+    parser.add_argument(
+        "--generations",
+        type=Path,
+        default=None,
+        help="generations.jsonl for the reply lengths (default: the one beside --verdicts, if any)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_judge_config(args.config).stats
+        verdicts = read_verdicts(args.verdicts)
+        comparison = select_comparison(
+            verdicts,
+            baseline=args.baseline or config.baseline,
+            candidate=args.candidate or config.candidate,
+            judge=args.judge or config.judge,
+        )
+        generations = args.generations or args.verdicts.parent / "generations.jsonl"
+        lengths = read_reply_lengths(generations, explicit=args.generations is not None)
+        results = compute_stats(comparison, config, lengths)
+    except (ConfigError, InputError) as error:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        results["plots"] = write_plots(comparison, results, lengths, args.output)
+        results["inputs"] = {
+            "verdicts": {"path": str(verdicts.path), "sha256": verdicts.sha256, "lines": verdicts.lines},
+            "generations": None if lengths is None else {"path": str(generations), "sha256": lengths.sha256},
+            "judge": comparison.judge,
+            "config_file": str(args.config),
+            "config": dataclasses.asdict(config),
+            "versions": _versions(),
+        }
+        write_json_atomically(args.output / "stats.json", results)
+    except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
+        log.exception("stats failed")
+        print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
+    print(render_table(results))
+    drawn = [name for name in PLOT_FILES if results["plots"][name]]
+    print(f"\nwritten: {args.output / 'stats.json'} and {len(drawn)} plot(s) in {args.output}")
+    return 0
+
+
+# --- the statistics ---------------------------------------------------------------------------------------------
+
+
+def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLengths | None = None) -> dict:
+    """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared."""
+    from judge import significance as sig
+
+    baseline, candidate = comparison.baseline, comparison.candidate
+    baseline_scores, candidate_scores = comparison.scores[baseline], comparison.scores[candidate]
+    paired_items = sorted(set(baseline_scores) & set(candidate_scores))
+    baseline_values = np.array([baseline_scores[item] for item in paired_items], dtype=float)
+    candidate_values = np.array([candidate_scores[item] for item in paired_items], dtype=float)
+    differences = candidate_values - baseline_values
+
+    outcomes, consistent, incomplete = {}, {}, {}
+    for item, orders in comparison.pairwise_orders.items():
+        if len(orders) == 2:
+            outcomes[item], consistent[item] = combine_orders(orders, candidate)
+        else:
+            incomplete[item] = _missing_order(item, orders, comparison)
+    for item, unread in comparison.unparsed.items():  # both orders unparsed: not in pairwise_orders at all
+        if item not in comparison.pairwise_orders and any(what.startswith(("order", "a pairwise")) for what in unread):
+            incomplete[item] = "no order could be parsed"
+    pairwise_source = "pairwise verdicts" if outcomes else "score differences"
+    if not outcomes:  # a single-answer file still has a per-item winner: the higher score
+        outcomes = {item: WIN if d > 0 else LOSS if d < 0 else TIE for item, d in zip(paired_items, differences)}
+
+    if not paired_items and not outcomes:
+        raise InputError(_nothing_to_compare(comparison, incomplete))
+    analysis = SCORES if paired_items else PAIRWISE_ONLY
+    alternative = config.alternative
+    n = len(paired_items) if analysis == SCORES else len(outcomes)
+
+    wins = sum(outcome == WIN for outcome in outcomes.values())
+    losses = sum(outcome == LOSS for outcome in outcomes.values())
+    ties = len(outcomes) - wins - losses
+    outcome_values = np.array([OUTCOME_VALUE[outcomes[item]] for item in sorted(outcomes)])
+    inconsistent = sum(not ok for ok in consistent.values())
+    all_baseline = np.array(list(baseline_scores.values()), dtype=float)
+    all_candidate = np.array(list(candidate_scores.values()), dtype=float)
+    means = {baseline: _mean(baseline_values), candidate: _mean(candidate_values)} if paired_items else None
+
+    wilcoxon = sig.wilcoxon_signed_rank(differences, alternative) if paired_items else None
+    scored_both = len(all_baseline) and len(all_candidate)
+    mann_whitney = sig.mann_whitney(all_candidate, all_baseline, alternative) if scored_both else None
+    sign_test_p = sig.sign_test(wins, losses, alternative)
+    available_p = {
+        "wilcoxon": wilcoxon["p"] if wilcoxon else None,
+        "sign_test": sign_test_p if pairwise_source == "pairwise verdicts" else None,
+        "mann_whitney": mann_whitney["p"] if mann_whitney else None,
+    }
+    family = {name: available_p[name] for name in config.holm_family if available_p[name] is not None}
+    adjusted_p = sig.holm_adjust(family)
+
+    level = 1 - config.alpha
+    ci_args = (level, config.bootstrap_resamples, config.bootstrap_seed, config.bootstrap_method)
+    mean_difference_ci = sig.bootstrap_ci(differences, *ci_args) if paired_items else (math.nan, math.nan)
+    win_rate_ci = sig.bootstrap_ci(outcome_values, *ci_args)
+    effect_sizes = {
+        "d_z": sig.paired_effect_size(differences),
+        "cohen_d_pooled": sig.pooled_cohen_d(all_candidate, all_baseline),
+    }
+    improvement = sig.relative_improvement_pct(means[candidate], means[baseline]) if means else math.nan
+
+    power_effect = config.power_effect_size
+    evidence = Evidence(
+        analysis=analysis,
+        adjusted_p=adjusted_p,
+        effect_sizes=effect_sizes if analysis == SCORES else {},
+        relative_improvement_pct=improvement,
+        ci=mean_difference_ci if analysis == SCORES else win_rate_ci,
+        ci_null=0.0 if analysis == SCORES else 0.5,
+        ci_of="mean_difference" if analysis == SCORES else "win_rate",
+    )
+    results = _finite(
+        {
+            "format": STATS_FORMAT,
+            "baseline": baseline,
+            "candidate": candidate,
+            "judge": comparison.judge,
+            "analysis": analysis,
+            "n": n,
+            "means": means,
+            "mean_difference": _mean(differences) if paired_items else None,
+            "wilcoxon": wilcoxon and {**wilcoxon, "zero_method": "pratt", "alternative": alternative},
+            "mann_whitney": mann_whitney
+            and {
+                **mann_whitney,
+                "n_baseline": len(all_baseline),
+                "n_candidate": len(all_candidate),
+                "alternative": alternative,
+            },
+            "effect_size": effect_sizes,
+            "relative_improvement_pct": improvement,
+            "pairwise": {
+                "source": pairwise_source,
+                "n": len(outcomes),
+                "wins": wins,
+                "losses": losses,
+                "ties": ties,
+                "win_rate": _mean(outcome_values),
+                "inconsistent": inconsistent if consistent else None,
+                "inconsistency_rate": inconsistent / len(consistent) if consistent else None,
+                "sign_test_p": sign_test_p,
+                "alternative": alternative,
+            },
+            "bootstrap_ci": {
+                "level": level,
+                "method": config.bootstrap_method,
+                "resamples": config.bootstrap_resamples,
+                "seed": config.bootstrap_seed,
+                "resampled": "items",
+                "mean_difference": list(mean_difference_ci),
+                "win_rate": list(win_rate_ci),
+            },
+            "holm": {"family": list(config.holm_family), "tests": list(family), "adjusted_p": adjusted_p},
+            "power": {
+                "test": "paired t",
+                "effect_size": config.power_effect_size,
+                "alpha": config.alpha,
+                "alternative": alternative,
+                "target": config.power_target,
+                "n_required": sig.pairs_needed(power_effect, config.alpha, config.power_target, alternative),
+                "n": n,
+                "achieved_power": sig.paired_t_power(n, power_effect, config.alpha, alternative),
+            },
+            "length_difference": _length_correlation(comparison, paired_items, differences, outcomes, lengths),
+            "verdict": judge_criteria(evidence, config.criteria, config.alpha),
+            "items": {
+                "paired": len(paired_items),
+                "baseline_only": _listed(set(baseline_scores) - set(candidate_scores)),
+                "candidate_only": _listed(set(candidate_scores) - set(baseline_scores)),
+                "pairwise_incomplete": _listed(incomplete),
+                "unparsed": {key: len(value) for key, value in _unparsed_by_what(comparison).items()},
+            },
+            "lines": {
+                "parse_errors": dict(comparison.parse_errors),
+                "rejected": len(comparison.rejected),
+                "rejected_reasons": _reason_counts(comparison.rejected),
+                "rejected_lines": [
+                    {"line": line, "reason": reason} for line, reason in comparison.rejected[:LISTED_IDS]
+                ],
+                "skipped": {reason: count for reason, count in comparison.skipped.items() if count},
+                "systems_in_file": comparison.systems_in_file,
+                "judges_in_file": comparison.judges_in_file,
+            },
+        }
+    )
+    results["verdict"]["caveats"] = _caveats(results)
+    return results
+
+
+def _caveats(results: dict) -> list[str]:
+    """What a reader of the verdict should know about the data under it (the card quotes these)."""
+    items, lines, power, pairwise = results["items"], results["lines"], results["power"], results["pairwise"]
+    caveats = []
+    if power["n"] < power["n_required"]:
+        caveats.append(
+            f"underpowered: {power['n']} items, while a paired t-test needs {power['n_required']} for "
+            f"{power['target']:g} power at d_z = {power['effect_size']:g}"
+        )
+    for role in ("baseline_only", "candidate_only"):
+        if items[role]["count"]:
+            system = results["baseline" if role == "baseline_only" else "candidate"]
+            caveats.append(f"{items[role]['count']} item(s) scored only for {system}, left out of the paired tests")
+    if items["pairwise_incomplete"]["count"]:
+        caveats.append(f"{items['pairwise_incomplete']['count']} pairwise item(s) with one order only, left out")
+    if lines["parse_errors"]:
+        by_system = ", ".join(f"{what}: {count}" for what, count in sorted(items["unparsed"].items()))
+        caveats.append(
+            f"{sum(lines['parse_errors'].values())} verdict(s) the judge gave but could not be parsed "
+            f"(items by system: {by_system})"
+        )
+    if lines["rejected"]:
+        caveats.append(f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}")
+    if pairwise["inconsistency_rate"] is not None and pairwise["inconsistency_rate"] > 0.2:
+        caveats.append(
+            f"the judge changed its pairwise verdict when the order was swapped on "
+            f"{pairwise['inconsistency_rate']:.1%} of items (counted as ties)"
+        )
+    return caveats
+
+
+def _missing_order(item: str, orders: dict[int, str], comparison: Comparison) -> str:
+    missing = 2 if 1 in orders else 1
+    unread = comparison.unparsed.get(item, set())
+    return (
+        f"order {missing} unparsed"
+        if f"order {missing}" in unread or "a pairwise order" in unread
+        else (f"order {missing} missing")
+    )
+
+
+def _nothing_to_compare(comparison: Comparison, incomplete: dict) -> str:
+    baseline, candidate = comparison.baseline, comparison.candidate
+    counts = {system: len(comparison.scores[system]) for system in (baseline, candidate)}
+    return (
+        f"{comparison.source}: nothing to compare {candidate!r} with {baseline!r}: no item has scores from both "
+        f"({counts[baseline]} scored for {baseline}, {counts[candidate]} for {candidate}) and no item has both "
+        f"pairwise orders ({len(incomplete)} with one only); parse errors: {dict(comparison.parse_errors) or 0}, "
+        f"rejected lines: {len(comparison.rejected)}"
+    )
+
+
+def _unparsed_by_what(comparison: Comparison) -> dict[str, set]:
+    by_what: dict[str, set] = {}
+    for item, unread in comparison.unparsed.items():
+        for what in unread:
+            key = PAIRWISE if what.startswith(("order", "a pairwise")) else what
+            by_what.setdefault(key, set()).add(item)
+    return by_what
+
+
+def _length_correlation(comparison, paired_items, differences, outcomes, lengths) -> dict | None:
+    points = _length_points(comparison, paired_items, differences, outcomes, lengths)
+    if points is None:
+        return None
+    from scipy import stats
+
+    length_differences, verdict_differences, what = points
+    rho, p = (math.nan, math.nan)
+    if len(length_differences) >= 3 and np.ptp(length_differences) > 0 and np.ptp(verdict_differences) > 0:
+        result = stats.spearmanr(length_differences, verdict_differences)
+        rho, p = float(result.statistic), float(result.pvalue)
+    return {"n": len(length_differences), "of": what, "spearman_rho": rho, "p": p}
+
+
+def _length_points(comparison, paired_items, differences, outcomes, lengths):
+    """(length differences, verdict differences, what the verdict difference is) for items with both lengths."""
+    if lengths is None:
+        return None
+    baseline, candidate = comparison.baseline, comparison.candidate
+    if paired_items:
+        pairs = zip(paired_items, differences)
+        what = "score difference"
+    else:
+        pairs = ((item, OUTCOME_VALUE[outcome] * 2 - 1) for item, outcome in sorted(outcomes.items()))
+        what = "pairwise outcome (+1 win, 0 tie, -1 loss)"
+    x, y = [], []
+    for item, difference in pairs:
+        candidate_length = lengths.chars.get((item, candidate))
+        baseline_length = lengths.chars.get((item, baseline))
+        if candidate_length is not None and baseline_length is not None:
+            x.append(candidate_length - baseline_length)
+            y.append(difference)
+    return np.array(x, dtype=float), np.array(y, dtype=float), what
+
+
+# --- reply lengths from generations.jsonl ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReplyLengths:
+    chars: dict[tuple[str, str], int]  # (item_id, system) -> characters in the reply
+    sha256: str
+    unreadable_lines: int
+
+
+def read_reply_lengths(path: Path, explicit: bool) -> ReplyLengths | None:
+    """Reply lengths for the length plot. A missing file is fine unless the user named it; bad lines are counted."""
+    import hashlib
+
+    if not path.is_file():
+        if explicit:
+            raise InputError(f"{path}: generations file not found")
+        return None
+    data = path.read_bytes()
+    chars, unreadable = {}, 0
+    for raw in data.decode("utf-8", errors="replace").splitlines():
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            chars[(str(record["item_id"]), record["system"])] = len(record["reply"])
+        except (ValueError, KeyError, TypeError):
+            unreadable += 1
+    if unreadable:
+        log.warning("%s: %d line(s) without item_id, system and reply were not used for lengths", path, unreadable)
+    return ReplyLengths(chars, hashlib.sha256(data).hexdigest(), unreadable)
+
+
+# --- plots, stats.json, the printed table ------------------------------------------------------------------------
+
+
+def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | None, folder: Path) -> dict:
+    """The three PNGs; a plot the data cannot draw (no scores, no reply lengths) is null in stats.json, with why."""
+    from scipy import stats
+
+    from judge import plots
+
+    baseline, candidate = comparison.baseline, comparison.candidate
+    written: dict[str, str | None] = {}
+    why_not: dict[str, str] = {}
+    if comparison.scores[baseline] or comparison.scores[candidate]:
+        plots.plot_score_distributions(
+            {system: np.array(list(comparison.scores[system].values())) for system in (baseline, candidate)},
+            folder / PLOT_FILES["score_distributions"],
+            f"single-answer scores ({comparison.judge or 'judge'}), all scored items",
+        )
+        written["score_distributions"] = PLOT_FILES["score_distributions"]
+    else:
+        why_not["score_distributions"] = "no single-answer scores in the verdicts"
+
+    pairwise = results["pairwise"]
+    counts = {"win": pairwise["wins"], "tie": pairwise["ties"], "loss": pairwise["losses"]}
+    intervals = {
+        name: tuple(stats.binomtest(count, pairwise["n"]).proportion_ci(1 - results["power"]["alpha"]))
+        for name, count in counts.items()
+    }
+    low, high = results["bootstrap_ci"]["win_rate"]
+    plots.plot_win_tie_loss(
+        counts,
+        intervals,
+        folder / PLOT_FILES["win_tie_loss"],
+        f"{candidate} vs {baseline}, from {pairwise['source']}\nwin rate (a tie counts half) "
+        f"{format_number(pairwise['win_rate'])}, {100 * results['bootstrap_ci']['level']:g}% bootstrap CI "
+        f"[{format_number(low)}, {format_number(high)}]",
+    )
+    written["win_tie_loss"] = PLOT_FILES["win_tie_loss"]
+
+    paired_items = sorted(set(comparison.scores[baseline]) & set(comparison.scores[candidate]))
+    differences = np.array([comparison.scores[candidate][i] - comparison.scores[baseline][i] for i in paired_items])
+    outcomes = _outcomes_for_plot(comparison, paired_items)
+    points = _length_points(comparison, paired_items, differences, outcomes, lengths)
+    if points is None or len(points[0]) == 0:
+        why_not["difference_vs_length"] = (
+            "no reply lengths: generations.jsonl was not found beside the verdicts (or pass --generations)"
+            if points is None
+            else "no item has reply lengths for both systems in the generations file"
+        )
+    else:
+        x, y, what = points
+        rho = (results["length_difference"] or {}).get("spearman_rho")
+        plots.plot_difference_vs_length(
+            x,
+            y,
+            folder / PLOT_FILES["difference_vs_length"],
+            f"{what} vs length difference (n = {len(x)}, Spearman rho {format_number(rho)})",
+            f"{what}, {candidate} - {baseline}" if what == "score difference" else what,
+        )
+        written["difference_vs_length"] = PLOT_FILES["difference_vs_length"]
+    for name, reason in why_not.items():
+        log.warning("%s.png not drawn: %s", name, reason)
+    return {name: written.get(name) for name in PLOT_FILES} | {"not_drawn": why_not}
+
+
+def _outcomes_for_plot(comparison: Comparison, paired_items: list[str]) -> dict:
+    if paired_items:
+        return {}
+    return {
+        item: combine_orders(orders, comparison.candidate)[0]
+        for item, orders in comparison.pairwise_orders.items()
+        if len(orders) == 2
+    }
+
+
+def render_table(results: dict) -> str:
+    """The printed summary: every number the verdict reads, with enough digits to see which side of its threshold
+    it falls on."""
+    baseline, candidate = results["baseline"], results["candidate"]
+    pairwise, ci, power = results["pairwise"], results["bootstrap_ci"], results["power"]
+    level = f"{100 * ci['level']:g}%"
+    rows = [
+        f"judge stats: {candidate} (candidate) vs {baseline} (baseline), judge {results['judge'] or '(unnamed)'}",
+        f"  verdict rests on {results['analysis']}: n = {results['n']} items",
+    ]
+    if results["means"]:
+        rows += [
+            f"  mean score            {baseline} {format_number(results['means'][baseline])}   "
+            f"{candidate} {format_number(results['means'][candidate])}   "
+            f"difference {format_number(results['mean_difference'])}  {level} CI "
+            f"[{format_number(ci['mean_difference'][0])}, {format_number(ci['mean_difference'][1])}]",
+            f"  Wilcoxon (Pratt)      statistic {format_number(results['wilcoxon']['statistic'])}   "
+            f"p {format_number(results['wilcoxon']['p'])}",
+            f"  effect size           d_z {format_number(results['effect_size']['d_z'])}   "
+            f"Cohen's d pooled {format_number(results['effect_size']['cohen_d_pooled'])}",
+            f"  relative improvement  {format_number(results['relative_improvement_pct'])}%",
+        ]
+    if results["mann_whitney"]:
+        rows.append(
+            f"  Mann-Whitney U        U {format_number(results['mann_whitney']['u'])}   "
+            f"p {format_number(results['mann_whitney']['p'])}   (unpaired, all scored items)"
+        )
+    inconsistency = pairwise["inconsistency_rate"]
+    rows += [
+        f"  pairwise ({pairwise['source']}): {pairwise['wins']} wins, {pairwise['ties']} ties, "
+        f"{pairwise['losses']} losses; win rate {format_number(pairwise['win_rate'])} {level} CI "
+        f"[{format_number(ci['win_rate'][0])}, {format_number(ci['win_rate'][1])}]; "
+        f"sign test p {format_number(pairwise['sign_test_p'])}"
+        + (f"; inconsistent orders {format_number(inconsistency)}" if inconsistency is not None else ""),
+        "  Holm-adjusted p       "
+        + ("   ".join(f"{name} {format_number(p)}" for name, p in results["holm"]["adjusted_p"].items()) or "none"),
+        f"  power (paired t)      n = {power['n']} gives {format_number(power['achieved_power'])} power for "
+        f"d_z = {power['effect_size']:g}; {power['n_required']} items needed for {power['target']:g}",
+    ]
+    verdict = results["verdict"]
+    rows += ["", f"verdict: {'CRITERIA MET' if verdict['criteria_met'] else 'CRITERIA NOT MET'}"]
+    for name, criterion in verdict["criteria"].items():
+        value = criterion["value"]
+        if value is None:
+            shown = f"n/a ({criterion['reason']})"
+        elif isinstance(value, list):
+            shown = f"[{format_number(value[0], '>', criterion['threshold'])}, {format_number(value[1])}]"
+        else:
+            shown = format_number(value, criterion["comparison"], criterion["threshold"])
+        mark = "met    " if criterion["met"] else "NOT met"
+        rows.append(f"  {mark}  {name:<26} {shown}  (needs {criterion['comparison']} {criterion['threshold']:g})")
+    rows += [f"  caveat: {caveat}" for caveat in verdict["caveats"]]
+    return "\n".join(rows)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: an undefined number is null (the verdict already says why)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _listed(items) -> dict:
+    ordered = sorted(items)
+    listed = {"count": len(ordered), "item_ids": ordered[:LISTED_IDS]}
+    if isinstance(items, dict):
+        listed["why"] = {item: items[item] for item in ordered[:LISTED_IDS]}
+    return listed
+
+
+def _reason_counts(rejected: list[tuple[int, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, reason in rejected:
+        general = reason.split(" (first at line")[0].split(", got ")[0]
+        if general.startswith("repeats"):
+            general = "repeats an item already read"
+        counts[general] = counts.get(general, 0) + 1
+    return counts
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("replytune", "scipy", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
