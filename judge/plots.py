@@ -34,6 +34,7 @@ def plot_score_distributions(scores: dict[str, np.ndarray], path: Path, title: s
     for value, color in zip(values, ["tab:gray", "tab:blue"]):
         if len(value):
             axes.axvline(np.mean(value), color=color, linestyle="--", linewidth=1)
+    axes.yaxis.get_major_locator().set_params(integer=True)  # counts of items
     axes.set_xlabel("score")
     axes.set_ylabel("items")
     axes.set_title(title)

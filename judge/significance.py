@@ -21,9 +21,9 @@ def wilcoxon_signed_rank(differences: np.ndarray, alternative: str) -> dict:
     """Wilcoxon signed-rank on paired differences; Pratt's method keeps zero differences in the ranking."""
     if len(differences) == 0:
         return {"statistic": NAN, "p": NAN}
-    with warnings.catch_warnings():  # all-zero differences: scipy divides 0 by 0 on its way to p = 1
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.wilcoxon(differences, zero_method="pratt", alternative=alternative)
+    if not np.any(differences):  # every rank sum is 0 under the null too: p = 1 (scipy gives 1 or NaN, by n)
+        return {"statistic": 0.0, "p": 1.0}
+    result = stats.wilcoxon(differences, zero_method="pratt", alternative=alternative)
     return {"statistic": float(result.statistic), "p": float(result.pvalue)}
 
 
@@ -96,8 +96,9 @@ def bootstrap_ci(
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return NAN, NAN
-    with warnings.catch_warnings():  # degenerate data (every value equal): BCa is undefined and says so; NaN here
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # every value equal: BCa is undefined (0 / 0) and warns twice; NaN here
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.bootstrap(
             (values,),
             np.mean,

@@ -38,6 +38,9 @@ PLOT_FILES = {
     "difference_vs_length": "difference_vs_length.png",
 }
 OUTCOME_VALUE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}  # the win rate counts a tie as half a win
+# A judge that reverses itself on more than one item in five when the order is swapped is a weak instrument: the
+# verdict says so (the rate itself is always in stats.json).
+INCONSISTENCY_CAVEAT = 0.2
 
 log = logging.getLogger("judge.stats")
 
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLengths | None = None) -> dict:
     """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared."""
-    from judge import significance as sig
+    from judge import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
 
     baseline, candidate = comparison.baseline, comparison.candidate
     baseline_scores, candidate_scores = comparison.scores[baseline], comparison.scores[candidate]
@@ -115,9 +118,8 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
             outcomes[item], consistent[item] = combine_orders(orders, candidate)
         else:
             incomplete[item] = _missing_order(item, orders, comparison)
-    for item, unread in comparison.unparsed.items():  # both orders unparsed: not in pairwise_orders at all
-        if item not in comparison.pairwise_orders and any(what.startswith(("order", "a pairwise")) for what in unread):
-            incomplete[item] = "no order could be parsed"
+    for item in comparison.unparsed_orders.keys() - comparison.pairwise_orders.keys():
+        incomplete[item] = "no order could be parsed"
     pairwise_source = "pairwise verdicts" if outcomes else "score differences"
     if not outcomes:  # a single-answer file still has a per-item winner: the higher score
         outcomes = {item: WIN if d > 0 else LOSS if d < 0 else TIE for item, d in zip(paired_items, differences)}
@@ -228,7 +230,7 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
                 "baseline_only": _listed(set(baseline_scores) - set(candidate_scores)),
                 "candidate_only": _listed(set(candidate_scores) - set(baseline_scores)),
                 "pairwise_incomplete": _listed(incomplete),
-                "unparsed": {key: len(value) for key, value in _unparsed_by_what(comparison).items()},
+                "unparsed": _unparsed_items(comparison),
             },
             "lines": {
                 "parse_errors": dict(comparison.parse_errors),
@@ -253,7 +255,7 @@ def _caveats(results: dict) -> list[str]:
     caveats = []
     if power["n"] < power["n_required"]:
         caveats.append(
-            f"underpowered: {power['n']} items, while a paired t-test needs {power['n_required']} for "
+            f"underpowered: {power['n']} item(s), while a paired t-test needs {power['n_required']} for "
             f"{power['target']:g} power at d_z = {power['effect_size']:g}"
         )
     for role in ("baseline_only", "candidate_only"):
@@ -263,14 +265,14 @@ def _caveats(results: dict) -> list[str]:
     if items["pairwise_incomplete"]["count"]:
         caveats.append(f"{items['pairwise_incomplete']['count']} pairwise item(s) with one order only, left out")
     if lines["parse_errors"]:
-        by_system = ", ".join(f"{what}: {count}" for what, count in sorted(items["unparsed"].items()))
+        affected = ", ".join(f"{what} {count}" for what, count in sorted(items["unparsed"].items()))
         caveats.append(
             f"{sum(lines['parse_errors'].values())} verdict(s) the judge gave but could not be parsed "
-            f"(items by system: {by_system})"
+            f"(items affected: {affected or 'none of these two systems'})"
         )
     if lines["rejected"]:
         caveats.append(f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}")
-    if pairwise["inconsistency_rate"] is not None and pairwise["inconsistency_rate"] > 0.2:
+    if pairwise["inconsistency_rate"] is not None and pairwise["inconsistency_rate"] > INCONSISTENCY_CAVEAT:
         caveats.append(
             f"the judge changed its pairwise verdict when the order was swapped on "
             f"{pairwise['inconsistency_rate']:.1%} of items (counted as ties)"
@@ -280,12 +282,8 @@ def _caveats(results: dict) -> list[str]:
 
 def _missing_order(item: str, orders: dict[int, str], comparison: Comparison) -> str:
     missing = 2 if 1 in orders else 1
-    unread = comparison.unparsed.get(item, set())
-    return (
-        f"order {missing} unparsed"
-        if f"order {missing}" in unread or "a pairwise order" in unread
-        else (f"order {missing} missing")
-    )
+    unparsed = comparison.unparsed_orders.get(item, set())
+    return f"order {missing} unparsed" if missing in unparsed or None in unparsed else f"order {missing} missing"
 
 
 def _nothing_to_compare(comparison: Comparison, incomplete: dict) -> str:
@@ -299,13 +297,15 @@ def _nothing_to_compare(comparison: Comparison, incomplete: dict) -> str:
     )
 
 
-def _unparsed_by_what(comparison: Comparison) -> dict[str, set]:
-    by_what: dict[str, set] = {}
-    for item, unread in comparison.unparsed.items():
-        for what in unread:
-            key = PAIRWISE if what.startswith(("order", "a pairwise")) else what
-            by_what.setdefault(key, set()).add(item)
-    return by_what
+def _unparsed_items(comparison: Comparison) -> dict[str, int]:
+    """How many items lost a verdict to a parse error: per system for scores, and for pairwise verdicts."""
+    counts: dict[str, int] = {}
+    for systems in comparison.unparsed_scores.values():
+        for system in systems:
+            counts[system] = counts.get(system, 0) + 1
+    if comparison.unparsed_orders:
+        counts[PAIRWISE] = len(comparison.unparsed_orders)
+    return counts
 
 
 def _length_correlation(comparison, paired_items, differences, outcomes, lengths) -> dict | None:
@@ -392,7 +392,7 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
         plots.plot_score_distributions(
             {system: np.array(list(comparison.scores[system].values())) for system in (baseline, candidate)},
             folder / PLOT_FILES["score_distributions"],
-            f"single-answer scores ({comparison.judge or 'judge'}), all scored items",
+            f"single-answer scores ({comparison.judge or 'unnamed judge'}), all scored items",
         )
         written["score_distributions"] = PLOT_FILES["score_distributions"]
     else:
@@ -432,7 +432,7 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
             x,
             y,
             folder / PLOT_FILES["difference_vs_length"],
-            f"{what} vs length difference (n = {len(x)}, Spearman rho {format_number(rho)})",
+            f"{what} vs reply length difference\n(n = {len(x)}, Spearman rho {format_number(rho)})",
             f"{what}, {candidate} - {baseline}" if what == "score difference" else what,
         )
         written["difference_vs_length"] = PLOT_FILES["difference_vs_length"]
@@ -534,7 +534,7 @@ def _listed(items) -> dict:
 def _reason_counts(rejected: list[tuple[int, str]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for _, reason in rejected:
-        general = reason.split(" (first at line")[0].split(", got ")[0]
+        general = reason.split(" (first at line")[0].split(", got ")[0]  # the reason without the line's value
         if general.startswith("repeats"):
             general = "repeats an item already read"
         counts[general] = counts.get(general, 0) + 1

@@ -27,6 +27,8 @@ from data_prep.sources import InputError
 TIE = "tie"
 WIN, LOSS = "win", "loss"  # from the candidate's side
 SINGLE_ANSWER, PAIRWISE = "single_answer", "pairwise"
+# Any judge's scale fits far inside this; beyond it, squares of scores overflow and SDs, d and U silently break.
+MAX_SCORE_MAGNITUDE = 1e100
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def read_verdicts(path: str | Path) -> VerdictFile:
     except OSError as error:
         raise InputError(f"{path}: cannot read the verdicts file ({error.strerror or error})") from error
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not part of line 1
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text") from error
@@ -116,26 +118,18 @@ def _parse_record(record: Any, line: int) -> ScoreLine | PairwiseLine | ParseErr
     judge = record.get("judge")
     if judge is not None and not isinstance(judge, str):
         judge = json.dumps(judge, sort_keys=True)
-    system = _system_name(record, "system")
-    systems = _shown_systems(record)
-    order = record.get("order")
-    if order is not None and (isinstance(order, bool) or order not in (1, 2)):
-        raise ValueError(f"order must be 1 or 2, got {order!r}")
-    if record.get("parse_error"):
-        kind = PAIRWISE if order is not None or systems else SINGLE_ANSWER if system else "unknown"
-        return ParseErrorLine(line, item_id, kind, system, order, systems, judge)
+    unparsed = bool(record.get("parse_error"))
     has_score, has_winner = record.get("score") is not None, record.get("winner") is not None
     if has_score and has_winner:
         raise ValueError("both a score and a winner: one verdict per line")
-    if has_score:
-        score = record["score"]
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise ValueError(f"score must be a finite number, got {score!r}")
-        if system is None:
-            raise ValueError("a score without the system it scores")
-        return ScoreLine(line, item_id, system, float(score), judge)
-    if has_winner:
-        winner = record["winner"]
+    pairwise = has_winner or record.get("order") is not None or (unparsed and record.get("systems") is not None)
+    if pairwise:  # `systems` and `order` are read on pairwise lines only: a score line may carry anything there
+        order, systems = record.get("order"), _shown_systems(record)
+        if order is not None and (isinstance(order, bool) or order not in (1, 2)):
+            raise ValueError(f"order must be 1 or 2, got {order!r}")
+        if unparsed:
+            return ParseErrorLine(line, item_id, PAIRWISE, None, order, systems, judge)
+        winner = record["winner"] if has_winner else None
         if not isinstance(winner, str) or not winner.strip():
             raise ValueError(f"winner must name a system or be 'tie', got {winner!r}")
         if order is None:
@@ -143,7 +137,19 @@ def _parse_record(record: Any, line: int) -> ScoreLine | PairwiseLine | ParseErr
         if systems and winner not in (*systems, TIE):
             raise ValueError(f"winner {winner!r} is neither of the systems shown {list(systems)} nor 'tie'")
         return PairwiseLine(line, item_id, order, winner, systems, judge)
-    raise ValueError("neither a score, a winner nor a parse_error")
+    system = _system_name(record, "system")
+    if unparsed:
+        return ParseErrorLine(line, item_id, SINGLE_ANSWER if system else "unknown", system, None, None, judge)
+    if not has_score:
+        raise ValueError("neither a score, a winner nor a parse_error")
+    score = record["score"]
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+        raise ValueError(f"score must be a finite number, got {score!r}")
+    if abs(score) > MAX_SCORE_MAGNITUDE:
+        raise ValueError(f"score beyond +-{MAX_SCORE_MAGNITUDE:g}, got {score:g}")
+    if system is None:
+        raise ValueError("a score without the system it scores")
+    return ScoreLine(line, item_id, system, float(score), judge)
 
 
 def _system_name(record: dict, key: str) -> str | None:
@@ -183,7 +189,8 @@ class Comparison:
     scores: dict[str, dict[str, float]]  # system -> item_id -> score
     pairwise_orders: dict[str, dict[int, str]]  # item_id -> order -> winner
     parse_errors: Counter  # SINGLE_ANSWER / PAIRWISE / "unknown" -> lines
-    unparsed: dict[str, set[str]]  # item_id -> what could not be read ("base", "adapter", "order 2", ...)
+    unparsed_scores: dict[str, set[str]]  # item_id -> systems whose score could not be parsed
+    unparsed_orders: dict[str, set[int | None]]  # item_id -> pairwise orders not parsed (None: order not given)
     rejected: list[tuple[int, str]]
     skipped: Counter  # why a valid line was not used -> lines
     systems_in_file: list[str]
@@ -243,7 +250,8 @@ def select_comparison(
         scores={baseline: {}, candidate: {}},
         pairwise_orders=defaultdict(dict),
         parse_errors=Counter(),
-        unparsed=defaultdict(set),
+        unparsed_scores=defaultdict(set),
+        unparsed_orders=defaultdict(set),
         rejected=list(verdicts.rejected),
         skipped=skipped,
         systems_in_file=sorted(systems),
@@ -285,12 +293,13 @@ def select_comparison(
                 continue
             comparison.parse_errors[line.kind] += 1
             if line.kind == SINGLE_ANSWER:
-                comparison.unparsed[line.item_id].add(line.system)
+                comparison.unparsed_scores[line.item_id].add(line.system)
             elif line.kind == PAIRWISE:
-                comparison.unparsed[line.item_id].add(f"order {line.order}" if line.order else "a pairwise order")
+                comparison.unparsed_orders[line.item_id].add(line.order)
     comparison.rejected.sort()
     comparison.pairwise_orders = dict(comparison.pairwise_orders)
-    comparison.unparsed = dict(comparison.unparsed)
+    comparison.unparsed_scores = dict(comparison.unparsed_scores)
+    comparison.unparsed_orders = dict(comparison.unparsed_orders)
     return comparison
 
 
@@ -309,7 +318,7 @@ def _systems_named(lines: list) -> set[str]:
 def _choose_systems(
     where: str, systems: list[str], baseline: str | None, candidate: str | None, hint: str
 ) -> tuple[str, str]:
-    found = f"systems in the file: {', '.join(systems) or 'none named'}"
+    found = f"systems in the file: {', '.join(map(repr, systems)) or 'none named'}"
     for role, name in (("baseline", baseline), ("candidate", candidate)):
         if name is not None and name not in systems:
             raise InputError(f"{where}: {role} {name!r} is not in the file; {found} (--{role} chooses){hint}")

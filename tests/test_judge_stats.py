@@ -19,9 +19,9 @@ from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge
 from judge.significance import holm_adjust, paired_t_power, pairs_needed
 from tests.paths import REPO_ROOT
 
-# Fixed data: ties among the |differences| and four zero differences.
-BASELINE = [5, 6, 4, 7, 5, 5, 6, 3, 8, 5, 6, 4]
-CANDIDATE = [7, 6, 5, 9, 5, 6, 8, 3, 8, 7, 5, 6]
+# Fixed data: ties among the |differences| and five zero differences; 9 wins, 5 ties, 2 losses for the candidate.
+BASELINE = [5, 6, 4, 7, 5, 5, 6, 3, 8, 5, 6, 4, 6, 7, 5, 4]
+CANDIDATE = [7, 6, 5, 9, 5, 6, 8, 3, 8, 7, 5, 6, 6, 9, 4, 7]
 
 
 def write_jsonl(path, rows):
@@ -89,10 +89,10 @@ def test_paired_statistics_match_independent_computations(tmp_path):
     assert code == 0
     baseline, candidate = np.array(BASELINE, float), np.array(CANDIDATE, float)
     differences = candidate - baseline
-    assert result["n"] == 12 and result["analysis"] == SCORES
+    assert result["n"] == 16 and result["analysis"] == SCORES
     assert result["means"] == {"base": pytest.approx(baseline.mean()), "adapter": pytest.approx(candidate.mean())}
-    # ties and zeros: scipy runs an exact permutation test at this n; the same p by enumerating all signs
-    assert result["wilcoxon"]["p"] == pytest.approx(exact_pratt_wilcoxon_p(differences), rel=1e-9)
+    # ties and zeros at n > 13: the normal approximation with Pratt's zeros and the tie correction
+    assert result["wilcoxon"]["p"] == pytest.approx(asymptotic_pratt_wilcoxon_p(differences), rel=1e-9)
     direct = stats.wilcoxon(differences, zero_method="pratt")
     assert result["wilcoxon"] == {
         "statistic": pytest.approx(direct.statistic),
@@ -101,40 +101,39 @@ def test_paired_statistics_match_independent_computations(tmp_path):
         "alternative": "two-sided",
     }
     assert result["effect_size"]["d_z"] == pytest.approx(differences.mean() / differences.std(ddof=1))
-    pooled_sd = math.sqrt((np.var(baseline, ddof=1) * 11 + np.var(candidate, ddof=1) * 11) / 22)
+    pooled_sd = math.sqrt((np.var(baseline, ddof=1) * 15 + np.var(candidate, ddof=1) * 15) / 30)
     assert result["effect_size"]["cohen_d_pooled"] == pytest.approx((candidate.mean() - baseline.mean()) / pooled_sd)
     assert result["relative_improvement_pct"] == pytest.approx(100 * (candidate.mean() / baseline.mean() - 1))
     # U counts the (candidate, baseline) pairs the candidate wins, ties half
     u = sum((c > b) + 0.5 * (c == b) for c in candidate for b in baseline)
     assert result["mann_whitney"]["u"] == u
     assert result["mann_whitney"]["p"] == pytest.approx(stats.mannwhitneyu(candidate, baseline).pvalue)
-    # without pairwise verdicts, each item's winner is its higher score: 7 wins, 4 ties, 1 loss
+    # without pairwise verdicts, each item's winner is its higher score
     pairwise = result["pairwise"]
-    assert (pairwise["wins"], pairwise["ties"], pairwise["losses"]) == (7, 4, 1)
+    assert (pairwise["wins"], pairwise["ties"], pairwise["losses"]) == (9, 5, 2)
     assert pairwise["source"] == "score differences" and pairwise["inconsistency_rate"] is None
-    assert pairwise["win_rate"] == pytest.approx((7 + 0.5 * 4) / 12)
-    assert pairwise["sign_test_p"] == pytest.approx(two_sided_binomial_p(7, 1))
+    assert pairwise["win_rate"] == pytest.approx((9 + 0.5 * 5) / 16)
+    assert pairwise["sign_test_p"] == pytest.approx(two_sided_binomial_p(9, 2))
     # a sign test on score signs repeats the Wilcoxon's data: only the Wilcoxon is in the verdict's family
     assert result["holm"]["tests"] == ["wilcoxon"]
     assert result["holm"]["adjusted_p"]["wilcoxon"] == pytest.approx(direct.pvalue)
 
 
-def test_wilcoxon_large_sample_with_ties_and_zeros_matches_the_normal_approximation(tmp_path):
-    rng = np.random.default_rng(3)
-    baseline = rng.integers(3, 8, 80)
-    candidate = np.clip(baseline + rng.choice([-1, 0, 0, 1, 1, 2], 80), 1, 10)
-    _, result = run_stats(tmp_path, score_rows(baseline.tolist(), candidate.tolist()))
-    assert result["wilcoxon"]["p"] == pytest.approx(asymptotic_pratt_wilcoxon_p(candidate - baseline), rel=1e-9)
+def test_wilcoxon_small_sample_with_ties_and_zeros_matches_exact_enumeration(tmp_path):
+    # at n <= 13 with ties or zeros scipy runs an exact permutation test: every sign assignment, enumerated here
+    _, result = run_stats(tmp_path, score_rows(BASELINE[:12], CANDIDATE[:12]))
+    differences = np.subtract(CANDIDATE[:12], BASELINE[:12])
+    assert result["wilcoxon"]["p"] == pytest.approx(exact_pratt_wilcoxon_p(differences), rel=1e-9)
 
 
 def test_all_zero_differences_are_no_evidence(tmp_path):
     code, result = run_stats(tmp_path, score_rows(BASELINE, BASELINE))
     assert code == 0
     assert result["mean_difference"] == 0 and result["relative_improvement_pct"] == 0
-    assert result["wilcoxon"]["p"] == pytest.approx(stats.wilcoxon([0.0] * 12, zero_method="pratt").pvalue) == 1
+    assert result["wilcoxon"]["p"] == 1  # the rank sum is 0 whatever the signs: no evidence either way
     assert result["effect_size"]["d_z"] is None  # 0 / 0: undefined, not 0 and not a pass
     assert result["bootstrap_ci"]["mean_difference"] == [0, 0]
-    assert (result["pairwise"]["ties"], result["pairwise"]["sign_test_p"]) == (12, None)
+    assert (result["pairwise"]["ties"], result["pairwise"]["sign_test_p"]) == (16, None)
     verdict = result["verdict"]
     assert verdict["criteria_met"] is False
     assert verdict["failed"] == ["significance", "effect_size", "relative_improvement_pct", "ci_excludes_zero"]
@@ -149,7 +148,7 @@ def test_a_single_item_runs_and_claims_nothing(tmp_path):
     assert result["bootstrap_ci"]["mean_difference"] == [None, None]
     assert result["power"]["achieved_power"] is None and result["power"]["n_required"] == 90
     assert result["verdict"]["criteria_met"] is False
-    assert result["verdict"]["caveats"][0].startswith("underpowered: 1 items")
+    assert result["verdict"]["caveats"][0].startswith("underpowered: 1 item(s)")
 
 
 def test_an_item_missing_for_one_system_is_reported_and_left_out_of_the_paired_tests(tmp_path):
@@ -161,7 +160,7 @@ def test_an_item_missing_for_one_system_is_reported_and_left_out_of_the_paired_t
     ]
     _, result = run_stats(tmp_path, rows)
     items = result["items"]
-    assert result["n"] == items["paired"] == 12
+    assert result["n"] == items["paired"] == 16
     assert items["baseline_only"] == {"count": 2, "item_ids": ["only-base", "unparsed"]}
     assert items["candidate_only"] == {"count": 1, "item_ids": ["only-adapter"]}
     assert items["unparsed"] == {"adapter": 1} and result["lines"]["parse_errors"] == {"single_answer": 1}
@@ -170,7 +169,7 @@ def test_an_item_missing_for_one_system_is_reported_and_left_out_of_the_paired_t
     assert result["means"]["base"] == pytest.approx(np.mean(BASELINE))
     # the unpaired comparison uses every score each system has
     all_baseline, all_candidate = [*BASELINE, 2, 6], [*CANDIDATE, 10]
-    assert result["mann_whitney"]["n_baseline"] == 14 and result["mann_whitney"]["n_candidate"] == 13
+    assert result["mann_whitney"]["n_baseline"] == 18 and result["mann_whitney"]["n_candidate"] == 17
     assert result["mann_whitney"]["p"] == pytest.approx(stats.mannwhitneyu(all_candidate, all_baseline).pvalue)
     caveats = " | ".join(result["verdict"]["caveats"])
     assert "2 item(s) scored only for base" in caveats and "1 item(s) scored only for adapter" in caveats
@@ -216,12 +215,12 @@ def test_pairwise_orders_combine_and_inconsistency_is_counted(tmp_path):
 
 def test_a_mixed_file_holm_corrects_the_wilcoxon_and_the_sign_test_together(tmp_path):
     rows = score_rows(BASELINE, CANDIDATE)
-    for item in range(12):
+    for item in range(16):
         winner = "adapter" if item % 4 else "base"
         rows += [{"item_id": f"t{item}", "order": order, "winner": winner} for order in (1, 2)]
     _, result = run_stats(tmp_path, rows)
     wilcoxon_p = stats.wilcoxon(np.subtract(CANDIDATE, BASELINE), zero_method="pratt").pvalue
-    sign_p = two_sided_binomial_p(9, 3)
+    sign_p = two_sided_binomial_p(12, 4)
     assert result["pairwise"]["source"] == "pairwise verdicts"
     assert result["holm"]["tests"] == ["wilcoxon", "sign_test"]
     smaller, larger = sorted([wilcoxon_p, sign_p])  # Holm, m = 2: 2 x the smaller; the larger, at least that
@@ -363,29 +362,34 @@ def test_format_number_never_rounds_across_a_threshold():
 
 def test_malformed_lines_and_parse_errors_are_counted_with_their_line_numbers(tmp_path):
     rows = score_rows(BASELINE, CANDIDATE) + [
-        '{"item_id": "x", "system": "base", "score": ',  # line 25: cut off mid-write
+        '{"item_id": "x", "system": "base", "score": ',  # line 33: cut off mid-write
         "[1, 2]",
         {"item_id": "t1", "system": "base", "score": "high"},
         '{"item_id": "t2", "system": "adapter", "score": NaN}',
         {"system": "base", "score": 3},
-        {"item_id": "t0", "system": "base", "score": 9},  # line 30: a second score for t0/base
+        {"item_id": "t0", "system": "base", "score": 9},  # line 38: a second score for t0/base
         {"item_id": "t3", "order": 3, "winner": "base"},
         {"item_id": "t3", "system": "base", "score": 5, "winner": "base"},
         "",
         {"item_id": "t4", "parse_error": "the judge's answer had no verdict"},
+        {"item_id": "t5", "system": "base", "score": 1e308},  # line 43: its square would overflow
     ]
-    code, result = run_stats(tmp_path, rows)
+    verdicts = write_jsonl(tmp_path / "verdicts.jsonl", rows)
+    verdicts.write_bytes(b"\xef\xbb\xbf" + verdicts.read_bytes().replace(b"\n", b"\r\n"))  # a Windows editor's file
+    code = main(["stats", "--verdicts", str(verdicts), "--output", str(tmp_path / "eval")])
+    result = json.loads((tmp_path / "eval" / "stats.json").read_text())
     assert code == 0
     lines = result["lines"]
-    assert [entry["line"] for entry in lines["rejected_lines"]] == [25, 26, 27, 28, 29, 30, 31, 32]
+    assert [entry["line"] for entry in lines["rejected_lines"]] == [33, 34, 35, 36, 37, 38, 39, 40, 43]
     reasons = {entry["line"]: entry["reason"] for entry in lines["rejected_lines"]}
-    assert reasons[25] == "not JSON" and reasons[26] == "not a JSON object (list)"
-    assert reasons[27].startswith("score must be a finite number") and reasons[28].startswith("score must be")
-    assert reasons[29].startswith("no item_id") and reasons[30] == "repeats item 't0' for 'base' (first at line 1)"
-    assert reasons[31].startswith("order must be 1 or 2") and reasons[32].startswith("both a score and a winner")
+    assert reasons[33] == "not JSON" and reasons[34] == "not a JSON object (list)"
+    assert reasons[35].startswith("score must be a finite number") and reasons[36].startswith("score must be")
+    assert reasons[37].startswith("no item_id") and reasons[38] == "repeats item 't0' for 'base' (first at line 1)"
+    assert reasons[39].startswith("order must be 1 or 2") and reasons[40].startswith("both a score and a winner")
+    assert reasons[43] == "score beyond +-1e+100, got 1e+308"
     assert lines["parse_errors"] == {"unknown": 1}
     assert result["means"]["base"] == pytest.approx(np.mean(BASELINE))  # the repeat did not replace t0's score
-    assert "8 malformed or repeated line(s) rejected" in " ".join(result["verdict"]["caveats"])
+    assert "9 malformed or repeated line(s) rejected" in " ".join(result["verdict"]["caveats"])
 
 
 def test_several_judges_are_never_pooled(tmp_path, capsys):
@@ -393,11 +397,11 @@ def test_several_judges_are_never_pooled(tmp_path, capsys):
     code, result = run_stats(tmp_path, rows)
     assert code == 2 and result is None
     error = capsys.readouterr().err
-    assert "2 judges (claude: 24, engagement: 24)" in error and "--judge" in error
+    assert "2 judges (claude: 32, engagement: 32)" in error and "--judge" in error
     code, result = run_stats(tmp_path, rows, "--judge", "engagement")
     assert code == 0 and result["judge"] == "engagement" and result["inputs"]["judge"] == "engagement"
     assert result["mean_difference"] == pytest.approx(np.mean(BASELINE) - np.mean(CANDIDATE))
-    assert result["lines"]["skipped"] == {"another judge": 24}
+    assert result["lines"]["skipped"] == {"another judge": 32}
 
 
 @pytest.mark.parametrize(
@@ -406,13 +410,13 @@ def test_several_judges_are_never_pooled(tmp_path, capsys):
         (
             [{"item_id": 1, "system": s, "score": 5} for s in ("base", "v1", "v2")],
             [],
-            "which system is the candidate? systems in the file: base, v1, v2; choose with --candidate",
+            "which system is the candidate? systems in the file: 'base', 'v1', 'v2'; choose with --candidate",
         ),
         ([{"item_id": 1, "system": s, "score": 5} for s in ("a", "b")], [], "baseline 'base' is not in the file"),
         (
             [{"item_id": 1, "system": "base", "score": 5}, {"item_id": 1, "system": "adapter", "score": 5}],
             ["--candidate", "adaptor"],
-            "candidate 'adaptor' is not in the file; systems in the file: adapter, base",
+            "candidate 'adaptor' is not in the file; systems in the file: 'adapter', 'base'",
         ),
         (
             [{"item_id": 1, "order": 1, "winner": w} for w in ("base", "v1", "v2")],
