@@ -1,0 +1,42 @@
+"""Small generations.jsonl files written by hand, through the record type `judge generate` writes them with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from judge.records import GenerationRecord, write_jsonl
+
+TWEETS = [
+    "Finally moved our Postgres from 13 to 16. pg_upgrade --link took 40 seconds for 2 TB.",
+    "Hot take: most RAG failures are retrieval failures, not generation failures.",
+    "LoRA rank 8 vs 64 made zero difference on our eval. Are we doing something wrong?",
+    "Kubernetes 1.31 finally made sidecar containers stable.",
+]
+BASE_REPLIES = ["Nice!", "Agreed.", "Interesting.", "Cool."]
+ADAPTER_REPLIES = [
+    "--link is the trick people miss. Did you run vacuumdb --analyze-in-stages after the upgrade?",
+    "Same here: recall@10 was 41% on our eval set. Hybrid BM25 + embeddings took it to 78%.",
+    "Check that alpha scaled with the rank, and whether your eval can even see a difference.",
+    "Native sidecars finally fix the job-never-completes problem with istio-proxy. Long overdue.",
+]
+
+
+def generation(item_id: str, system: str, reply: str, tweet: str | None = None, **fields) -> dict:
+    record = GenerationRecord(
+        item_id=item_id,
+        tweet_text=tweet if tweet is not None else TWEETS[int(item_id[1:]) % len(TWEETS)],
+        system=system,
+        system_spec={"base": "base:Qwen/Qwen3-8B", "adapter": "adapter:outputs/adapter@v1"}.get(system, system),
+        reply=reply,
+        completion_tokens=len(reply.split()),
+        generation_settings={"max_new_tokens": 128, "temperature": 0.7, "seed": 0},
+        **fields,
+    )
+    return record.to_json()
+
+
+def write_generations(path: Path, items: int = 4, systems: tuple[str, ...] = ("base", "adapter")) -> Path:
+    replies = {"base": BASE_REPLIES, "adapter": ADAPTER_REPLIES}
+    rows = [generation(f"t{i}", system, replies[system][i % len(TWEETS)]) for i in range(items) for system in systems]
+    write_jsonl(path, rows)
+    return path
