@@ -1,9 +1,11 @@
-"""Small generations.jsonl files written by hand, through the record type `judge generate` writes them with."""
+"""Small generations.jsonl files written by hand (through the record type `judge generate` writes them with), and
+small data_prep-shaped datasets whose likes follow a known rule."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from judge.engagement import ReplyExample
 from judge.records import GenerationRecord, write_jsonl
 
 TWEETS = [
@@ -40,3 +42,41 @@ def write_generations(path: Path, items: int = 4, systems: tuple[str, ...] = ("b
     rows = [generation(f"t{i}", system, replies[system][i % len(TWEETS)]) for i in range(items) for system in systems]
     write_jsonl(path, rows)
     return path
+
+
+def synthetic_examples(conversations: int, seed: int) -> list[ReplyExample]:
+    """4 replies per conversation: 2 with a benchmark (liked more), 2 without; 4 pairs with different likes."""
+    examples = []
+    for c in range(conversations):
+        for r in range(4):
+            liked = r % 2 == 0
+            text = f"reply {seed}-{c}-{r} " + ("with a benchmark" if liked else "without numbers")
+            examples.append(ReplyExample(f"conv-{seed}-{c}", f"tweet {c}", text, 40 + c if liked else c % 3))
+    return examples
+
+
+def write_dataset(folder, splits: dict[str, int]):
+    """A data_prep-shaped dataset folder (data/<split>-00000-of-00001.parquet) with the columns the judge reads."""
+    from datasets import Dataset
+
+    (folder / "data").mkdir(parents=True)
+    for split, conversations in splits.items():
+        rows = []
+        for example in synthetic_examples(conversations, seed=len(split)):
+            number = len(rows)
+            rows.append(
+                {
+                    "prompt": [
+                        {"role": "user", "content": f"Generate an engaging Twitter reply to:\n\n{example.tweet_text}"}
+                    ],
+                    "completion": [{"role": "assistant", "content": example.reply_text}],
+                    "tweet_text": example.tweet_text,
+                    "reply_text": example.reply_text,
+                    "tweet_id": f"{example.conversation_id}-root",
+                    "reply_id": f"{split}-{number}",
+                    "conversation_id": example.conversation_id,
+                    "reply_likes": example.likes,
+                }
+            )
+        Dataset.from_list(rows).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
+    return folder

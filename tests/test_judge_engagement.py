@@ -12,14 +12,13 @@ from judge.config import EngagementJudgeConfig
 from judge.engagement import (
     EngagementJudge,
     EngagementScorer,
-    ReplyExample,
     engagement_targets,
     fit_scorer,
     held_out_fit,
 )
 from judge.records import VerdictRecord, read_records
 from judge.tasks import pairwise_tasks, single_task
-from tests.judge_helpers import write_generations
+from tests.judge_helpers import synthetic_examples, write_dataset, write_generations
 
 
 def test_targets_are_log_likes_standardized_within_each_conversation():
@@ -43,17 +42,6 @@ class KeywordEmbedder:
             vector[0] = 1.0 if "benchmark" in text else -1.0
             rows.append(vector / np.linalg.norm(vector))
         return np.array(rows)
-
-
-def synthetic_examples(conversations: int, seed: int) -> list[ReplyExample]:
-    """4 replies per conversation: 2 with a benchmark (liked more), 2 without; 4 pairs with different likes."""
-    examples = []
-    for c in range(conversations):
-        for r in range(4):
-            liked = r % 2 == 0
-            text = f"reply {seed}-{c}-{r} " + ("with a benchmark" if liked else "without numbers")
-            examples.append(ReplyExample(f"conv-{seed}-{c}", f"tweet {c}", text, 40 + c if liked else c % 3))
-    return examples
 
 
 def test_the_fit_finds_a_real_signal_and_reports_its_held_out_fit():
@@ -92,33 +80,6 @@ def test_a_saved_scorer_loads_back_identical(tmp_path):
         "synthetic",
         "f" * 64,
     )
-
-
-def write_dataset(folder, splits: dict[str, int]):
-    """A data_prep-shaped dataset folder (data/<split>-00000-of-00001.parquet) with the columns the judge reads."""
-    from datasets import Dataset
-
-    (folder / "data").mkdir(parents=True)
-    for split, conversations in splits.items():
-        rows = []
-        for example in synthetic_examples(conversations, seed=len(split)):
-            number = len(rows)
-            rows.append(
-                {
-                    "prompt": [
-                        {"role": "user", "content": f"Generate an engaging Twitter reply to:\n\n{example.tweet_text}"}
-                    ],
-                    "completion": [{"role": "assistant", "content": example.reply_text}],
-                    "tweet_text": example.tweet_text,
-                    "reply_text": example.reply_text,
-                    "tweet_id": f"{example.conversation_id}-root",
-                    "reply_id": f"{split}-{number}",
-                    "conversation_id": example.conversation_id,
-                    "reply_likes": example.likes,
-                }
-            )
-        Dataset.from_list(rows).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
-    return folder
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from judge.backends import claude
 from judge.records import VerdictRecord
 from judge.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
 from judge.validity import ConversationBootstrap, combine_orders, judge_validity, length_credit
+from tests.judge_helpers import write_dataset
 from tests.stand_ins.anthropic_api import FakeAnthropic
 from tests.stand_ins.judge_answers import always_first, prefers_longer
 
@@ -198,3 +199,44 @@ def test_engagement_scorer_and_length_baseline_on_rumoureval(realdata, tmp_path,
         f"coin {report['baselines']['coin_flip']}; beats length: {engagement['beats_length_baseline']}; "
         f"held-out fit {engagement['held_out_fit']}"
     )
+
+
+def test_validate_on_a_dataset_uses_its_held_out_split(tmp_path, monkeypatch):
+    """A user's own data_prep dataset: pairs come from --split (test), never from the training split."""
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 6, "test": 3})
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-anthropic-key")
+    fake = FakeAnthropic(policy=prefers_longer)
+    monkeypatch.setattr(claude, "http_client_factory", fake.http_client)
+    assert (
+        main(
+            [
+                "validate",
+                "--dataset",
+                f"{tmp_path / 'dataset'}@v1",
+                "--judge",
+                "claude",
+                "--output",
+                str(tmp_path / "out"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "out" / "validity.json").read_text())
+    assert report["source"].endswith("@v1 split test")
+    assert (report["pairs"], report["conversations"]) == (12, 3)  # 3 test conversations x 4 pairs
+    sent = [json.dumps(body) for body in fake.messages_sent()]
+    assert len(sent) == 24 and not any("conv-5-" in body for body in sent)  # train conversations stay out
+
+
+@pytest.mark.slow
+def test_validate_the_engagement_scorer_fitted_on_train_against_the_test_split(tmp_path):
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 12, "test": 4})
+    dataset, output, cache = tmp_path / "dataset" / "v1", tmp_path / "out", tmp_path / "cache"
+    command = ["validate", "--dataset", str(dataset), "--judge", "engagement", "--output", str(output)]
+    assert main([*command, "--cache-dir", str(cache), "--no-progress"]) == 0
+    result = json.loads((output / "validity.json").read_text())["judges"]["engagement"]
+    assert result["scheme"] == "train -> split" and result["fit"]["train_conversations"] == 12
+    assert result["held_out_fit"]["pairs"] == 16 and result["held_out_fit"]["conversations"] == 4
