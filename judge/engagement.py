@@ -162,6 +162,12 @@ def fit_scorer(
     )
     search.fit(features, targets, groups=groups)
     model = search.best_estimator_
+    if search.best_params_["alpha"] == max(config.alphas):
+        logger.warning(
+            "engagement scorer: the strongest penalty tried (alpha %s) fits best, so the embeddings predict little "
+            "of the likes in this training data; read its held-out fit before trusting its verdicts",
+            search.best_params_["alpha"],
+        )
     scorer = EngagementScorer(
         np.asarray(model.coef_, dtype=np.float64),
         float(model.intercept_),
@@ -244,7 +250,7 @@ class EngagementJudge(LocalJudge):
             if task.kind == PAIRWISE:
                 first, second = scores
                 label = "tie" if abs(first - second) <= TIE_TOLERANCE else "A" if first > second else "B"
-                reasoning = f"predicted engagement A {first:+.3f}, B {second:+.3f}"
+                reasoning = f"predicted engagement A {first:+.4g}, B {second:+.4g}"
                 verdicts.append(ParsedVerdict(label=label, reasoning=reasoning))
             else:
                 verdicts.append(ParsedVerdict(score=round(scores[0], 4), reasoning="predicted engagement"))

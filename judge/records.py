@@ -130,9 +130,9 @@ TIE = "tie"
 class VerdictRecord:
     """One judgement.
 
-    Pairwise (`kind` "pairwise"): `systems` are the two systems compared, in a fixed order; `order` is 1 or 2, which
-    of the two presentations this was, and `shown` the systems in the order the judge saw them (as A, then B);
-    `winner` is the winning SYSTEM's name (not its position) or "tie".
+    Pairwise (`kind` "pairwise"): `systems` are the two systems in the order the judge saw them (reply A, then
+    reply B); `order` is 1 or 2, which of the two presentations this was (order 1 shows them in the comparison's own
+    order, order 2 swapped); `winner` is the winning SYSTEM's name (not its position) or "tie".
     Single-answer (`kind` "single"): `system` and `score` (1-10, the weighted mean of `criteria`).
     A verdict that could not be parsed carries `parse_error` and no `winner`/`score`: it is counted, never dropped.
     `input_hash` is a hash of the texts judged, so a resumed run notices when the generations changed under it.
@@ -144,8 +144,7 @@ class VerdictRecord:
     model: str
     prompt_version: str
     input_hash: str
-    systems: list[str]
-    shown: list[str]
+    systems: list[str]  # pairwise: as shown (A, B); single: [system]
     order: int | None = None
     system: str | None = None
     winner: str | None = None
@@ -165,7 +164,12 @@ class VerdictRecord:
 
     @property
     def task_key(self) -> str:
-        return task_key(self.kind, self.item_id, self.shown)
+        return task_key(self.kind, self.item_id, self.systems)
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The systems in the comparison's own order (what order 1 shows), the same for both orders."""
+        return tuple(self.systems if self.order != 2 else self.systems[::-1])
 
     def to_json(self) -> dict[str, Any]:
         # A None field is left out, so that a parse error line has no `winner`/`score` key at all.
@@ -176,15 +180,15 @@ class VerdictRecord:
         if not isinstance(data, dict):
             raise RecordError(f"expected a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        missing = [name for name in ("item_id", "kind", "judge", "model", "shown") if name not in data]
+        missing = [name for name in ("item_id", "kind", "judge", "model", "systems") if name not in data]
         if missing:
             raise RecordError(f"missing field(s) {', '.join(missing)}")
         try:
             record = cls(**{name: value for name, value in data.items() if name in known})
         except TypeError as error:
             raise RecordError(str(error)) from None
-        if record.kind not in (PAIRWISE, SINGLE) or not isinstance(record.shown, list):
-            raise RecordError(f"kind must be {PAIRWISE!r} or {SINGLE!r} with a list `shown`")
+        if record.kind not in (PAIRWISE, SINGLE) or not isinstance(record.systems, list):
+            raise RecordError(f"kind must be {PAIRWISE!r} or {SINGLE!r} with a list `systems`")
         return record
 
 

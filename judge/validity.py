@@ -46,12 +46,12 @@ def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[st
     by_pair: dict[tuple[str, tuple[str, ...]], dict[int, VerdictRecord]] = defaultdict(dict)
     for record in records:
         if record.kind == PAIRWISE:
-            by_pair[(record.item_id, tuple(record.systems))][record.order] = record
+            by_pair[(record.item_id, record.compared)][record.order] = record
     combined = {}
     for key, orders in by_pair.items():
         winners = [record.winner for record in orders.values() if record.winner is not None]
         decisive = [record for record in orders.values() if record.winner not in (None, TIE)]
-        first = sum(record.winner == record.shown[0] for record in decisive)
+        first = sum(record.winner == record.systems[0] for record in decisive)
         if len(winners) == 2:
             consistent = winners[0] == winners[1]
             winner = winners[0] if consistent else TIE

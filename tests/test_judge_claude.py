@@ -75,7 +75,7 @@ def test_pairs_are_judged_in_both_orders_and_winners_name_systems(fake, workdir)
     lines = verdicts(workdir)
     for item in ("t0", "t1", "t2", "t3"):
         order_1, order_2 = sorted((v for v in lines if v.item_id == item), key=lambda v: v.order)
-        assert (order_1.shown, order_2.shown) == (["base", "adapter"], ["adapter", "base"])
+        assert (order_1.systems, order_2.systems) == (["base", "adapter"], ["adapter", "base"])
         assert order_1.winner == order_2.winner == "adapter"  # the longer reply, in either position
     data = [
         json.loads(body["messages"][0]["content"].split("<untrusted_data>\n")[1].split("\n</untrusted_data>")[0])

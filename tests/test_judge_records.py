@@ -34,15 +34,15 @@ def test_generation_record_round_trips_and_rejects_bad_fields_with_a_reason():
 
 
 def test_verdict_lines_carry_exactly_the_fields_stats_reads():
-    common = dict(judge="claude", model="m", prompt_version="v1", input_hash="h", systems=["base", "adapter"])
+    common = dict(judge="claude", model="m", prompt_version="v1", input_hash="h")
     pairwise = VerdictRecord(
-        item_id="t0", kind="pairwise", shown=["adapter", "base"], order=2, winner="adapter", **common
+        item_id="t0", kind="pairwise", systems=["adapter", "base"], order=2, winner="adapter", **common
     ).to_json()
     assert {pairwise["item_id"], pairwise["order"], pairwise["winner"]} == {"t0", 2, "adapter"}
-    single = VerdictRecord(item_id="t0", kind="single", shown=["base"], system="base", score=6.5, **common).to_json()
+    single = VerdictRecord(item_id="t0", kind="single", systems=["base"], system="base", score=6.5, **common).to_json()
     assert (single["system"], single["score"]) == ("base", 6.5)
     failed = VerdictRecord(
-        item_id="t0", kind="pairwise", shown=["base", "adapter"], order=1, parse_error="not JSON", **common
+        item_id="t0", kind="pairwise", systems=["base", "adapter"], order=1, parse_error="not JSON", **common
     ).to_json()
     assert failed["parse_error"] == "not JSON" and "winner" not in failed and "score" not in failed
     assert VerdictRecord.from_json(failed).task_key == VerdictRecord.from_json(failed).task_key

@@ -21,7 +21,7 @@ def reply(conversation, reply_id, text, likes):
 
 
 def verdict(pair: LikePair, order: int, winner: str | None, parse_error: str | None = None) -> VerdictRecord:
-    systems = [pair.first.reply_id, pair.second.reply_id]
+    compared = [pair.first.reply_id, pair.second.reply_id]
     return VerdictRecord(
         item_id=pair.item_id,
         kind="pairwise",
@@ -29,8 +29,7 @@ def verdict(pair: LikePair, order: int, winner: str | None, parse_error: str | N
         model="m",
         prompt_version="v",
         input_hash="h",
-        systems=systems,
-        shown=systems if order == 1 else systems[::-1],
+        systems=compared if order == 1 else compared[::-1],  # as shown
         order=order,
         winner=winner,
         parse_error=parse_error,
