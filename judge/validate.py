@@ -15,8 +15,8 @@ split and tested on --split; with --threads it is cross-fitted: the conversation
 
 Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length and coin
 baselines, whether it beats the length baseline, position consistency, length bias, parse errors, cost),
-validity.md (the same as a table and one sentence per judge, for a model card), validity.png, and the verdicts
-of each judge in validation/verdicts-<judge>.jsonl.
+validity.md (the same as a table and one sentence per judge, for a model card), validity.png, the verdicts
+of each judge in validation/verdicts-<judge>.jsonl, and validate_config.yaml (the resolved score section).
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     output = Path(args.output)
     (output / "validation").mkdir(parents=True, exist_ok=True)
+    from judge.score import write_resolved_config
+
+    write_resolved_config(config, output / "validate_config.yaml")
     return validate(args, config, data, pairs, output)
 
 

@@ -352,3 +352,15 @@ def test_secrets_never_reach_the_cache_the_verdicts_or_the_logs(fake, workdir, m
     for secret in (KEY, "sk-openai-should-not-leak"):
         assert all(secret.encode() not in data for data in written)
         assert secret not in caplog.text and secret not in captured.out and secret not in captured.err
+
+
+def test_a_verdicts_file_is_never_extended_by_another_setup_or_other_texts(fake, workdir, capsys):
+    assert score(workdir) == 0
+    (workdir / "config.yaml").write_text("score:\n  prompt:\n    version: v2\n")
+    assert score(workdir) == 2  # other prompt: its verdicts would not be comparable
+    assert "give this run another --output folder" in capsys.readouterr().err
+    (workdir / "config.yaml").write_text("score:\n  claude:\n    batch_poll_interval_s: 0\n")
+    original = (workdir / "generations.jsonl").read_text()
+    (workdir / "changed.jsonl").write_text(original.replace('"Agreed."', '"Agreed, and here is why."'))
+    assert score(workdir, "out", generations="changed.jsonl") == 2  # t1's base reply changed since it was judged
+    assert "was judged on other texts" in capsys.readouterr().err

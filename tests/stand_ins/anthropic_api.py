@@ -69,6 +69,7 @@ class FakeAnthropic:
         self._api_key = api_key
         self._faults: list[list] = []  # [status, remaining, path_contains]
         self._cached_prefixes: set[str] = set()
+        self._origin = "https://api.anthropic.com"  # where results_url points: the host the client called
         self._lock = threading.Lock()
 
     def http_client(self) -> httpx2.Client:
@@ -89,7 +90,7 @@ class FakeAnthropic:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = httpx2.Request(
                     self.command,
-                    f"http://stand-in{self.path}",
+                    f"http://{self.headers['Host']}{self.path}",
                     headers=dict(self.headers.items()),
                     content=self.rfile.read(length) if length else b"",
                 )
@@ -131,6 +132,7 @@ class FakeAnthropic:
         )
         if self.response_delay_s:
             time.sleep(self.response_delay_s)
+        self._origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
         status, payload, headers = self._route(request.method, path, body, authorized)
         with self._lock:
             self.requests.append(Recorded(request.method, path, body, status))
@@ -234,7 +236,7 @@ class FakeAnthropic:
         }
         if ended:
             payload["ended_at"] = "2026-11-30T00:05:00Z"
-            payload["results_url"] = f"https://api.anthropic.com/v1/messages/batches/{batch['id']}/results"
+            payload["results_url"] = f"{self._origin}/v1/messages/batches/{batch['id']}/results"
         return payload
 
 
