@@ -2,6 +2,7 @@
 (tests/stand_ins/openai_compatible.py): the same prompts and structured verdicts, retries, errors that stop a run."""
 
 import json
+import logging
 
 import pytest
 
@@ -102,3 +103,14 @@ def test_a_model_the_server_does_not_serve_stops_the_run(server, workdir, capsys
 def test_batch_is_refused_for_a_judge_without_a_batch_api(workdir, capsys):
     assert score(workdir, "out", "--batch") == 2
     assert "no batch API" in capsys.readouterr().err
+
+
+def test_the_key_never_reaches_the_cache_the_verdicts_or_the_logs(server, workdir, caplog, capsys):
+    server.fail_next(3, 500)
+    with caplog.at_level(logging.DEBUG):
+        assert score(workdir) == 0
+    captured = capsys.readouterr()
+    written = [path.read_bytes() for path in workdir.rglob("*") if path.is_file()]
+    assert any(b'"response"' in data for data in written)  # the cache was written
+    assert all(b"sk-local-test" not in data for data in written)
+    assert "sk-local-test" not in caplog.text + captured.out + captured.err
