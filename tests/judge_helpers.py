@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from judge.engagement import ReplyExample
-from judge.records import GenerationRecord, write_jsonl
+from judge.records import GenerationRecord, VerdictRecord, read_records, write_jsonl
 
 TWEETS = [
     "Finally moved our Postgres from 13 to 16. pg_upgrade --link took 40 seconds for 2 TB.",
@@ -80,3 +80,18 @@ def write_dataset(folder, splits: dict[str, int]):
             )
         Dataset.from_list(rows).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
     return folder
+
+
+def run_score(workdir: Path, judge: str, output: str = "out", *extra: str, generations: str = "generations.jsonl"):
+    """`python -m judge score` in process, with workdir's config.yaml, generations file and cache folder."""
+    from judge.__main__ import main
+
+    return main([
+        "score", "--config", str(workdir / "config.yaml"), "--generations", str(workdir / generations),
+        "--judge", judge, "--output", str(workdir / output), "--cache-dir", str(workdir / "cache"), "--no-progress",
+        *extra,
+    ])  # fmt: skip
+
+
+def read_verdicts(path: Path) -> list[VerdictRecord]:
+    return [record for _, record in read_records(path, VerdictRecord)[0]]

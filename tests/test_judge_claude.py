@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from judge.__main__ import main
 from judge.backends import claude
 from judge.records import VerdictRecord, read_records
-from tests.judge_helpers import generation, write_generations
+from tests.judge_helpers import generation, read_verdicts, run_score, write_generations
 from tests.paths import REPO_ROOT
 from tests.stand_ins.anthropic_api import FakeAnthropic
 from tests.stand_ins.judge_answers import always_first, prefers_longer
@@ -41,27 +40,11 @@ def workdir(tmp_path):
 
 
 def score(workdir, output="out", *extra, generations="generations.jsonl"):
-    return main(
-        [
-            "score",
-            "--config",
-            str(workdir / "config.yaml"),
-            "--generations",
-            str(workdir / generations),
-            "--judge",
-            "claude",
-            "--output",
-            str(workdir / output),
-            "--cache-dir",
-            str(workdir / "cache"),
-            "--no-progress",
-            *extra,
-        ]
-    )
+    return run_score(workdir, "claude", output, *extra, generations=generations)
 
 
 def verdicts(workdir, output="out"):
-    return [record for _, record in read_records(workdir / output / "verdicts.jsonl", VerdictRecord)[0]]
+    return read_verdicts(workdir / output / "verdicts.jsonl")
 
 
 def report(workdir, output="out"):

@@ -6,9 +6,7 @@ import logging
 
 import pytest
 
-from judge.__main__ import main
-from judge.records import VerdictRecord, read_records
-from tests.judge_helpers import write_generations
+from tests.judge_helpers import read_verdicts, run_score, write_generations
 from tests.stand_ins.judge_answers import always_first
 from tests.stand_ins.openai_compatible import OpenAICompatibleStandIn
 
@@ -30,27 +28,11 @@ def workdir(tmp_path, server, monkeypatch):
 
 
 def score(workdir, output="out", *extra):
-    return main(
-        [
-            "score",
-            "--config",
-            str(workdir / "config.yaml"),
-            "--generations",
-            str(workdir / "generations.jsonl"),
-            "--judge",
-            "openai",
-            "--output",
-            str(workdir / output),
-            "--cache-dir",
-            str(workdir / "cache"),
-            "--no-progress",
-            *extra,
-        ]
-    )
+    return run_score(workdir, "openai", output, *extra)
 
 
 def verdicts(workdir, output="out"):
-    return [record for _, record in read_records(workdir / output / "verdicts.jsonl", VerdictRecord)[0]]
+    return read_verdicts(workdir / output / "verdicts.jsonl")
 
 
 def test_both_orders_and_single_scores_through_a_real_http_server(server, workdir):

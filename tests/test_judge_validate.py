@@ -99,6 +99,13 @@ def test_an_oracle_beats_it_and_a_position_biased_judge_is_caught():
 RUMOUREVAL = ("tweets", "rumoureval2017_autoreleasefool")
 
 
+def validate_40_real_pairs(threads, output, cache) -> int:
+    return main([
+        "validate", "--threads", str(threads), "--judge", "claude", "--max-pairs", "40", "--output", str(output),
+        "--cache-dir", str(cache), "--no-progress",
+    ])  # fmt: skip
+
+
 def test_validate_an_api_judge_on_real_threads_through_the_command_line(realdata, tmp_path, monkeypatch, capsys):
     """A Claude judge (canned: it always prefers the longer reply) on 40 real reply pairs: both orders are
     requested, the figures land in validity.json/.md/.png, and such a judge is reported as not beating length."""
@@ -107,25 +114,7 @@ def test_validate_an_api_judge_on_real_threads_through_the_command_line(realdata
     fake = FakeAnthropic(policy=prefers_longer)
     monkeypatch.setattr(claude, "http_client_factory", fake.http_client)
     output = tmp_path / "validity"
-    assert (
-        main(
-            [
-                "validate",
-                "--threads",
-                str(threads),
-                "--judge",
-                "claude",
-                "--max-pairs",
-                "40",
-                "--output",
-                str(output),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert validate_40_real_pairs(threads, output, tmp_path / "cache") == 0
     report = json.loads((output / "validity.json").read_text())
     assert report["pairs"] == 40 and len(fake.messages_sent()) == 80
     result = report["judges"]["claude"]
@@ -134,25 +123,7 @@ def test_validate_an_api_judge_on_real_threads_through_the_command_line(realdata
     assert "does NOT beat" in (output / "validity.md").read_text()
     assert (output / "validity.png").stat().st_size > 0
     fake.policy = always_first
-    assert (
-        main(
-            [
-                "validate",
-                "--threads",
-                str(threads),
-                "--judge",
-                "claude",
-                "--max-pairs",
-                "40",
-                "--output",
-                str(tmp_path / "biased"),
-                "--cache-dir",
-                str(tmp_path / "cache2"),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert validate_40_real_pairs(threads, tmp_path / "biased", tmp_path / "cache2") == 0
     biased = json.loads((tmp_path / "biased" / "validity.json").read_text())["judges"]["claude"]
     assert biased["position_consistency"] == 0.0 and biased["accuracy"] == 0.5
     capsys.readouterr()

@@ -104,9 +104,11 @@ class ApiJudge(Judge):
     def read(self, task: JudgeTask, body: dict[str, Any]) -> tuple[ParsedVerdict, TokenUsage]:
         raise NotImplementedError
 
+    # What every further request would hit too (bad key, unknown model, rejected request): the run stops at once.
+    fatal_errors: tuple[type[Exception], ...] = ()
+
     def is_fatal(self, error: Exception) -> bool:
-        """An error that every further request would hit too (bad key, unknown model): stop the run at once."""
-        return False
+        return isinstance(error, self.fatal_errors)
 
     # Batches (supports_batch): submit, poll, collect.
     def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
@@ -117,6 +119,13 @@ class ApiJudge(Judge):
 
     def batch_results(self, batch_id: str) -> Iterator[tuple[str, ApiResponse | None, str | None]]:
         raise NotImplementedError
+
+
+def client_errors(sdk) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(request errors, fatal errors) of an SDK generated the same way (anthropic, openai): what failed after the
+    client's retries, and which of those every further request would hit too."""
+    fatal = (sdk.AuthenticationError, sdk.PermissionDeniedError, sdk.NotFoundError, sdk.BadRequestError)
+    return (sdk.APIError,), fatal
 
 
 class LocalJudge(Judge):

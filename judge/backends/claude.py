@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from data_prep.secrets import get_secret
-from judge.backends.base import ApiJudge, ApiResponse, JudgeUnavailable
+from judge.backends.base import ApiJudge, ApiResponse, JudgeUnavailable, client_errors
 from judge.config import ClaudeJudgeConfig, PromptConfig
 from judge.cost import TokenUsage
 from judge.prompts import ParsedVerdict, output_schema, parse_answer
@@ -40,8 +40,7 @@ class ClaudeJudge(ApiJudge):
         self.config = config
         self.caching = config.prompt_caching
         self.batch_price_factor = config.batch_price_factor
-        self._errors = anthropic
-        self.request_errors = (anthropic.APIError,)
+        self.request_errors, self.fatal_errors = client_errors(anthropic)
         self.client = anthropic.Anthropic(
             api_key=api_key,
             base_url=config.base_url,
@@ -77,15 +76,6 @@ class ClaudeJudge(ApiJudge):
             cache_write_tokens=usage.get("cache_creation_input_tokens") or 0,
             cache_read_tokens=usage.get("cache_read_input_tokens") or 0,
         )
-
-    def is_fatal(self, error: Exception) -> bool:
-        fatal = (
-            self._errors.AuthenticationError,
-            self._errors.PermissionDeniedError,
-            self._errors.NotFoundError,
-            self._errors.BadRequestError,
-        )
-        return isinstance(error, fatal)
 
     def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
         batch = self.client.messages.batches.create(

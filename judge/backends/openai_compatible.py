@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from data_prep.secrets import get_secret
-from judge.backends.base import ApiJudge, ApiResponse
+from judge.backends.base import ApiJudge, ApiResponse, client_errors
 from judge.config import OpenAICompatibleJudgeConfig, PromptConfig
 from judge.cost import TokenUsage
 from judge.prompts import ParsedVerdict, output_schema, parse_answer
@@ -34,8 +34,7 @@ class OpenAICompatibleJudge(ApiJudge):
         import openai
 
         self.config = config
-        self._errors = openai
-        self.request_errors = (openai.APIError,)
+        self.request_errors, self.fatal_errors = client_errors(openai)
         self.client = openai.OpenAI(
             api_key=get_secret("OPENAI_API_KEY") or NO_KEY,
             base_url=config.base_url,
@@ -80,12 +79,3 @@ class OpenAICompatibleJudge(ApiJudge):
             output_tokens=usage.get("completion_tokens") or 0,
             cache_read_tokens=cached,
         )
-
-    def is_fatal(self, error: Exception) -> bool:
-        fatal = (
-            self._errors.AuthenticationError,
-            self._errors.PermissionDeniedError,
-            self._errors.NotFoundError,
-            self._errors.BadRequestError,
-        )
-        return isinstance(error, fatal)
