@@ -295,6 +295,18 @@ def cut_torn_tail(path: Path) -> int:
         return 0
 
 
+# Characters that str.splitlines() (and so many a reader) takes for a line break, which JSON leaves unescaped.
+_LINE_BREAKS_JSON_KEEPS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def encode_line(row: dict[str, Any]) -> str:
+    """One JSON line, readable UTF-8, with every character a line splitter could break on escaped."""
+    line = json.dumps(row, ensure_ascii=False)
+    for character, escaped in _LINE_BREAKS_JSON_KEEPS.items():
+        line = line.replace(character, escaped)
+    return line
+
+
 class JsonlAppender:
     """Append whole lines to a JSONL file, thread-safe, each one flushed and fsynced before `append` returns."""
 
@@ -309,7 +321,7 @@ class JsonlAppender:
         self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()/__exit__
 
     def append(self, row: dict[str, Any]) -> None:
-        line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (encode_line(row) + "\n").encode("utf-8")
         with self._lock:
             self._file.write(line)
             self._file.flush()

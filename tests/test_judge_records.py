@@ -106,3 +106,14 @@ def test_generations_are_grouped_by_item_and_inconsistent_input_is_counted(tmp_p
     assert pairwise[1].replies == pairwise[0].replies[::-1]
     assert len([task for task in tasks if task.kind == "single"]) == 4
     assert read_generations(path, systems=["adapter"]).systems == ["adapter"]
+
+
+def test_written_lines_survive_readers_that_split_on_unicode_line_breaks(tmp_path):
+    row = {"item_id": "x\u2028y", "reply": "a\x85b\u2029c é 🙌"}
+    path = tmp_path / "verdicts.jsonl"
+    with JsonlAppender(path) as appender:
+        appender.append(row)
+        appender.append(row)
+    text = path.read_text(encoding="utf-8")
+    assert [json.loads(line) for line in text.splitlines()] == [row, row]  # str.splitlines breaks on U+2028 too
+    assert "é 🙌" in text  # still readable UTF-8, not \\u-escaped throughout
