@@ -16,7 +16,9 @@ os.environ.update(
         "TOKENIZERS_PARALLELISM": "false",
     }
 )
-for secret in ("HF_TOKEN", "APIFY_TOKEN", "ANTHROPIC_API_KEY", "WANDB_API_KEY", "REPLYTUNE_PSEUDONYM_KEY"):
+from data_prep.secrets import SECRET_NAMES  # noqa: E402  (light: dotenv only)
+
+for secret in SECRET_NAMES:
     os.environ.pop(secret, None)  # a developer's real secrets never reach a test
 
 import pytest  # noqa: E402

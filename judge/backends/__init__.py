@@ -1,0 +1,49 @@
+"""The judges, by the name `--judge` takes. Each lives in its own module behind the interface in base.py.
+
+A new judge (the local transformers judge is next) is one module with an ApiJudge or LocalJudge subclass and
+one entry in `make_judge`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from judge.backends.base import ApiJudge, Judge, JudgeUnavailable, LocalJudge
+from judge.config import ScoreConfig
+
+JUDGE_NAMES = ("claude", "openai", "engagement")
+
+
+def make_judge(
+    name: str, config: ScoreConfig, train_dataset: str | None = None, progress: bool = True
+) -> tuple[Judge, dict | None]:
+    """The judge named `name`, and for the engagement scorer the report of its fit (None for the others).
+
+    Raises JudgeUnavailable, with the reason, when it cannot run here (no key, no training data, no price).
+    """
+    if name == "claude":
+        from judge.backends.claude import ClaudeJudge
+
+        return ClaudeJudge(config.claude, config.prompt), None
+    if name == "openai":
+        from judge.backends.openai_compatible import OpenAICompatibleJudge
+
+        return OpenAICompatibleJudge(config.openai, config.prompt), None
+    if name == "engagement":
+        from judge.engagement import engagement_judge_from_dataset
+
+        dataset, revision = split_revision(train_dataset) if train_dataset else (None, None)
+        cache_dir = Path(config.cache_dir).expanduser()
+        return engagement_judge_from_dataset(config.engagement, cache_dir, dataset, revision, progress)
+    raise JudgeUnavailable(f"unknown judge {name!r}; the judges are {', '.join(JUDGE_NAMES)}")
+
+
+def split_revision(name: str) -> tuple[str, str | None]:
+    """`DIR_OR_REPO[@vN]` -> (DIR_OR_REPO, vN or None)."""
+    base, at, revision = name.rpartition("@")
+    if Path(name).exists() or not (at and base and revision):
+        return name, None
+    return base, revision
+
+
+__all__ = ["ApiJudge", "Judge", "JudgeUnavailable", "LocalJudge", "JUDGE_NAMES", "make_judge", "split_revision"]

@@ -1,0 +1,242 @@
+"""`python -m judge score`: judge every system's replies in generations.jsonl -> verdicts.jsonl.
+
+    python -m judge score --config judge/configs/default.yaml --generations DIR/generations.jsonl \\
+        --judge claude --output DIR [--batch] [--max-cost USD] [--mode both|pairwise|single] [--systems A B ...]
+
+Judges: claude (default; ANTHROPIC_API_KEY), openai (an OpenAI-compatible server), engagement (offline, fitted on
+a dataset's TRAIN split: --train-dataset DIR_OR_REPO[@vN]). Pairwise verdicts come in both orders for every pair
+of systems on a tweet; single-answer verdicts score each reply 1-10 (engagement potential, relevance, tone).
+
+The run reads generations.jsonl without trusting it (a malformed line, a torn last line, a repeated or
+inconsistent item is reported and counted, never fatal), prints its cost estimate and refuses to start above
+--max-cost, then writes one fsynced line per verdict. Kill it at any point and the same command resumes: what is in
+verdicts.jsonl is not judged again, and what is in the request cache is not paid for again.
+
+Output, in DIR: verdicts.jsonl (fields in judge/records.py: VerdictRecord), score_report.json (inputs, counts,
+parse errors, cost, and per pair of systems the wins/ties after combining orders and the inconsistency rate),
+score_config.yaml (the resolved score section), and engagement_fit.json for the engagement judge.
+Exit status: 0 every task judged; 1 stopped short (cost cap, failed requests, a batch still running); 2 refused
+before any work (named).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import yaml
+
+from data_prep.secrets import redact
+from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG_PATH), help="judge config YAML (the score section)")
+    parser.add_argument("--generations", required=True, help=f"the {GENERATIONS_FILE_NAME} of `judge generate`")
+    parser.add_argument("--judge", default=None, help="claude, openai or engagement (default: score.judge)")
+    parser.add_argument("--output", required=True, help=f"folder for {VERDICTS_FILE_NAME} and the run's report")
+    parser.add_argument("--batch", action="store_true", help="claude: use Message Batches (half price, async)")
+    parser.add_argument("--max-cost", type=float, default=None, help="US dollar cap (default: score.max_cost_usd)")
+    parser.add_argument("--mode", choices=("both", "pairwise", "single"), default=None, help="default: score.mode")
+    parser.add_argument("--systems", nargs="+", default=None, help="judge only these systems (default: all)")
+    parser.add_argument("--cache-dir", default=None, help="the request cache (default: score.cache_dir)")
+    parser.add_argument("--train-dataset", default=None, help="engagement judge: DIR_OR_REPO[@vN] to fit on")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def resolve_config(args: argparse.Namespace) -> ScoreConfig:
+    config = load_judge_config(args.config).score
+    overrides = {
+        "judge": args.judge,
+        "mode": args.mode,
+        "max_cost_usd": args.max_cost,
+        "cache_dir": args.cache_dir,
+    }
+    config = dataclasses.replace(config, **{name: value for name, value in overrides.items() if value is not None})
+    if config.max_cost_usd < 0:
+        raise ConfigError(f"--max-cost must not be negative, got {config.max_cost_usd}")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from judge.backends import JudgeUnavailable, make_judge
+    from judge.cache import ResponseCache
+    from judge.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
+    from judge.tasks import read_generations, tasks_from_generations
+
+    try:
+        config = resolve_config(args)
+    except ValueError as error:  # ConfigError, or a field check of an overridden value
+        return refuse(str(error))
+    generations_path = Path(args.generations)
+    if not generations_path.is_file():
+        return refuse(f"--generations {generations_path}: no such file")
+    generations = read_generations(generations_path, args.systems)
+    for problem in generations.problems[:10]:
+        logger.warning("%s %s", generations_path, problem)
+    if len(generations.problems) > 10:
+        logger.warning("%s: %d more problem lines", generations_path, len(generations.problems) - 10)
+    if args.systems:
+        missing = [system for system in args.systems if system not in generations.systems]
+        if missing:
+            return refuse(f"--systems: {missing} not in {generations_path} (it has {generations.systems})")
+    tasks = tasks_from_generations(generations, config.mode)
+    if not tasks:
+        return refuse(
+            f"{generations_path}: nothing to judge ({len(generations.items)} usable items, systems "
+            f"{generations.systems}, mode {config.mode}; pairwise needs two systems per item; "
+            f"rejected lines: {dict(generations.rejected)})"
+        )
+    output = Path(args.output)
+    try:
+        judge, engagement_fit = make_judge(config.judge, config, args.train_dataset, progress=not args.no_progress)
+    except JudgeUnavailable as error:
+        return refuse(str(error))
+    if args.batch and not judge.supports_batch:
+        return refuse(f"--batch: judge {judge.name} has no batch API (the claude judge has)")
+    output.mkdir(parents=True, exist_ok=True)
+    write_resolved_config(config, output / "score_config.yaml")
+    if engagement_fit is not None:
+        (output / "engagement_fit.json").write_text(json.dumps(engagement_fit, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"judging {len(tasks)} tasks on {len(generations.items)} items ({', '.join(generations.systems)}) "
+        f"with {judge.name} ({judge.model})"
+    )
+    verdicts_path = output / VERDICTS_FILE_NAME
+    try:
+        outcome = run_tasks(
+            tasks,
+            judge,
+            verdicts_path,
+            ResponseCache(config.cache_dir),
+            config.max_cost_usd,
+            batch=args.batch,
+            weights=config.prompt.criteria_weights,
+            progress=not args.no_progress,
+            poll_interval_s=config.claude.batch_poll_interval_s,
+            max_wait_s=config.claude.batch_max_wait_s,
+        )
+    except (CostRefused, VerdictsMismatch) as error:
+        return refuse(str(error))
+    except FatalJudgeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    report = build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks)
+    (output / "score_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    print_summary(report, output)
+    return EXIT_OK if outcome.complete else EXIT_FAILED
+
+
+def refuse(message: str) -> int:
+    print(f"error: {redact(message)}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def write_resolved_config(config: ScoreConfig, path: Path) -> None:
+    text = yaml.safe_dump({"score": dataclasses.asdict(config)}, sort_keys=False, allow_unicode=True)
+    path.write_text(redact(text), encoding="utf-8")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks) -> dict:
+    from judge.records import VerdictRecord, read_records
+
+    wanted = {task.key for task in tasks}
+    records = [record for _, record in read_records(verdicts_path, VerdictRecord)[0] if record.task_key in wanted]
+    return {
+        "generations": {"path": str(generations_path), "sha256": sha256_of(generations_path), **generations.summary()},
+        "judge": judge.name,
+        "model": judge.model,
+        "prompt_version": judge.prompt_version,
+        "mode": config.mode,
+        "run": outcome.as_dict(),
+        "verdicts": summarize_verdicts(records),
+    }
+
+
+def summarize_verdicts(records) -> dict:
+    """Parse errors by kind; per pair of systems the combined pairwise outcome; per system the mean score."""
+    from judge.validity import combine_orders
+
+    parse_errors = Counter(record.kind for record in records if record.parse_error)
+    pairwise: dict[str, dict] = {}
+    for (_, systems), verdict in combine_orders(records).items():
+        entry = pairwise.setdefault(
+            " vs ".join(systems),
+            {
+                "items": 0,
+                "wins": {system: 0 for system in systems},
+                "ties": 0,
+                "inconsistent": 0,
+                "incomplete": 0,
+                "first_position_picks": 0,
+                "decisive_order_verdicts": 0,
+            },
+        )
+        entry["items"] += 1
+        if verdict.winner == TIE:
+            entry["ties"] += 1
+        else:
+            entry["wins"][verdict.winner] += 1
+        entry["inconsistent"] += verdict.consistent is False
+        entry["incomplete"] += verdict.consistent is None
+        entry["first_position_picks"] += verdict.first_position_picks
+        entry["decisive_order_verdicts"] += verdict.decisive_orders
+    for entry in pairwise.values():
+        complete = entry["items"] - entry["incomplete"]
+        entry["inconsistency_rate"] = round(entry["inconsistent"] / complete, 4) if complete else None
+    scores: dict[str, list[float]] = defaultdict(list)
+    for record in records:
+        if record.kind == SINGLE and record.score is not None:
+            scores[record.system].append(record.score)
+    return {
+        "lines": len(records),
+        "parse_errors": {PAIRWISE: parse_errors[PAIRWISE], SINGLE: parse_errors[SINGLE]},
+        "pairwise": pairwise,
+        "single": {
+            system: {"n": len(values), "mean_score": round(sum(values) / len(values), 4)}
+            for system, values in scores.items()
+        },
+        "cost_usd": round(sum(record.cost_usd for record in records), 6),
+    }
+
+
+def print_summary(report: dict, output: Path) -> None:
+    run = report["run"]
+    generations = report["generations"]
+    if generations["rejected"]:
+        print(f"generations: {generations['records_used']} records used; rejected {generations['rejected']}")
+    print(
+        f"tasks {run['tasks']}: {run['judged']} judged now, {run['from_cache']} from the cache, "
+        f"{run['already_done']} already in {VERDICTS_FILE_NAME}; spent ${run['spent_usd']:.4f}"
+    )
+    verdicts = report["verdicts"]
+    print(f"parse errors: {verdicts['parse_errors']}")
+    for name, entry in verdicts["pairwise"].items():
+        print(
+            f"  {name}: wins {entry['wins']}, ties {entry['ties']} (inconsistent orders count as ties: "
+            f"rate {entry['inconsistency_rate']}), incomplete {entry['incomplete']}"
+        )
+    for system, entry in verdicts["single"].items():
+        print(f"  {system}: mean score {entry['mean_score']} over {entry['n']}")
+    if run["failed"]:
+        print(f"{run['failed']} requests failed after retries ({run['failures']}): run the same command again")
+    if run["left_by_cost_guard"]:
+        print(f"stopped by the cost cap: {run['left_by_cost_guard']} tasks left; rerun with a higher --max-cost")
+    if run["waiting_in_batch"]:
+        print(f"{run['waiting_in_batch']} tasks are still in a running batch: run the same command again later")
+    print(f"wrote {output / VERDICTS_FILE_NAME} and {output / 'score_report.json'}")

@@ -1,0 +1,377 @@
+"""`python -m judge validate`: how often does each judge prefer the reply that real people liked more?
+
+    python -m judge validate --config judge/configs/default.yaml --threads EXPORT [EXPORT ...] \\
+        --judge engagement [--judge claude ...] --output DIR [--max-cost USD] [--batch] [--max-pairs N]
+    python -m judge validate --dataset DIR_OR_REPO[@vN] [--split test] --judge ... --output DIR
+
+Input: real threads with like counts, either tweet exports (Apify or X API JSON/JSONL, the files `data_prep
+build` reads, through the same readers and pairing), or the held-out split of a data_prep dataset. Every pair of
+direct replies to one tweet with different like counts is a test: each judge sees both orders (judge.score's
+runner: cache, cost cap and resume included), and its combined verdict is compared with the likes.
+
+The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
+split and tested on --split; with --threads it is cross-fitted: the conversations are split into folds
+(score.engagement.cv_folds) and each fold is judged by a scorer fitted on the other folds only.
+
+Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length and coin
+baselines, whether it beats the length baseline, position consistency, length bias, parse errors, cost),
+validity.md (the same as a table and one sentence per judge, for a model card), validity.png, the verdicts
+of each judge in validation/verdicts-<judge>.jsonl, and validate_config.yaml (the resolved score section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG_PATH), help="judge config YAML (the score section)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--threads", nargs="+", metavar="PATH", help="tweet export files or folders with like counts")
+    source.add_argument("--dataset", metavar="DIR_OR_REPO[@vN]", help="a data_prep dataset (held-out split)")
+    parser.add_argument("--split", default="test", help="with --dataset: the held-out split to test on")
+    parser.add_argument("--judge", action="append", required=True, help="a judge to validate (repeatable)")
+    parser.add_argument("--output", required=True, help="folder for validity.json/.md/.png and the verdicts")
+    parser.add_argument("--max-cost", type=float, default=None, help="US dollar cap per API judge")
+    parser.add_argument("--batch", action="store_true", help="API judges: use Message Batches (half price)")
+    parser.add_argument("--max-pairs", type=int, default=None, help="judge a seeded sample of at most N pairs")
+    parser.add_argument("--cache-dir", default=None, help="the judge request cache (default: score.cache_dir)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_judge_config(args.config).score
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.cache_dir:
+        config = dataclasses.replace(config, cache_dir=args.cache_dir)
+    max_pairs = args.max_pairs if args.max_pairs is not None else config.validate.max_pairs
+    if max_pairs is not None and max_pairs < 1:
+        print("error: --max-pairs must be at least 1", file=sys.stderr)
+        return EXIT_REFUSED
+    unknown = [name for name in args.judge if name not in _judge_names()]
+    if unknown:
+        print(f"error: unknown judge(s) {unknown}; the judges are {', '.join(_judge_names())}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        data = load_validation_data(args, config)
+    except (ValueError, OSError) as error:  # data_prep's InputError, a dataset that cannot be loaded
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    pairs = sample_pairs(data.pairs, max_pairs, config.validate.seed)
+    if not pairs:
+        print("error: no pair of replies to one tweet with different like counts in the input", file=sys.stderr)
+        return EXIT_REFUSED
+    output = Path(args.output)
+    (output / "validation").mkdir(parents=True, exist_ok=True)
+    from judge.score import write_resolved_config
+
+    write_resolved_config(config, output / "validate_config.yaml")
+    return validate(args, config, data, pairs, output)
+
+
+def _judge_names() -> tuple[str, ...]:
+    from judge.backends import JUDGE_NAMES
+
+    return JUDGE_NAMES
+
+
+@dataclasses.dataclass
+class ValidationData:
+    source: str
+    replies: list  # RealReply: the test replies
+    pairs: list  # LikePair, from the test replies
+    train_replies: list | None  # --dataset: the TRAIN split's replies (the engagement scorer's training data)
+    left_out: Counter
+
+
+def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> ValidationData:
+    from judge.threads import like_pairs, replies_from_rows, replies_from_tweet_files
+
+    if args.threads:
+        replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
+        return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
+    from judge.backends import split_revision
+    from judge.engagement import load_dataset_splits
+
+    name, revision = split_revision(args.dataset)
+    splits, described = load_dataset_splits(name, revision, [args.split])
+    replies = replies_from_rows(splits[args.split])
+    train = replies_from_rows(splits["train"]) if "train" in splits and args.split != "train" else None
+    return ValidationData(f"{described} split {args.split}", replies, like_pairs(replies), train, Counter())
+
+
+def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
+    if max_pairs is None or len(pairs) <= max_pairs:
+        return pairs
+    chosen = np.random.default_rng(seed).choice(len(pairs), size=max_pairs, replace=False)
+    return [pairs[i] for i in sorted(chosen)]
+
+
+def validity_tasks(pairs: list) -> list:
+    from judge.tasks import pairwise_tasks
+
+    tasks = []
+    for pair in pairs:
+        first, second = pair.first, pair.second
+        tasks += pairwise_tasks(
+            pair.item_id, first.tweet_text, (first.reply_id, first.reply_text), (second.reply_id, second.reply_text)
+        )
+    return tasks
+
+
+def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, output: Path) -> int:
+    from judge.validity import ConversationBootstrap, accuracy_summary, coin_credits, judge_validity, length_credit
+
+    settings = config.validate
+    bootstrap = ConversationBootstrap(
+        [pair.conversation_id for pair in pairs], settings.bootstrap_resamples, settings.confidence, settings.seed
+    )
+    length_values = np.array([length_credit(pair) for pair in pairs])
+    report = {
+        "source": data.source,
+        "replies": len(data.replies),
+        "replies_left_out": dict(data.left_out),
+        "pairs_available": len(data.pairs),
+        "pairs": len(pairs),
+        "conversations": len(bootstrap.conversations),
+        "bootstrap": {
+            "resamples": settings.bootstrap_resamples,
+            "confidence": settings.confidence,
+            "seed": settings.seed,
+            "unit": "conversation",
+        },
+        "baselines": {
+            "longer_reply": accuracy_summary(length_values, bootstrap),
+            "coin_flip": accuracy_summary(coin_credits(pairs, settings.seed), bootstrap),
+        },
+        "judges": {},
+    }
+    exit_code = EXIT_OK
+    for name in args.judge:
+        verdicts_path = output / "validation" / f"verdicts-{name}.jsonl"
+        try:
+            records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path)
+        except RefusedError as error:
+            print(f"error: judge {name}: {error}", file=sys.stderr)
+            return EXIT_REFUSED
+        except RuntimeError as error:  # FatalJudgeError and anything the judge raised mid-run
+            print(f"error: judge {name}: {error}", file=sys.stderr)
+            exit_code = EXIT_FAILED
+            continue
+        result = judge_validity(pairs, records, bootstrap, length_values)
+        report["judges"][name] = {**result, **judge_report}
+        if not judge_report.get("complete", True):
+            exit_code = EXIT_FAILED
+    write_outputs(report, output)
+    print_report(report, output)
+    return exit_code
+
+
+class RefusedError(RuntimeError):
+    """The judge cannot run, or would cost more than allowed: nothing was judged."""
+
+
+def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
+    """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
+    from judge.backends import JudgeUnavailable, make_judge
+    from judge.cache import ResponseCache
+    from judge.records import VerdictRecord, read_records
+    from judge.runner import CostRefused, VerdictsMismatch, run_tasks
+
+    tasks = validity_tasks(pairs)
+    judge_report: dict = {}
+    try:
+        if name == "engagement":
+            outcomes, judge_report = cross_fitted_engagement(config, data, pairs, tasks, verdicts_path, args)
+        else:
+            judge, _ = make_judge(name, config)
+            if args.batch and not judge.supports_batch:
+                raise RefusedError("--batch is supported by the claude judge only")
+            max_cost = args.max_cost if args.max_cost is not None else config.max_cost_usd
+            outcome = run_tasks(
+                tasks,
+                judge,
+                verdicts_path,
+                ResponseCache(config.cache_dir),
+                max_cost,
+                args.batch,
+                config.prompt.criteria_weights,
+                not args.no_progress,
+                config.claude.batch_poll_interval_s,
+                config.claude.batch_max_wait_s,
+            )
+            outcomes = [outcome]
+            judge_report = {"model": judge.model, "prompt_version": judge.prompt_version}
+    except (JudgeUnavailable, CostRefused, VerdictsMismatch) as error:
+        raise RefusedError(str(error)) from error
+    wanted = {task.key for task in tasks}
+    records = [record for _, record in read_records(verdicts_path, VerdictRecord)[0] if record.task_key in wanted]
+    judge_report["run"] = {
+        "spent_usd": round(sum(outcome.spent_usd for outcome in outcomes), 6),
+        "from_cache": sum(outcome.from_cache for outcome in outcomes),
+        "judged": sum(outcome.judged for outcome in outcomes),
+        "failed": sum(outcome.failed for outcome in outcomes),
+        "left_by_cost_guard": sum(outcome.left_by_cost_guard for outcome in outcomes),
+    }
+    judge_report["complete"] = all(outcome.complete for outcome in outcomes)
+    return records, judge_report
+
+
+def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, tasks, verdicts_path: Path, args):
+    """Judge every pair with an engagement scorer that never saw its conversation; report the held-out fit."""
+    from judge.engagement import Embedder, EngagementJudge, ReplyExample, features_of, fit_scorer, ranking_fit
+    from judge.runner import run_tasks
+
+    settings = config.engagement
+    progress = not args.no_progress
+    embed = Embedder(settings.embedding_model, settings.embedding_batch_size, progress=progress)
+
+    def examples(replies):
+        return [ReplyExample(r.conversation_id, r.tweet_text, r.reply_text, r.likes) for r in replies]
+
+    if data.train_replies is not None:  # --dataset: fitted on TRAIN, tested on the held-out split
+        scorer, fit = fit_scorer(examples(data.train_replies), embed, settings, embed.model_name)
+        judge = EngagementJudge(scorer, embed)
+        outcome = run_tasks(tasks, judge, verdicts_path, progress=progress)
+        test = examples(data.replies)
+        held_out = ranking_fit(
+            [e.conversation_id for e in test], [e.likes for e in test], scorer.predict(features_of(test, embed))
+        )
+        return [outcome], {"model": judge.model, "fit": fit, "held_out_fit": held_out, "scheme": "train -> split"}
+
+    # --threads: cross-fitting; the conversations go round-robin (in a seeded order) into folds.
+    conversations = sorted({reply.conversation_id for reply in data.replies})
+    shuffled = [conversations[i] for i in np.random.default_rng(config.validate.seed).permutation(len(conversations))]
+    folds = min(settings.cv_folds, len(conversations))
+    fold_of = {conversation: index % folds for index, conversation in enumerate(shuffled)}
+    scorers = []
+    for fold in range(folds):
+        train = [reply for reply in data.replies if fold_of[reply.conversation_id] != fold]
+        scorers.append(fit_scorer(examples(train), embed, settings, embed.model_name)[0])
+    fits = hashlib.sha256("".join(scorer.fingerprint for scorer in scorers).encode()).hexdigest()[:12]
+    model = f"ridge[{embed.model_name}]@crossfit{folds}-{fits}"
+    conversation_of_item = {pair.item_id: pair.conversation_id for pair in pairs}
+    outcomes, test_examples, predicted = [], [], []
+    for fold, scorer in enumerate(scorers):
+        judge = EngagementJudge(scorer, embed, model=model)
+        fold_tasks = [task for task in tasks if fold_of[conversation_of_item[task.item_id]] == fold]
+        outcomes.append(run_tasks(fold_tasks, judge, verdicts_path, progress=progress))
+        test = examples(reply for reply in data.replies if fold_of[reply.conversation_id] == fold)
+        test_examples += test
+        predicted.append(scorer.predict(features_of(test, embed)))
+    held_out = ranking_fit(
+        [e.conversation_id for e in test_examples], [e.likes for e in test_examples], np.concatenate(predicted)
+    )
+    scheme = f"cross-fitted: {folds} folds of conversations, each judged by a scorer fitted on the others"
+    return outcomes, {"model": model, "held_out_fit": held_out, "scheme": scheme}
+
+
+def write_outputs(report: dict, output: Path) -> None:
+    from judge.validity import verdict_statement
+
+    (output / "validity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    lines = [
+        "# Judge validity against real likes",
+        "",
+        f"Source: {report['source']}. {report['pairs']} reply pairs with different like counts in "
+        f"{report['conversations']} conversations; 95% CIs bootstrap conversations "
+        f"({report['bootstrap']['resamples']} resamples).",
+        "",
+        "| judge | accuracy | 95% CI | minus longer-reply | position consistency | length bias: rho, longer rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, result in report["judges"].items():
+        difference = result["minus_length_baseline"]
+        lines.append(
+            f"| {name} | {result['accuracy']:.3f} | {result['ci'][0]:.3f}-{result['ci'][1]:.3f} | "
+            f"{difference['difference']:+.3f} ({difference['ci'][0]:+.3f} to {difference['ci'][1]:+.3f}) | "
+            f"{_number(result['position_consistency'])} | {_number(result['length_bias_spearman'])}, "
+            f"{_number(result['longer_reply_rate'])} |"
+        )
+    for name, baseline in (("longer reply", "longer_reply"), ("coin flip", "coin_flip")):
+        result = report["baselines"][baseline]
+        lines.append(
+            f"| baseline: {name} | {result['accuracy']:.3f} | {result['ci'][0]:.3f}-{result['ci'][1]:.3f} | | | |"
+        )
+    lines.append("")
+    lines += [verdict_statement(name, result) for name, result in report["judges"].items()]
+    (output / "validity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot_validity(report, output / "validity.png")
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def plot_validity(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(name, result) for name, result in report["judges"].items()]
+    rows += [("longer reply", report["baselines"]["longer_reply"]), ("coin flip", report["baselines"]["coin_flip"])]
+    figure, axis = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
+    for position, (name, result) in enumerate(rows):
+        low, high = result["ci"]
+        color = "tab:gray" if name in ("longer reply", "coin flip") else "tab:blue"
+        axis.errorbar(
+            result["accuracy"],
+            position,
+            xerr=[[result["accuracy"] - low], [high - result["accuracy"]]],
+            fmt="o",
+            color=color,
+            capsize=4,
+        )
+    axis.axvline(0.5, color="tab:red", linestyle=":", linewidth=1)
+    axis.set_yticks(range(len(rows)), [name for name, _ in rows])
+    axis.set_xlabel("accuracy: prefers the reply real people liked more (95% CI by conversation)")
+    axis.set_title(f"Judge validity: {report['pairs']} pairs, {report['conversations']} conversations")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def print_report(report: dict, output: Path) -> None:
+    from judge.validity import verdict_statement
+
+    baseline = report["baselines"]["longer_reply"]
+    print(f"{report['pairs']} pairs in {report['conversations']} conversations ({report['source']})")
+    print(
+        f"  baseline longer reply: {baseline['accuracy']:.3f} (95% CI {baseline['ci'][0]:.3f}-{baseline['ci'][1]:.3f})"
+    )
+    coin = report["baselines"]["coin_flip"]
+    print(f"  baseline coin flip:    {coin['accuracy']:.3f} (95% CI {coin['ci'][0]:.3f}-{coin['ci'][1]:.3f})")
+    for name, result in report["judges"].items():
+        print("  " + verdict_statement(name, result))
+        print(
+            f"    position consistency {_number(result['position_consistency'])}, length bias rho "
+            f"{_number(result['length_bias_spearman'])} (longer reply picked {_number(result['longer_reply_rate'])}), "
+            f"parse errors {result['parse_errors']}, "
+            f"incomplete pairs {result['incomplete_pairs']}, spent ${result['run']['spent_usd']:.4f}"
+        )
+        if "held_out_fit" in result:
+            fit = result["held_out_fit"]
+            print(
+                f"    held-out fit: Spearman rho {_number(fit['spearman_rho'])}, pairwise accuracy "
+                f"{_number(fit['pairwise_accuracy'])} on {fit['replies']} replies ({result['scheme']})"
+            )
+    print(f"wrote {output / 'validity.json'}, validity.md, validity.png")

@@ -1,0 +1,212 @@
+"""Judge validity: the metrics on hand-made verdicts (orders combined, bootstrap by conversation, consistency, length
+bias), and `python -m judge validate` on the real RumourEval threads (figures stated, no threshold asserted)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from judge.__main__ import main
+from judge.backends import claude
+from judge.records import VerdictRecord
+from judge.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
+from judge.validity import ConversationBootstrap, combine_orders, judge_validity, length_credit
+from tests.judge_helpers import write_dataset
+from tests.stand_ins.anthropic_api import FakeAnthropic
+from tests.stand_ins.judge_answers import always_first, prefers_longer
+
+
+def reply(conversation, reply_id, text, likes):
+    return RealReply(conversation, f"{conversation}-root", "the tweet", reply_id, text, likes)
+
+
+def verdict(pair: LikePair, order: int, winner: str | None, parse_error: str | None = None) -> VerdictRecord:
+    compared = [pair.first.reply_id, pair.second.reply_id]
+    return VerdictRecord(
+        item_id=pair.item_id,
+        kind="pairwise",
+        judge="j",
+        model="m",
+        prompt_version="v",
+        input_hash="h",
+        systems=compared if order == 1 else compared[::-1],  # as shown
+        order=order,
+        winner=winner,
+        parse_error=parse_error,
+    )
+
+
+def test_orders_combine_into_one_verdict_and_disagreement_is_a_tie():
+    pair = LikePair(reply("c", "r1", "short", 5), reply("c", "r2", "a longer reply", 1))
+    agree = combine_orders([verdict(pair, 1, "r1"), verdict(pair, 2, "r1")])[(pair.item_id, ("r1", "r2"))]
+    assert (agree.winner, agree.consistent, agree.first_position_picks) == ("r1", True, 1)
+    disagree = combine_orders([verdict(pair, 1, "r1"), verdict(pair, 2, "r2")])[(pair.item_id, ("r1", "r2"))]
+    assert (disagree.winner, disagree.consistent, disagree.first_position_picks) == ("tie", False, 2)
+    half = combine_orders([verdict(pair, 1, "r1"), verdict(pair, 2, None, "not JSON")])[(pair.item_id, ("r1", "r2"))]
+    assert (half.winner, half.consistent, half.parsed_orders) == ("tie", None, 1)
+
+
+def test_the_bootstrap_resamples_conversations_not_pairs():
+    # Two conversations of 10 pairs each, one all right and one all wrong: resampling conversations gives
+    # accuracies 0, 0.5 or 1 (p = 1/4, 1/2, 1/4), so the 95% interval is [0, 1]; resampling pairs would give
+    # an interval near 0.5 +- 0.22, far too sure of itself.
+    bootstrap = ConversationBootstrap(["a"] * 10 + ["b"] * 10, resamples=2000, confidence=0.95, seed=0)
+    assert bootstrap.interval(np.array([1.0] * 10 + [0.0] * 10)) == (0.0, 1.0)
+    assert bootstrap.interval(np.ones(20)) == (1.0, 1.0)
+
+
+def synthetic_pairs():
+    pairs = []
+    for c in range(12):
+        ids = "abc" if c % 2 else "cba"  # the longer reply comes first in half of the conversations
+        liked_long = reply(f"c{c}", f"r{c}{ids[0]}", "a long and specific reply " * (1 + c % 3), 10 + c)
+        generic = reply(f"c{c}", f"r{c}{ids[1]}", "ok, thanks for sharing", 0)
+        liked_short = reply(f"c{c}", f"r{c}{ids[2]}", "yes!", 3)
+        pairs += like_pairs([liked_long, generic, liked_short])  # length is right on 2 of the 3 pairs
+    return pairs
+
+
+def report_for(pairs, records):
+    bootstrap = ConversationBootstrap([p.conversation_id for p in pairs], 1000, 0.95, 0)
+    return judge_validity(pairs, records, bootstrap, np.array([length_credit(p) for p in pairs]))
+
+
+def test_a_judge_that_only_prefers_length_does_not_beat_the_length_baseline():
+    pairs = synthetic_pairs()
+    longer = [
+        p.first.reply_id if len(p.first.reply_text) > len(p.second.reply_text) else p.second.reply_id for p in pairs
+    ]
+    records = [verdict(p, order, winner) for p, winner in zip(pairs, longer) for order in (1, 2)]
+    result = report_for(pairs, records)
+    length_accuracy = np.mean([length_credit(p) for p in pairs])
+    assert result["accuracy"] == pytest.approx(length_accuracy, abs=1e-4)
+    assert result["minus_length_baseline"]["difference"] == 0 and not result["beats_length_baseline"]
+    assert result["longer_reply_rate"] == 1.0 and result["length_bias_spearman"] > 0.8
+    assert result["position_consistency"] == 1.0
+
+
+def test_an_oracle_beats_it_and_a_position_biased_judge_is_caught():
+    pairs = synthetic_pairs()
+    oracle = report_for(pairs, [verdict(p, order, p.liked_more) for p in pairs for order in (1, 2)])
+    assert oracle["accuracy"] == 1.0 and oracle["beats_length_baseline"]
+    biased = report_for(
+        pairs, [verdict(p, o, (p.first if o == 1 else p.second).reply_id) for p in pairs for o in (1, 2)]
+    )
+    assert biased["position_consistency"] == 0.0 and biased["first_position_rate"] == 1.0
+    assert biased["accuracy"] == 0.5 and biased["ties"] == len(pairs)
+
+
+RUMOUREVAL = ("tweets", "rumoureval2017_autoreleasefool")
+
+
+def validate_40_real_pairs(threads, output, cache) -> int:
+    return main([
+        "validate", "--threads", str(threads), "--judge", "claude", "--max-pairs", "40", "--output", str(output),
+        "--cache-dir", str(cache), "--no-progress",
+    ])  # fmt: skip
+
+
+def test_validate_an_api_judge_on_real_threads_through_the_command_line(realdata, tmp_path, monkeypatch, capsys):
+    """A Claude judge (canned: it always prefers the longer reply) on 40 real reply pairs: both orders are
+    requested, the figures land in validity.json/.md/.png, and such a judge is reported as not beating length."""
+    threads = realdata.joinpath(*RUMOUREVAL)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-anthropic-key")
+    fake = FakeAnthropic(policy=prefers_longer)
+    monkeypatch.setattr(claude, "http_client_factory", fake.http_client)
+    output = tmp_path / "validity"
+    assert validate_40_real_pairs(threads, output, tmp_path / "cache") == 0
+    report = json.loads((output / "validity.json").read_text())
+    assert report["pairs"] == 40 and len(fake.messages_sent()) == 80
+    result = report["judges"]["claude"]
+    assert result["accuracy"] == report["baselines"]["longer_reply"]["accuracy"]
+    assert result["beats_length_baseline"] is False and result["position_consistency"] == 1.0
+    assert "does NOT beat" in (output / "validity.md").read_text()
+    assert (output / "validity.png").stat().st_size > 0
+    fake.policy = always_first
+    assert validate_40_real_pairs(threads, tmp_path / "biased", tmp_path / "cache2") == 0
+    biased = json.loads((tmp_path / "biased" / "validity.json").read_text())["judges"]["claude"]
+    assert biased["position_consistency"] == 0.0 and biased["accuracy"] == 0.5
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_engagement_scorer_and_length_baseline_on_rumoureval(realdata, tmp_path, capsys):
+    """The real-data validity check: every figure is computed and stated; none is held to a threshold."""
+    threads = realdata.joinpath(*RUMOUREVAL)
+    output = tmp_path / "validity"
+    assert (
+        main(
+            [
+                "validate",
+                "--threads",
+                str(threads),
+                "--judge",
+                "engagement",
+                "--output",
+                str(output),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((output / "validity.json").read_text())
+    # The pairs and the length baseline, recomputed here from data_prep's readers.
+    replies, _ = replies_from_tweet_files([threads])
+    pairs = like_pairs(replies)
+    assert report["pairs"] == len(pairs) and report["conversations"] == len({p.conversation_id for p in pairs})
+    assert report["baselines"]["longer_reply"]["accuracy"] == round(np.mean([length_credit(p) for p in pairs]), 4)
+    engagement = report["judges"]["engagement"]
+    for result in (engagement, report["baselines"]["longer_reply"], report["baselines"]["coin_flip"]):
+        low, high = result["ci"]
+        assert 0 <= low <= result["accuracy"] <= high <= 1
+    assert engagement["incomplete_pairs"] == 0 and engagement["position_consistency"] == 1.0
+    assert engagement["held_out_fit"]["replies"] == len(replies)
+    print(
+        f"\nRumourEval ({report['pairs']} pairs, {report['conversations']} conversations): engagement scorer "
+        f"{engagement['accuracy']:.3f} {engagement['ci']}, longer reply {report['baselines']['longer_reply']}, "
+        f"coin {report['baselines']['coin_flip']}; beats length: {engagement['beats_length_baseline']}; "
+        f"held-out fit {engagement['held_out_fit']}"
+    )
+
+
+def test_validate_on_a_dataset_uses_its_held_out_split(tmp_path, monkeypatch):
+    """A user's own data_prep dataset: pairs come from --split (test), never from the training split."""
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 6, "test": 3})
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-anthropic-key")
+    fake = FakeAnthropic(policy=prefers_longer)
+    monkeypatch.setattr(claude, "http_client_factory", fake.http_client)
+    assert (
+        main(
+            [
+                "validate",
+                "--dataset",
+                f"{tmp_path / 'dataset'}@v1",
+                "--judge",
+                "claude",
+                "--output",
+                str(tmp_path / "out"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "out" / "validity.json").read_text())
+    assert report["source"].endswith("@v1 split test")
+    assert (report["pairs"], report["conversations"]) == (12, 3)  # 3 test conversations x 4 pairs
+    sent = [json.dumps(body) for body in fake.messages_sent()]
+    assert len(sent) == 24 and not any("conv-5-" in body for body in sent)  # train conversations stay out
+
+
+@pytest.mark.slow
+def test_validate_the_engagement_scorer_fitted_on_train_against_the_test_split(tmp_path):
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 12, "test": 4})
+    dataset, output, cache = tmp_path / "dataset" / "v1", tmp_path / "out", tmp_path / "cache"
+    command = ["validate", "--dataset", str(dataset), "--judge", "engagement", "--output", str(output)]
+    assert main([*command, "--cache-dir", str(cache), "--no-progress"]) == 0
+    result = json.loads((output / "validity.json").read_text())["judges"]["engagement"]
+    assert result["scheme"] == "train -> split" and result["fit"]["train_conversations"] == 12
+    assert result["held_out_fit"]["pairs"] == 16 and result["held_out_fit"]["conversations"] == 4
