@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import sys
@@ -26,6 +25,7 @@ from data_prep.secrets import redact
 from data_prep.sources import InputError
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, StatsConfig, load_judge_config
 from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
+from judge.records import read_jsonl
 from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
 
 EXIT_FAILED = 1
@@ -362,14 +362,12 @@ def read_reply_lengths(path: Path, explicit: bool) -> ReplyLengths | None:
             raise InputError(f"{path}: generations file not found")
         return None
     data = path.read_bytes()
-    chars, unreadable = {}, 0
-    for raw in data.decode("utf-8", errors="replace").splitlines():
-        if not raw.strip():
-            continue
+    contents = read_jsonl(path)
+    chars, unreadable = {}, len(contents.problems)
+    for _, record in contents.rows:
         try:
-            record = json.loads(raw)
             chars[(str(record["item_id"]), record["system"])] = len(record["reply"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             unreadable += 1
     if unreadable:
         log.warning("%s: %d line(s) without item_id, system and reply were not used for lengths", path, unreadable)

@@ -85,7 +85,8 @@ def read_verdicts(path: str | Path) -> VerdictFile:
         line = data[: error.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text") from error
     verdicts = VerdictFile(path=path, sha256=hashlib.sha256(data).hexdigest(), lines=0)
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also breaks inside a JSON string holding a raw U+2028 or U+0085.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         verdicts.lines += 1

@@ -392,6 +392,16 @@ def test_malformed_lines_and_parse_errors_are_counted_with_their_line_numbers(tm
     assert "9 malformed or repeated line(s) rejected" in " ".join(result["verdict"]["caveats"])
 
 
+def test_a_raw_line_separator_inside_a_json_string_does_not_split_the_line(tmp_path):
+    rows = score_rows(BASELINE, CANDIDATE, note="a\u2028b\u0085c")
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    assert main(["stats", "--verdicts", str(verdicts), "--output", str(tmp_path / "eval")]) == 0
+    result = json.loads((tmp_path / "eval" / "stats.json").read_text())
+    assert result["lines"]["rejected_lines"] == []
+    assert result["n"] == len(BASELINE)
+
+
 def test_several_judges_are_never_pooled(tmp_path, capsys):
     rows = score_rows(BASELINE, CANDIDATE, judge="claude") + score_rows(CANDIDATE, BASELINE, judge="engagement")
     code, result = run_stats(tmp_path, rows)
