@@ -1,4 +1,5 @@
-"""Secrets (HF_TOKEN, APIFY_TOKEN, ANTHROPIC_API_KEY, WANDB_API_KEY) come from the environment or a `.env` file.
+"""Secrets (HF_TOKEN, APIFY_TOKEN, ANTHROPIC_API_KEY, WANDB_API_KEY, ARGILLA_API_KEY, ...) come from the environment
+or a `.env` file.
 
 They are read here and nowhere else, so that `redact` knows every value that must never reach a log,
 a card, a pushed config or a tracker config.
@@ -11,7 +12,14 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-SECRET_NAMES = ("HF_TOKEN", "APIFY_TOKEN", "ANTHROPIC_API_KEY", "WANDB_API_KEY", "REPLYTUNE_PSEUDONYM_KEY")
+SECRET_NAMES = (
+    "HF_TOKEN",
+    "APIFY_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "WANDB_API_KEY",
+    "REPLYTUNE_PSEUDONYM_KEY",
+    "ARGILLA_API_KEY",
+)
 
 
 def load_dotenv_file(path: str | Path = ".env") -> None:

@@ -16,11 +16,20 @@ os.environ.update(
         "TOKENIZERS_PARALLELISM": "false",
     }
 )
-for secret in ("HF_TOKEN", "APIFY_TOKEN", "ANTHROPIC_API_KEY", "WANDB_API_KEY", "REPLYTUNE_PSEUDONYM_KEY"):
+for secret in (
+    "HF_TOKEN",
+    "APIFY_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "WANDB_API_KEY",
+    "REPLYTUNE_PSEUDONYM_KEY",
+    "ARGILLA_API_KEY",
+    "ARGILLA_API_URL",
+):
     os.environ.pop(secret, None)  # a developer's real secrets never reach a test
 
 import pytest  # noqa: E402
 
+from tests.argilla_server import argilla_server  # noqa: E402, F401  (a real argilla-server, one per session)
 from tests.network_guard import guard  # noqa: E402
 from tests.paths import REPO_ROOT, realdata_path  # noqa: E402
 from tests.stand_ins.hub import hub_endpoint  # noqa: E402, F401  (a fixture every publishing test reuses)
