@@ -213,3 +213,42 @@ def test_unknown_dataset_wrong_key_and_wrong_workspace_stop_with_a_clear_message
     error = capsys.readouterr().err
     assert f"the Argilla server at {server.url} refused the API key" in error and wrong not in error
     assert not (tmp_path / "o").exists()
+
+
+def test_a_hub_version_is_curated_into_the_next_tag_on_the_hub(argilla_env, hub_endpoint, tmp_path, capsys):
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from data_prep.build import rows_to_dataset
+    from data_prep.publish import push_version
+    from tests.stand_ins.hub import USER
+
+    repo = f"{USER}/reply-pairs"
+    rows = {"train": review_rows()["train"][:3]}  # kept, discarded, tie
+    push_version(repo, "v1", rows_to_dataset(rows), write_version(tmp_path / "v1", rows), private=True)
+    command = ["curate", "push", "--dataset", f"{repo}@v1", "--argilla-dataset", "from-hub", "--no-progress"]
+    assert main(command) == 0
+    dataset = find_dataset(connect(), "from-hub")
+    server_ids = {record.id: record._server_id for record in dataset.records(with_responses=False)}
+    for reply_id, decision in (("kept", "keep"), ("discarded", "discard")):
+        submit(argilla_env, argilla_env.api_key, server_ids[reply_id], {"decision": decision})
+
+    pull_to_hub = ["curate", "pull", "--argilla-dataset", "from-hub", "--output", str(tmp_path / "out")]
+    assert main([*pull_to_hub, "--push-to-hub", repo]) == 2  # a pushed version is named explicitly
+    assert "--push-to-hub needs --version" in capsys.readouterr().err
+    assert main([*pull_to_hub, "--push-to-hub", repo, "--version", "v2", "--no-progress"]) == 0
+
+    api = HfApi()
+    assert {tag.name for tag in api.list_repo_refs(repo, repo_type="dataset").tags} == {"v1", "v2"}
+    curated = load_dataset(repo, revision="v2")
+    assert list(curated) == ["train"] and curated["train"][col.REPLY_ID] == ["kept"]
+    assert (
+        curated["train"].to_list()
+        == load_dataset(str(tmp_path / "out" / "v2"), cache_dir=str(tmp_path / "c"))["train"].to_list()
+    )
+    files = set(api.list_repo_files(repo, repo_type="dataset", revision="v2"))
+    assert {"README.md", "report.json", "funnel.png", "config.yaml", "curation.jsonl"} <= files
+    report = json.loads(open(hf_hub_download(repo, "report.json", repo_type="dataset", revision="v2")).read())
+    assert report["curation"]["input"]["source"] == f"{repo}@v1" and report["hub_repo"] == repo
+    assert report["dispositions"] == {"kept": 1, "curation/discarded": 1, "curation/unreviewed": 1}
+    card = open(hf_hub_download(repo, "README.md", repo_type="dataset", revision="v2")).read()
+    assert f'load_dataset("{repo}", revision="v2")' in card and "## Curation" in card
