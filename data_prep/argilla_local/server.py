@@ -58,6 +58,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            message = f"cannot listen on {host}:{port} ({error.strerror}): set ARGILLA_PORT to a free port"
+            raise SystemExit(message) from None
+
+
 def _die_with_parent() -> None:
     """Ask Linux to stop the child when this launcher dies, even by SIGKILL (no orphaned redis-server)."""
     try:
@@ -231,7 +242,10 @@ def announce_when_ready(server, url: str, credentials: dict[str, str], home: Pat
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("data_prep", "argilla.inprocess_search"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    check_port_free(args.host, args.port)
     home = args.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     redis_url, stop_redis = start_redis(args.redis)
