@@ -77,15 +77,18 @@ def connect(api_url: str | None = None, api_key: str | None = None, timeout: flo
             f"ARGILLA_API_KEY is not set: export it (or put it in .env) with the key of your user on {api_url} "
             "(`make argilla` prints the local owner's key)"
         )
+    # A private Hugging Face Space lets a request through only with the owner's Hub token.
+    hf_token = get_secret("HF_TOKEN") if ".hf.space" in api_url else None
+    headers = {"Authorization": f"Bearer {hf_token}"} if hf_token else {}
     # One quick unauthenticated probe first, so that "nothing listens there" is not confused with a bad key.
     try:
-        status = httpx.get(f"{api_url}/api/v1/status", timeout=min(timeout, 10))
+        status = httpx.get(f"{api_url}/api/v1/status", headers=headers, timeout=min(timeout, 10))
     except httpx.HTTPError as error:
         raise _server_error(api_url, error) or ArgillaClientError(f"{api_url}: {error}") from None
     if status.status_code == 404:
         raise ArgillaClientError(f"{api_url} answers, but it is not an Argilla 2.x server (no /api/v1/status)")
     try:
-        return rg.Argilla(api_url=api_url, api_key=api_key, timeout=int(timeout), retries=0)
+        return rg.Argilla(api_url=api_url, api_key=api_key, timeout=int(timeout), retries=0, headers=headers)
     except Exception as error:  # the SDK raises its own classes, or httpx's, depending on where it failed
         known = _server_error(api_url, error)
         if known is None:
