@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     add_curate_arguments(commands.add_parser("curate", help="review a version's pairs in Argilla (push, then pull)"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers"):
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "collect":
         return run_collect(args)

@@ -137,8 +137,8 @@ def curation_card_section(report: dict) -> str:
     if agreement["value"] is not None:
         name = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}[agreement["metric"]]
         agreement_text = (
-            f"{name} = {agreement['value']} on the {agreement['records']} pairs that {agreement['annotators']} "
-            f"annotators answered two or more times ({agreement['percent_agreement']}% unanimous)."
+            f"{name} = {agreement['value']} on the {agreement['records']} pairs that two or more of the "
+            f"{agreement['annotators']} annotators answered ({agreement['percent_agreement']}% unanimous)."
         )
     else:
         agreement_text = f"not measured: {agreement['note']}."
@@ -361,6 +361,8 @@ def run_curate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     counts = result.report["curation"]["counts"]
     agreement = result.report["curation"]["agreement"]
+    for rejected in result.report["curation"]["rejected_edits"][:20]:
+        print(f"edit rejected ({rejected['reason']}): reply {rejected['reply_id']}: {rejected['edited_reply']!r}")
     agreement_text = f"{agreement['metric']} {agreement['value']}" if agreement["value"] is not None else "n/a"
     print(
         f"curated version written to {result.folder}"

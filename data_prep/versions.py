@@ -19,6 +19,7 @@ from data_prep.config import DataPrepConfig
 from data_prep.publish import PublishError, check_version_name, next_local_version
 from data_prep.secrets import get_secret, redact
 from data_prep.sources import InputError
+from data_prep.split import SPLITS
 from data_prep.yaml_config import parse_dataclass, read_yaml
 
 
@@ -106,11 +107,17 @@ def load_version(spec: str) -> DatasetVersion:
     return DatasetVersion(source, version, folder, _read_rows(folder), config, config_dict, report, hub_repo)
 
 
+def _split_order(file: Path) -> tuple[int, str]:
+    """train, eval, test first (the build's order), then any other split by name."""
+    split = file.name.split("-", 1)[0]
+    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), file.name)
+
+
 def _read_rows(folder: Path) -> dict[str, list[dict]]:
     import pyarrow.parquet as pq
 
     rows: dict[str, list[dict]] = {}
-    files = sorted((folder / "data").glob("*.parquet"))
+    files = sorted((folder / "data").glob("*.parquet"), key=_split_order)
     if not files:
         raise InputError(f"{folder / 'data'}: no parquet files")
     for file in files:
