@@ -87,6 +87,7 @@ def connect(api_url: str | None = None, api_key: str | None = None, timeout: flo
         raise _server_error(api_url, error) or ArgillaClientError(f"{api_url}: {error}") from None
     if status.status_code == 404:
         raise ArgillaClientError(f"{api_url} answers, but it is not an Argilla 2.x server (no /api/v1/status)")
+    logging.disable(logging.INFO)  # the SDK logs "Logged in as ..." on the root logger
     try:
         return rg.Argilla(api_url=api_url, api_key=api_key, timeout=int(timeout), retries=0, headers=headers)
     except Exception as error:  # the SDK raises its own classes, or httpx's, depending on where it failed
@@ -94,6 +95,8 @@ def connect(api_url: str | None = None, api_key: str | None = None, timeout: flo
         if known is None:
             raise ArgillaClientError(redact(f"{api_url}: {type(error).__name__}: {error}")) from error
         raise known from None
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def workspace_named(client: Any, name: str | None) -> Any:

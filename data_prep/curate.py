@@ -229,6 +229,11 @@ def pull(
     if foreign:
         logger.warning("%d Argilla records are not pairs of %s and are ignored", len(foreign), input_version.source)
     rows, ledger, facts = curate_rows(input_version, records, progress)
+    if not any(entry["annotators"] for entry in ledger):
+        raise InputError(
+            f"nobody has reviewed a pair of {dataset.workspace.name}/{dataset.name} yet: nothing to write "
+            f"({len(ledger)} pairs unreviewed); annotate at {client.api_url}/dataset/{dataset.id}/annotation-mode"
+        )
 
     funnel = Funnel(input_records=len(ledger))
     for entry in ledger:
@@ -278,6 +283,8 @@ def pull(
     )  # fmt: skip
     save_local(folder, curated, card)
     logger.info("wrote %s", folder)
+    if not len(curated):
+        logger.warning("curation kept no pair: %s holds no data; see %s", folder, folder / "report.json")
     if push_to_hub:
         if not len(curated):
             raise RuntimeError(f"curation kept no pair: nothing to push (see {folder / 'report.json'})")

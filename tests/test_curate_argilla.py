@@ -206,6 +206,13 @@ def test_unknown_dataset_wrong_key_and_wrong_workspace_stop_with_a_clear_message
     assert main([*push, "--workspace", "no-such-workspace"]) == 2
     assert "no workspace 'no-such-workspace'" in capsys.readouterr().err
 
+    assert main(push) == 0
+    capsys.readouterr()
+    pull_unreviewed = ["curate", "pull", "--argilla-dataset", "elsewhere", "--output", str(tmp_path / "data")]
+    assert main(pull_unreviewed) == 2  # nothing reviewed yet: no empty v2 is written
+    assert "nobody has reviewed a pair of argilla/elsewhere yet" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "v2").exists()
+
     wrong = "not-the-owner-key-42"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARGILLA_API_KEY", wrong)
