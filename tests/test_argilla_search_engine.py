@@ -143,3 +143,24 @@ def test_find_similar_metrics_and_progress(reviewed):
     assert (progress["total"], progress["completed"], progress["pending"]) == (6, 3, 3)
     mine = api.get(f"/me/datasets/{setup['dataset']}/metrics", headers={"X-Argilla-Api-Key": reviewed[1]["searcher"]})
     assert mine.json()["responses"] == {"total": 6, "submitted": 3, "discarded": 1, "draft": 1, "pending": 1}
+
+
+def test_changing_the_distribution_updates_every_record_status(reviewed, argilla_server):
+    """argilla-server recomputes statuses in a background job; the launcher runs it in the server's own process."""
+    import time
+
+    dataset = find_dataset(connect(argilla_server.url, argilla_server.api_key), "search-engine")
+
+    def completed_after(min_submitted: int, expected: int) -> int:
+        dataset.settings.distribution.min_submitted = min_submitted
+        dataset.update()
+        deadline = time.monotonic() + 30
+        while (completed := dataset.progress()["completed"]) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return completed
+
+    assert completed_after(2, 0) == 0  # no record has two submissions
+    record_status = {"entity": "record", "property": "status"}
+    assert len(search(reviewed, terms(record_status, "pending"))) == 6
+    assert completed_after(1, 3) == 3
+    assert set(search(reviewed, terms(record_status, "completed"))) == {"kept", "tie", "discarded"}
