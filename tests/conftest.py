@@ -16,15 +16,9 @@ os.environ.update(
         "TOKENIZERS_PARALLELISM": "false",
     }
 )
-for secret in (
-    "HF_TOKEN",
-    "APIFY_TOKEN",
-    "ANTHROPIC_API_KEY",
-    "WANDB_API_KEY",
-    "REPLYTUNE_PSEUDONYM_KEY",
-    "ARGILLA_API_KEY",
-    "ARGILLA_API_URL",
-):
+from data_prep.secrets import SECRET_NAMES  # noqa: E402  (only python-dotenv: no Hugging Face library yet)
+
+for secret in (*SECRET_NAMES, "ARGILLA_API_URL"):
     os.environ.pop(secret, None)  # a developer's real secrets never reach a test
 
 import pytest  # noqa: E402
