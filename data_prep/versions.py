@@ -44,7 +44,7 @@ class DatasetVersion:
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-\d{5}-of-\d{5}\.parquet$")
 
 
-def _is_hub_repo_id(name: str) -> bool:
+def is_hub_repo_id(name: str) -> bool:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
@@ -91,7 +91,7 @@ def load_version(spec: str) -> DatasetVersion:
             raise InputError(f"{folder}: no such version folder")
         version = version or folder.name
         source = str(folder)
-    elif _is_hub_repo_id(base):
+    elif is_hub_repo_id(base):
         if not version:
             raise InputError(f"{base}: no such folder; for a Hub dataset, name its version: {base}@v1")
         from huggingface_hub import snapshot_download
