@@ -62,6 +62,7 @@ def check_port_free(host: str, port: int) -> None:
     import socket
 
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a restart may reuse the port
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -268,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         server = uvicorn.Server(config)
         announce_when_ready(server, f"http://{args.host}:{args.port}", credentials, home)
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then re-raises it
+            pass
         return 0 if server.started else 1
     finally:
         stop_redis()
