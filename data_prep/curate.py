@@ -228,7 +228,7 @@ def pull(
     foreign = sorted(set(records) - input_ids)
     if foreign:
         logger.warning("%d Argilla records are not pairs of %s and are ignored", len(foreign), input_version.source)
-    rows, ledger, facts = curate_rows(input_version, records, progress)
+    rows, ledger, facts = curate_rows(input_version, records)
     if not any(entry["annotators"] for entry in ledger):
         raise InputError(
             f"nobody has reviewed a pair of {dataset.workspace.name}/{dataset.name} yet: nothing to write "

@@ -81,13 +81,12 @@ def resolve(responses: list[dict], original_reply: str) -> Resolution:
 class EditChecker:
     """The build's rules, applied to an edited reply (data_prep's own functions; nothing re-implemented here)."""
 
-    def __init__(self, config: DataPrepConfig, kept: dict[str, tuple[str, str, np.ndarray | None]], progress: bool):
+    def __init__(self, config: DataPrepConfig, kept: dict[str, tuple[str, str, np.ndarray | None]]):
         """`kept`: reply id -> (split, reply text, embedding or None) of every pair the curation keeps so far."""
         from data_prep.validators import Validators
 
         self.config = config
         self.kept = kept
-        self.progress = progress
         self.validators = Validators.load(config.validation)
         self._model = None
 
@@ -134,15 +133,13 @@ class EditChecker:
             return "cleaning/exact_duplicate", scores
         cleaning, split_config = self.config.cleaning, self.config.split
         if others and (cleaning.semantic_dedup or split_config.check_leakage):
-            vector = self.embed([text])[0]
             self._fill_missing_vectors(others)
-            for other_split, _, other_vector in others.values():
-                cosine = float(other_vector @ vector)
-                if cleaning.semantic_dedup and cosine >= cleaning.semantic_threshold:
-                    return "cleaning/semantic_duplicate", scores
-                crosses_train = (split == "train") != (other_split == "train")
-                if split_config.check_leakage and crosses_train and cosine >= split_config.leakage_threshold:
-                    return "split/near_duplicate_of_train", scores
+            cosine = np.stack([vector for _, _, vector in others.values()]) @ self.embed([text])[0]
+            if cleaning.semantic_dedup and (cosine >= cleaning.semantic_threshold).any():
+                return "cleaning/semantic_duplicate", scores
+            crosses_train = np.array([(split == "train") != (other == "train") for other, _, _ in others.values()])
+            if split_config.check_leakage and (crosses_train & (cosine >= split_config.leakage_threshold)).any():
+                return "split/near_duplicate_of_train", scores
         return None, scores
 
     def _fill_missing_vectors(self, entries: dict[str, tuple[str, str, np.ndarray | None]]) -> None:
@@ -182,9 +179,7 @@ def _unit(vector: list[float] | None) -> np.ndarray | None:
     return array / norm if norm else None
 
 
-def curate_rows(
-    version: DatasetVersion, records: dict[str, Any], progress: bool = True
-) -> tuple[dict[str, list[dict]], list[dict], dict[str, Any]]:
+def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[str, list[dict]], list[dict], dict]:
     """Apply the annotators' decisions to the version's rows.
 
     Returns (rows per split of the curated version, one ledger entry per input row, extra report facts).
@@ -219,7 +214,7 @@ def curate_rows(
             if resolution.disposition == "kept":
                 final_row = row
             elif resolution.disposition == "curation/edited":
-                checker = checker or EditChecker(version.config, kept_entries, progress)
+                checker = checker or EditChecker(version.config, kept_entries)
                 text = checker.prepare(resolution.edit)
                 if text == row[col.REPLY_TEXT]:
                     resolution.disposition, final_row = "kept", row  # the edit only differed before normalization

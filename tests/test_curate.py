@@ -113,7 +113,7 @@ def test_an_edit_is_applied_only_if_the_build_would_have_accepted_it(tmp_path):
         reply_id: RecordResponses(reply_id, {}, {}, "completed", [answer("a", "keep", edited_reply=edit)])
         for reply_id, edit in edits.items()
     }
-    rows, ledger, facts = curate_rows(version, records, progress=False)
+    rows, ledger, facts = curate_rows(version, records)
     outcome = {entry["reply_id"]: entry["disposition"] for entry in ledger}
     assert outcome == {
         "kept": "curation/edited",
