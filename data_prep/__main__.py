@@ -2,9 +2,12 @@
 
     python -m data_prep collect --config CONFIG --output DIR [--resume] [--max-cost USD]
     python -m data_prep build --config CONFIG --input FILE_OR_DIR... --output DIR [--push-to-hub REPO --version vN]
+    python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
+    python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN]
 
 Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
-that exists, a push without the pseudonym key); 1 failed while working.
+that exists, a push without the pseudonym key, an Argilla server that cannot be reached or refuses the key, an
+unknown Argilla dataset); 1 failed while working.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from data_prep.collect import add_collect_arguments, run_collect
 from data_prep.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from data_prep.curate import add_curate_arguments, run_curate
 from data_prep.privacy import PrivacyError
 from data_prep.publish import PublishError
 from data_prep.secrets import redact
@@ -73,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
     add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
+    add_curate_arguments(commands.add_parser("curate", help="review a version's pairs in Argilla (push, then pull)"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers"):
+    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "collect":
         return run_collect(args)
+    if args.command == "curate":
+        return run_curate(args)
     return run_build(args)
 
 

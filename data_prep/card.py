@@ -50,10 +50,13 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     return "\n".join(lines)
 
 
-def build_card(report: dict, config: dict, repo_id: str | None = None, folder: str | None = None) -> DatasetCard:
+def build_card(
+    report: dict, config: dict, repo_id: str | None = None, folder: str | None = None, extra_section: str = ""
+) -> DatasetCard:
     """The card of one dataset version; `report` is report.json's content, `config` the resolved config.
 
     `repo_id` is the Hub repo it is pushed to; without one, the card tells how to load the local `folder`.
+    `extra_section` (markdown) goes right after the loading snippet: `curate pull` puts its curation section there.
     """
     splits = report["splits"]
     scorers = report["scorers"]
@@ -101,10 +104,16 @@ def build_card(report: dict, config: dict, repo_id: str | None = None, folder: s
         ("input", "files", "records", "sha256"),
         [(source["path"], source["files"], source["records"], source["sha256"]) for source in report["sources"]],
     )
+    command = "curate pull" if "curation" in report else "build"
+    root_used_note = (
+        " `root/used` counts the tweets that prompt a kept pair\n(and are not kept as replies themselves)."
+        if "root/used" in report["dispositions"]
+        else ""
+    )
     body = f"""
 # {config["output"]["pretty_name"]} ({version})
 
-Tweet -> reply pairs for supervised fine-tuning of a reply model, built by replytune's `python -m data_prep build`
+Tweet -> reply pairs for supervised fine-tuning of a reply model, built by replytune's `python -m data_prep {command}`
 on {report["created_at"]}. Each row is one reply to one tweet, in TRL's conversational prompt-completion format,
 with the raw texts, ids, engagement and the validators' scores kept for analysis and curation.
 {no_pairs_note}
@@ -113,7 +122,7 @@ from datasets import load_dataset
 
 dataset = {load_call}
 ```
-
+{extra_section}
 ## Splits
 
 Split by conversation (seeded hash of the conversation id), so no tweet appears in two splits.
@@ -135,8 +144,7 @@ Near-duplicate leakage check: {leakage_text}
 ## Funnel
 
 Every input record ends in exactly one disposition ({report["input_records"]} records in,
-{report["dispositions"].get("kept", 0)} pairs kept). `root/used` counts the tweets that prompt a kept pair
-(and are not kept as replies themselves).
+{sum(splits.values())} pairs kept).{root_used_note}
 
 {_table(("disposition", "records"), list(report["dispositions"].items()))}
 

@@ -8,6 +8,7 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
     report.json        the funnel: every input record's disposition
     funnel.png         the funnel as a bar chart
     config.yaml        the resolved config of the build
+    curation.jsonl     a curated version only: each input pair's votes and outcome
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from data_prep.secrets import get_secret
 logger = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"^v[1-9][0-9]*$")
-EXTRA_FILES = ("report.json", "funnel.png", "config.yaml")
+EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # curation.jsonl: `curate pull` only
 
 
 class PublishError(RuntimeError):

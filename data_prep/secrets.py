@@ -1,5 +1,5 @@
-"""Secrets (HF_TOKEN, APIFY_TOKEN, ANTHROPIC_API_KEY, OPENAI_API_KEY, WANDB_API_KEY) come from the environment or
-a `.env` file.
+"""Secrets (HF_TOKEN, APIFY_TOKEN, ANTHROPIC_API_KEY, OPENAI_API_KEY, WANDB_API_KEY, ARGILLA_API_KEY) come from the
+environment or a `.env` file.
 
 They are read here and nowhere else, so that `redact` knows every value that must never reach a log,
 a card, a pushed config or a tracker config.
@@ -19,6 +19,7 @@ SECRET_NAMES = (
     "OPENAI_API_KEY",  # the judge's OpenAI-compatible endpoint, when it wants a key
     "WANDB_API_KEY",
     "REPLYTUNE_PSEUDONYM_KEY",
+    "ARGILLA_API_KEY",  # curation: the Argilla user's key (`make argilla` sets the local owner's from it)
 )
 
 

@@ -18,11 +18,12 @@ os.environ.update(
 )
 from data_prep.secrets import SECRET_NAMES  # noqa: E402  (light: dotenv only)
 
-for secret in SECRET_NAMES:
+for secret in (*SECRET_NAMES, "ARGILLA_API_URL"):
     os.environ.pop(secret, None)  # a developer's real secrets never reach a test
 
 import pytest  # noqa: E402
 
+from tests.argilla_server import argilla_server  # noqa: E402, F401  (a real argilla-server, one per session)
 from tests.network_guard import guard  # noqa: E402
 from tests.paths import REPO_ROOT, realdata_path  # noqa: E402
 from tests.stand_ins.hub import hub_endpoint  # noqa: E402, F401  (a fixture every publishing test reuses)

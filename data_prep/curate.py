@@ -1,0 +1,381 @@
+"""Curation in Argilla: people review a dataset version's pairs in a web UI; their decisions become the next version.
+
+    python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
+    python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN+1]
+
+push: every pair of the version becomes one Argilla record whose id is the reply id (a second push updates records,
+never duplicates them): the tweet and the reply as text fields; the questions `decision` (keep/discard), `quality`
+(1-5), `edited_reply` and `notes`; engagement, timing, query, split and the validators' scores as metadata for
+filtering and sorting; the reply's sentence embedding (data_prep's model) so "find similar" shows near-duplicates;
+and a `discard` suggestion on pairs a soft check flags (see SoftLimits). The version it came from is stored on the
+Argilla dataset, so pull finds it again.
+
+pull: each record's submitted answers resolve by majority (a tie discards; an annotator's "Discard" button counts
+as a discard vote); records nobody submitted are left out and counted. An edited reply replaces the reply only if
+the build would have accepted it: normalization, @handle replacement, the reply filters' length and link rules,
+the chat control-string rule, the validators, and the duplicate and leakage checks against the other kept replies.
+The curated DatasetDict keeps every pair in its input split (the split is by conversation, so none moves), and its
+folder holds report.json (every input pair in exactly one disposition), curation.jsonl (each pair's votes and
+outcome), funnel.png, the input's config.yaml and a card with a curation section; it is pushed as the next tag.
+
+What the annotators see is defined in curation_dataset.py, how their answers become rows in curation_decisions.py,
+and every call to Argilla goes through argilla_client.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from data_prep import schema as col
+from data_prep.argilla_client import (
+    ArgillaClientError,
+    connect,
+    create_or_reuse_dataset,
+    dataset_metadata,
+    find_dataset,
+    log_records,
+    read_records,
+    set_dataset_metadata,
+)
+from data_prep.curation_dataset import SoftLimits, curation_record, curation_settings, reviewable_rows
+from data_prep.curation_decisions import count_outcomes, curate_rows
+from data_prep.secrets import redact
+from data_prep.sources import InputError
+from data_prep.versions import load_version
+from data_prep.yaml_config import ConfigError
+
+logger = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+METADATA_KEY = "replytune"  # where push records the input version on the Argilla dataset
+
+
+@dataclass
+class PushSummary:
+    api_url: str
+    workspace: str
+    dataset_name: str
+    dataset_id: str
+    created: bool
+    pushed: int
+    suggested_discard: int
+    invalid: list[dict] = field(default_factory=list)  # {split, row, reply_id, reason}
+
+    @property
+    def annotation_url(self) -> str:
+        return f"{self.api_url}/dataset/{self.dataset_id}/annotation-mode"
+
+
+def push(
+    dataset_spec: str,
+    argilla_dataset: str,
+    workspace: str | None = None,
+    min_submitted: int = 1,
+    batch_size: int = 256,
+    progress: bool = True,
+    client: Any = None,
+) -> PushSummary:
+    """Log every reviewable pair of the version to the Argilla dataset (created or reused)."""
+    version = load_version(dataset_spec)
+    rows, invalid = reviewable_rows(version)
+    for problem in invalid:
+        logger.warning(
+            "not pushed: %s row %d (reply_id %s): %s", problem["split"], problem["row"], problem["reply_id"],
+            problem["reason"],
+        )  # fmt: skip
+    if not rows:
+        raise InputError(f"{version.folder}: no pair to review ({len(invalid)} rows with problems)")
+    client = client or connect()
+    from data_prep.dedup import embed_texts, load_embedding_model
+
+    model = load_embedding_model(version.config.cleaning.embedding_model)
+    settings = curation_settings(model.get_embedding_dimension(), min_submitted)
+    dataset, created = create_or_reuse_dataset(client, argilla_dataset, settings, workspace)
+    if not created and dataset.settings.distribution.min_submitted != min_submitted:
+        dataset.settings.distribution.min_submitted = min_submitted
+        dataset.update()
+    vectors = embed_texts(
+        model, [row[col.REPLY_TEXT] for _, row in rows], version.config.cleaning.embedding_batch_size, progress
+    )
+    limits = SoftLimits.from_validation(version.config.validation)
+    records = [curation_record(row, split, vector, limits) for (split, row), vector in zip(rows, vectors)]
+    log_records(dataset, records, batch_size=batch_size, progress=progress)
+    metadata = dataset_metadata(dataset)
+    metadata[METADATA_KEY] = {
+        "source": version.source,
+        "version": version.version,
+        "pairs": sum(len(split_rows) for split_rows in version.rows.values()),
+        "pushed": len(records),
+        "pushed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    set_dataset_metadata(dataset, metadata)
+    return PushSummary(
+        api_url=client.api_url,
+        workspace=dataset.workspace.name,
+        dataset_name=dataset.name,
+        dataset_id=str(dataset.id),
+        created=created,
+        pushed=len(records),
+        suggested_discard=sum(1 for record in records if record.suggestions),
+        invalid=invalid,
+    )
+
+
+def curation_card_section(report: dict) -> str:
+    curation = report["curation"]
+    counts = curation["counts"]
+    agreement = curation["agreement"]
+    if agreement["value"] is not None:
+        name = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}[agreement["metric"]]
+        agreement_text = (
+            f"{name} = {agreement['value']} on the {agreement['records']} pairs that two or more of the "
+            f"{agreement['annotators']} annotators answered ({agreement['percent_agreement']}% unanimous)."
+        )
+    else:
+        agreement_text = f"not measured: {agreement['note']}."
+    source = curation["input"]
+    rows = [
+        ("input pairs", counts["input_pairs"]),
+        ("reviewed (a submission or a discard)", counts["reviewed"]),
+        ("kept as they were", counts["kept"]),
+        ("kept with an edited reply", counts["edited"]),
+        ("discarded (majority)", counts["discarded"] - counts["discarded_on_tie"]),
+        ("discarded (tie)", counts["discarded_on_tie"]),
+        ("edit rejected by the build's rules (left out)", counts["edit_rejected"]),
+        ("conflicting edits (left out)", counts["edit_conflict"]),
+        ("unreviewed (left out)", counts["unreviewed"]),
+        ("invalid input rows (never reviewed)", counts["invalid"]),
+    ]
+    table = "\n".join(["| pairs | count |", "|---|---|"] + [f"| {name} | {count} |" for name, count in rows])
+    return f"""
+## Curation
+
+This version is **{source["version"]}** (`{source["source"]}`) after human review in Argilla (dataset
+`{curation["argilla"]["workspace"]}/{curation["argilla"]["dataset"]}`, {len(curation["annotators"])} annotators).
+Each pair was decided by the majority of its annotators (a tie discards); pairs nobody reviewed were left out.
+Edited replies were re-checked with the build's rules (normalization, length and link filters, chat control
+strings, validators, duplicates and split leakage) and applied only when they passed.
+
+{table}
+
+Inter-annotator agreement on keep/discard: {agreement_text}
+Every pair's votes and outcome are in `curation.jsonl`; `report.json` lists each rejected edit with its reason.
+"""
+
+
+@dataclass
+class PullResult:
+    folder: Path
+    report: dict
+
+
+def pull(
+    argilla_dataset: str,
+    output_dir: str | Path,
+    workspace: str | None = None,
+    dataset_spec: str | None = None,
+    push_to_hub: str | None = None,
+    version: str | None = None,
+    progress: bool = True,
+    client: Any = None,
+) -> PullResult:
+    """Read the Argilla dataset's responses and write (and optionally push) the curated next version."""
+    from data_prep.build import rows_to_dataset
+    from data_prep.card import build_card
+    from data_prep.funnel import Funnel, plot_funnel, write_report
+    from data_prep.publish import (
+        PublishError,
+        check_hub_version_free,
+        check_local_version_free,
+        check_version_name,
+        push_version,
+        save_local,
+    )
+
+    client = client or connect()
+    dataset = find_dataset(client, argilla_dataset, workspace)
+    pushed = dataset_metadata(dataset).get(METADATA_KEY) or {}
+    spec = dataset_spec or pushed.get("source")
+    if not spec:
+        raise InputError(
+            f"the Argilla dataset {argilla_dataset} was not pushed by `curate push`: name its input with --dataset"
+        )
+    try:
+        input_version = load_version(spec)
+    except InputError as error:
+        raise InputError(f"{error} (the input version of {argilla_dataset}; pass --dataset to point at it)") from None
+    if push_to_hub and not version:
+        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
+    version = version or f"v{input_version.number + 1}"
+    check_version_name(version)
+    output_dir = Path(output_dir)
+    folder = output_dir / version
+    check_local_version_free(folder)
+    if push_to_hub:
+        check_hub_version_free(push_to_hub, version)
+
+    records = {record.id: record for record in read_records(dataset, with_vectors=True, progress=progress)}
+    input_ids = {row.get(col.REPLY_ID) for rows in input_version.rows.values() for row in rows}
+    foreign = sorted(set(records) - input_ids)
+    if foreign:
+        logger.warning("%d Argilla records are not pairs of %s and are ignored", len(foreign), input_version.source)
+    rows, ledger, facts = curate_rows(input_version, records)
+    if not any(entry["annotators"] for entry in ledger):
+        raise InputError(
+            f"nobody has reviewed a pair of {dataset.workspace.name}/{dataset.name} yet: nothing to write "
+            f"({len(ledger)} pairs unreviewed); annotate at {client.api_url}/dataset/{dataset.id}/annotation-mode"
+        )
+
+    funnel = Funnel(input_records=len(ledger))
+    for entry in ledger:
+        funnel.settle(entry["disposition"])
+    funnel.check()
+    splits = {split: len(split_rows) for split, split_rows in rows.items()}
+    base = input_version.report
+    report = funnel.as_report(
+        version=version,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        splits=splits,
+        scorers={**base.get("scorers", {}), "curation_edits": facts["edit_validators"]},
+        leakage=base.get("leakage"),
+        privacy=base.get("privacy", {"pseudonym_key": "unknown", "handles_replaced": None}),
+        sources=base.get("sources", []),
+        skipped_files=base.get("skipped_files", {}),
+        hub_repo=push_to_hub,
+        curation={
+            "input": {
+                "source": input_version.source,
+                "version": input_version.version,
+                "hub_repo": input_version.hub_repo or base.get("hub_repo"),
+                "pairs": len(ledger),
+            },
+            "argilla": {"api_url": client.api_url, "workspace": dataset.workspace.name, "dataset": dataset.name},
+            "counts": count_outcomes(ledger),
+            "annotators": facts["annotators"],
+            "agreement": facts["agreement"],
+            "rejected_edits": facts["rejected_edits"],
+            "invalid_records": facts["invalid_records"],
+            "argilla_records_not_in_input": len(foreign),
+        },
+    )
+    curated = rows_to_dataset(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_report(report, folder / "report.json")
+    with open(folder / "curation.jsonl", "w", encoding="utf-8") as file:
+        for entry in ledger:
+            file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    plot_funnel(funnel, folder / "funnel.png", title=f"curation {input_version.version} -> {version}")
+    (folder / "config.yaml").write_text(
+        (input_version.folder / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    card = build_card(
+        report, input_version.config_dict, repo_id=push_to_hub, folder=str(folder),
+        extra_section=curation_card_section(report),
+    )  # fmt: skip
+    save_local(folder, curated, card)
+    logger.info("wrote %s", folder)
+    if not len(curated):
+        logger.warning("curation kept no pair: %s holds no data; see %s", folder, folder / "report.json")
+    if push_to_hub:
+        if not len(curated):
+            raise RuntimeError(f"curation kept no pair: nothing to push (see {folder / 'report.json'})")
+        push_version(push_to_hub, version, curated, folder, private=input_version.config.output.private)
+    return PullResult(folder, report)
+
+
+def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="curate_command", required=True)
+    push_parser = commands.add_parser("push", help="send a dataset version's pairs to Argilla for review")
+    push_parser.add_argument(
+        "--dataset", required=True, metavar="DIR_OR_REPO[@vN]", help="a version folder, DIR@vN, or a Hub REPO@vN"
+    )
+    pull_parser = commands.add_parser("pull", help="turn the submitted reviews into the next dataset version")
+    pull_parser.add_argument("--output", type=Path, required=True, help="the version is written to OUTPUT/vN/")
+    pull_parser.add_argument(
+        "--dataset",
+        default=None,
+        metavar="DIR_OR_REPO[@vN]",
+        help="the input version (default: the one `curate push` recorded on the Argilla dataset)",
+    )
+    pull_parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
+    pull_parser.add_argument("--version", default=None, help="vN (default: the input's version + 1)")
+    for sub in (push_parser, pull_parser):
+        sub.add_argument("--argilla-dataset", required=True, metavar="NAME", help="the Argilla dataset's name")
+        sub.add_argument("--workspace", default=None, help="Argilla workspace (default: your first one)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+    push_parser.add_argument(
+        "--min-submitted",
+        type=int,
+        default=1,
+        help="annotators who must submit a record before it leaves the queue; 2 or more measures agreement",
+    )
+    push_parser.add_argument("--batch-size", type=int, default=256, help="records per request (at most 500)")
+
+
+def run_curate(args: argparse.Namespace) -> int:
+    from data_prep.privacy import PrivacyError
+    from data_prep.publish import PublishError
+
+    try:
+        if args.curate_command == "push":
+            if args.min_submitted < 1:
+                raise InputError("--min-submitted must be at least 1")
+            summary = push(
+                args.dataset,
+                args.argilla_dataset,
+                workspace=args.workspace,
+                min_submitted=args.min_submitted,
+                batch_size=args.batch_size,
+                progress=not args.no_progress,
+            )
+            print(
+                f"{summary.pushed} pairs {'pushed to new' if summary.created else 'updated in'} Argilla dataset "
+                f"{summary.workspace}/{summary.dataset_name} ({summary.suggested_discard} suggested as discard by "
+                f"the soft checks). Annotate at {summary.annotation_url}"
+            )
+            if summary.invalid:
+                reasons = Counter(problem["reason"] for problem in summary.invalid)
+                print(
+                    f"{len(summary.invalid)} rows not pushed: "
+                    + ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+                    + " (each is logged above; pull counts them as curation/invalid_record)"
+                )
+            return 0
+        result = pull(
+            args.argilla_dataset,
+            args.output,
+            workspace=args.workspace,
+            dataset_spec=args.dataset,
+            push_to_hub=args.push_to_hub,
+            version=args.version,
+            progress=not args.no_progress,
+        )
+    except (ArgillaClientError, InputError, ConfigError, PublishError, PrivacyError) as error:
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
+        logging.getLogger("data_prep").exception("curate %s failed", args.curate_command)
+        print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
+    counts = result.report["curation"]["counts"]
+    agreement = result.report["curation"]["agreement"]
+    for rejected in result.report["curation"]["rejected_edits"][:20]:
+        print(f"edit rejected ({rejected['reason']}): reply {rejected['reply_id']}: {rejected['edited_reply']!r}")
+    agreement_text = f"{agreement['metric']} {agreement['value']}" if agreement["value"] is not None else "n/a"
+    print(
+        f"curated version written to {result.folder}"
+        + (f" and pushed to {args.push_to_hub}@{result.report['version']}" if args.push_to_hub else "")
+        + f": of {counts['input_pairs']} pairs, {counts['kept']} kept, {counts['edited']} edited, "
+        f"{counts['discarded']} discarded, {counts['unreviewed']} unreviewed, {counts['edit_rejected']} edits "
+        f"rejected; agreement on decision: {agreement_text}"
+    )
+    return 0

@@ -1,0 +1,198 @@
+"""The Argilla dataset of a curation review: what annotators see and answer for each tweet/reply pair.
+
+Fields: the tweet and the reply. Questions: `decision` (keep/discard, required), `quality` (1-5), `edited_reply` and
+`notes` (optional). Metadata (for filtering and sorting in the UI): the pair's engagement, timing, query, split,
+the validators' scores and which soft checks it fails. Vector: the reply's sentence embedding (data_prep's model),
+for "find similar". Suggestion: `discard`, on a pair that a soft check flags (SoftLimits), scored by how close it
+came to the build's threshold. The record id is the reply id.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from data_prep import schema as col
+from data_prep.config import ValidationConfig
+from data_prep.versions import DatasetVersion
+
+FIELD_TWEET, FIELD_REPLY = "tweet", "reply"
+DECISION, QUALITY, EDITED_REPLY, NOTES = "decision", "quality", "edited_reply", "notes"
+KEEP, DISCARD = "keep", "discard"
+VECTOR = "reply_embedding"
+SPLIT = "split"
+SOFT_CHECKS = "soft_checks"  # metadata: the names of the soft checks a pair fails, for filtering in the UI
+SUGGESTION_AGENT = "data_prep soft checks"
+
+# metadata property -> (column, type); names are the schema's column names
+METADATA_COLUMNS = {
+    col.REPLY_LIKES: "integer",
+    col.REPLY_AUTHOR_FOLLOWERS: "integer",
+    col.REPLY_DELAY_SECONDS: "float",
+    col.TWEET_LIKES: "integer",
+    col.QUALITY_SCORE: "float",
+    col.LANGUAGE_CONFIDENCE: "float",
+    col.TOXICITY_SCORE: "float",
+    col.UNIQUE_WORD_COUNT: "integer",
+    col.GENERIC_PHRASE_RATIO: "float",
+    col.QUERY: "terms",
+}
+REQUIRED_TEXT = (col.REPLY_ID, col.TWEET_TEXT, col.REPLY_TEXT)  # a row without one of these cannot be reviewed
+_JS_MAX_SAFE_INTEGER = 2**53 - 1  # argilla-server rejects integer metadata beyond it
+
+GUIDELINES = """\
+Each record is a reply to a tweet. Decide whether the pair should train a model that writes engaging replies.
+
+- **decision**: *keep* a reply that is specific, on topic, natural and worth liking; *discard* spam, generic praise,
+  off-topic, toxic or broken text, or a near-copy of another reply (use **Find similar**).
+- **quality**: optional, 1 (poor) to 5 (excellent).
+- **edited_reply**: optional; write the corrected reply to keep it *with your edit* (fix a typo, drop a stray
+  mention). The edit is re-checked by the same rules as the build: an edit that fails them is not applied.
+- **notes**: optional, anything the team should know.
+
+A pair flagged by the automatic soft checks arrives with *discard* suggested; the metadata holds the scores
+(filter on `soft_checks`). Several annotators per record resolve by majority; a tie discards.
+"""
+
+
+def row_problem(row: dict) -> str | None:
+    """Why a row cannot be reviewed (a required text missing or empty), or None."""
+    for name in REQUIRED_TEXT:
+        value = row.get(name)
+        if not isinstance(value, str) or not value.strip():
+            return f"missing_{name}"
+    return None
+
+
+def reviewable_rows(version: DatasetVersion) -> tuple[list[tuple[str, dict]], list[dict]]:
+    """(split, row) of every row that can be reviewed, and a problem entry for every other one."""
+    good, invalid, seen = [], [], set()
+    for split, rows in version.rows.items():
+        for index, row in enumerate(rows):
+            reason = row_problem(row)
+            if reason is None and row[col.REPLY_ID] in seen:
+                reason = "duplicate_reply_id"
+            if reason:
+                invalid.append({"split": split, "row": index, "reply_id": row.get(col.REPLY_ID), "reason": reason})
+                continue
+            seen.add(row[col.REPLY_ID])
+            good.append((split, row))
+    return good, invalid
+
+
+@dataclass
+class SoftLimits:
+    """Where a kept pair is close enough to a validator's threshold to deserve a second look.
+
+    The build rejected everything beyond the thresholds of its config (validation.*); these soft limits sit halfway
+    between each threshold and the score's clean end, so a pair that barely passed arrives suggested as discard.
+    """
+
+    min_language_confidence: float
+    max_toxicity: float
+    min_unique_words: float
+    max_generic_ratio: float
+    hard: ValidationConfig
+
+    @classmethod
+    def from_validation(cls, config: ValidationConfig) -> SoftLimits:
+        return cls(
+            min_language_confidence=config.min_language_confidence + (1 - config.min_language_confidence) / 2,
+            max_toxicity=config.max_toxicity / 2,
+            min_unique_words=config.min_unique_words * 1.25,
+            max_generic_ratio=config.max_generic_ratio / 2,
+            hard=config,
+        )
+
+    def flags(self, row: dict) -> dict[str, float]:
+        """check name -> discard confidence in [0.5, 1]: 0.5 at the soft limit, 1 at the build's threshold."""
+
+        def severity(value: float, soft: float, hard: float) -> float:
+            span = hard - soft
+            return 0.5 + 0.5 * (min(max((value - soft) / span, 0.0), 1.0) if span else 1.0)
+
+        flags = {}
+        checks = (
+            (col.LANGUAGE_CONFIDENCE, -1, self.min_language_confidence, self.hard.min_language_confidence),
+            (col.TOXICITY_SCORE, 1, self.max_toxicity, self.hard.max_toxicity),
+            (col.UNIQUE_WORD_COUNT, -1, self.min_unique_words, self.hard.min_unique_words),
+            (col.GENERIC_PHRASE_RATIO, 1, self.max_generic_ratio, self.hard.max_generic_ratio),
+        )
+        for name, direction, soft, hard in checks:
+            value = row.get(name)
+            if value is None or not math.isfinite(value):
+                continue
+            if (direction > 0 and value > soft) or (direction < 0 and value < soft):
+                flags[name] = round(severity(direction * value, direction * soft, direction * hard), 4)
+        return flags
+
+
+def curation_settings(vector_dimensions: int, min_submitted: int = 1) -> Any:
+    """The Argilla dataset of a review: two text fields, four questions, metadata, the reply vector, guidelines."""
+    import argilla as rg
+
+    metadata_classes = {
+        "integer": rg.IntegerMetadataProperty,
+        "float": rg.FloatMetadataProperty,
+        "terms": rg.TermsMetadataProperty,
+    }
+    metadata = [
+        metadata_classes[kind](name=name, title=name.replace("_", " ")) for name, kind in METADATA_COLUMNS.items()
+    ]
+    metadata += [
+        rg.TermsMetadataProperty(name=SPLIT, title="split"),
+        rg.TermsMetadataProperty(name=SOFT_CHECKS, title="soft checks failed"),
+    ]
+    return rg.Settings(
+        guidelines=GUIDELINES,
+        fields=[
+            rg.TextField(name=FIELD_TWEET, title="Tweet", use_markdown=False),
+            rg.TextField(name=FIELD_REPLY, title="Reply", use_markdown=False),
+        ],
+        questions=[
+            rg.LabelQuestion(name=DECISION, title="Keep this pair?", labels=[KEEP, DISCARD], required=True),
+            rg.RatingQuestion(name=QUALITY, title="Reply quality (1-5)", values=[1, 2, 3, 4, 5], required=False),
+            rg.TextQuestion(name=EDITED_REPLY, title="Corrected reply (optional)", required=False),
+            rg.TextQuestion(name=NOTES, title="Notes (optional)", required=False),
+        ],
+        metadata=metadata,
+        vectors=[rg.VectorField(name=VECTOR, title="reply embedding", dimensions=vector_dimensions)],
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+    )
+
+
+def _metadata_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "terms":
+        return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if kind == "integer":
+        return int(value) if abs(value) <= _JS_MAX_SAFE_INTEGER else None
+    return float(value)
+
+
+def curation_record(row: dict, split: str, vector: np.ndarray | None, limits: SoftLimits) -> Any:
+    import argilla as rg
+
+    flags = limits.flags(row)
+    metadata = {name: _metadata_value(row.get(name), kind) for name, kind in METADATA_COLUMNS.items()}
+    metadata = {name: value for name, value in metadata.items() if value is not None}
+    metadata[SPLIT] = split
+    metadata[SOFT_CHECKS] = sorted(flags) or ["none"]
+    suggestions = (
+        [rg.Suggestion(DECISION, DISCARD, score=max(flags.values()), agent=SUGGESTION_AGENT, type="model")]
+        if flags
+        else []
+    )
+    return rg.Record(
+        id=row[col.REPLY_ID],
+        fields={FIELD_TWEET: row[col.TWEET_TEXT], FIELD_REPLY: row[col.REPLY_TEXT]},
+        metadata=metadata,
+        vectors={VECTOR: vector.tolist()} if vector is not None else {},
+        suggestions=suggestions,
+    )

@@ -1,0 +1,119 @@
+"""The review in a real browser: headless Debian chromium, driven by Playwright, signs in to the web UI of the real
+argilla-server, sees a pushed pair with its soft-check suggestion, submits "discard", and `curate pull` leaves that
+pair out. A screenshot of the annotation page is kept at outputs/test_artefacts/argilla_annotation.png.
+
+Chromium is Debian's (`apt-get install chromium`; .ci/run installs it), never a downloaded browser: where it or
+Playwright is missing the test skips, saying which. Every request beyond 127.0.0.1 is aborted and recorded; the UI
+asks only for two Google Fonts stylesheets, which it does without.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from data_prep import schema as col
+from data_prep.__main__ import main
+from data_prep.argilla_client import connect, find_dataset, read_records
+from tests.curation_versions import REPLIES, TWEET, review_rows, write_version
+from tests.paths import REPO_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTEFACTS = REPO_ROOT / "outputs" / "test_artefacts"
+ALLOWED_OUTSIDE = {"fonts.googleapis.com"}  # requested by the UI's stylesheet; aborted, the page uses fallback fonts
+
+pytestmark = pytest.mark.slow
+
+
+def chromium_args() -> list[str]:
+    args = ["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    args += ["--disable-default-apps", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    return args + (["--no-sandbox"] if os.geteuid() == 0 else [])  # chromium refuses its sandbox as root
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Debian chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args())
+        yield browser
+        browser.close()
+
+
+def test_an_annotator_discards_a_pair_in_the_web_ui_and_pull_leaves_it_out(
+    argilla_server, browser, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARGILLA_API_URL", argilla_server.url)
+    monkeypatch.setenv("ARGILLA_API_KEY", argilla_server.api_key)
+    train = review_rows()["train"]
+    flagged, answered = train[0], train[2]  # toxicity 0.2 (suggested discard), and a clean pair
+    write_version(tmp_path / "data" / "v1", {"train": [flagged, answered]})
+    assert main(["curate", "push", "--dataset", str(tmp_path / "data"), "--argilla-dataset", "ui-review"]) == 0
+    dataset = find_dataset(connect(), "ui-review")
+    server_ids = {record.id: record._server_id for record in dataset.records(with_responses=False)}
+    # the clean pair is already decided through the API, so the owner's queue in the UI holds just the flagged one
+    keep = {"values": {"decision": {"value": "keep"}}, "status": "submitted"}
+    headers = {"X-Argilla-Api-Key": argilla_server.api_key}
+    url = f"{argilla_server.url}/api/v1/records/{server_ids[answered[col.REPLY_ID]]}/responses"
+    assert httpx.post(url, json=keep, headers=headers).status_code == 201
+
+    outside: list[str] = []
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+    def loopback_only(route):
+        request_url = route.request.url
+        if request_url.startswith(f"{argilla_server.url}/") or request_url.startswith("data:"):
+            return route.continue_()
+        outside.append(request_url)
+        return route.abort()
+
+    page.route("**/*", loopback_only)
+    page.goto(f"{argilla_server.url}/sign-in")
+    page.fill("input[name=Username]", "owner")
+    page.fill("input[name=Password]", argilla_server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda address: "/sign-in" not in address, timeout=60_000)
+    page.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode?status=pending")
+    discard = page.locator("label[for=decision_discard]")
+    discard.wait_for(timeout=60_000)
+
+    assert page.get_by_text(TWEET).is_visible()
+    assert page.get_by_text(REPLIES["kept"]).is_visible()
+    assert page.get_by_text("1 of 1").is_visible()
+    # the suggestion: discard, pre-selected, marked with its score, the soft checks as its agent
+    assert discard.locator(".label-text__suggestion__score").inner_text() == "0.7"
+    assert "label-active" in discard.get_attribute("class")
+    assert "data_prep soft checks" in page.locator(".tooltip__text").all_inner_texts()
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "argilla_annotation.png"))
+
+    page.locator("label[for=decision_keep]").click()  # change one's mind, then choose discard by hand
+    assert "label-active" not in discard.get_attribute("class")
+    discard.click()
+    assert "label-active" in discard.get_attribute("class")
+    page.locator("button.button--submit").click()
+
+    deadline = time.monotonic() + 30
+    responses: list = []
+    while not responses and time.monotonic() < deadline:
+        records = {record.id: record for record in read_records(dataset, progress=False)}
+        responses = records[flagged[col.REPLY_ID]].responses
+        time.sleep(0.2)
+    assert [(r["username"], r["status"], r["values"]["decision"]) for r in responses] == [
+        ("owner", "submitted", "discard")
+    ]
+    assert set(httpx.URL(address).host for address in outside) <= ALLOWED_OUTSIDE
+
+    capsys.readouterr()
+    assert main(["curate", "pull", "--argilla-dataset", "ui-review", "--output", str(tmp_path / "data")]) == 0
+    report = json.loads((tmp_path / "data" / "v2" / "report.json").read_text())
+    assert report["dispositions"] == {"kept": 1, "curation/discarded": 1}
+    assert report["splits"] == {"train": 1}
