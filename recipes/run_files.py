@@ -257,7 +257,7 @@ def adapter_card(values: AdapterCardValues):
     sections = [
         f"# {values.model_name}",
         "A LoRA adapter that writes replies to tweets, trained with replytune's QLoRA recipe (TRL's SFTTrainer, "
-        "loss on the reply and its end-of-turn token only, Qwen3's non-thinking chat format).",
+        "loss on the reply and its end-of-turn token only).",
         f"- **Base model:** {base_line}\n- **Dataset:** {dataset_line}",
         "## Use\n\n```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer"
         f'\n\nbase = AutoModelForCausalLM.from_pretrained("{values.base_model or "BASE_MODEL"}", dtype="auto", '

@@ -158,7 +158,9 @@ class ReplytuneSFTTrainer(SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.model.training:
             counts = batch_token_counts(inputs, self._tokenizer.pad_token_id)
-            examples, tokens, loss_tokens = self.accelerator.gather_for_metrics(counts.unsqueeze(0)).sum(0).tolist()
+            # gather, not gather_for_metrics: that one trims "duplicated" rows at the end of a dataloader, and these
+            # rows are processes (the examples accelerate repeats to even out batches are trained on, so they count)
+            examples, tokens, loss_tokens = self.accelerator.gather(counts.unsqueeze(0)).sum(0).tolist()
             self.throughput.count(examples, tokens, loss_tokens)
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 

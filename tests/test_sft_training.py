@@ -170,7 +170,15 @@ def test_two_process_ddp_really_runs_on_cpu(tmp_path, tiny_qwen3_dir):
     assert result.returncode == 0, result.stderr[-6000:]
     metadata = json.loads((output / "run_metadata.json").read_text())
     assert (metadata["num_processes"], metadata["distributed_type"]) == (2, "MULTI_CPU")
-    assert json.loads((output / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3
+    state = json.loads((output / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    # 4 examples x 4 micro-batches x 2 processes = 32 per step nominally; 24 train rows make each epoch one step of
+    # 3 micro-batches per process: 24 examples, which the plan says and both processes' counts add up to
+    planned = json.loads((output / "plan.json").read_text())
+    assert planned["num_processes"] == 2 and planned["examples_per_optimizer_step"] == 32
+    assert planned["examples_in_last_step_of_each_epoch"] == 24 and planned["optimizer_steps_per_epoch"] == 1
+    logged = [entry["examples_per_optimizer_step"] for entry in state["log_history"] if "loss" in entry]
+    assert logged == [24, 24, 24]
 
 
 def _final_state(output: Path, step: int) -> dict:
