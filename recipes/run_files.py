@@ -341,36 +341,32 @@ def push_adapter(
     return repo_id, commit.oid
 
 
-def check_tag_is_free(repo_id: str, tag: str | None, token: str | None) -> None:
-    """Before training: a hub_tag that already exists would leave the new commit untagged (tags do not move)."""
+def check_push_target(repo_id: str, tag: str | None, token: str | None) -> str:
+    """Before training: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
+    checking that the Hub answers and that hub_tag is free (a tag that exists would not move to the new commit)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    if not tag:
-        return
+    api = HfApi(token=token)
     try:
-        tags = {ref.name: ref.target_commit for ref in HfApi(token=token).list_repo_refs(repo_id).tags}
+        if "/" not in repo_id:
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags} if tag else {}
     except RepositoryNotFoundError:
-        return  # the push creates the repo
+        return repo_id  # the push creates it
+    except Exception as error:  # no token, a token without access, no connection: say so before the GPU time
+        raise RecipeConfigError(f"push_to_hub: the Hub cannot be used for {repo_id!r}: {error}") from error
     if tag in tags:
         raise RecipeConfigError(
             f"hub_tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): pick a new tag for this run"
         )
+    return repo_id
 
 
 def hub_token() -> str | None:
     from data_prep.secrets import get_secret
 
     return get_secret("HF_TOKEN")
-
-
-def full_repo_id(repo_id: str, token: str | None = None) -> str:
-    """`name` -> `your-user/name` (the namespace create_repo would pick); `org/name` stays."""
-    if "/" in repo_id:
-        return repo_id
-    from huggingface_hub import HfApi
-
-    return f"{HfApi(token=token).whoami()['name']}/{repo_id}"
 
 
 def card_values(

@@ -69,8 +69,8 @@ def main(argv: list[str]) -> int:
         base_model = configs.base_model_hub_id(model_args, replytune_args)
         push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # one commit at the end, below
         if push_to_hub:
-            repo_id = run_files.full_repo_id(training_args.hub_model_id or Path(training_args.output_dir).name)
-            run_files.check_tag_is_free(repo_id, replytune_args.hub_tag, run_files.hub_token())
+            repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+            repo_id = run_files.check_push_target(repo_id, replytune_args.hub_tag, run_files.hub_token())
 
         # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
         loaded = model_utils.load_model_and_tokenizer(model_args, training_args, replytune_args)
