@@ -1,5 +1,5 @@
 # replytune: two commands on a fresh machine: `make demo` and `make test`.
-.PHONY: install demo test quality style bench clean argilla
+.PHONY: install install-gpu demo test quality style bench clean argilla
 
 PYTHON ?= python3
 VENV := .venv
@@ -41,6 +41,10 @@ $(ARGILLA_STAMP): constraints-argilla.txt
 # sign-in and the API key (ARGILLA_API_KEY, from the environment or .env, sets the owner's key).
 argilla: install
 	$(ARGILLA_VENV)/bin/python -m data_prep.argilla_local --port $(ARGILLA_PORT)
+
+# A GPU box: the same pinned set (constraints.txt, a CUDA torch) plus Unsloth, which only imports on a GPU.
+install-gpu: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS),unsloth]"
 
 # The whole pipeline offline on the bundled sample: build the dataset, then train a LoRA on SmolLM2-135M (CPU).
 demo: install

@@ -1,23 +1,30 @@
-"""Training throughput of the SFT recipe: tokens/s, real-token share and peak memory for N steps, packed vs unpacked.
+"""Training throughput of the SFT recipe: tokens/s, examples per step and peak memory for N steps, per batching mode.
 
-    python benchmarks/train_throughput.py                       # CPU: tiny random Qwen3, packed vs unpacked
+    python benchmarks/train_throughput.py                       # CPU: tiny random Qwen3, the three batching modes
     python benchmarks/train_throughput.py --device cuda --model-config qwen3_8b_config.json --paths hf unsloth
                                                                 # GPU: Qwen3-8B architecture, RANDOM weights, 4-bit
 
 What is measured is the recipe itself: each run parses a recipe YAML (the CPU demo recipe, or on a GPU the Qwen3-8B
 QLoRA recipe; `--recipe` picks another) with the recipe's parser, overrides only the model folder, the batch shape,
-the step count and packing, loads the model with the recipe's `load_model_and_tokenizer` (`--paths hf` is
+the step count and the batching mode, loads the model with the recipe's `load_model_and_tokenizer` (`--paths hf` is
 `use_unsloth: false`, `--paths unsloth` is `use_unsloth: true`) and trains with its ReplytuneSFTTrainer.
 
 Rows follow the real reply-length distribution: (prompt, reply) pairs from a data_prep output (--dataset) or the
 RumourEval tweet/reply threads in ../shared/realdata, measured in Qwen3 tokens with Qwen3's chat template
 (non-thinking format) when the real tokenizer is there. Token ids are random: throughput depends on lengths only.
-Each (path, packing) runs in its own process, so Unsloth's patches never touch the transformers measurement.
+Each (path, batching) runs in its own process, so Unsloth's patches never touch the transformers measurement.
+
+Batching modes:
+- padding-free (the recipes' default, the seed's batch): `--batch` examples per micro-batch, concatenated into one row
+  whose position ids restart per example; no padding computed, no truncation;
+- packed: bfd packing into rows of `--seq` tokens, `--batch` rows per micro-batch (many more examples per step);
+- padded: `--batch` examples per micro-batch, padded to the longest.
 
 Reported per run:
 - tokens_per_s: real (non-padding) tokens through forward+backward per second, after `--warmup` steps;
-- real_token_share: real tokens / token positions computed (1.0 for padding-free packing by construction);
-- pack_fill: real tokens / (rows x max_length) of the batches, i.e. how full the packed rows are;
+- examples_per_step: examples (pairs) per optimizer step (gradient_accumulation_steps is 1 here);
+- real_token_share: real tokens / token positions computed (1.0 without padding, by construction);
+- pack_fill: real tokens / (rows x seq) of the packed batches, i.e. how full the packed rows are;
 - loss_token_share: tokens that carry loss (the replies) / positions computed;
 - peak_mem_gb: torch.cuda.max_memory_allocated on GPU, the process's max RSS on CPU.
 """
@@ -37,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python benchmarks/train_throughput.py` puts only benchmarks/ on the path
     sys.path.insert(0, str(REPO_ROOT))
 
+BATCHING = ("padding-free", "packed", "padded")
 RECIPES = {
     "cpu": REPO_ROOT / "recipes" / "smollm2-135m" / "sft" / "config_demo.yaml",
     "cuda": REPO_ROOT / "recipes" / "qwen3-8b" / "sft" / "config_qlora.yaml",
@@ -53,7 +61,7 @@ def real_pairs(dataset: str | None) -> tuple[list[tuple[str, str]], str]:
     from tests.paths import REALDATA
 
     if dataset:
-        from recipes.replytune_sft import load_reply_dataset
+        from recipes.data import load_reply_dataset
 
         rows = load_reply_dataset(dataset, None, ["train"])[0]["train"]
         pairs = [(row[PROMPT][-1]["content"], row[COMPLETION][-1]["content"]) for row in rows]
@@ -74,7 +82,7 @@ def measure_lengths(pairs: list[tuple[str, str]]) -> tuple[list[tuple[int, int]]
     """(prompt tokens, reply tokens) per pair with Qwen3's chat template, split where SFTTrainer splits them."""
     from transformers import AutoTokenizer
 
-    from recipes.replytune_sft import loss_mask
+    from recipes.data import loss_mask
     from tests.tiny_models import REAL_QWEN3_TOKENIZER_DIR
 
     if REAL_QWEN3_TOKENIZER_DIR.is_dir():
@@ -116,12 +124,13 @@ def recipe_argv(args) -> list[str]:
         "model_name_or_path": args.weights,
         "gguf_file": "null",
         "use_unsloth": "true" if args.path == "unsloth" else "false",
-        "output_dir": Path(args.workdir) / f"run-{args.path}-{'packed' if args.packed else 'unpacked'}",
+        "output_dir": Path(args.workdir) / f"run-{args.path}-{args.batching}",
         "max_steps": args.steps + args.warmup,
         "per_device_train_batch_size": args.batch,
         "gradient_accumulation_steps": 1,
-        "max_length": args.seq,
-        "packing": "true" if args.packed else "false",
+        "max_length": "null" if args.batching == "padding-free" else args.seq,
+        "packing": "true" if args.batching == "packed" else "false",
+        "padding_free": "true" if args.batching == "padding-free" else "false",
         "eval_strategy": "no",
         "save_strategy": "no",
         "load_best_model_at_end": "false",
@@ -146,18 +155,15 @@ def run_once(args) -> dict:
     import torch
     from transformers import TrainerCallback
 
-    from recipes.replytune_sft import (
-        ReplytuneSFTTrainer,
-        batch_token_counts,
-        load_model_and_tokenizer,
-        parse_recipe_args,
-    )
+    from recipes.configs import parse_recipe_args
+    from recipes.model_utils import load_model_and_tokenizer
+    from recipes.trainer import ReplytuneSFTTrainer, batch_token_counts
 
     _, training_args, model_args, replytune_args = parse_recipe_args(argv)
     loaded = load_model_and_tokenizer(model_args, training_args, replytune_args)
     tokenizer = loaded.tokenizer
     lengths = json.loads(Path(args.lengths).read_text())["lengths"]
-    rows_needed = args.batch * (args.steps + args.warmup) * (args.seq // 40 if args.packed else 1) + 64
+    rows_needed = args.batch * (args.steps + args.warmup) * (args.seq // 40 if args.batching == "packed" else 1) + 64
     dataset = synthetic_rows(lengths, min(loaded.model.config.vocab_size, len(tokenizer)), rows_needed)
     on_gpu = args.device == "cuda"
 
@@ -187,14 +193,15 @@ def run_once(args) -> dict:
         peft_config=loaded.peft_config,
         callbacks=[clock],
     )
-    counted = {"real": 0.0, "positions": 0.0, "loss": 0.0, "rows": 0}
+    counted = {"examples": 0.0, "real": 0.0, "positions": 0.0, "loss": 0.0, "rows": 0}
     original = trainer.compute_loss
 
     def counting_compute_loss(model, inputs, *rest, **kwargs):
         if trainer.model.training and trainer.state.global_step >= args.warmup:
-            real, loss, positions = batch_token_counts(inputs, tokenizer.pad_token_id).tolist()
+            examples, real, loss = batch_token_counts(inputs, tokenizer.pad_token_id).tolist()
+            counted["examples"] += examples
             counted["real"] += real
-            counted["positions"] += positions
+            counted["positions"] += inputs["input_ids"].numel()
             counted["loss"] += loss
             counted["rows"] += args.batch
         return original(model, inputs, *rest, **kwargs)
@@ -214,14 +221,15 @@ def run_once(args) -> dict:
         device = f"CPU ({os.cpu_count()} cores)"
     return {
         "path": loaded.path,
-        "packing": "bfd padding-free" if args.packed else "unpacked (padded)",
+        "batching": args.batching,
         "device": device,
         "steps_timed": args.steps,
         "seq": args.seq,
         "batch": args.batch,
         "tokens_per_s": round(counted["real"] / seconds, 1),
+        "examples_per_step": round(counted["examples"] / args.steps, 1),
         "real_token_share": round(counted["real"] / counted["positions"], 4),
-        "pack_fill": round(counted["real"] / (counted["rows"] * args.seq), 4),
+        "pack_fill": round(counted["real"] / (counted["rows"] * args.seq), 4) if args.batching == "packed" else None,
         "loss_token_share": round(counted["loss"] / counted["positions"], 4),
         "peak_mem_gb": round(peak, 2),
         "seconds": round(seconds, 2),
@@ -265,7 +273,7 @@ def main() -> None:
         "--recipe", help="recipe YAML to measure (default: the CPU demo recipe; on GPU the Qwen3-8B one)"
     )
     parser.add_argument("--paths", nargs="+", default=["hf"], choices=["hf", "unsloth"])
-    parser.add_argument("--packing", nargs="+", default=["packed", "unpacked"], choices=["packed", "unpacked"])
+    parser.add_argument("--batching", nargs="+", default=list(BATCHING), choices=BATCHING)
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20 CPU, 10 GPU)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seq", type=int, default=512)
@@ -276,7 +284,7 @@ def main() -> None:
     parser.add_argument("--json-out", help="append each result as a JSON line here")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a single measured run (child)
     parser.add_argument("--path", default="hf", help=argparse.SUPPRESS)
-    parser.add_argument("--packed", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", dest="batching_one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.steps = args.steps or (20 if args.device == "cpu" else 10)
@@ -284,6 +292,7 @@ def main() -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
+        args.batching = args.batching_one
         print("RESULT " + json.dumps(run_once(args)), flush=True)
         return
 
@@ -311,17 +320,17 @@ def main() -> None:
         weights = save_tiny_qwen3(workdir / "tiny_qwen3")
     results = []
     for path in args.paths:
-        for packing in args.packing:
+        for batching in args.batching:
             command = [sys.executable, __file__, "--one", "--device", args.device, "--path", path]
             command += ["--lengths", args.lengths, "--steps", str(args.steps), "--warmup", str(args.warmup)]
             command += ["--seq", str(args.seq), "--batch", str(args.batch), "--workdir", args.workdir]
             command += ["--recipe", args.recipe, "--weights", str(weights)]
-            command += ["--packed"] if packing == "packed" else []
+            command += ["--mode", batching]
             started = time.perf_counter()
             process = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
             if process.returncode != 0 or not lines:
-                result = {"path": path, "packing": packing, "error": process.stderr[-3000:]}
+                result = {"path": path, "batching": batching, "error": process.stderr[-3000:]}
             else:
                 result = json.loads(lines[-1][len("RESULT ") :])
             result["wall_s"] = round(time.perf_counter() - started, 1)
@@ -330,14 +339,15 @@ def main() -> None:
             if args.json_out:
                 with open(args.json_out, "a", encoding="utf-8") as out:
                     out.write(json.dumps(result) + "\n")
-    print(f"\n{'path':10} {'packing':20} {'tokens/s':>10} {'real share':>10} {'pack fill':>10} {'peak GB':>8}")
+    header = f"{'path':10} {'batching':14} {'tokens/s':>10} {'ex./step':>9} {'real share':>10} {'pack fill':>10}"
+    print(f"\n{header} {'peak GB':>8}")
     for r in results:
         if "error" in r:
-            print(f"{r['path']:10} {r['packing']:20} failed: {r['error'].strip().splitlines()[-1][:80]}")
+            print(f"{r['path']:10} {r['batching']:14} failed: {r['error'].strip().splitlines()[-1][:80]}")
             continue
         print(
-            f"{r['path']:10} {r['packing']:20} {r['tokens_per_s']:>10} {r['real_token_share']:>10} "
-            f"{r['pack_fill']:>10} {r['peak_mem_gb']:>8}   ({r['device']})"
+            f"{r['path']:10} {r['batching']:14} {r['tokens_per_s']:>10} {r['examples_per_step']:>9} "
+            f"{r['real_token_share']:>10} {str(r['pack_fill']):>10} {r['peak_mem_gb']:>8}   ({r['device']})"
         )
 
 

@@ -275,7 +275,8 @@ def examples_from_rows(rows) -> list[ReplyExample]:
 def load_dataset_splits(name: str, revision: str | None, needed_splits: Sequence[str] = ("train",)):
     """A data_prep DatasetDict (local folder or Hub repo at a revision, through the recipe's loader) and a
     description of what was loaded; the splits named must exist and hold the reply columns."""
-    from recipes.replytune_sft import RecipeConfigError, load_reply_dataset
+    from recipes.configs import RecipeConfigError
+    from recipes.data import load_reply_dataset
 
     try:
         dataset, source = load_reply_dataset(name, revision, splits=list(needed_splits))

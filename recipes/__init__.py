@@ -1,1 +1,20 @@
-"""Training recipes: `sft_qlora.py` (the script), `replytune_sft.py` (its model loading, callbacks, arguments)."""
+"""Training recipes: `sft_qlora.py` (the script) and its library, one module per concern:
+
+- `configs.py`: the recipe's fields (ReplytuneArguments beside TRL's), parsing, checks and `--help`;
+- `data.py`: the data_prep dataset, its rows, and the row checks made before any model loads;
+- `plan.py`: the training plan (examples per step, steps, evaluations; `--dry_run true`);
+- `model_utils.py`: model loading for training and inference (Unsloth / bitsandbytes 4-bit / CPU);
+- `trainer.py`: the SFTTrainer subclass, its per-step token counts and the final (FSDP-safe) save;
+- `callbacks.py`: overfitting guards, sample generations, tracker metadata;
+- `generation.py`: the one batched-generation function (the judge calls it too);
+- `run_files.py`: resolved config, metadata, adapter card, Hub push.
+
+The recipe files live under `<model>/sft/`. Nothing heavy is imported here: the script reads these paths before
+Unsloth, which must be imported before transformers.
+"""
+
+from pathlib import Path
+
+RECIPES_DIR = Path(__file__).resolve().parent
+DEFAULT_RECIPE = RECIPES_DIR / "qwen3-8b" / "sft" / "config_qlora.yaml"
+CPU_DEMO_RECIPE = RECIPES_DIR / "smollm2-135m" / "sft" / "config_demo.yaml"

@@ -2,10 +2,11 @@
 
     accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/sft_qlora.py \
         --config recipes/qwen3-8b/sft/config_qlora.yaml [--field value ...]
+    python recipes/sft_qlora.py --config recipes/qwen3-8b/sft/config_qlora.yaml --dry_run true   # no GPU needed
 
 A recipe YAML sets the fields of TRL's ScriptArguments, SFTConfig and ModelConfig and of replytune's own
-ReplytuneArguments (recipes/replytune_sft.py); command-line flags override it. A bad field stops the run before any
-model is loaded, naming the field.
+ReplytuneArguments (recipes/configs.py); command-line flags override it; `--help` lists them. A bad field, a bad row
+or a missing eval split stops the run before any model loads, naming it.
 """
 
 import os
@@ -19,102 +20,124 @@ if str(REPO_ROOT) not in sys.path:  # `accelerate launch recipes/sft_qlora.py` p
 
 def import_unsloth_first(argv: list[str]) -> None:
     """Unsloth patches transformers/trl/peft when imported, so it must come first: only when the recipe asks for
-    it and a GPU is there (it fails on CPU). load_model_and_tokenizer reports why when it could not be imported."""
+    it, on a GPU, in a launch it can run in (one unsharded process). The loader says why when it is not used."""
     from data_prep.yaml_config import ConfigError, read_yaml  # yaml only: no transformers before Unsloth
+    from recipes import DEFAULT_RECIPE
+    from recipes.model_utils import unsloth_blocker
 
-    value = None
-    if "--config" in argv and argv.index("--config") + 1 < len(argv):
-        try:
-            value = read_yaml(argv[argv.index("--config") + 1]).get("use_unsloth")
-        except ConfigError:
-            pass  # parse_recipe_args reports a missing or broken recipe file
+    config = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else DEFAULT_RECIPE
+    try:
+        value = read_yaml(config).get("use_unsloth")
+    except ConfigError:
+        value = None  # parse_recipe_args reports a missing or broken recipe file
     for index, arg in enumerate(argv):
         if arg == "--use_unsloth" and index + 1 < len(argv):
             value = argv[index + 1]
         elif arg.startswith("--use_unsloth="):
             value = arg.split("=", 1)[1]
-    if str(value).lower() not in ("true", "auto"):
+    if str(value).lower() not in ("true", "auto") or unsloth_blocker() is not None:
         return
     import torch
 
     if torch.cuda.is_available():
         try:
             import unsloth  # noqa: F401
-        except Exception:  # noqa: BLE001 - the reason is reported by load_model_and_tokenizer
+        except Exception:  # noqa: BLE001 - the loader reports the reason
             pass
 
 
 def main(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        from recipes.configs import recipe_help
+
+        print(recipe_help())
+        return 0
     import_unsloth_first(argv)
-    from recipes import replytune_sft as sft
+    from recipes import callbacks, configs, data, model_utils, plan, run_files
+    from recipes.trainer import ReplytuneSFTTrainer
 
     try:
-        script_args, training_args, model_args, replytune_args = sft.parse_recipe_args(argv)
-    except sft.RecipeConfigError as error:
-        print(f"recipe error: {error}", file=sys.stderr)
-        return 2
-    sft.configure_logging(training_args)
-    logger = sft.logger
+        script_args, training_args, model_args, replytune_args = configs.parse_recipe_args(argv)
+        configs.configure_logging(training_args)
 
-    # Data: the data_prep DatasetDict (local versioned folder or Hub repo@revision)
-    evaluating = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
-    splits = [script_args.dataset_train_split] + ([script_args.dataset_test_split] if evaluating else [])
-    try:
-        dataset, source = sft.load_reply_dataset(script_args.dataset_name, replytune_args.dataset_revision, splits)
-        train_rows = sft.to_training_rows(dataset[script_args.dataset_train_split], replytune_args.enable_thinking)
-        eval_split = dataset[script_args.dataset_test_split] if evaluating else None
-        eval_rows = sft.to_training_rows(eval_split, replytune_args.enable_thinking) if evaluating else None
-        logger.info("dataset %s@%s (%s): %d train rows", source.name, source.revision, source.kind, len(train_rows))
+        # Data: the data_prep DatasetDict and the tokenizer; every row checked before any model loads
+        checked = data.load_checked_data(script_args, training_args, model_args, replytune_args)
+        training_plan = plan.plan_run(training_args, model_args, replytune_args, script_args, checked)
+        plan.report_plan(training_plan, training_args.output_dir, replytune_args.dry_run)
+        if replytune_args.dry_run:
+            return 0
+        base_model = configs.base_model_hub_id(model_args, replytune_args)
+        push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # one commit at the end, below
+        if push_to_hub:
+            repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+            repo_id = run_files.check_push_target(repo_id, replytune_args.hub_tag, run_files.hub_token())
 
         # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
-        loaded = sft.load_model_and_tokenizer(model_args, training_args, replytune_args)
-        logger.info("model: %s", loaded.description)
-        sft.check_loss_on_reply_only(loaded.tokenizer, train_rows[0], training_args)
-    except sft.RecipeConfigError as error:  # a dataset or model field that names nothing usable: no traceback
+        loaded = model_utils.load_model_and_tokenizer(model_args, training_args, replytune_args)
+    except (configs.RecipeConfigError, model_utils.ModelLoadError) as error:  # names the field or row: no traceback
         print(f"recipe error: {error}", file=sys.stderr)
         return 2
+    configs.logger.info("model: %s", loaded.description)
 
-    config = sft.resolved_config(script_args, training_args, model_args, replytune_args)
-    metadata = sft.run_metadata(config, source, model_args, loaded)
-    sample_prompts = sft.pick_sample_prompts(replytune_args, eval_split)
-    trainer = sft.ReplytuneSFTTrainer(
+    config = run_files.resolved_config(script_args, training_args, model_args, replytune_args)
+    config["push_to_hub"] = push_to_hub
+    metadata = run_files.run_metadata(config, checked.source, model_args, base_model, loaded)
+    sample_prompts = callbacks.pick_sample_prompts(replytune_args, checked.eval_split)
+    trainer = ReplytuneSFTTrainer(
         model=loaded.model,
         args=training_args,
-        train_dataset=train_rows,
-        eval_dataset=eval_rows,
+        train_dataset=checked.train_rows,
+        eval_dataset=checked.eval_rows,
         processing_class=loaded.tokenizer,
         peft_config=loaded.peft_config,
-        callbacks=sft.build_callbacks(training_args, replytune_args, loaded.tokenizer, sample_prompts, metadata),
+        callbacks=callbacks.build_callbacks(training_args, replytune_args, loaded.tokenizer, sample_prompts, metadata),
     )
     metadata["num_processes"] = trainer.accelerator.num_processes
     metadata["distributed_type"] = str(trainer.accelerator.distributed_type.value)
-    logger.info("%d process(es), %s", metadata["num_processes"], metadata["distributed_type"])
+    configs.logger.info("%d process(es), %s", metadata["num_processes"], metadata["distributed_type"])
     if trainer.is_world_process_zero():
-        sft.write_run_files(training_args.output_dir, config, metadata)
+        run_files.write_run_files(training_args.output_dir, config, metadata)
 
-    resume = sft.resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    resume = run_files.resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if resume:
-        logger.info("resuming from %s", resume)
+        configs.logger.info("resuming from %s", resume)
     try:
         result = trainer.train(resume_from_checkpoint=resume)
-    except sft.NonFiniteLossError as error:
-        logger.error("%s", error)
+    except callbacks.NonFiniteLossError as error:
+        configs.logger.error("%s", error)
         return 3
-    metrics = dict(result.metrics)
-    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
-    if evaluations:  # the last evaluation (no extra one here: it would reopen the trackers after train() closed them)
-        metrics.update(evaluations[-1])
-    metrics["best_eval_loss"] = trainer.state.best_metric
+    metrics = run_files.final_metrics(result.metrics, trainer.state, training_args.load_best_model_at_end)
 
-    # Save the adapter, the tokenizer and the exact resolved config; optionally push and tag
-    trainer.save_model(training_args.output_dir)
+    # Save the adapter, tokenizer, generation config, card and resolved config; optionally push them as one commit
+    output_dir = training_args.output_dir
+    trainer.save_adapter(output_dir)
     if trainer.is_world_process_zero():
-        loaded.tokenizer.save_pretrained(training_args.output_dir)
-        sft.write_run_files(training_args.output_dir, config, metadata, metrics)
-        logger.info("adapter, tokenizer and resolved config saved to %s", training_args.output_dir)
-    repo_id = sft.push_adapter(trainer, training_args, replytune_args, metadata)
-    if repo_id:
-        logger.info("pushed to the Hub: %s (tag %s)", repo_id, replytune_args.hub_tag)
+        card = run_files.card_values(
+            repo_id if push_to_hub else Path(output_dir).name,
+            base_model,
+            checked.source,
+            replytune_args,
+            training_args,
+            model_args,
+            training_plan,
+            metrics,
+            metadata,
+        )
+        end_of_turn = training_args.eos_token or loaded.tokenizer.eos_token
+        run_files.save_run(
+            trainer, loaded.tokenizer, output_dir, end_of_turn, base_model, config, metadata, metrics, card
+        )
+        if push_to_hub:
+            message = f"replytune SFT adapter, dataset {card.dataset or 'local'}@{card.dataset_revision}"
+            repo_id, commit = run_files.push_adapter(
+                output_dir,
+                repo_id,
+                training_args.hub_private_repo is not False,
+                replytune_args.hub_tag,
+                run_files.hub_token(),
+                message,
+            )
+            configs.logger.info("pushed to the Hub: %s at %s (tag %s)", repo_id, commit, replytune_args.hub_tag)
     trainer.accelerator.wait_for_everyone()
     trainer.accelerator.end_training()
     return 0

@@ -48,11 +48,13 @@ def reply_dataset_dict(train: int = 24, eval: int = 6, test: int = 4, reply: str
     )
 
 
-def write_versioned_dataset(output_dir: Path, version: str = "v1", **kwargs) -> Path:
-    """data_prep's layout: OUTPUT/vN/data/<split>-00000-of-00001.parquet (what `data_prep build` writes)."""
+def write_versioned_dataset(output_dir: Path, version: str = "v1", dataset=None, **kwargs) -> Path:
+    """data_prep's layout: OUTPUT/vN/data/<split>-00000-of-00001.parquet (what `data_prep build` writes).
+
+    `dataset`: a DatasetDict to write instead of `reply_dataset_dict(**kwargs)`."""
     folder = Path(output_dir) / version
     (folder / "data").mkdir(parents=True, exist_ok=True)
-    for split, rows in reply_dataset_dict(**kwargs).items():
+    for split, rows in (dataset if dataset is not None else reply_dataset_dict(**kwargs)).items():
         rows.to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
     return folder
 
@@ -74,7 +76,6 @@ def tiny_overrides(model_dir: Path, data_dir: Path, output_dir: Path, **fields) 
         "max_steps": 4,
         "eval_steps": 2,
         "save_steps": 2,
-        "max_length": 128,
         "report_to": "none",
         "sample_max_new_tokens": 8,
         **fields,

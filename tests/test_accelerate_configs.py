@@ -23,9 +23,8 @@ CONFIGS = REPO_ROOT / "accelerate_configs"
 PROBE = """
 import json, os, sys
 sys.path.insert(0, {root!r})
-from trl import ModelConfig
-from recipes.replytune_sft import sharded_quant_storage
-sharded, storage = sharded_quant_storage(ModelConfig(load_in_4bit=True))
+from recipes.model_utils import sharded_quant_storage
+sharded, storage = sharded_quant_storage(None)
 keys = ("RANK", "WORLD_SIZE", "ACCELERATE_USE_FSDP", "FSDP_USE_ORIG_PARAMS", "FSDP_CPU_RAM_EFFICIENT_LOADING",
         "FSDP_AUTO_WRAP_POLICY", "FSDP_SHARDING_STRATEGY")
 print("PROBE " + json.dumps({{**{{k: os.environ.get(k) for k in keys}}, "sharded": sharded, "storage": storage}}))

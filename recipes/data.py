@@ -1,0 +1,364 @@
+"""The training data: the data_prep DatasetDict (a local versioned folder or a Hub repo at a revision), its rows in
+TRL's conversational prompt-completion format, and the checks every row passes before any model loads.
+
+Checked before a model loads, because each would otherwise fail deep inside TRL or, worse, train silently:
+the splits exist and hold chat messages; no prompt or reply carries a chat-template control string (a reply holding
+`<|im_end|>` teaches the model to stop mid-reply); no row is longer than `max_example_tokens` (padding-free batches
+are never truncated); and the loss falls on the reply and its end-of-turn token only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+from data_prep.control_strings import find_control_strings
+from data_prep.schema import COMPLETION, PROMPT
+from recipes.configs import RecipeConfigError, is_hub_repo_id
+
+logger = logging.getLogger("replytune.sft")
+
+
+@dataclass
+class DatasetSource:
+    """Where the training data came from, as logged with the run and saved beside the adapter."""
+
+    name: str
+    revision: str | None
+    kind: str  # "local" or "hub"
+    resolved: str | None = None  # the folder actually loaded, or the Hub commit sha
+
+
+# --- loading -----------------------------------------------------------------------------------------------------
+
+
+def is_dataset_folder(folder: Path) -> bool:
+    """data_prep's layout (data/<split>-*.parquet, like the Hub repo) or a `save_to_disk` DatasetDict."""
+    return (folder / "dataset_dict.json").is_file() or any((folder / "data").glob("*.parquet"))
+
+
+def resolve_local_dataset(path: Path, revision: str | None) -> Path:
+    """The dataset folder: `path` itself, `path/revision`, or the highest `path/vN` for `latest`."""
+    if not path.is_dir():
+        raise RecipeConfigError(
+            f"dataset_name {str(path)!r} is a file: give the dataset folder (`data_prep build --output`)"
+        )
+    if is_dataset_folder(path):
+        if revision not in (None, "latest", path.name):
+            raise RecipeConfigError(f"{path} is itself a dataset folder, but dataset_revision is {revision!r}")
+        return path
+    versions = sorted(
+        (child for child in path.iterdir() if child.is_dir() and is_dataset_folder(child)),
+        key=lambda child: (_version_number(child.name), child.name),
+    )
+    if not versions:
+        raise RecipeConfigError(f"{path}: no dataset in it or in a versioned subfolder (vN/data/*.parquet)")
+    if revision in (None, "latest"):
+        if revision is None and len(versions) > 1:
+            raise RecipeConfigError(
+                f"{path} holds several versions ({', '.join(v.name for v in versions)}): set dataset_revision"
+            )
+        return versions[-1]
+    chosen = path / revision
+    if not (chosen.is_dir() and is_dataset_folder(chosen)):
+        raise RecipeConfigError(f"{path}: no version {revision!r}; found {', '.join(v.name for v in versions)}")
+    return chosen
+
+
+def _version_number(name: str) -> int:
+    digits = name[1:] if name[:1] in "vV" else name
+    return int(digits) if digits.isdigit() else -1
+
+
+def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str], eval_split: str | None = None):
+    """Load the DatasetDict and check the prompt/completion columns of each split the run uses.
+
+    `eval_split` (one of `splits`) names the split the run evaluates on: when it is missing, the error says which
+    two flags choose another split or no evaluation.
+    """
+    from datasets import load_dataset, load_from_disk
+
+    path = Path(name)
+    if path.exists():
+        folder = resolve_local_dataset(path, revision)
+        try:
+            if (folder / "dataset_dict.json").is_file():
+                dataset = load_from_disk(str(folder))
+            else:
+                dataset = load_dataset(str(folder))
+        except (ValueError, IndexError) as error:  # an empty split file: 'Instruction "eval" corresponds to no data!'
+            raise RecipeConfigError(f"dataset {folder}: it cannot be loaded (is a split empty?): {error}") from error
+        source = DatasetSource(name=str(path), revision=revision or folder.name, kind="local", resolved=str(folder))
+    else:
+        if not is_hub_repo_id(name):
+            raise RecipeConfigError(f"dataset_name {name!r}: no such folder (and not a Hub repo id)")
+        if revision == "latest":
+            revision = _latest_hub_version(name)
+        try:
+            dataset = load_dataset(name, revision=revision)
+        except OSError as error:  # datasets' DatasetNotFoundError (repo or revision), offline mode, no connection
+            at_revision = f" at dataset_revision {revision!r}" if revision else ""
+            raise RecipeConfigError(
+                f"dataset_name {name!r}{at_revision}: no local folder of that name, and the Hub could not load it: "
+                f"{error}"
+            ) from error
+        source = DatasetSource(name=name, revision=revision, kind="hub", resolved=_hub_dataset_sha(name, revision))
+    where = f"dataset {source.name}@{source.revision}" if source.revision else f"dataset {source.name}"
+    if eval_split is not None and eval_split not in dataset:
+        # Chosen: fail fast rather than train without evaluation. Without an eval split there is no early stopping,
+        # no best checkpoint and no overfitting flag, which a user would only notice after paying for the GPU.
+        raise RecipeConfigError(
+            f"{where}: no split {eval_split!r} to evaluate on; it has {list(dataset)}. Set --dataset_test_split to "
+            "one of those, or --eval_strategy no to train without evaluation (with --load_best_model_at_end false)"
+        )
+    for split in splits:
+        check_reply_split(dataset, split, where)
+    return dataset, source
+
+
+def check_reply_split(dataset, split: str, where: str) -> None:
+    """The split exists, has rows, and holds data_prep's conversational prompt/completion columns.
+
+    Checked before any model loads: an empty split or a plain-text column would otherwise fail deep inside TRL's
+    tokenization or the first training step, far from its cause.
+    """
+    if split not in dataset:
+        raise RecipeConfigError(f"{where}: no split {split!r}; it has {list(dataset)}")
+    rows = dataset[split]
+    missing = {PROMPT, COMPLETION} - set(rows.column_names)
+    if missing:
+        raise RecipeConfigError(f"{where} split {split!r}: missing column(s) {sorted(missing)}")
+    if len(rows) == 0:
+        raise RecipeConfigError(f"{where} split {split!r} has no rows")
+    first = rows[0]
+    for column in (PROMPT, COMPLETION):
+        messages = first[column]
+        if not (isinstance(messages, list) and messages and all(_is_message(m) for m in messages)):
+            raise RecipeConfigError(
+                f"{where} split {split!r}: column {column!r} must hold chat messages "
+                f'([{{"role": ..., "content": ...}}], as data_prep writes them), got {messages!r:.120}'
+            )
+
+
+def _is_message(message) -> bool:
+    return isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message
+
+
+def _latest_hub_version(repo_id: str) -> str:
+    from huggingface_hub import HfApi
+
+    try:
+        refs = HfApi().list_repo_refs(repo_id, repo_type="dataset")
+    except OSError as error:  # huggingface_hub's RepositoryNotFoundError and HTTP errors, offline mode
+        raise RecipeConfigError(
+            f"dataset_name {repo_id!r} with dataset_revision latest: no local folder of that name, and its Hub tags "
+            f"could not be listed: {error}"
+        ) from error
+    tags = [ref.name for ref in refs.tags]
+    versions = [tag for tag in tags if _version_number(tag) >= 0]
+    if not versions:
+        raise RecipeConfigError(f"dataset {repo_id}: dataset_revision latest, but the repo has no vN tag ({tags})")
+    return max(versions, key=_version_number)
+
+
+def _hub_dataset_sha(repo_id: str, revision: str | None) -> str | None:
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(repo_id, revision=revision).sha
+    except Exception as error:  # the revision was loaded already; the sha is only bookkeeping
+        logger.warning("could not resolve the commit of dataset %s@%s: %s", repo_id, revision, error)
+        return None
+
+
+def to_training_rows(split, enable_thinking: bool):
+    """Keep the conversational prompt/completion columns and add TRL's per-row chat_template_kwargs.
+
+    TRL renders the prompt with add_generation_prompt=True and the prompt+completion with these kwargs, and trains
+    on the tokens after the common prefix: the reply and the `<|im_end|>` that closes it.
+    """
+    rows = split.select_columns([PROMPT, COMPLETION])
+    return rows.map(lambda _: {"chat_template_kwargs": {"enable_thinking": enable_thinking}})
+
+
+# --- row checks --------------------------------------------------------------------------------------------------
+
+_ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
+
+
+def tokenizer_control_tokens(tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The tokenizer's own special and added tokens: text that it turns into a control token, whatever the model."""
+    tokens = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
+    return sorted(token for token in tokens if token)
+
+
+def check_no_control_strings(splits: dict[str, Iterable[dict]], where: str, extra_tokens: Sequence[str]) -> None:
+    """Refuse any row whose prompt or reply text still carries a chat-template control string.
+
+    Each message is checked after NFKC with zero-width characters removed (data_prep/control_strings' contract), so
+    a fullwidth or zero-width-split disguise is caught as the string it becomes. The error names the split, the row
+    index, the column and the string, and counts the other rows that carry one.
+    """
+    found = []
+    for split, rows in splits.items():
+        for index, row in enumerate(rows):
+            for column in (PROMPT, COMPLETION):
+                for message in row[column]:
+                    text = message.get("content") or ""
+                    if not isinstance(text, str):
+                        continue
+                    normalized = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))  # a literal stays literal
+                    strings = find_control_strings(normalized, extra_tokens)
+                    if strings:
+                        found.append((split, index, column, strings[0]))
+    if found:
+        split, index, column, string = found[0]
+        others = f" ({len(found) - 1} more row(s) carry one too)" if len(found) > 1 else ""
+        raise RecipeConfigError(
+            f"{where} split {split!r} row {index} column {column!r} contains the chat control string {string!r}"
+            f"{others}. Training on it would teach the model to end or open turns inside a reply. Rebuild the dataset "
+            "with data_prep (it rejects such records) or remove the row."
+        )
+
+
+@dataclass
+class RowLengths:
+    """Tokens per row of one split, counted with the chat template exactly as TRL's SFTTrainer counts them."""
+
+    total: list[int]  # prompt + reply (+ end-of-turn) tokens per row
+    reply: list[int]  # the tokens that carry loss per row
+
+
+def measure_rows(tokenizer: PreTrainedTokenizerBase, rows, enable_thinking: bool, batch_size: int = 256) -> RowLengths:
+    """Render each row's prompt and whole conversation with the chat template and count their tokens."""
+    total, reply = [], []
+    prompts, conversations = [], []
+    for row in rows:
+        prompts.append(list(row[PROMPT]))
+        conversations.append(list(row[PROMPT]) + list(row[COMPLETION]))
+    for start in range(0, len(prompts), batch_size):
+        prompt_ids = tokenizer.apply_chat_template(
+            prompts[start : start + batch_size],
+            add_generation_prompt=True,
+            enable_thinking=enable_thinking,
+            tokenize=True,
+            return_dict=True,
+        )["input_ids"]
+        full_ids = tokenizer.apply_chat_template(
+            conversations[start : start + batch_size], enable_thinking=enable_thinking, tokenize=True, return_dict=True
+        )["input_ids"]
+        for prompt, full in zip(prompt_ids, full_ids):
+            total.append(len(full))
+            reply.append(len(full) - len(prompt))
+    return RowLengths(total, reply)
+
+
+def check_row_lengths(lengths: dict[str, RowLengths], max_example_tokens: int, where: str) -> None:
+    """Refuse rows longer than max_example_tokens, naming the first and counting the others."""
+    too_long = [
+        (split, index, tokens)
+        for split, counted in lengths.items()
+        for index, tokens in enumerate(counted.total)
+        if tokens > max_example_tokens
+    ]
+    if too_long:
+        split, index, tokens = too_long[0]
+        others = f" ({len(too_long) - 1} more row(s) are too)" if len(too_long) > 1 else ""
+        raise RecipeConfigError(
+            f"{where} split {split!r} row {index} is {tokens:,} tokens long, over max_example_tokens "
+            f"{max_example_tokens:,}{others}. Padding-free batches are never truncated, so such a row would run the "
+            "GPU out of memory mid-run: remove it (data_prep bounds tweet and reply length) or raise "
+            "max_example_tokens."
+        )
+
+
+# --- the loss mask -----------------------------------------------------------------------------------------------
+
+
+def loss_mask(tokenizer: PreTrainedTokenizerBase, prompt: list[dict], completion: list[dict], **template_kwargs):
+    """(token ids, 0/1 loss mask) of one row, exactly as TRL's SFTTrainer builds them for prompt-completion rows."""
+    from trl.data_utils import common_prefix_length
+
+    prompt_ids = tokenizer.apply_chat_template(
+        prompt, tokenize=True, return_dict=True, add_generation_prompt=True, **template_kwargs
+    )["input_ids"]
+    full_ids = tokenizer.apply_chat_template(prompt + completion, tokenize=True, return_dict=True, **template_kwargs)[
+        "input_ids"
+    ]
+    prompt_len = common_prefix_length(prompt_ids, full_ids)
+    if prompt_len < len(prompt_ids):
+        raise ValueError(
+            "the chat template renders the prompt differently alone than followed by the reply, so training would "
+            f"see another context than generation: prompt ends {tokenizer.decode(prompt_ids[prompt_len:])!r}"
+        )
+    return full_ids, [0] * prompt_len + [1] * (len(full_ids) - prompt_len)
+
+
+def check_loss_on_reply_only(tokenizer: PreTrainedTokenizerBase, row: dict, training_args) -> None:
+    """Before training: the loss falls on the reply and its end-of-turn token, never on the prompt."""
+    if training_args.completion_only_loss is False:
+        raise RecipeConfigError("completion_only_loss: false would train on the prompt too; remove it")
+    ids, mask = loss_mask(tokenizer, list(row[PROMPT]), list(row[COMPLETION]), **row.get("chat_template_kwargs", {}))
+    end_of_turn = tokenizer.convert_tokens_to_ids(training_args.eos_token or tokenizer.eos_token)
+    trained = [token for token, bit in zip(ids, mask) if bit]
+    if end_of_turn not in trained:
+        raise RecipeConfigError(
+            f"the end-of-turn token {tokenizer.convert_ids_to_tokens(end_of_turn)!r} is not in the trained span "
+            f"{tokenizer.decode(trained)!r}: the model would never learn to stop (set eos_token in the recipe)"
+        )
+    logger.info("loss on %d of %d tokens of the first row: %r", len(trained), len(ids), tokenizer.decode(trained))
+
+
+# --- everything a run needs before its model loads -----------------------------------------------------------------
+
+
+@dataclass
+class CheckedData:
+    """The run's dataset, checked row by row, with the tokenizer that checked it."""
+
+    dataset: object  # the DatasetDict
+    source: DatasetSource
+    tokenizer: PreTrainedTokenizerBase
+    lengths: dict[str, RowLengths]  # per used split
+    train_rows: object  # TRL-ready Dataset
+    eval_rows: object | None
+    eval_split: object | None  # the raw eval split (sample prompts come from it)
+
+
+def load_checked_data(script_args, training_args, model_args, replytune_args) -> CheckedData:
+    """Load the splits the run uses and the tokenizer, and check every row: raises RecipeConfigError naming it."""
+    from recipes.configs import evaluates
+    from recipes.model_utils import load_tokenizer
+
+    train_split, eval_split = script_args.dataset_train_split, script_args.dataset_test_split
+    splits = [train_split, eval_split] if evaluates(training_args) else [train_split]
+    dataset, source = load_reply_dataset(
+        script_args.dataset_name, replytune_args.dataset_revision, splits, eval_split if len(splits) > 1 else None
+    )
+    logger.info(
+        "dataset %s@%s (%s): %d train rows", source.name, source.revision, source.kind, len(dataset[train_split])
+    )
+    tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.model_revision, replytune_args.gguf_file)
+    where = f"dataset {source.name}@{source.revision}"
+    used = {split: dataset[split] for split in splits}
+    check_no_control_strings(used, where, tokenizer_control_tokens(tokenizer))
+    lengths = {split: measure_rows(tokenizer, rows, replytune_args.enable_thinking) for split, rows in used.items()}
+    check_row_lengths(lengths, replytune_args.max_example_tokens, where)
+    train_rows = to_training_rows(dataset[train_split], replytune_args.enable_thinking)
+    check_loss_on_reply_only(tokenizer, train_rows[0], training_args)
+    has_eval = len(splits) > 1
+    return CheckedData(
+        dataset=dataset,
+        source=source,
+        tokenizer=tokenizer,
+        lengths=lengths,
+        train_rows=train_rows,
+        eval_rows=to_training_rows(dataset[eval_split], replytune_args.enable_thinking) if has_eval else None,
+        eval_split=dataset[eval_split] if has_eval else None,
+    )

@@ -1,0 +1,361 @@
+"""The training plan: what a run will do, worked out from the recipe, the dataset and the tokenizer alone.
+
+`--dry_run true` prints it and writes `output_dir/plan.json` without loading a model; every real run writes the same
+file before training. The step arithmetic follows transformers 5.17's Trainer (`set_initial_training_values`,
+`TrainerState.compute_steps`, `DefaultFlowCallback`), so `evaluation_steps` is the list of steps at which the trainer
+will evaluate; tests/test_sft_training.py compares it with the steps a real run evaluated at.
+
+The GPU estimate is given only where a measurement backs it (MEASURED below, from benchmarks/train_throughput.py run
+through this recipe on Qwen3-8B's shapes): a memory ceiling when this plan's micro-batches are no bigger than the
+measured ones, and a lower bound on training time (small padding-free micro-batches run below the packed rate that
+was measured). Anything else says why there is no estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recipes.configs import evaluates
+from recipes.data import RowLengths
+from recipes.model_utils import ModelLoadError, choose_load_path, unsloth_blocker
+
+logger = logging.getLogger("replytune.sft")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    load_path: str
+    gpu: str
+    tokens_per_second: float
+    peak_memory_gb: float
+    tokens_per_micro_batch: int
+    source: str
+
+
+# README "Training the reply adapter": Qwen3-8B architecture, random weights, seq 512, batch 4 packed (4 x 512
+# token positions per micro-batch), LoRA r 16 on the seven projections, gradient checkpointing, 10 timed steps.
+MEASURED = (
+    Measurement("bnb-4bit", "H200", 2133.0, 7.2, 4 * 512, "benchmarks/train_throughput.py, adamw_torch_fused"),
+    Measurement("unsloth", "H100", 2127.0, 7.0, 4 * 512, "benchmarks/train_throughput.py"),
+)
+QWEN3_8B_SHAPE = {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers": 36, "intermediate_size": 12288}
+
+
+def world_size(environ=os.environ) -> int:
+    return int(environ.get("WORLD_SIZE", "1") or 1)
+
+
+def steps_of_each_epoch(train_examples: int, per_device: int, accumulation: int, processes: int) -> list[int]:
+    """Examples behind each optimizer step of one epoch, over all processes, as Trainer + accelerate batch them.
+
+    accelerate shards the batches of `per_device` examples round-robin over the processes (each process gets
+    ceil(batches / processes)); Trainer groups `accumulation` micro-batches into one optimizer step, the last step
+    of an epoch taking what is left.
+    """
+    batches = math.ceil(train_examples / per_device)
+    per_process = math.ceil(batches / processes)
+    steps = []
+    for first in range(0, per_process, accumulation):
+        micro_batches = min(accumulation, per_process - first)
+        examples = 0
+        for micro_batch in range(first, first + micro_batches):
+            for process in range(processes):
+                batch = micro_batch * processes + process
+                if batch < batches:
+                    examples += min(per_device, train_examples - batch * per_device)
+        steps.append(examples)
+    return steps
+
+
+def _resolved_interval(value: float | None, max_steps: int) -> int | None:
+    """TrainerState.compute_steps: a value below 1 is a ratio of max_steps."""
+    if value is None:
+        return None
+    return math.ceil(max_steps * value) if value < 1 else int(value)
+
+
+def _strategy(value) -> str:
+    return str(getattr(value, "value", value))
+
+
+def evaluation_steps(training_args, max_steps: int, steps_per_epoch: int) -> list[int]:
+    """The steps at which DefaultFlowCallback will evaluate."""
+    strategy = _strategy(training_args.eval_strategy)
+    if strategy == "steps":
+        every = _resolved_interval(training_args.eval_steps or training_args.logging_steps, max_steps)
+        steps = [s for s in range(every, max_steps + 1, every) if s >= training_args.eval_delay]
+        if max_steps % every and max_steps >= training_args.eval_delay:
+            steps.append(max_steps)  # transformers >= 5 also evaluates at the last step
+        return steps
+    if strategy == "epoch":
+        epochs = math.ceil(max_steps / steps_per_epoch)
+        return sorted(
+            {min(k * steps_per_epoch, max_steps) for k in range(1, epochs + 1) if k >= training_args.eval_delay}
+        )
+    return []
+
+
+def checkpoint_steps(training_args, max_steps: int, steps_per_epoch: int) -> list[int] | str:
+    strategy = _strategy(training_args.save_strategy)
+    if strategy == "steps":
+        every = _resolved_interval(training_args.save_steps, max_steps)
+        return sorted({*range(every, max_steps + 1, every), max_steps})
+    if strategy == "epoch":
+        epochs = math.ceil(max_steps / steps_per_epoch)
+        return sorted({min(k * steps_per_epoch, max_steps) for k in range(1, epochs + 1)})
+    if strategy == "best":
+        return "at each evaluation that improves metric_for_best_model"
+    return []
+
+
+def _token_stats(lengths: RowLengths | None) -> dict[str, Any] | None:
+    if lengths is None or not lengths.total:
+        return None
+    return {
+        "mean_per_example": round(statistics.fmean(lengths.total), 1),
+        "max_per_example": max(lengths.total),
+        "mean_reply_per_example": round(statistics.fmean(lengths.reply), 1),
+        "total": sum(lengths.total),
+    }
+
+
+def plan_training(
+    training_args,
+    model_args,
+    replytune_args,
+    train_lengths: RowLengths,
+    eval_lengths: RowLengths | None,
+    processes: int = 1,
+    model_config: dict | None = None,
+) -> dict[str, Any]:
+    """The plan as a JSON-ready dict (see the module docstring)."""
+    per_device = training_args.per_device_train_batch_size
+    accumulation = training_args.gradient_accumulation_steps
+    train_examples = len(train_lengths.total)
+    epoch_steps = steps_of_each_epoch(train_examples, per_device, accumulation, processes)
+    if training_args.max_steps > 0:
+        max_steps = training_args.max_steps
+    else:
+        max_steps = math.ceil(training_args.num_train_epochs * len(epoch_steps))
+    schedule = [epoch_steps[step % len(epoch_steps)] for step in range(max_steps)]
+    evaluations = evaluation_steps(training_args, max_steps, len(epoch_steps)) if evaluates(training_args) else []
+    mean_tokens = statistics.fmean(train_lengths.total)
+    largest = sorted(train_lengths.total, reverse=True)[:per_device]
+    eval_largest = (
+        sorted(eval_lengths.total, reverse=True)[: training_args.per_device_eval_batch_size] if (eval_lengths) else []
+    )
+    plan: dict[str, Any] = {
+        "model": model_args.model_name_or_path,
+        "load_path_on_gpu": planned_load_paths(training_args, model_args, replytune_args),
+        "num_processes": processes,
+        "train_examples": train_examples,
+        "eval_examples": len(eval_lengths.total) if eval_lengths else 0,
+        "train_tokens": _token_stats(train_lengths),
+        "eval_tokens": _token_stats(eval_lengths),
+        "padding_free": bool(training_args.padding_free or training_args.packing),
+        "packing": bool(training_args.packing),
+        "examples_per_micro_batch": per_device,
+        "micro_batches_per_optimizer_step": accumulation,
+        "examples_per_optimizer_step": per_device * accumulation * processes,
+        "examples_in_last_step_of_each_epoch": epoch_steps[-1],
+        "optimizer_steps_per_epoch": len(epoch_steps),
+        "optimizer_steps": max_steps,
+        "examples_trained": sum(schedule),
+        "warmup_steps": training_args.get_warmup_steps(max_steps),
+        "evaluation_steps": evaluations,
+        "checkpoint_steps": checkpoint_steps(training_args, max_steps, len(epoch_steps)),
+        "mean_tokens_per_optimizer_step": round(mean_tokens * per_device * accumulation * processes, 1),
+        "max_tokens_per_micro_batch": sum(largest),
+        "max_tokens_per_eval_micro_batch": sum(eval_largest),
+        "early_stopping_patience": replytune_args.early_stopping_patience if evaluations else 0,
+        "warnings": [],
+    }
+    if training_args.packing:
+        plan["packing_note"] = (
+            "packing: each micro-batch holds packed rows of up to max_length tokens, so examples per optimizer "
+            "step depend on lengths and are not the per-device batch x accumulation counted here"
+        )
+    plan["estimate"] = gpu_estimate(plan, training_args, model_args, model_config, mean_tokens)
+    plan["warnings"] = plan_warnings(plan, training_args, replytune_args)
+    return plan
+
+
+def planned_load_paths(training_args, model_args, replytune_args) -> list[str]:
+    """The load paths the run can take on a GPU machine (Unsloth depends on that machine's install)."""
+    targets_gpu = not training_args.use_cpu or model_args.load_in_4bit or training_args.bf16
+    if not targets_gpu:
+        return ["cpu"]
+    try:
+        path, why_not = choose_load_path(replytune_args.use_unsloth, True, True)
+    except ModelLoadError:  # use_unsloth: true in a multi-process launch: the real run stops, naming it
+        return ["refused: use_unsloth true with " + (unsloth_blocker() or "this launch")]
+    if path == "unsloth" and replytune_args.use_unsloth == "auto":
+        return ["unsloth", "bnb-4bit"]  # auto: Unsloth where it imports, else bitsandbytes
+    return [path]
+
+
+def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mean_tokens: float) -> dict[str, Any]:
+    """Memory ceiling and time floor from MEASURED, or why there is none."""
+    if plan["load_path_on_gpu"] == ["cpu"]:
+        return {"available": False, "why": "a CPU recipe: no GPU estimate"}
+    if model_config is None:
+        return {"available": False, "why": "the model's config.json could not be read, so its size is unknown"}
+    shape = {key: model_config.get(key) for key in QWEN3_8B_SHAPE}
+    if shape != QWEN3_8B_SHAPE:
+        return {
+            "available": False,
+            "why": f"measured only for Qwen3-8B's shapes {QWEN3_8B_SHAPE}; this model has {shape}",
+        }
+    if not model_args.load_in_4bit or not training_args.gradient_checkpointing:
+        return {"available": False, "why": "measured only for 4-bit weights with gradient checkpointing"}
+    tokens_trained = mean_tokens * plan["examples_trained"]
+    estimates = {}
+    for measured in MEASURED:
+        if measured.load_path not in plan["load_path_on_gpu"]:
+            continue
+        largest = max(plan["max_tokens_per_micro_batch"], plan["max_tokens_per_eval_micro_batch"])
+        memory_ok = largest <= measured.tokens_per_micro_batch
+        estimates[measured.load_path] = {
+            "peak_memory_gb_at_most": measured.peak_memory_gb if memory_ok else None,
+            "training_hours_at_least": round(tokens_trained / measured.tokens_per_second / 3600, 3),
+            "basis": (
+                f"{measured.tokens_per_second:,.0f} tokens/s and {measured.peak_memory_gb} GB peak measured on one "
+                f"{measured.gpu} ({measured.source}) with micro-batches of {measured.tokens_per_micro_batch:,} token "
+                f"positions; this plan's micro-batches hold at most {plan['max_tokens_per_micro_batch']:,} tokens "
+                f"(evaluation: {plan['max_tokens_per_eval_micro_batch']:,})"
+                + ("" if memory_ok else ", more than measured: no memory ceiling")
+                + ". Smaller micro-batches use the GPU less, so real training takes longer than this floor; "
+                "evaluations, sample generations, model load and saving are not included."
+            ),
+        }
+    if not estimates:
+        return {"available": False, "why": f"no measurement for load path(s) {plan['load_path_on_gpu']}"}
+    return {"available": True, **estimates}
+
+
+def plan_warnings(plan, training_args, replytune_args) -> list[str]:
+    warnings = []
+    evaluations = plan["evaluation_steps"]
+    patience = replytune_args.early_stopping_patience
+    if not evaluates(training_args):
+        warnings.append(
+            "eval_strategy is no: no evaluation, so no early stopping, no best checkpoint and no overfitting flag"
+        )
+    elif patience > 0 and len(evaluations) < patience + 1:
+        warnings.append(
+            f"EARLY STOPPING CANNOT ACT: {len(evaluations)} evaluation(s) {evaluations} for patience {patience} "
+            f"(it needs at least {patience + 1}). Evaluate more often: eval_steps as a ratio such as 0.1 "
+            "(and save_steps alike)."
+        )
+    if len(evaluations) >= 2:
+        interval = min(b - a for a, b in zip([0, *evaluations], evaluations))
+        logging_every = _resolved_interval(training_args.logging_steps, plan["optimizer_steps"])
+        if _strategy(training_args.logging_strategy) == "steps" and logging_every > interval:
+            warnings.append(
+                f"logging_steps {logging_every} > the {interval} steps between evaluations: the overfitting flag "
+                "would compare some evaluations with an old train loss"
+            )
+    if plan["warmup_steps"] <= 1 and training_args.warmup_steps:
+        warnings.append(
+            f"warmup is {plan['warmup_steps']} step(s) of {plan['optimizer_steps']}: the first step runs at learning "
+            "rate 0, and there is no real warmup"
+        )
+    return warnings
+
+
+def format_plan(plan: dict[str, Any]) -> str:
+    """The plan as a person reads it on the terminal."""
+    train, evaluation = plan["train_tokens"], plan["eval_tokens"]
+    lines = [
+        f"training plan for {plan['model']} (load path on a GPU: {' or '.join(plan['load_path_on_gpu'])})",
+        f"  examples:     {plan['train_examples']:,} train, {plan['eval_examples']:,} eval",
+        f"  tokens:       train mean {train['mean_per_example']} / max {train['max_per_example']} per example"
+        + (
+            f"; eval mean {evaluation['mean_per_example']} / max {evaluation['max_per_example']}" if evaluation else ""
+        ),
+        f"  batch:        {plan['examples_per_micro_batch']} examples x {plan['micro_batches_per_optimizer_step']} "
+        f"micro-batches x {plan['num_processes']} process(es) = {plan['examples_per_optimizer_step']} examples per "
+        f"optimizer step ({'padding-free' if plan['padding_free'] else 'padded'}"
+        f"{', packed' if plan['packing'] else ''}); at most {plan['max_tokens_per_micro_batch']:,} tokens per "
+        "micro-batch",
+        f"  steps:        {plan['optimizer_steps']} optimizer steps ({plan['optimizer_steps_per_epoch']} per epoch), "
+        f"{plan['warmup_steps']} warmup",
+        f"  evaluations:  {len(plan['evaluation_steps'])} at steps {plan['evaluation_steps']}",
+        f"  checkpoints:  {plan['checkpoint_steps']}",
+    ]
+    estimate = plan["estimate"]
+    if estimate.get("available"):
+        for path, figures in estimate.items():
+            if path == "available":
+                continue
+            memory = figures["peak_memory_gb_at_most"]
+            lines.append(
+                f"  GPU ({path}): peak memory {'<= ' + str(memory) + ' GB' if memory else 'not estimated'}, "
+                f"training >= {figures['training_hours_at_least'] * 60:.1f} min; basis: {figures['basis']}"
+            )
+    else:
+        lines.append(f"  GPU estimate: none ({estimate['why']})")
+    for warning in plan["warnings"]:
+        lines.append(f"  WARNING: {warning}")
+    return "\n".join(lines)
+
+
+def write_plan(output_dir: str | Path, plan: dict[str, Any]) -> Path:
+    path = Path(output_dir) / "plan.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def read_model_config(name: str, revision: str | None, gguf_file: str | None) -> dict | None:
+    """config.json of the model (one small file, no weights), or None when it cannot be read."""
+    if gguf_file:
+        return None  # a GGUF file carries its config inside the weights file
+    try:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(name, revision=revision).to_dict()
+    except (OSError, ValueError) as error:
+        logger.info("no model config for the GPU estimate: %s", error)
+        return None
+
+
+def plan_run(training_args, model_args, replytune_args, script_args, checked) -> dict[str, Any]:
+    """The plan of this run: its checked data, its launch (WORLD_SIZE processes), its model's config.json."""
+    from recipes.model_utils import resolve_model_path
+
+    model_config = read_model_config(
+        resolve_model_path(model_args.model_name_or_path), model_args.model_revision, replytune_args.gguf_file
+    )
+    return plan_training(
+        training_args,
+        model_args,
+        replytune_args,
+        checked.lengths[script_args.dataset_train_split],
+        checked.lengths.get(script_args.dataset_test_split),
+        world_size(),
+        model_config,
+    )
+
+
+def report_plan(plan: dict[str, Any], output_dir: str | Path, dry_run: bool) -> None:
+    """Write plan.json (main process), warn loudly about what cannot work, print the plan on a dry run."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    path = write_plan(output_dir, plan)
+    for warning in plan["warnings"]:
+        logger.warning("\n%s\n%s\n%s", "!" * 100, warning, "!" * 100)
+    if dry_run:
+        print(format_plan(plan))
+        print(f"plan written to {path}; dry run: no model was loaded")
+    else:
+        logger.info("training plan (%s):\n%s", path, format_plan(plan))

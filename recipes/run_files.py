@@ -1,0 +1,430 @@
+"""What a run leaves behind, and the Hub push.
+
+Beside the adapter (adapter_model.safetensors, adapter_config.json) and the tokenizer, `output_dir` gets:
+- `resolved_config.yaml`: every field with the value this run used, re-runnable with `--config` (secrets redacted);
+- `run_metadata.json`: dataset repo@revision, base model, load path, git commit, config hash, versions, and the
+  metrics of the adapter that was saved (the best checkpoint's when load_best_model_at_end restored it);
+- `plan.json`: the training plan (recipes/plan.py);
+- `generation_config.json`: the base model's, whose eos ids stop generation at the end of a turn (Qwen3-8B:
+  [151645, 151643]); a fine-tuned model that never stops is the LoRA failure users report most;
+- `README.md`: the adapter card (huggingface_hub ModelCard), naming the base model's Hub id and the dataset
+  repo@revision, never a local path. `adapter_card` takes plain values so the judge's publish step can extend it.
+
+`push_adapter` uploads all of that as ONE commit and tags that commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_prep.secrets import SECRET_NAMES, redact
+from recipes.configs import RecipeConfigError
+
+logger = logging.getLogger("replytune.sft")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the resolved config and the run's provenance --------------------------------------------------------------------
+
+
+def resolved_config(*arg_objects) -> dict[str, Any]:
+    """All recipe fields with the values this run used, flat like a recipe file (it parses back with --config).
+
+    Token fields (hub_token) are dropped and every known secret value is redacted.
+    """
+    config: dict[str, Any] = {}
+    for obj in arg_objects:
+        for f in dataclasses.fields(obj):
+            if not f.init or f.name == "hub_token":
+                continue
+            config[f.name] = _plain(getattr(obj, f.name))
+    return json.loads(redact(json.dumps(config, default=str)))
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    def run(*args):
+        result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    try:
+        commit = run("rev-parse", "HEAD")
+        status = run("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        commit, status = None, None
+    return {"git_commit": commit or "unknown", "git_dirty": bool(status)}
+
+
+def run_metadata(config, dataset_source, model_args, base_model_hub_id: str | None, loaded) -> dict:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    return {
+        "dataset": dataset_source.name,
+        "dataset_revision": dataset_source.revision,
+        "dataset_resolved": dataset_source.resolved,
+        "dataset_kind": dataset_source.kind,
+        "base_model": model_args.model_name_or_path,
+        "base_model_hub_id": base_model_hub_id,
+        "base_model_revision": model_args.model_revision,
+        "load_path": loaded.path,
+        "load_description": loaded.description,
+        "config_hash": config_hash(config),
+        **git_commit(),
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "trl": trl.__version__,
+            "peft": peft.__version__,
+        },
+    }
+
+
+def final_metrics(train_metrics: dict, state, load_best_model_at_end: bool) -> dict[str, Any]:
+    """The train metrics plus the evaluation of the adapter that is saved.
+
+    When load_best_model_at_end restored the best checkpoint, that is the best checkpoint's evaluation, not the
+    last one (which may come several evaluations later, after early stopping's patience ran out).
+    """
+    metrics = dict(train_metrics)
+    evaluations = [entry for entry in state.log_history if "eval_loss" in entry]
+    restored = load_best_model_at_end and state.best_model_checkpoint is not None and state.best_global_step
+    metrics["trained_steps"] = state.global_step
+    metrics["adapter_step"] = state.best_global_step if restored else state.global_step
+    metrics["adapter_is_best_checkpoint"] = bool(restored)
+    if not evaluations:
+        return metrics
+    chosen = evaluations[-1]
+    if restored:
+        chosen = next((entry for entry in evaluations if entry["step"] == state.best_global_step), chosen)
+    metrics.update({key: value for key, value in chosen.items() if key.startswith("eval_")})
+    metrics["evaluated_at_step"] = chosen["step"]
+    metrics["best_eval_loss"] = state.best_metric
+    metrics["last_eval_loss"] = evaluations[-1]["eval_loss"]
+    metrics["evaluations"] = len(evaluations)
+    return metrics
+
+
+def write_run_files(output_dir: str | Path, config: dict, metadata: dict, metrics: dict | None = None) -> None:
+    """resolved_config.yaml (re-runnable with --config) and run_metadata.json, with every secret redacted."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    header = f"# The exact configuration of this run (config_hash {metadata['config_hash']}); secrets redacted.\n"
+    config_text = redact(header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    (output_dir / "resolved_config.yaml").write_text(config_text, encoding="utf-8")
+    record = {**metadata, "metrics": metrics or {}, "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (output_dir / "run_metadata.json").write_text(redact(json.dumps(record, indent=2, default=str)), encoding="utf-8")
+    assert_no_secrets(output_dir)
+
+
+def assert_no_secrets(folder: str | Path) -> None:
+    """Fail if any known secret value appears in a text file of `folder` (about to be saved or pushed)."""
+    secrets = [os.environ[name] for name in SECRET_NAMES if len(os.environ.get(name) or "") >= 4]
+    if not secrets:
+        return
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".yml", ".md", ".txt", ".jsonl"):
+            text = path.read_text(encoding="utf-8", errors="ignore")
+            if any(secret in text for secret in secrets):
+                raise RuntimeError(f"a secret value appears in {path}; refusing to save or push it")
+
+
+def resolve_resume(value: str | bool | None, output_dir: str) -> str | bool | None:
+    """`--resume_from_checkpoint true` -> the latest checkpoint-N in output_dir; a path stays; false/None -> None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if value in (None, False) or str(value).lower() in ("false", "no", ""):
+        return None
+    if value is True or str(value).lower() in ("true", "yes"):
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last is None:
+            raise SystemExit(f"--resume_from_checkpoint true: no checkpoint-N folder in {output_dir}")
+        return last
+    if not Path(value).is_dir():
+        raise SystemExit(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+    return str(value)
+
+
+# --- beside the adapter --------------------------------------------------------------------------------------------
+
+
+def save_generation_config(model, output_dir: str | Path, end_of_turn_id: int | None) -> list[int]:
+    """The base model's generation_config.json, with the end-of-turn id first among its eos ids; returns them."""
+    config = model.generation_config
+    eos = config.eos_token_id
+    eos_ids = [eos] if isinstance(eos, int) else list(eos or [])
+    if end_of_turn_id is not None and end_of_turn_id not in eos_ids:
+        eos_ids.insert(0, end_of_turn_id)
+    config.eos_token_id = eos_ids
+    config.save_pretrained(output_dir)
+    return eos_ids
+
+
+def name_base_model(output_dir: str | Path, hub_id: str | None) -> None:
+    """adapter_config.json: base_model_name_or_path is the Hub id, not this machine's path to the weights (PEFT's
+    AutoPeftModel loads the base from it on the user's machine)."""
+    if not hub_id:
+        return
+    path = Path(output_dir) / "adapter_config.json"
+    adapter_config = json.loads(path.read_text(encoding="utf-8"))
+    adapter_config["base_model_name_or_path"] = hub_id
+    path.write_text(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+# --- the adapter card ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AdapterCardValues:
+    """Everything the card states, as plain values (no paths): the judge's publish step passes more sections."""
+
+    model_name: str  # the Hub repo id, or the output folder's name
+    base_model: str | None  # the base model's Hub id
+    dataset: str | None  # the dataset's Hub repo id; None for a local dataset
+    dataset_revision: str | None  # tag / branch, or the local version folder's name (e.g. v1)
+    dataset_commit: str | None = None
+    hub_tag: str | None = None
+    lora: dict[str, Any] = field(default_factory=dict)  # r, alpha, dropout, target modules
+    training: dict[str, Any] = field(default_factory=dict)  # epochs, learning rate, examples per step, ...
+    metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)  # git commit, config hash, versions
+    license: str | None = None
+    extra_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), appended in order
+    card_data: dict[str, Any] = field(default_factory=dict)  # more ModelCardData fields (e.g. eval_results)
+
+
+def adapter_card(values: AdapterCardValues):
+    """The adapter's huggingface_hub ModelCard."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(
+        base_model=values.base_model,
+        datasets=[values.dataset] if values.dataset else None,
+        library_name="peft",
+        pipeline_tag="text-generation",
+        license=values.license,
+        tags=["replytune", "lora", "qlora", "sft", "trl", "peft"],
+        **values.card_data,
+    )
+    revision = f"@{values.dataset_revision}" if values.dataset_revision else ""
+    if values.dataset:
+        dataset_line = f"[{values.dataset}](https://huggingface.co/datasets/{values.dataset}){revision}"
+        if values.dataset_commit:
+            dataset_line += f" (commit `{values.dataset_commit[:12]}`)"
+    else:
+        dataset_line = (
+            f"a local dataset{' version ' + values.dataset_revision if values.dataset_revision else ''}, "
+            "not published on the Hub"
+        )
+    base_line = (
+        f"[{values.base_model}](https://huggingface.co/{values.base_model})"
+        if values.base_model
+        else ("a local model (its Hub id was not given: set `base_model_hub_id` in the recipe)")
+    )
+    load_revision = f', revision="{values.hub_tag}"' if values.hub_tag else ""
+    sections = [
+        f"# {values.model_name}",
+        "A LoRA adapter that writes replies to tweets, trained with replytune's QLoRA recipe (TRL's SFTTrainer, "
+        "loss on the reply and its end-of-turn token only).",
+        f"- **Base model:** {base_line}\n- **Dataset:** {dataset_line}",
+        "## Use\n\n```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer"
+        f'\n\nbase = AutoModelForCausalLM.from_pretrained("{values.base_model or "BASE_MODEL"}", dtype="auto", '
+        f'device_map="auto")\nmodel = PeftModel.from_pretrained(base, "{values.model_name}"{load_revision})\n'
+        f'tokenizer = AutoTokenizer.from_pretrained("{values.model_name}"{load_revision})\n```\n\n'
+        "Generate with `enable_thinking=False` in `apply_chat_template`; `generation_config.json` stops at the end "
+        "of the turn.",
+        _table("## LoRA", values.lora),
+        _table("## Training", values.training),
+        _table("## Evaluation during training", values.metrics),
+        _table("## Provenance", values.provenance),
+        *(f"## {title}\n\n{body}" for title, body in values.extra_sections),
+    ]
+    text = "\n\n".join(section for section in sections if section)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{text}\n")
+
+
+def _table(title: str, values: dict[str, Any]) -> str:
+    if not values:
+        return ""
+    rows = "\n".join(f"| {key} | {_cell(value)} |" for key, value in values.items())
+    return f"{title}\n\n| | |\n| --- | --- |\n{rows}"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def write_adapter_card(output_dir: str | Path, values: AdapterCardValues) -> Path:
+    path = Path(output_dir) / "README.md"
+    adapter_card(values).save(path)
+    return path
+
+
+# --- the Hub push --------------------------------------------------------------------------------------------------
+
+# Files of the output folder that are pushed: checkpoints, tracker logs and sample generations (they quote tweets
+# from a dataset that is private by default) stay local.
+PUSHED_FILES = (
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "README.md",
+    "resolved_config.yaml",
+    "run_metadata.json",
+    "plan.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+)
+
+
+def push_adapter(
+    output_dir: str | Path, repo_id: str, private: bool, tag: str | None, token: str | None, commit_message: str
+) -> tuple[str, str]:
+    """Upload the adapter folder as one commit and tag that commit; returns (repo id, commit sha)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    output_dir = Path(output_dir)
+    assert_no_secrets(output_dir)
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    operations = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name))
+        for name in PUSHED_FILES
+        if (output_dir / name).is_file()
+    ]
+    commit = api.create_commit(repo_id, operations=operations, commit_message=commit_message)
+    if tag:
+        api.create_tag(repo_id, tag=tag, revision=commit.oid)
+        logger.info("tagged %s at %s as %s", repo_id, commit.oid, tag)
+    return repo_id, commit.oid
+
+
+def check_push_target(repo_id: str, tag: str | None, token: str | None) -> str:
+    """Before training: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
+    checking that the Hub answers and that hub_tag is free (a tag that exists would not move to the new commit)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    try:
+        if "/" not in repo_id:
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags} if tag else {}
+    except RepositoryNotFoundError:
+        return repo_id  # the push creates it
+    except Exception as error:  # no token, a token without access, no connection: say so before the GPU time
+        raise RecipeConfigError(f"push_to_hub: the Hub cannot be used for {repo_id!r}: {error}") from error
+    if tag in tags:
+        raise RecipeConfigError(
+            f"hub_tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): pick a new tag for this run"
+        )
+    return repo_id
+
+
+def hub_token() -> str | None:
+    from data_prep.secrets import get_secret
+
+    return get_secret("HF_TOKEN")
+
+
+def card_values(
+    model_name, base_model_hub_id, source, replytune_args, training_args, model_args, plan, metrics, metadata
+) -> AdapterCardValues:
+    """The card's values for a finished run (no local path: a local dataset is named by its version folder only)."""
+    on_hub = source.kind == "hub"
+    evaluation = {key: value for key, value in metrics.items() if key.startswith("eval_")}
+    if metrics.get("adapter_is_best_checkpoint"):
+        evaluation["checkpoint"] = f"best, step {metrics['adapter_step']} of {plan['optimizer_steps']}"
+    return AdapterCardValues(
+        model_name=model_name,
+        base_model=base_model_hub_id,
+        dataset=source.name if on_hub else None,
+        dataset_revision=source.revision if on_hub else Path(source.resolved or source.revision or "").name or None,
+        dataset_commit=source.resolved if on_hub else None,
+        hub_tag=replytune_args.hub_tag,
+        lora={
+            "r": model_args.lora_r,
+            "alpha": model_args.lora_alpha,
+            "dropout": model_args.lora_dropout,
+            "target modules": model_args.lora_target_modules,
+            "base weights": metadata["load_path"],
+        },
+        training={
+            "train examples": plan["train_examples"],
+            "examples per optimizer step": plan["examples_per_optimizer_step"],
+            "optimizer steps": f"{metrics.get('trained_steps')} of {plan['optimizer_steps']} planned",
+            "epochs": training_args.num_train_epochs,
+            "learning rate": training_args.learning_rate,
+            "scheduler": _plain(training_args.lr_scheduler_type),
+            "warmup steps": plan["warmup_steps"],
+            "chat format": "non-thinking" if not replytune_args.enable_thinking else "thinking",
+        },
+        metrics=evaluation,
+        provenance={
+            "git commit": metadata["git_commit"],
+            "config hash": metadata["config_hash"],
+            **{name: version for name, version in metadata["versions"].items()},
+        },
+    )
+
+
+def save_run(
+    trainer,
+    tokenizer,
+    output_dir,
+    end_of_turn_token,
+    base_model_hub_id,
+    config,
+    metadata,
+    metrics,
+    values: AdapterCardValues,
+) -> None:
+    """On the main process, after trainer.save_adapter: tokenizer, generation config, run files and the card."""
+    tokenizer.save_pretrained(output_dir)
+    save_generation_config(trainer.model, output_dir, tokenizer.convert_tokens_to_ids(end_of_turn_token))
+    name_base_model(output_dir, base_model_hub_id)
+    write_run_files(output_dir, config, metadata, metrics)
+    write_adapter_card(output_dir, values)
+    logger.info("adapter, tokenizer, card and resolved config saved to %s", output_dir)

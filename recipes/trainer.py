@@ -1,0 +1,187 @@
+"""The trainer: TRL's SFTTrainer plus the figures that show what a step really trained on, and the final save that
+also works when FSDP keeps the weights sharded.
+
+Per logged training step (every tracker gets them, and trainer_state.json's log_history keeps them):
+- `examples_per_optimizer_step`: examples (tweet/reply pairs) behind each optimizer step, over all processes.
+  With padding-free batches an example is one position-id run, so this counts what the collator really built:
+  the seed's batch is 16;
+- `tokens_per_optimizer_step` and `loss_tokens_per_optimizer_step`: tokens computed, and those that carry loss;
+- `train_tokens_per_second`: tokens over the wall time of the optimizer steps themselves (evaluations,
+  checkpoints and logging excluded).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+from transformers import TrainerCallback
+from trl import SFTTrainer
+
+logger = logging.getLogger("replytune.sft")
+
+
+class TorchChunkedLogProb:
+    """Plain-PyTorch stand-in for TRL 1.15's Triton `ChunkedLogProbFunction`, used where Triton is absent (CPU).
+
+    TRL 1.15's SFTTrainer always computes the loss through a fused LM head whose kernel needs Triton, which has no
+    CPU backend; without it `_ChunkedLogProbFunction` is None and training fails with "'NoneType' object has no
+    attribute 'apply'". This computes the same outputs from full logits with autograd (fine for the small CPU models
+    of tests and the demo); on a GPU with Triton, TRL's kernel is left in place.
+    """
+
+    @staticmethod
+    def apply(hidden, weight, bias, targets, temperature, chunk_size, softcap, logit_scale, outputs):
+        device_type = hidden.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+        logits = hidden.to(dtype) @ weight.to(dtype).t()
+        if bias is not None:
+            logits = logits + bias.to(dtype)
+        logits = logits.float() * logit_scale
+        if softcap is not None:
+            logits = softcap * torch.tanh(logits / softcap)
+        logits = logits / temperature
+        log_z = torch.logsumexp(logits, dim=-1)
+        log_probs = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_z
+        entropy = None
+        if "entropy" in outputs:
+            entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+        with torch.no_grad():
+            detached = logits.detach()
+            log_sum_sq = None
+            if "log_sum_sq_probs" in outputs:
+                log_sum_sq = torch.logsumexp(2 * detached, -1) - 2 * log_z.detach()
+            mean_logits = detached.mean(-1) if "mean_logits" in outputs else None
+            is_top1 = detached.argmax(-1) == targets if "is_top1" in outputs else None
+        return log_probs, entropy, log_sum_sq, mean_logits, is_top1
+
+
+def install_cpu_loss_fallback() -> bool:
+    """Put TorchChunkedLogProb in place when TRL's Triton kernel could not be imported; True if it did."""
+    import trl.trainer.utils as trl_utils
+
+    if getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None:
+        return False
+    trl_utils._ChunkedLogProbFunction = TorchChunkedLogProb
+    logger.info("Triton is not available: the SFT loss uses a plain PyTorch LM head (TorchChunkedLogProb)")
+    return True
+
+
+def batch_token_counts(inputs: dict[str, torch.Tensor], pad_token_id: int | None) -> torch.Tensor:
+    """[examples, tokens, tokens that carry loss] of one collated batch, as float32.
+
+    Padding-free batches are one flattened row whose position ids restart at 0 for each example; padded batches hold
+    one example per row and mark padding in attention_mask. benchmarks/train_throughput.py counts with this too.
+    """
+    input_ids = inputs["input_ids"]
+    if "attention_mask" in inputs:
+        examples = torch.tensor(float(input_ids.shape[0]), device=input_ids.device)
+        tokens = inputs["attention_mask"].sum()
+    elif "position_ids" in inputs:
+        starts = inputs["position_ids"] == 0
+        padding = (input_ids == pad_token_id) & starts  # pads (if any) trail the flattened row at position 0
+        trailing = _trailing_true(padding)
+        examples = starts.sum() - trailing
+        tokens = input_ids.numel() - trailing
+    else:
+        examples = torch.tensor(float(input_ids.shape[0]), device=input_ids.device)
+        tokens = torch.tensor(input_ids.numel(), device=input_ids.device)
+    return torch.stack(
+        [
+            torch.as_tensor(examples, device=input_ids.device, dtype=torch.float32),
+            torch.as_tensor(tokens, device=input_ids.device, dtype=torch.float32),
+            (inputs["labels"] != -100).sum().to(torch.float32),
+        ]
+    )
+
+
+def _trailing_true(mask: torch.Tensor) -> torch.Tensor:
+    """Length of the run of True at the end of the flattened mask (0 when the last element is False)."""
+    flat = mask.reshape(-1).to(torch.int64)
+    if flat.numel() == 0:
+        return flat.sum()
+    # the cumulative product of the reversed mask stays 1 exactly as long as that run lasts
+    return torch.cumprod(flat.flip(0), dim=0).sum()
+
+
+class ThroughputCallback(TrainerCallback):
+    """Sums what the trainer's compute_loss counted and the optimizer steps' wall time between two train logs."""
+
+    def __init__(self):
+        self._reset()
+        self._step_started: float | None = None
+
+    def _reset(self):
+        self.examples = self.tokens = self.loss_tokens = self.seconds = 0.0
+        self.steps = 0
+
+    def count(self, examples: float, tokens: float, loss_tokens: float) -> None:
+        self.examples += examples
+        self.tokens += tokens
+        self.loss_tokens += loss_tokens
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_started is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # the step's kernels, not only their launch
+        self.seconds += time.perf_counter() - self._step_started
+        self.steps += 1
+        self._step_started = None
+
+    def add_metrics(self, logs, state):
+        if "loss" not in logs or "eval_loss" in logs or not self.steps:
+            return
+        logs["examples_per_optimizer_step"] = self.examples / self.steps
+        logs["tokens_per_optimizer_step"] = self.tokens / self.steps
+        logs["loss_tokens_per_optimizer_step"] = self.loss_tokens / self.steps
+        logs["train_tokens_per_second"] = self.tokens / self.seconds if self.seconds else 0.0
+        self._reset()
+
+
+class ReplytuneSFTTrainer(SFTTrainer):
+    """SFTTrainer that logs what each optimizer step trained on (see the module docstring), and lets callbacks with
+    an `add_metrics(logs, state)` method extend each log record before it reaches log_history and every tracker."""
+
+    def __init__(self, *args, callbacks=None, **kwargs):
+        install_cpu_loss_fallback()
+        self.throughput = ThroughputCallback()
+        super().__init__(*args, callbacks=[self.throughput, *(callbacks or [])], **kwargs)
+        for callback in self.callback_handler.callbacks:
+            if hasattr(callback, "trainer_callbacks"):  # TrackingMetadataCallback finds the tensorboard writer there
+                callback.trainer_callbacks = self.callback_handler.callbacks
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.model.training:
+            counts = batch_token_counts(inputs, self._tokenizer.pad_token_id)
+            # gather, not gather_for_metrics: that one trims "duplicated" rows at the end of a dataloader, and these
+            # rows are processes (the examples accelerate repeats to even out batches are trained on, so they count)
+            examples, tokens, loss_tokens = self.accelerator.gather(counts.unsqueeze(0)).sum(0).tolist()
+            self.throughput.count(examples, tokens, loss_tokens)
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        for callback in self.callback_handler.callbacks:
+            if hasattr(callback, "add_metrics"):
+                callback.add_metrics(logs, self.state)
+        super().log(logs, start_time)
+
+    def save_adapter(self, output_dir: str) -> None:
+        """Save the final adapter; call it on every process.
+
+        transformers' save_model writes weights under FSDP only with FULL_STATE_DICT; with SHARDED_STATE_DICT (what
+        accelerate_configs/fsdp_qlora.yaml uses for fast checkpoints) it writes nothing. As PEFT's FSDP-QLoRA example
+        does, switch to a full state dict (gathered on the main process, offloaded to CPU) for this last save.
+        """
+        if self.is_fsdp_enabled:
+            plugin = self.accelerator.state.fsdp_plugin
+            if "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+                logger.info(
+                    "FSDP: gathering the full adapter state dict for the final save (was %s)", plugin.state_dict_type
+                )
+                plugin.set_state_dict_type("FULL_STATE_DICT")
+        self.save_model(output_dir)
