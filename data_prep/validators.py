@@ -88,11 +88,11 @@ class LanguageDetector:
         self._detector = LangDetector(LangDetectConfig(max_input_length=None, model="lite"))
 
     @staticmethod
-    def _words_only(text: str) -> str:
+    def words_only(text: str) -> str:
         return _HANDLES_AND_HASHTAGS.sub(" ", URL.sub(" ", text)).strip()
 
     def top_language(self, text: str) -> str:
-        text = self._words_only(text)
+        text = self.words_only(text)
         return self._detector.detect(text, model="lite", k=1)[0]["lang"] if text else "und"
 
     def confidence(self, text: str, language: str) -> float:
@@ -101,7 +101,7 @@ class LanguageDetector:
 
     def detect(self, text: str, language: str) -> tuple[str, float]:
         """The most likely language of `text`, and the model's probability that it is in `language`."""
-        text = self._words_only(text)
+        text = self.words_only(text)
         if not text:
             return "und", 0.0
         candidates = self._detector.detect(text, model="lite", k=5)

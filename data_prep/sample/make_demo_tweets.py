@@ -485,10 +485,7 @@ BAD_REPLIES = [
     ("spam", "gm ser, this is why we stay locked in. builders keep building, wagmi frens 🚀🚀"),
     ("other_language", "Muy buen punto. Nosotros migramos el año pasado y el rendimiento mejoró muchísimo, gracias."),
     ("other_language", "Sehr guter Punkt, wir haben das letztes Jahr umgestellt und es läuft seitdem viel stabiler."),
-    (
-        "toxic",
-        "This is the dumbest fucking take I have read all week, you clearly have no idea how databases or indexes work.",
-    ),
+    ("toxic", "Dumbest fucking take I have read all week, you clearly have no idea how databases or indexes work."),
     ("self_reply", "Adding some context: this was measured on our staging cluster over two full weeks of traffic."),
 ]
 
