@@ -45,6 +45,11 @@ def size_category(rows: int) -> str:
     return "1M<n<10M"
 
 
+def source_name(source: dict) -> str:
+    """A file or folder name only; a report built elsewhere may still carry a local "path": keep its last part."""
+    return source.get("name") or Path(source.get("path", "")).name
+
+
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -113,7 +118,16 @@ def build_card(report: dict, config: dict, repo_id: str | None = None, folder: s
     }.get(report["privacy"]["pseudonym_key"], report["privacy"]["pseudonym_key"])
     sources_table = _table(
         ("input", "files", "records", "sha256"),
-        [(source["name"], source["files"], source["records"], source["sha256"]) for source in report["sources"]],
+        [
+            # a file or folder name only; a report built elsewhere may still carry a "path": keep its last part
+            (
+                source.get("name") or Path(source.get("path", "")).name,
+                source["files"],
+                source["records"],
+                source["sha256"],
+            )
+            for source in report["sources"]
+        ],
     )
     validation = config["validation"]
     language_note = (
@@ -202,7 +216,7 @@ removed), so disguises are caught: a tweet or reply holding a chat-template cont
 `<|im_start|>`, `<|endoftext|>`, `<think>`, `</think>`, ...), which a tokenizer would turn into special tokens, is
 rejected (`root_filters/chat_control_string`, `reply_filters/chat_control_string`), and spam keywords are matched on
 a confusable-folded form (fullwidth or Cyrillic look-alike letters). Texts longer than
-{config["cleaning"]["max_raw_text_length"]} characters are dropped unread (`pairs/text_too_long`,
+{config["cleaning"].get("max_raw_text_length", "the configured")} characters are dropped unread (`pairs/text_too_long`,
 `pairs/tweet_text_too_long`). Of the copies of a repeated tweet id, the one with the most engagement stays.
 
 ## Config
