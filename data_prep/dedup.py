@@ -63,7 +63,7 @@ class TextEmbeddings:
     """Embeds each distinct text once, on demand: semantic dedup (replies) and the leakage check (replies and the
     tweets replied to) read the same vectors, and a tweet answered many times is embedded once."""
 
-    def __init__(self, model, batch_size: int = 32, max_tokens: int | None = None, progress: bool = True):
+    def __init__(self, model, batch_size: int = 64, max_tokens: int | None = None, progress: bool = True):
         self.model, self.batch_size, self.max_tokens, self.progress = model, batch_size, max_tokens, progress
         self._rows: dict[str, int] = {}
         self._blocks: list[np.ndarray] = []
