@@ -1,7 +1,8 @@
 """Throughput of data_prep on 100,000 synthetic apidojo records: ingest, pairs, filters and validation.
 
 Embeddings are excluded (semantic dedup and the leakage check are off; benchmarks/semantic_dedup.py measures
-them). Target (issue 3, section 4): >= 5,000 records/s on a 2-core machine. The toxicity scorer is
+them, and benchmarks/data_prep_build.py the whole default build with them, as users run it). Target (issue 3,
+section 4): >= 5,000 records/s on a 2-core machine. The toxicity scorer is
 alt-profanity-check, which is what runs where Detoxify's weights cannot load; Detoxify itself, a BERT model
 on CPU, scores on the order of a hundred texts per second and could not meet this target.
 

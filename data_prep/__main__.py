@@ -2,12 +2,13 @@
 
     python -m data_prep collect --config CONFIG --output DIR [--resume] [--max-cost USD]
     python -m data_prep build --config CONFIG --input FILE_OR_DIR... --output DIR [--push-to-hub REPO --version vN]
+        [--allow-public-repo]
     python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
     python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN]
 
 Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
-that exists, a push without the pseudonym key, an Argilla server that cannot be reached or refuses the key, an
-unknown Argilla dataset); 1 failed while working.
+that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
+be reached or refuses the key, an unknown Argilla dataset); 1 failed while working.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help="the version is written to OUTPUT/vN/")
     parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
     parser.add_argument("--version", default=None, help="vN (default: the next free one in OUTPUT; required to push)")
+    parser.add_argument(
+        "--allow-public-repo",
+        action="store_true",
+        help="push even into an existing public repo (default: refuse; same as output.allow_public_repo: true)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -46,6 +52,8 @@ def run_build(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
+        if args.allow_public_repo:
+            config.output.allow_public_repo = True
         folder = build(
             config,
             args.input,

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import yaml
 from datasets import Dataset, DatasetDict, disable_progress_bars
 
@@ -24,18 +24,14 @@ from data_prep import schema as col
 from data_prep.card import build_card
 from data_prep.cleaning import find_exact_duplicates, quality_scores
 from data_prep.config import DataPrepConfig
-from data_prep.dedup import (
-    EMBEDDING_MODEL_NAME,
-    embed_texts,
-    load_embedding_model,
-    semantic_duplicates,
-)
+from data_prep.dedup import EMBEDDING_MODEL_NAME, TextEmbeddings, load_embedding_model, semantic_duplicates
 from data_prep.filters import over_author_cap, reply_rejection, root_rejection
 from data_prep.funnel import Funnel, plot_funnel, settle_tweets, write_report
 from data_prep.pairs import Pair, find_pairs, unique_tweets
-from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment
+from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment, published_id
 from data_prep.publish import (
     PublishError,
+    check_hub_repo_visibility,
     check_hub_version_free,
     check_local_version_free,
     check_version_name,
@@ -44,6 +40,7 @@ from data_prep.publish import (
     save_local,
 )
 from data_prep.rows import PAIR_FEATURES, pair_row
+from data_prep.schema import TOXICITY_SCORE
 from data_prep.secrets import redact
 from data_prep.sources import iter_tweets, scan_input_files
 from data_prep.split import SPLITS, LeakageReport, check_leakage, split_by_conversation
@@ -59,6 +56,21 @@ class PipelineResult:
     scorers: dict[str, str | None]
     leakage: dict | None
     sources: Counter = field(default_factory=Counter)  # source file -> input records
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage, in pipeline order
+    embedded_texts: int = 0  # distinct texts embedded (replies for dedup, replies and tweets for the leakage check)
+
+
+class StageClock:
+    """Wall time per stage, for the log, report.json and benchmarks/data_prep_build.py."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._started, 3)
+        self._started = now
 
 
 def drop_pairs(pairs: list[Pair], reasons: list[str | None], reply_drops: dict[str, str]) -> list[Pair]:
@@ -78,11 +90,12 @@ def counted_by_source(records: Iterable, sources: Counter) -> Iterator:
 def filter_roots(
     pairs: list[Pair], config: DataPrepConfig, language: LanguageDetector, reply_drops: dict[str, str]
 ) -> tuple[list[Pair], dict[str, str]]:
-    """Root filters on every tweet that has candidate replies; the replies to a rejected tweet go with it."""
-    roots = {pair.tweet.tweet_id: pair.tweet for pair in pairs}
+    """Root filters on every tweet that has candidate replies (on its text as published); the replies to a rejected
+    tweet go with it."""
+    roots = {pair.tweet.tweet_id: pair for pair in pairs}
     root_drops = {}
-    for root_id, root in roots.items():
-        reason = root_rejection(root, config.root_filters, language.top_language)
+    for root_id, pair in roots.items():
+        reason = root_rejection(pair.tweet, config.root_filters, language.top_language, text=pair.tweet_text)
         if reason:
             root_drops[root_id] = reason
     reasons = ["root_filters/root_rejected" if pair.tweet.tweet_id in root_drops else None for pair in pairs]
@@ -90,40 +103,59 @@ def filter_roots(
 
 
 def filter_replies(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
-    pairs = drop_pairs(pairs, [reply_rejection(pair, config.reply_filters) for pair in pairs], reply_drops)
+    return drop_pairs(pairs, [reply_rejection(pair, config.reply_filters) for pair in pairs], reply_drops)
+
+
+def validate(pairs: list[Pair], validators: Validators, reply_drops: dict[str, str], progress: bool) -> list[Pair]:
+    """The cheap validators (language, spam, words, generic phrases) on every reply, then toxicity, whose model is
+    the slow one (Detoxify is a BERT), on the replies they passed only. What is kept is the same either way."""
+    for pair, scores in zip(pairs, validators.scores([pair.reply_text for pair in pairs], progress, toxicity=False)):
+        pair.scores = scores
+    reasons = [validators.rejection(pair.reply_text, pair.scores, source_language=pair.reply.lang) for pair in pairs]
+    pairs = drop_pairs(pairs, reasons, reply_drops)
+    for pair, toxicity in zip(pairs, validators.toxicity_scores([pair.reply_text for pair in pairs], progress)):
+        pair.scores[TOXICITY_SCORE] = toxicity
+    reasons = [validators.rejection(pair.reply_text, pair.scores, source_language=pair.reply.lang) for pair in pairs]
+    return drop_pairs(pairs, reasons, reply_drops)
+
+
+def cap_per_author(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
+    """The per-author cap, on the replies that passed every filter and validator: an author's most liked replies
+    failing validation must not use up the places of their valid ones."""
     over_cap = over_author_cap(pairs, config.reply_filters.max_replies_per_author)
     return drop_pairs(pairs, ["reply_filters/author_reply_cap" if over else None for over in over_cap], reply_drops)
 
 
-def validate(pairs: list[Pair], validators: Validators, reply_drops: dict[str, str], progress: bool) -> list[Pair]:
-    for pair, scores in zip(pairs, validators.scores([pair.reply_text for pair in pairs], progress)):
-        pair.scores = scores
-    return drop_pairs(pairs, [validators.rejection(pair.reply_text, pair.scores) for pair in pairs], reply_drops)
+def drop_exact_duplicates(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
+    """Exact dedup (the more liked reply stays; ties: the lower reply id, as pairs come sorted by id)."""
+    if not config.cleaning.exact_dedup:
+        return pairs
+    duplicate = find_exact_duplicates([p.reply_text for p in pairs], [p.reply_likes for p in pairs])
+    return drop_pairs(pairs, ["cleaning/exact_duplicate" if d else None for d in duplicate], reply_drops)
 
 
-def deduplicate(
-    pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str], progress: bool
-) -> tuple[list[Pair], np.ndarray | None]:
-    """Exact, then semantic dedup (the more liked reply stays). Returns the embeddings of the pairs left, when
-    computed (for semantic dedup or the leakage check)."""
-    if config.cleaning.exact_dedup:
-        duplicate = find_exact_duplicates([p.reply_text for p in pairs], [p.reply_likes for p in pairs])
-        pairs = drop_pairs(pairs, ["cleaning/exact_duplicate" if d else None for d in duplicate], reply_drops)
-    if not pairs or not (config.cleaning.semantic_dedup or config.split.check_leakage):
-        return pairs, None
+def text_embeddings(config: DataPrepConfig, progress: bool) -> TextEmbeddings | None:
+    """The one embedding cache of the build, when semantic dedup or the leakage check needs it."""
+    if not (config.cleaning.semantic_dedup or config.split.check_leakage):
+        return None
     model = load_embedding_model(config.cleaning.embedding_model)
-    embeddings = embed_texts(model, [p.reply_text for p in pairs], config.cleaning.embedding_batch_size, progress)
-    if config.cleaning.semantic_dedup:
-        likes = [p.reply_likes for p in pairs]
-        duplicate = semantic_duplicates(embeddings, likes, config.cleaning.semantic_threshold, progress=progress)
-        pairs = drop_pairs(pairs, ["cleaning/semantic_duplicate" if d else None for d in duplicate], reply_drops)
-        embeddings = embeddings[~duplicate]
-    return pairs, embeddings
+    cleaning = config.cleaning
+    return TextEmbeddings(model, cleaning.embedding_batch_size, cleaning.embedding_max_tokens, progress)
 
 
-def score_quality(
-    pairs: list[Pair], embeddings: np.ndarray | None, config: DataPrepConfig, reply_drops: dict[str, str]
-) -> tuple[list[Pair], np.ndarray | None]:
+def drop_semantic_duplicates(
+    pairs: list[Pair], embeddings: TextEmbeddings | None, config: DataPrepConfig, reply_drops, progress: bool
+) -> list[Pair]:
+    """Semantic dedup: greedy, the more liked reply stays; ties break by reply id (pairs come sorted by id)."""
+    if embeddings is None or not config.cleaning.semantic_dedup or not pairs:
+        return pairs
+    vectors = embeddings.of([p.reply_text for p in pairs])
+    likes = [p.reply_likes for p in pairs]
+    duplicate = semantic_duplicates(vectors, likes, config.cleaning.semantic_threshold, progress=progress)
+    return drop_pairs(pairs, ["cleaning/semantic_duplicate" if d else None for d in duplicate], reply_drops)
+
+
+def score_quality(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
     """The seed's quality score on every pair; with `max_pairs`, only the best stay."""
     scores = quality_scores(
         [p.reply.likes for p in pairs],
@@ -134,27 +166,45 @@ def score_quality(
     for pair, score in zip(pairs, scores):
         pair.quality_score = score
     if config.cleaning.max_pairs is None or len(pairs) <= config.cleaning.max_pairs:
-        return pairs, embeddings
+        return pairs
     best = set(sorted(range(len(pairs)), key=lambda i: -pairs[i].quality_score)[: config.cleaning.max_pairs])
-    keep = np.array([i in best for i in range(len(pairs))])
-    pairs = drop_pairs(pairs, [None if k else "cleaning/below_quality_cutoff" for k in keep], reply_drops)
-    return pairs, embeddings[keep] if embeddings is not None else None
+    return drop_pairs(
+        pairs, [None if i in best else "cleaning/below_quality_cutoff" for i in range(len(pairs))], reply_drops
+    )
 
 
 def split_pairs(
-    pairs: list[Pair], embeddings: np.ndarray | None, config: DataPrepConfig, reply_drops: dict[str, str]
+    pairs: list[Pair], embeddings: TextEmbeddings | None, config: DataPrepConfig, reply_drops: dict[str, str]
 ) -> tuple[list[Pair], list[str], LeakageReport | None]:
-    """Split by conversation, then check (and by default drop) eval/test replies too close to a train reply."""
+    """Split by conversation, then check (and by default drop) eval/test pairs whose reply or tweet is too close to
+    a train one."""
     splits = split_by_conversation([p.conversation_id for p in pairs], config.split)
     if embeddings is None or not config.split.check_leakage:
         return pairs, splits, None
-    leakage = check_leakage(splits, embeddings, [p.reply.tweet_id for p in pairs], config.split)
+    leakage = check_leakage(
+        splits,
+        embeddings.of([p.reply_text for p in pairs]),
+        [p.reply.tweet_id for p in pairs],
+        config.split,
+        tweet_embeddings=embeddings.of([p.tweet_text for p in pairs]),
+    )
     if config.split.drop_leaking and leakage.leaking:
-        leaking = set(leakage.leaking)
-        reasons = ["split/near_duplicate_of_train" if i in leaking else None for i in range(len(pairs))]
+        reason_of = {"reply": "split/near_duplicate_of_train", "tweet": "split/tweet_near_duplicate_of_train"}
+        reasons = [reason_of[leakage.leaking_by[i]] if i in leakage.leaking_by else None for i in range(len(pairs))]
         splits = [split for split, reason in zip(splits, reasons) if not reason]
         pairs = drop_pairs(pairs, reasons, reply_drops)
     return pairs, splits, leakage
+
+
+def published_leakage(leakage: LeakageReport | None, config: DataPrepConfig, pseudonymizer: Pseudonymizer):
+    """The leakage report as published: its example ids are published like the rows' ids."""
+    if leakage is None:
+        return None
+    report = leakage.as_dict()
+    for example in report["examples"]:
+        for key in ("reply_id", "train_reply_id"):
+            example[key] = published_id(example[key], config.privacy.published_ids, pseudonymizer)
+    return report
 
 
 def run_pipeline(
@@ -163,23 +213,40 @@ def run_pipeline(
     pseudonymizer: Pseudonymizer,
     progress: bool = True,
 ) -> PipelineResult:
-    """Every stage of the build on `records` (Tweet or sources.Rejected, one per input record), in order."""
+    """Every stage of the build on `records` (Tweet or sources.Rejected, one per input record), in order.
+
+    The cheap stages run first, so that only what survives them is embedded (each distinct text once).
+    """
+    clock = StageClock()
     sources: Counter = Counter()
     funnel = Funnel()
     tweets = unique_tweets(counted_by_source(records, sources), funnel, progress)
-    pairing = find_pairs(tweets, config.pairs, normalize=config.cleaning.normalize_text)
+    clock.lap("ingest")
+    pairing = find_pairs(tweets, config.pairs, config.cleaning.normalize_text, config.cleaning.max_raw_text_length)
     pairs, reply_drops = pairing.pairs, dict(pairing.reply_drops)
-    candidate_root_ids = {pair.tweet.tweet_id for pair in pairs}
+    candidate_root_ids = {pair.tweet.tweet_id for pair in pairs} | set(pairing.root_drops)
     logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
+    clock.lap("pairs + normalization")
 
     language = LanguageDetector()
     validators = Validators.load(config.validation)
+    clock.lap("load validators")
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
+    root_drops = {**pairing.root_drops, **root_drops}
     pairs = filter_replies(pairs, config, reply_drops)
+    clock.lap("filters")
     pairs = validate(pairs, validators, reply_drops, progress)
-    pairs, embeddings = deduplicate(pairs, config, reply_drops, progress)
-    pairs, embeddings = score_quality(pairs, embeddings, config, reply_drops)
+    clock.lap("validation")
+    pairs = cap_per_author(pairs, config, reply_drops)
+    pairs = drop_exact_duplicates(pairs, config, reply_drops)
+    clock.lap("author cap + exact dedup")
+    embeddings = text_embeddings(config, progress)
+    clock.lap("load embedding model")
+    pairs = drop_semantic_duplicates(pairs, embeddings, config, reply_drops, progress)
+    clock.lap("semantic dedup (embeddings)")
+    pairs = score_quality(pairs, config, reply_drops)
     pairs, splits, leakage = split_pairs(pairs, embeddings, config, reply_drops)
+    clock.lap("split + leakage check (embeddings)")
 
     settle_tweets(
         funnel,
@@ -195,13 +262,22 @@ def run_pipeline(
     rows: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for pair, split in sorted(zip(pairs, splits), key=lambda item: -item[0].quality_score):
         rows[split].append(pair_row(pair, config.output, config.privacy, pseudonymizer))
+    clock.lap("rows")
     scorers = {
         "language": language.name,
         "toxicity": validators.toxicity.name,
         "toxicity_fallback": validators.toxicity.fallback_reason,
         "embeddings": (config.cleaning.embedding_model or EMBEDDING_MODEL_NAME) if embeddings is not None else None,
     }
-    return PipelineResult(rows, funnel, scorers, leakage.as_dict() if leakage else None, sources)
+    return PipelineResult(
+        rows,
+        funnel,
+        scorers,
+        published_leakage(leakage, config, pseudonymizer),
+        sources,
+        clock.seconds,
+        len(embeddings) if embeddings is not None else 0,
+    )
 
 
 def rows_to_dataset(rows: dict[str, list[dict]]) -> DatasetDict:
@@ -217,6 +293,19 @@ def rows_to_dataset(rows: dict[str, list[dict]]) -> DatasetDict:
     )
 
 
+def without_local_paths(config: dict) -> dict:
+    """The config as written into the version folder (and so published): a config value naming a local file or
+    folder (an embedding model or Detoxify checkpoint given by path) keeps only its name."""
+    cleaned = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = without_local_paths(value)
+        elif isinstance(value, str) and ("/" in value or "\\" in value) and Path(value).expanduser().exists():
+            value = Path(value).name
+        cleaned[key] = value
+    return cleaned
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
@@ -226,8 +315,9 @@ def sha256_of(path: Path) -> str:
 
 
 def describe_inputs(inputs: list[str | Path], files: list[Path], records: Counter) -> list[dict]:
-    """One entry per input argument: its files, its records, and a sha256 (of the file, or of a folder's
-    sorted "relative path  sha256" lines), so a card's numbers can be traced back to exact inputs."""
+    """One entry per input argument: its name (never the local path: the card and report.json are published), its
+    files, its records, and a sha256 (of the file, or of a folder's sorted "relative path  sha256" lines), so a
+    card's numbers can be traced back to exact inputs."""
     described = []
     for given in map(Path, inputs):
         members = sorted(f for f in files if f == given or given in f.parents)
@@ -238,7 +328,7 @@ def describe_inputs(inputs: list[str | Path], files: list[Path], records: Counte
             digest = hashlib.sha256(lines.encode()).hexdigest()
         described.append(
             {
-                "path": str(given),
+                "name": given.resolve().name,
                 "files": len(members),
                 "records": sum(records[str(f)] for f in members),
                 "sha256": digest,
@@ -258,8 +348,8 @@ def build(
     """Build one dataset version into `output_dir/vN/` (and push it, tagged vN, when `push_to_hub` names a repo).
 
     Everything that can stop the run is checked before any record is read: the input files (InputError), the
-    version name and that it is free locally and on the Hub (PublishError), the pseudonym key for a push
-    (PrivacyError). Returns the version folder.
+    version name and that it is free locally and on the Hub, and that a private dataset would not go into a public
+    repo (PublishError), the pseudonym key for a push (PrivacyError). Returns the version folder.
     """
     scan = scan_input_files(inputs)
     output_dir = Path(output_dir)
@@ -272,6 +362,7 @@ def build(
     pseudonymizer = pseudonymizer_from_environment(config.privacy.pseudonym_length, for_push=bool(push_to_hub))
     if push_to_hub:
         check_hub_version_free(push_to_hub, version)
+        check_hub_repo_visibility(push_to_hub, config.output.private, config.output.allow_public_repo)
 
     if not progress:
         disable_progress_bars()
@@ -280,23 +371,29 @@ def build(
     split_sizes = {name: len(rows) for name, rows in result.rows.items()}
     logger.info("pairs per split: %s", split_sizes)
 
-    config_dict = dataclasses.asdict(config)
+    config_dict = without_local_paths(dataclasses.asdict(config))
     report = result.funnel.as_report(
         version=version,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         splits=split_sizes,
         scorers=result.scorers,
         leakage=result.leakage,
-        privacy={"pseudonym_key": pseudonymizer.key_source, "handles_replaced": config.privacy.replace_handles},
+        privacy={
+            "pseudonym_key": pseudonymizer.key_source,
+            "handles_replaced": config.privacy.replace_handles,
+            "published_ids": config.privacy.published_ids,
+        },
         sources=describe_inputs(inputs, scan.files, result.sources),
         skipped_files=dict(Counter(reason for _, reason in scan.skipped)),
         hub_repo=push_to_hub,
+        embedded_texts=result.embedded_texts,
+        stage_seconds=result.stage_seconds,
     )
     folder.mkdir(parents=True, exist_ok=True)
     write_report(report, folder / "report.json")
     plot_funnel(result.funnel, folder / "funnel.png", title=f"data_prep {version}")
     (folder / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
-    save_local(folder, dataset, build_card(report, config_dict, repo_id=push_to_hub, folder=str(folder)))
+    save_local(folder, dataset, build_card(report, config_dict, repo_id=push_to_hub, folder=folder.name))
     logger.info("wrote %s", folder)
     if not len(dataset):
         # The folder still holds report.json, the card and funnel.png, which say where every record went.
@@ -304,5 +401,12 @@ def build(
     if push_to_hub:
         if not len(dataset):
             raise RuntimeError(f"no pair survived the filters: nothing to push (see {folder / 'report.json'})")
-        push_version(push_to_hub, version, dataset, folder, private=config.output.private)
+        push_version(
+            push_to_hub,
+            version,
+            dataset,
+            folder,
+            private=config.output.private,
+            allow_public_repo=config.output.allow_public_repo,
+        )
     return folder

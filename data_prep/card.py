@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -15,9 +16,9 @@ COLUMN_DESCRIPTIONS = {
     col.COMPLETION: 'TRL conversational completion: `[{"role": "assistant", "content": <reply>}]`',
     col.TWEET_TEXT: "the tweet replied to (normalized, @handles replaced)",
     col.REPLY_TEXT: "the reply (normalized, leading reply-to mentions removed, @handles replaced)",
-    col.TWEET_ID: "id of the tweet replied to",
-    col.REPLY_ID: "id of the reply",
-    col.CONVERSATION_ID: "conversation (root tweet) id: the unit of the train/eval/test split",
+    col.TWEET_ID: "id of the tweet replied to (see Privacy: a keyed hash unless the build published raw ids)",
+    col.REPLY_ID: "id of the reply (as `tweet_id`)",
+    col.CONVERSATION_ID: "conversation (root tweet) id, as `tweet_id`: the unit of the train/eval/test split",
     col.TWEET_AUTHOR: "keyed-hash pseudonym of the tweet's author",
     col.REPLY_AUTHOR: "keyed-hash pseudonym of the reply's author",
     col.TWEET_LIKES: "likes of the tweet replied to",
@@ -44,6 +45,11 @@ def size_category(rows: int) -> str:
     return "1M<n<10M"
 
 
+def source_name(source: dict) -> str:
+    """A file or folder name only; a report built elsewhere may still carry a local "path": keep its last part."""
+    return source.get("name") or Path(source.get("path", "")).name
+
+
 def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -55,7 +61,8 @@ def build_card(
 ) -> DatasetCard:
     """The card of one dataset version; `report` is report.json's content, `config` the resolved config.
 
-    `repo_id` is the Hub repo it is pushed to; without one, the card tells how to load the local `folder`.
+    `repo_id` is the Hub repo it is pushed to; without one, the card tells how to load the local `folder` (by its
+    name only: a card never carries a local path).
     `extra_section` (markdown) goes right after the loading snippet: `curate pull` puts its curation section there.
     """
     splits = report["splits"]
@@ -72,7 +79,8 @@ def build_card(
     load_call = (
         f'load_dataset("{repo_id}", revision="{version}")'
         if repo_id
-        else f'load_dataset("{folder or "."}")  # once pushed: load_dataset(REPO, revision="{version}")'
+        else f'load_dataset("{Path(folder).name if folder else version}")  '
+        f'# from its output folder; once pushed: load_dataset(REPO, revision="{version}")'
     )
     toxicity_note = (
         f"\n\n> **WARNING**: the configured toxicity scorer did not run: {scorers['toxicity_fallback']}. "
@@ -87,22 +95,62 @@ def build_card(
         else ""
     )
     leakage = report.get("leakage")
-    leakage_text = (
-        "Not checked (no embeddings: `cleaning.semantic_dedup` and `split.check_leakage` are off)."
-        if leakage is None
-        else (
-            f"{json.dumps(leakage['near_duplicates'])} of the {json.dumps(leakage['checked'])} eval/test replies "
-            f"checked have cosine >= {leakage['threshold']} with some train reply; "
-            + ("they were dropped (`split/near_duplicate_of_train`)." if leakage["dropped"] else "they were kept.")
+    if leakage is None:
+        leakage_text = "Not checked (`split.check_leakage` is off): nothing guarantees that eval/test text is unseen."
+    else:
+        by_tweet = "tweet" in leakage.get("compared", ["reply"])
+        found = f"by reply: {json.dumps(leakage.get('near_duplicate_replies', leakage['near_duplicates']))}"
+        if by_tweet:
+            found += f", by tweet: {json.dumps(leakage['near_duplicate_tweets'])}"
+        action = (
+            "they were dropped (`split/near_duplicate_of_train`, `split/tweet_near_duplicate_of_train`)"
+            if leakage["dropped"]
+            else "they were kept"
         )
-    )
+        leakage_text = (
+            "each eval/test reply was compared with every train reply"
+            + (", and each eval/test tweet replied to with every train tweet," if by_tweet else "")
+            + f" by embedding cosine (threshold {leakage['threshold']}). Pairs found: "
+            f"{json.dumps(leakage['near_duplicates'])} of {json.dumps(leakage['checked'])} checked ({found}); "
+            f"{action}. That is all the check guarantees: a paraphrase below the threshold, or a reply that copies a "
+            "train tweet, is not caught."
+        )
     key_source = {
         "environment": "environment, so pseudonyms match across builds made with the same key",
         "ephemeral": "ephemeral, a random key for this build only: pseudonyms match no other build",
     }.get(report["privacy"]["pseudonym_key"], report["privacy"]["pseudonym_key"])
     sources_table = _table(
         ("input", "files", "records", "sha256"),
-        [(source["path"], source["files"], source["records"], source["sha256"]) for source in report["sources"]],
+        [
+            # a file or folder name only; a report built elsewhere may still carry a "path": keep its last part
+            (
+                source.get("name") or Path(source.get("path", "")).name,
+                source["files"],
+                source["records"],
+                source["sha256"],
+            )
+            for source in report["sources"]
+        ],
+    )
+    validation = config["validation"]
+    language_note = (
+        f" (a reply passes with confidence >= {validation['min_language_confidence']} in `{validation['language']}`"
+    )
+    if validation.get("trust_source_language"):
+        language_note += (
+            f", or when its source labels it `{validation['language']}` and the detector's top language agrees"
+        )
+    language_note += ")"
+    raw_ids = report["privacy"].get("published_ids") == "raw"
+    ids_text = (
+        "**Tweet, reply and conversation ids are X's own ids** (`privacy.published_ids: raw`): anyone can open "
+        "`https://x.com/i/status/<id>` and see the tweet and its author, so every author here can be identified "
+        "from this dataset. That is what raw ids are for (looking tweets up again), and why they are not the default."
+        if raw_ids
+        else "Tweet, reply and conversation ids are keyed hashes (HMAC-SHA256 with the same key) of X's ids "
+        "(`privacy.published_ids: keyed_hash`, the default): they stay the same across versions built with one key, "
+        "but nobody without the key can look a tweet up by them. Publishing X's own ids (`published_ids: raw`) would "
+        "let you look tweets up again, and anyone else too."
     )
     command = "curate pull" if "curation" in report else "build"
     root_used_note = (
@@ -125,7 +173,8 @@ dataset = {load_call}
 {extra_section}
 ## Splits
 
-Split by conversation (seeded hash of the conversation id), so no tweet appears in two splits.
+Split by conversation (seeded hash of the conversation id), so no conversation spans two splits. The same text can
+still come back under another id in another conversation; the leakage check below is what looks for that.
 
 {_table(("split", "pairs"), list(splits.items()))}
 
@@ -137,7 +186,7 @@ Near-duplicate leakage check: {leakage_text}
 
 ## Scorers
 
-- language: {scorers["language"]}
+- language: {scorers["language"]}{language_note}
 - toxicity: {scorers["toxicity"]}{toxicity_note}
 - semantic dedup and leakage embeddings: {scorers["embeddings"]}
 
@@ -158,9 +207,25 @@ Files skipped inside input folders (not records): {json.dumps(report.get("skippe
 
 ## Privacy
 
-@handles in the texts are replaced by `{config["privacy"]["handle_placeholder"]}`; authors appear only as keyed-hash
-pseudonyms (HMAC-SHA256, key from `REPLYTUNE_PSEUDONYM_KEY`; key source for this build:
-{key_source}). Only the columns above are published.
+This dataset is **not anonymous**. The texts are scraped tweets, published verbatim (after normalization): searching
+a tweet's or a reply's text on X finds it, and its author. What the build does:
+
+- @handles in the texts are replaced by `{config["privacy"]["handle_placeholder"]}`;
+- authors appear only as keyed-hash pseudonyms (HMAC-SHA256, key from `REPLYTUNE_PSEUDONYM_KEY`; key source for
+  this build: {key_source});
+- {ids_text}
+
+Only the columns above are published. Input files are named by file name only, never by local path.
+
+## Safety of the texts
+
+Every text is normalized before any check (Unicode NFKC; control, zero-width and other invisible characters
+removed), so disguises are caught: a tweet or reply holding a chat-template control string (`<|im_end|>`,
+`<|im_start|>`, `<|endoftext|>`, `<think>`, `</think>`, ...), which a tokenizer would turn into special tokens, is
+rejected (`root_filters/chat_control_string`, `reply_filters/chat_control_string`), and spam keywords are matched on
+a confusable-folded form (fullwidth or Cyrillic look-alike letters). Texts longer than
+{config["cleaning"].get("max_raw_text_length", "the configured")} characters are dropped unread (`pairs/text_too_long`,
+`pairs/tweet_text_too_long`). Of the copies of a repeated tweet id, the one with the most engagement stays.
 
 ## Config
 

@@ -116,10 +116,12 @@ class RootFiltersConfig:
     exclude_retweets: bool = True
     exclude_quotes: bool = True
     languages: list[str] = field(default_factory=lambda: ["en"])
+    max_length: int | None = 1000
 
     def __post_init__(self):
         _check_range(self, "min_likes", "max_likes")
         _check_range(self, "min_retweets", "max_retweets")
+        _check_at_least_one(self, "max_length")
 
 
 @dataclass
@@ -175,6 +177,7 @@ DEFAULT_SPAM_KEYWORDS = [
     "link in bio",
     "dm me",
     "giveaway",
+    "revolution",
 ]
 
 DEFAULT_GENERIC_PHRASES = [
@@ -222,6 +225,7 @@ class ValidationConfig:
 
     language: str = "en"
     min_language_confidence: float = 0.8
+    trust_source_language: bool = True
     toxicity_scorer: Literal["detoxify", "profanity_check"] = "detoxify"
     detoxify_model: Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"] = "original"
     detoxify_checkpoint: str | None = None
@@ -255,20 +259,22 @@ class QualityWeightsConfig:
 class CleaningConfig:
     """Text normalization, deduplication and the quality sort."""
 
+    max_raw_text_length: int = 25_000
     normalize_text: bool = True
     exact_dedup: bool = True
     semantic_dedup: bool = True
     semantic_threshold: float = 0.9
     embedding_model: str | None = None
     embedding_batch_size: int = 64
+    embedding_max_tokens: int = 128
     quality_weights: QualityWeightsConfig = field(default_factory=QualityWeightsConfig)
     max_pairs: int | None = None
 
     def __post_init__(self):
         _check_fraction(self, "semantic_threshold")
         _check_at_least_one(self, "max_pairs")
-        if self.embedding_batch_size < 1:
-            raise ValueError("embedding_batch_size must be at least 1")
+        for name in ("max_raw_text_length", "embedding_batch_size", "embedding_max_tokens"):
+            _check_at_least_one(self, name)
 
 
 @dataclass
@@ -298,6 +304,7 @@ class PrivacyConfig:
     replace_handles: bool = True
     handle_placeholder: str = "@user"
     pseudonym_length: int = 16
+    published_ids: Literal["keyed_hash", "raw"] = "keyed_hash"
 
     def __post_init__(self):
         if not 8 <= self.pseudonym_length <= 64:
@@ -310,6 +317,7 @@ class OutputConfig:
 
     prompt_template: str = "Generate an engaging Twitter reply to:\n\n{tweet}"
     private: bool = True
+    allow_public_repo: bool = False
     pretty_name: str = "replytune tweet->reply pairs"
     license: str = "other"
 
@@ -340,6 +348,16 @@ class DataPrepConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self):
+        # A cap below a published bound would drop, as unreadable, texts the filters mean to keep.
+        for section, name in (("reply_filters", "max_length"), ("root_filters", "max_length")):
+            bound = getattr(getattr(self, section), name)
+            if bound is not None and bound > self.cleaning.max_raw_text_length:
+                raise ValueError(
+                    f"{section}.{name} ({bound}) is above cleaning.max_raw_text_length "
+                    f"({self.cleaning.max_raw_text_length}), the cap on any text before cleaning"
+                )
 
 
 def load_config(path: str | Path) -> DataPrepConfig:

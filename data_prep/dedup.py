@@ -29,22 +29,66 @@ def load_embedding_model(name_or_path: str | None = None):
     return SentenceTransformer(str(name_or_path), device="cpu")
 
 
-def embed_texts(model, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """L2-normalized float32 embeddings, one row per text."""
+def embedding_dimension(model) -> int:
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension (the old name warns).
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return getter()
+
+
+def embed_texts(
+    model, texts: Sequence[str], batch_size: int = 64, progress: bool = True, max_tokens: int | None = None
+) -> np.ndarray:
+    """L2-normalized float32 embeddings, one row per text; `max_tokens` caps the sequence length (default: the
+    model's own, 256 for all-MiniLM-L6-v2). sentence-transformers sorts the texts by length before batching, so a
+    short batch holds texts of nearly one length and pads little."""
     if not texts:
-        return np.zeros((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
-    embeddings = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=progress,
-    )
+        return np.zeros((0, embedding_dimension(model)), dtype=np.float32)
+    model_max_tokens = model.max_seq_length
+    if max_tokens is not None:
+        model.max_seq_length = min(max_tokens, model_max_tokens)
+    try:
+        embeddings = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+    finally:
+        model.max_seq_length = model_max_tokens  # the model is cached and shared: leave it as it was
     return np.ascontiguousarray(embeddings, dtype=np.float32)
 
 
+class TextEmbeddings:
+    """Embeds each distinct text once, on demand: semantic dedup (replies) and the leakage check (replies and the
+    tweets replied to) read the same vectors, and a tweet answered many times is embedded once."""
+
+    def __init__(self, model, batch_size: int = 64, max_tokens: int | None = None, progress: bool = True):
+        self.model, self.batch_size, self.max_tokens, self.progress = model, batch_size, max_tokens, progress
+        self._rows: dict[str, int] = {}
+        self._blocks: list[np.ndarray] = []
+        self._matrix: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def of(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text, in order (embedding those not seen before)."""
+        new = list(dict.fromkeys(text for text in texts if text not in self._rows))
+        if new:
+            for text in new:
+                self._rows[text] = len(self._rows)
+            self._blocks.append(embed_texts(self.model, new, self.batch_size, self.progress, self.max_tokens))
+            self._matrix = None
+        if self._matrix is None:
+            dimension = embedding_dimension(self.model)
+            self._matrix = np.concatenate(self._blocks) if self._blocks else np.zeros((0, dimension), np.float32)
+        return self._matrix[[self._rows[text] for text in texts]]
+
+
 def engagement_order(engagement: Sequence[float]) -> list[int]:
-    """Most engaging first; ties keep the input order."""
+    """Most engaging first; ties keep the input order (the build passes replies sorted by id, so ties break by
+    reply id, whatever the order of the input files)."""
     return sorted(range(len(engagement)), key=lambda i: (-engagement[i], i))
 
 

@@ -13,15 +13,24 @@ from collections.abc import Callable
 
 from data_prep.cleaning import URL, has_text
 from data_prep.config import ReplyFiltersConfig, RootFiltersConfig
+from data_prep.control_strings import find_control_strings
 from data_prep.pairs import Pair
 from data_prep.schema import Tweet
 
+# The filters' names of counts -> the Tweet field listed in `extra["unreadable_fields"]` when a source held garbage.
+_COUNT_FIELDS = {"likes": "likes", "retweets": "retweets", "followers": "author_followers"}
 
-def bounds_rejection(name: str, value: float | None, low: float | None, high: float | None) -> str | None:
-    """`<name>_missing`, `<name>_below_min` or `<name>_above_max`; bounds are inclusive."""
+
+def bounds_rejection(
+    name: str, value: float | None, low: float | None, high: float | None, tweet: Tweet | None = None
+) -> str | None:
+    """`<name>_missing` (`<name>_unreadable` when `tweet` says its source held an unreadable value),
+    `<name>_below_min` or `<name>_above_max`; bounds are inclusive."""
     if low is None and high is None:
         return None
     if value is None:
+        if tweet is not None and _COUNT_FIELDS.get(name) in tweet.extra.get("unreadable_fields", ()):
+            return f"{name}_unreadable"
         return f"{name}_missing"
     if low is not None and value < low:
         return f"{name}_below_min"
@@ -30,23 +39,31 @@ def bounds_rejection(name: str, value: float | None, low: float | None, high: fl
     return None
 
 
-def root_rejection(tweet: Tweet, config: RootFiltersConfig, detect_language: Callable[[str], str]) -> str | None:
+def root_rejection(
+    tweet: Tweet, config: RootFiltersConfig, detect_language: Callable[[str], str], text: str | None = None
+) -> str | None:
     """Why the tweet replied to is unusable, as "root_filters/<reason>".
 
-    Its language is the source's `lang` where the source has one, else `detect_language(text)`.
+    `text` is the tweet's text as it would be published (normalized; default: the raw text). Its language is the
+    source's `lang` where the source has one, else `detect_language(text)`.
     """
+    text = tweet.text if text is None else text
+    if find_control_strings(text):
+        return "root_filters/chat_control_string"
     if config.exclude_retweets and tweet.is_retweet:
         return "root_filters/retweet"
     if config.exclude_quotes and tweet.is_quote:
         return "root_filters/quote"
-    reason = bounds_rejection("likes", tweet.likes, config.min_likes, config.max_likes) or bounds_rejection(
-        "retweets", tweet.retweets, config.min_retweets, config.max_retweets
+    reason = (
+        bounds_rejection("likes", tweet.likes, config.min_likes, config.max_likes, tweet)
+        or bounds_rejection("retweets", tweet.retweets, config.min_retweets, config.max_retweets, tweet)
+        or bounds_rejection("length", len(text), None, config.max_length)
     )
     if reason:
         return f"root_filters/{reason}"
-    if not has_text(tweet.text):  # e.g. a photo tweet whose text is its t.co link: the prompt would hold no words
+    if not has_text(text):  # e.g. a photo tweet whose text is its t.co link: the prompt would hold no words
         return "root_filters/no_text"
-    if config.languages and (tweet.lang or detect_language(tweet.text)) not in config.languages:
+    if config.languages and (tweet.lang or detect_language(text)) not in config.languages:
         return "root_filters/language"
     return None
 
@@ -56,11 +73,15 @@ def has_url(pair: Pair) -> bool:
 
 
 def reply_rejection(pair: Pair, config: ReplyFiltersConfig) -> str | None:
-    """Why a reply is unusable, as "reply_filters/<reason>" (the per-author cap is applied afterwards)."""
+    """Why a reply is unusable, as "reply_filters/<reason>" (the per-author cap is applied after validation)."""
     reply = pair.reply
+    if find_control_strings(pair.reply_text):
+        return "reply_filters/chat_control_string"
     reason = (
-        bounds_rejection("likes", reply.likes, config.min_likes, config.max_likes)
-        or bounds_rejection("followers", reply.author_followers, config.min_follower_count, config.max_follower_count)
+        bounds_rejection("likes", reply.likes, config.min_likes, config.max_likes, reply)
+        or bounds_rejection(
+            "followers", reply.author_followers, config.min_follower_count, config.max_follower_count, reply
+        )
         or bounds_rejection("delay", pair.delay_seconds, config.min_time_delay, config.max_time_delay)
     )
     if not reason and pair.delay_seconds < 0:  # reached only when min_time_delay is null or negative

@@ -1,14 +1,19 @@
-"""Pairs: unique tweets from the ingested records, and each reply paired with the tweet it answers."""
+"""Pairs: unique tweets from the ingested records, and each reply paired with the tweet it answers.
+
+Nothing here depends on the order of the input: of the copies of one id the most engaged one stays, and the unique
+tweets come out sorted by id, so every later tie (dedup, caps, the quality sort) breaks the same way for shuffled
+input.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 
 from tqdm import tqdm
 
-from data_prep.cleaning import normalize_text
+from data_prep.cleaning import normalize_text, sanitize_text
 from data_prep.config import PairsConfig
 from data_prep.funnel import DUPLICATE_ID, Funnel
 from data_prep.schema import Tweet
@@ -38,20 +43,42 @@ class Pair:
 class Pairing:
     pairs: list[Pair]
     reply_drops: dict[str, str]  # reply id -> "pairs/<reason>"
+    root_drops: dict[str, str] = field(default_factory=dict)  # tweet replied to -> "pairs/<reason>"
+
+
+def _count_or_minus_one(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def observation_rank(tweet: Tweet) -> tuple:
+    """Which copy of a repeated id stays: the one with the most engagement (likes, then retweets, replies, quotes,
+    views). Counts only grow, so that is also the latest observation. The rest of the record breaks a tie, so the
+    copy kept never depends on the order of the input files or records."""
+    counts = (tweet.likes, tweet.retweets, tweet.reply_count, tweet.quotes, tweet.views, tweet.author_followers)
+    return (*map(_count_or_minus_one, counts), repr(astuple(tweet)))
+
+
+def id_order(tweet_id: str) -> tuple[int, str]:
+    """Numeric ids in numeric order (ids grow with time), any other id after them."""
+    return (len(tweet_id), tweet_id) if tweet_id.isdigit() else (1 << 30, tweet_id)
 
 
 def unique_tweets(records: Iterable, funnel: Funnel, progress: bool = True) -> list[Tweet]:
-    """Count every record in the funnel; settle rejections and repeated ids; return the first of each id."""
+    """Count every record in the funnel; settle rejections and repeated ids (see `observation_rank` for which copy
+    stays); return one tweet per id, sorted by id."""
     tweets: dict[str, Tweet] = {}
     for record in tqdm(records, desc="ingest", unit=" records", disable=not progress):
         funnel.input_records += 1
         if not isinstance(record, Tweet):  # sources.Rejected: unreadable record or placeholder
             funnel.settle(f"ingest/{record.reason}")
-        elif record.tweet_id in tweets:
+            continue
+        kept = tweets.get(record.tweet_id)
+        if kept is not None:
             funnel.settle(DUPLICATE_ID)
-        else:
-            tweets[record.tweet_id] = record
-    return list(tweets.values())
+            if observation_rank(record) <= observation_rank(kept):
+                continue
+        tweets[record.tweet_id] = record
+    return sorted(tweets.values(), key=lambda tweet: id_order(tweet.tweet_id))
 
 
 def visible_text(tweet: Tweet) -> str:
@@ -90,17 +117,30 @@ def conversation_of(tweet: Tweet, by_id: dict[str, Tweet]) -> str:
     return tweet.conversation_id or tweet.tweet_id
 
 
-def find_pairs(tweets: list[Tweet], config: PairsConfig, normalize: bool = True) -> Pairing:
-    """Pair every reply whose parent (`in_reply_to_id`) is in the input; say why the others are not paired."""
+def find_pairs(
+    tweets: list[Tweet], config: PairsConfig, normalize: bool = True, max_raw_text_length: int | None = None
+) -> Pairing:
+    """Pair every reply whose parent (`in_reply_to_id`) is in the input; say why the others are not paired.
+
+    Texts are cleaned here (`normalize_text`, or only `sanitize_text` when `normalize` is off), so the filters measure
+    what will be published. A text longer than `max_raw_text_length` is never cleaned (no pattern ever runs on it):
+    such a reply is dropped as `pairs/text_too_long`, and a reply to such a tweet as `pairs/tweet_text_too_long`.
+    """
     by_id = {tweet.tweet_id: tweet for tweet in tweets}
-    clean = normalize_text if normalize else str
+    clean = normalize_text if normalize else sanitize_text
+    cap = max_raw_text_length if max_raw_text_length is not None else float("inf")
     parent_texts: dict[str, str] = {}  # a tweet with many replies is cleaned once
-    pairs, drops = [], {}
+    pairs, drops, root_drops = [], {}, {}
     for reply in tweets:
         if not reply.is_reply:
             continue
         parent = by_id.get(reply.in_reply_to_id)
         reason = pair_rejection(reply, parent, config)
+        if not reason and len(reply.text) > cap:
+            reason = "pairs/text_too_long"
+        if not reason and len(parent.text) > cap:
+            root_drops[parent.tweet_id] = "pairs/text_too_long"
+            reason = "pairs/tweet_text_too_long"
         if reason:
             drops[reply.tweet_id] = reason
             continue
@@ -116,4 +156,4 @@ def find_pairs(tweets: list[Tweet], config: PairsConfig, normalize: bool = True)
                 conversation_id=conversation_of(parent, by_id),
             )
         )
-    return Pairing(pairs, drops)
+    return Pairing(pairs, drops, root_drops)

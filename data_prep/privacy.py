@@ -1,4 +1,11 @@
-"""Privacy: @handles in text become a placeholder, and authors are published only as keyed-hash pseudonyms.
+"""Privacy: @handles in text become a placeholder, authors are published only as keyed-hash pseudonyms, and tweet,
+reply and conversation ids as keyed hashes too unless `privacy.published_ids: raw`.
+
+Ids re-identify: anyone can open x.com/i/status/<id> and see the author. A keyed hash keeps ids stable across
+versions under one key (curation, per-conversation analysis and joins between versions still work) without letting
+anyone look a tweet up. Raw ids let the user look tweets up again (fresh engagement counts, deleted tweets), and let
+everyone else do the same. Either way the texts are published verbatim, and searching a text finds its tweet: a
+pseudonym makes the dataset harder, not impossible, to link back to people.
 
 The key is REPLYTUNE_PSEUDONYM_KEY (environment or .env). With it, a person gets the same pseudonym in every
 build and version, which curation and per-author analysis need, and nobody without the key can link a
@@ -50,6 +57,16 @@ class Pseudonymizer:
         """The pseudonym of the tweet's author (see `Tweet.author_key`)."""
         return self.pseudonym(tweet.author_key)
 
+    def tweet_id(self, tweet_id: str | None) -> str | None:
+        """The pseudonym of a tweet id ("tweet:" keeps it apart from an author id of the same digits; a
+        conversation id is its root tweet's id, so the two still match)."""
+        return self.pseudonym(f"tweet:{tweet_id}") if tweet_id else None
+
+
+def published_id(tweet_id: str | None, published_ids: str, pseudonymizer: Pseudonymizer) -> str | None:
+    """A tweet, reply or conversation id as published: itself (`raw`) or its keyed hash (`keyed_hash`)."""
+    return tweet_id if published_ids == "raw" else pseudonymizer.tweet_id(tweet_id)
+
 
 def pseudonymizer_from_environment(length: int = 16, for_push: bool = False) -> Pseudonymizer:
     key = get_secret(PSEUDONYM_KEY_NAME)
@@ -64,7 +81,8 @@ def pseudonymizer_from_environment(length: int = 16, for_push: bool = False) -> 
             f"print(secrets.token_hex(32))')`, then keep it secret and unchanged) or build without --push-to-hub."
         )
     logger.warning(
-        "%s is not set: using a random key for this build only, so author pseudonyms will differ between builds",
+        "%s is not set: using a random key for this build only, so author pseudonyms and hashed ids will differ "
+        "between builds",
         PSEUDONYM_KEY_NAME,
     )
     return Pseudonymizer(random_secrets.token_bytes(32), length, "ephemeral")

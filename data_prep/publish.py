@@ -60,6 +60,21 @@ def check_hub_version_free(repo_id: str, version: str) -> None:
         raise PublishError(f"{repo_id} already has a tag {version}: a version is never overwritten")
 
 
+def check_hub_repo_visibility(repo_id: str, private: bool = True, allow_public_repo: bool = False) -> None:
+    """Refuse to push a private dataset into an existing public repo: `create_repo(exist_ok=True)` leaves a public
+    repo public, and every scraped tweet of the version would be public at once. `allow_public_repo` (the
+    `--allow-public-repo` flag, `output.allow_public_repo`) is the explicit yes."""
+    if not private or allow_public_repo:
+        return
+    api = HfApi(token=get_secret("HF_TOKEN"))
+    if api.repo_exists(repo_id, repo_type="dataset") and not api.dataset_info(repo_id).private:
+        raise PublishError(
+            f"{repo_id} exists and is public: refusing to push this private dataset (scraped tweets) into it. "
+            "Make the repo private on the Hub, push to another repo, or pass --allow-public-repo "
+            "(output.allow_public_repo: true) to publish it publicly on purpose"
+        )
+
+
 def save_local(folder: Path, dataset: DatasetDict, card: DatasetCard) -> None:
     """Write the parquet files and the card (report.json, funnel.png and config.yaml are written by the build).
 
@@ -73,13 +88,22 @@ def save_local(folder: Path, dataset: DatasetDict, card: DatasetCard) -> None:
     card.save(folder / "README.md")
 
 
-def push_version(repo_id: str, version: str, dataset: DatasetDict, folder: Path, private: bool = True) -> str:
+def push_version(
+    repo_id: str,
+    version: str,
+    dataset: DatasetDict,
+    folder: Path,
+    private: bool = True,
+    allow_public_repo: bool = False,
+) -> str:
     """Push the DatasetDict, then the card and the build's files in one commit, and tag that commit `version`.
 
+    A private dataset is never pushed into an existing public repo unless `allow_public_repo` (PublishError).
     Returns the tagged commit's sha. The token is HF_TOKEN, from the environment or .env.
     """
     token = get_secret("HF_TOKEN")
     api = HfApi(token=token)
+    check_hub_repo_visibility(repo_id, private, allow_public_repo)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     data_commit = dataset.push_to_hub(
         repo_id, private=private, token=token, commit_message=f"data_prep {version}: pairs"

@@ -7,7 +7,7 @@ from datasets import Features, List, Value
 from data_prep import schema as col
 from data_prep.config import OutputConfig, PrivacyConfig
 from data_prep.pairs import Pair
-from data_prep.privacy import Pseudonymizer, replace_handles
+from data_prep.privacy import Pseudonymizer, published_id, replace_handles
 
 _MESSAGES = List({"role": Value("string"), "content": Value("string")})
 
@@ -47,14 +47,15 @@ def pair_row(pair: Pair, output: OutputConfig, privacy: PrivacyConfig, pseudonym
         tweet_text = replace_handles(tweet_text, privacy.handle_placeholder)
         reply_text = replace_handles(reply_text, privacy.handle_placeholder)
     tweet, reply = pair.tweet, pair.reply
+    ids = privacy.published_ids
     return {
         col.PROMPT: [{"role": "user", "content": output.prompt_template.format(tweet=tweet_text)}],
         col.COMPLETION: [{"role": "assistant", "content": reply_text}],
         col.TWEET_TEXT: tweet_text,
         col.REPLY_TEXT: reply_text,
-        col.TWEET_ID: tweet.tweet_id,
-        col.REPLY_ID: reply.tweet_id,
-        col.CONVERSATION_ID: pair.conversation_id,
+        col.TWEET_ID: published_id(tweet.tweet_id, ids, pseudonymizer),
+        col.REPLY_ID: published_id(reply.tweet_id, ids, pseudonymizer),
+        col.CONVERSATION_ID: published_id(pair.conversation_id, ids, pseudonymizer),
         col.TWEET_AUTHOR: pseudonymizer.author(tweet),
         col.REPLY_AUTHOR: pseudonymizer.author(reply),
         col.TWEET_LIKES: tweet.likes,

@@ -73,6 +73,8 @@ PROMPT = "prompt"
 COMPLETION = "completion"
 TWEET_TEXT = "tweet_text"  # the tweet replied to, normalized, @handles -> @user
 REPLY_TEXT = "reply_text"  # the reply, normalized, leading reply-to mentions removed, @handles -> @user
+# Ids are keyed hashes by default (privacy.published_ids): stable across versions built with one key, but no longer
+# X ids; with `published_ids: raw` they are X's ids.
 TWEET_ID = "tweet_id"
 REPLY_ID = "reply_id"
 CONVERSATION_ID = "conversation_id"  # the root tweet's conversation: the unit of the train/eval/test split

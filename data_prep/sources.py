@@ -11,6 +11,11 @@ Formats are detected per record, because one folder (or one collection run) can 
   `user.followers_count`, `retweeted_status`, `quoted_status`, `entities`/`extended_entities`), including the
   flattened variant with top-level `urls`/`hashtags` found in RumourEval's 2017 threads.
 
+A file holds a JSON array of records, JSON lines, or one object. An object that is not itself a record but wraps a
+list of them, as API responses do (`{"items": [...]}`, `{"data": [...]}`, `{"data": {"items": [...]}}`, see
+`WRAPPER_KEYS`), gives the records of that list; one that holds tweet records under any other key is refused by name
+(`InputError`), never read as one record. An empty (0-byte or blank) file holds no record, in any format.
+
 Every input record gives exactly one output item, in input order: a `Tweet`, or a `Rejected` with a short
 snake_case reason when a required field (id, text, created_at) cannot be read. Nothing is guessed and
 nothing raises for a bad record; only a missing or malformed input *file* raises `InputError`, and
@@ -51,6 +56,10 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 ANNOTATION_FILE_NAMES = frozenset(
     {"structure.json", "subtaska.json", "subtaskb.json", "collect_checkpoint.json", "collect_manifest.json"}
 )
+
+
+# Keys under which API responses wrap their list of records, tried in this order.
+WRAPPER_KEYS = ("items", "data", "tweets", "statuses", "results", "records")
 
 
 class InputError(ValueError):
@@ -113,7 +122,17 @@ def scan_input_files(paths: Iterable[str | Path]) -> InputScan:
             raise InputError(f"{path}: no such file or folder")
     for path in scan.files:
         _check_file(path)
+    empty = [path for path in scan.files if _is_empty(path)]
+    if empty and len(empty) == len(scan.files):
+        raise InputError(f"every input file is empty: {', '.join(map(str, empty))}")
+    scan.files = [path for path in scan.files if path not in empty]
+    scan.skipped += [(path, "empty_file") for path in empty]
     return scan
+
+
+def _is_empty(path: Path) -> bool:
+    """A 0-byte or blank file: no record, whether named .json or .jsonl."""
+    return not _read_bytes(path).strip()
 
 
 def _reason_to_skip(path: Path) -> str | None:
@@ -184,6 +203,8 @@ def _check_file(path: Path) -> None:
 def _iter_raw_records(path: Path) -> Iterator[Any]:
     """Yield every record of a file: array items, JSONL lines, or the one object of a single-object file."""
     data = _read_bytes(path)
+    if not data.strip():
+        return  # an empty file holds no record, whatever its name says
     if _is_json_lines(path):
         yield from _iter_json_lines(path, data)
         return
@@ -198,9 +219,35 @@ def _iter_raw_records(path: Path) -> Iterator[Any]:
     if isinstance(parsed, list):
         yield from parsed
     elif isinstance(parsed, dict):
-        yield parsed
+        yield from _records_of(parsed, str(path))
     else:
         raise InputError(f"{path}: the top level must be a JSON object or array, got {type(parsed).__name__}")
+
+
+def _records_of(value: Any, where: str, depth: int = 0) -> Iterator[Any]:
+    """The records of one top-level object: itself when it is a record, else the list it wraps (see WRAPPER_KEYS).
+
+    Raises InputError for an object that holds tweet records under a key not in WRAPPER_KEYS: reading it as one
+    record would silently lose them all.
+    """
+    if not isinstance(value, dict) or value.get("noResults") or detect_format(value) is not None:
+        yield value
+        return
+    for key in WRAPPER_KEYS:
+        inner = value.get(key)
+        if isinstance(inner, list):
+            yield from inner
+            return
+        if isinstance(inner, dict) and depth < 2:
+            yield from _records_of(inner, where, depth + 1)
+            return
+    for key, inner in value.items():
+        if isinstance(inner, list) and any(isinstance(item, dict) and detect_format(item) for item in inner):
+            raise InputError(
+                f"{where}: an object holding tweet records under {key!r}, which is not a wrapper data_prep reads "
+                f"({', '.join(WRAPPER_KEYS)}): export the list itself, or the records as JSON lines"
+            )
+    yield value
 
 
 def _iter_json_lines(path: Path, data: bytes) -> Iterator[Any]:
@@ -210,9 +257,10 @@ def _iter_json_lines(path: Path, data: bytes) -> Iterator[Any]:
         if not line.strip():
             continue  # blank lines are not records
         try:
-            yield _loads(line)
+            parsed = _loads(line)
         except json.JSONDecodeError as error:
             raise InputError(f"{path}:{line_number}: invalid JSON line: {error.msg} (column {error.colno})") from error
+        yield from _records_of(parsed, f"{path}:{line_number}")
 
 
 def iter_tweets(files: Iterable[str | Path]) -> Iterator[Tweet | Rejected]:
@@ -264,9 +312,13 @@ def normalize_record(raw: dict, source_file: str) -> Tweet | Rejected:
 
 
 def _required_fields(
-    raw_id: Any, raw_text: Any, raw_created_at: Any, source_file: str
+    raw_id: Any, raw_text: Any, raw_dates: tuple, source_file: str
 ) -> tuple[str, str, datetime] | Rejected:
-    """Read the three fields no record can do without, or say which one is missing or unreadable."""
+    """Read the three fields no record can do without, or say which one is missing or unreadable.
+
+    `raw_dates` holds the values of every date field of the format, in its order of preference: the first readable
+    one is taken, and the record is `unreadable_created_at` only when none is.
+    """
     if raw_id is None or raw_id == "":
         return Rejected("missing_id", None, source_file)
     tweet_id = read_id(raw_id)
@@ -276,9 +328,10 @@ def _required_fields(
         return Rejected("missing_text", tweet_id, source_file)
     if not isinstance(raw_text, str):
         return Rejected("unreadable_text", tweet_id, source_file)
-    if raw_created_at is None or raw_created_at == "":
+    present = [value for value in raw_dates if value is not None and value != ""]
+    if not present:
         return Rejected("missing_created_at", tweet_id, source_file)
-    created_at = parse_datetime(raw_created_at)
+    created_at = next(filter(None, map(parse_datetime, present)), None)
     if created_at is None:
         return Rejected("unreadable_created_at", tweet_id, source_file)
     return tweet_id, _encodable_text(raw_text), created_at
@@ -300,7 +353,9 @@ def _encodable_text(text: str) -> str:
 def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) -> Tweet | Rejected:
     """apidojo/tweet-scraper and kaitoeasyapi (same camelCase family)."""
     get = raw.get
-    required = _required_fields(get("id"), get("fullText") or get("text"), get("createdAt"), source_file)
+    required = _required_fields(
+        get("id"), get("fullText") or get("text"), _dates(raw, "createdAt", "created_at", "timestamp"), source_file
+    )
     if isinstance(required, Rejected):
         return required
     tweet_id, text, created_at = required
@@ -317,6 +372,7 @@ def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) ->
         or (isinstance(extended_entities, dict) and extended_entities.get("media"))
         or entities.get("media")
     )
+    retweet = bool(get("isRetweet") or get("retweeted_tweet") or get("retweet")) or _looks_like_retweet(raw, text)
     verified = author.get("isBlueVerified")
     if verified is None:
         verified = author.get("isVerified")
@@ -340,7 +396,7 @@ def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) ->
         in_reply_to_id=read_id(get("inReplyToId")),
         in_reply_to_author_id=read_id(get("inReplyToUserId")),
         lang=_optional_str(get("lang")),
-        is_retweet=bool(get("isRetweet") or get("retweeted_tweet") or get("retweet")),
+        is_retweet=retweet,
         is_quote=bool(get("isQuote") or get("quote") or get("quoted_tweet") or get("quoteId")),
         has_media=has_media,
         urls=_entity_urls(entities.get("urls")),
@@ -356,7 +412,12 @@ def _normalize_tweet_scraper(raw: dict, source_file: str, source_format: str) ->
 def _normalize_legacy_scraper(raw: dict, source_file: str, source_format: str) -> Tweet | Rejected:
     """The legacy Apify "Twitter Scraper": snake_case, no author object, replies marked by a URL."""
     get = raw.get
-    required = _required_fields(get("id"), _first_present(raw, "full_text", "text"), get("created_at"), source_file)
+    required = _required_fields(
+        get("id"),
+        _first_present(raw, "full_text", "text"),
+        _dates(raw, "created_at", "createdAt", "timestamp"),
+        source_file,
+    )
     if isinstance(required, Rejected):
         return required
     tweet_id, text, created_at = required
@@ -378,7 +439,7 @@ def _normalize_legacy_scraper(raw: dict, source_file: str, source_format: str) -
         conversation_id=read_id(get("conversation_id")),
         in_reply_to_id=in_reply_to_id,
         lang=_optional_str(get("lang")),
-        is_retweet=bool(get("is_retweet")),
+        is_retweet=bool(get("is_retweet")) or _looks_like_retweet(raw, text),
         is_quote=bool(get("is_quote_tweet") or get("quoted_tweet")),
         has_media=bool(get("media")),
         urls=_entity_urls(get("urls")),
@@ -406,7 +467,9 @@ def _normalize_x_api_v1(raw: dict, source_file: str) -> Tweet | Rejected:
     raw_id = get("id_str")
     if raw_id is None or raw_id == "":
         raw_id = get("id")
-    required = _required_fields(raw_id, text, get("created_at"), source_file)
+    required = _required_fields(
+        raw_id, text, _dates(raw, "created_at", "createdAt", "timestamp", "timestamp_ms"), source_file
+    )
     if isinstance(required, Rejected):
         return required
     tweet_id, text, created_at = required
@@ -441,7 +504,7 @@ def _normalize_x_api_v1(raw: dict, source_file: str) -> Tweet | Rejected:
         in_reply_to_id=read_id(in_reply_to_id),
         in_reply_to_author_id=read_id(_first_present(raw, "in_reply_to_user_id_str", "in_reply_to_user_id")),
         lang=_optional_str(get("lang")),
-        is_retweet=bool(get("retweeted_status")),
+        is_retweet=bool(get("retweeted_status")) or _looks_like_retweet(raw, text),
         is_quote=bool(get("quoted_status") or get("is_quote_status")),
         has_media=has_media,
         urls=_entity_urls(url_entities),
@@ -475,6 +538,20 @@ def _status_id_from_url(url: Any) -> str | None:
         return None
     match = _STATUS_URL.search(url)
     return match.group(1) if match else None
+
+
+def _dates(raw: dict, *keys: str) -> tuple:
+    """The values of a format's date fields, in its order of preference (the seed names createdAt, created_at and
+    timestamp; exports differ in which they fill)."""
+    return tuple(raw.get(key) for key in keys)
+
+
+_RETWEET_TEXT = re.compile(r"\s*RT @\w")
+
+
+def _looks_like_retweet(raw: dict, text: str) -> bool:
+    """A retweet that its format's own flag missed: `"type": "retweet"`, or text in the classic "RT @user:" form."""
+    return raw.get("type") == "retweet" or _RETWEET_TEXT.match(text) is not None
 
 
 def _first_present(mapping: dict, *keys: str) -> Any:

@@ -46,14 +46,17 @@ def test_pipeline_accounts_for_every_record():
     ]
     copy = reply_to(root, text=GOOD_REPLY, likes=10)  # exact duplicate, fewer likes
     bot = reply_to(root, author_followers=12)
-    toxic = reply_to(root, text="This is the dumbest fucking take I have read all week, you clearly have no idea.")
+    toxic = reply_to(
+        root, text="This is the dumbest fucking take I have read all week, you clearly have no idea how indexes work."
+    )
     to_reply = reply_to(good[0])
     unpopular_root = root_tweet(likes=3)
     unpopular_reply = reply_to(unpopular_root)
     lonely = root_tweet()
     records = [root, *good, copy, bot, toxic, to_reply, unpopular_root, unpopular_reply, lonely, root]
     records.append(Rejected("missing_text", "77", "export.json"))
-    result = run_pipeline(records, fast_config(), Pseudonymizer(b"k" * 32), progress=False)
+    pseudonymizer = Pseudonymizer(b"k" * 32)
+    result = run_pipeline(records, fast_config(), pseudonymizer, progress=False)
     assert result.funnel.input_records == len(records) == 12
     assert dict(result.funnel.dispositions) == {
         "ingest/missing_text": 1,
@@ -69,7 +72,8 @@ def test_pipeline_accounts_for_every_record():
         "kept": 2,
     }
     rows = [row for split in result.rows.values() for row in split]
-    assert sorted(row["reply_id"] for row in rows) == sorted(t.tweet_id for t in good)
+    # ids are published as keyed hashes by default
+    assert sorted(row["reply_id"] for row in rows) == sorted(pseudonymizer.tweet_id(t.tweet_id) for t in good)
     assert rows[0]["quality_score"] >= rows[-1]["quality_score"]
     assert result.scorers["toxicity"].startswith("alt-profanity-check") and result.scorers["embeddings"] is None
 
@@ -221,6 +225,7 @@ reply_filters: {min_likes: null, max_likes: null, min_follower_count: null, max_
 validation: {toxicity_scorer: profanity_check, min_language_confidence: 0.0, min_unique_words: 0}
 cleaning: {semantic_dedup: false}
 split: {check_leakage: false}
+privacy: {published_ids: raw}
 """
 
 

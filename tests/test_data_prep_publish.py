@@ -76,3 +76,44 @@ def test_no_push_without_the_pseudonym_key(hub_endpoint, tmp_path, monkeypatch, 
     assert "refusing to push" in capsys.readouterr().err
     assert not HfApi().repo_exists(f"{USER}/reply-pairs", repo_type="dataset")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_private_dataset_is_never_pushed_into_a_public_repo(hub_endpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
+    repo, api = f"{USER}/reply-pairs", HfApi()
+    api.create_repo(repo, repo_type="dataset", private=False)  # made public by hand, earlier
+    assert push(tmp_path, "v1") == 2
+    assert "exists and is public" in capsys.readouterr().err
+    assert not api.list_repo_refs(repo, repo_type="dataset").tags and not (tmp_path / "out").exists()
+    # asked for explicitly: the flag
+    config = tmp_path / "fast.yaml"
+    config.write_text(FAST)
+    command = ["build", "--config", str(config), "--input", str(DEMO_SAMPLE), "--output", str(tmp_path / "out")]
+    assert main(command + ["--push-to-hub", repo, "--version", "v1", "--no-progress", "--allow-public-repo"]) == 0
+    assert {tag.name for tag in api.list_repo_refs(repo, repo_type="dataset").tags} == {"v1"}
+
+
+def test_published_ids_are_keyed_hashes_unless_raw_and_the_card_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
+    raw_ids = {json.loads(line).get("id") for line in DEMO_SAMPLE.read_text().splitlines()}
+    built = {}
+    for published_ids in ("keyed_hash", "raw"):
+        config = tmp_path / f"{published_ids}.yaml"
+        config.write_text(FAST + f"privacy: {{published_ids: {published_ids}}}\n")
+        output = tmp_path / published_ids
+        command = ["build", "--config", str(config), "--input", str(DEMO_SAMPLE), "--output", str(output)]
+        assert main(command + ["--no-progress"]) == 0
+        folder = output / "v1"
+        rows = load_dataset(str(folder), cache_dir=str(tmp_path / "cache" / published_ids))["train"].to_list()
+        built[published_ids] = rows
+        card = (folder / "README.md").read_text()
+        assert "not anonymous" in card
+        published_files = [card, (folder / "report.json").read_text(), (folder / "config.yaml").read_text()]
+        assert not [text for text in published_files if str(tmp_path) in text or str(REPO_ROOT) in text]
+        assert "demo_tweets.jsonl" in card  # the input, by file name
+    hashed, raw = built["keyed_hash"], built["raw"]
+    assert {row["reply_id"] for row in raw} <= raw_ids
+    assert not {row[key] for row in hashed for key in ("tweet_id", "reply_id", "conversation_id")} & raw_ids
+    # one key, one mapping: the same rows, a conversation id still equal to its root tweet's id
+    assert len(hashed) == len(raw) and all(row["conversation_id"] == row["tweet_id"] for row in hashed)
+    assert "X's own ids" in (tmp_path / "raw" / "v1" / "README.md").read_text()

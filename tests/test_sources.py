@@ -559,7 +559,7 @@ def test_folders_are_expanded_recursively_and_annotation_files_skipped(tmp_path)
     ("content", "message"),
     [
         ('[{"id": "1"},\n {"id": 2,,}]', "bad.json:2: invalid JSON"),
-        ("", "bad.json:1: invalid JSON"),
+        ("", "every input file is empty"),
         ("42", "top level must be a JSON object or array"),
         ("[1, 2", "bad.json:1: invalid JSON"),
     ],

@@ -8,13 +8,14 @@ replies to replies, placeholders, a broken record and repeated ids. With data_pr
 a hundred pairs come out, most of them in train.
 
     python data_prep/sample/make_demo_tweets.py [OUTPUT]   # deterministic: the same file every time
+    python data_prep/sample/make_demo_tweets.py big.jsonl --records 20000   # the same mix, reworded, at scale
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -484,26 +485,72 @@ BAD_REPLIES = [
     ("spam", "gm ser, this is why we stay locked in. builders keep building, wagmi frens 🚀🚀"),
     ("other_language", "Muy buen punto. Nosotros migramos el año pasado y el rendimiento mejoró muchísimo, gracias."),
     ("other_language", "Sehr guter Punkt, wir haben das letztes Jahr umgestellt und es läuft seitdem viel stabiler."),
-    ("toxic", "This is the dumbest fucking take I have read all week, you clearly have no idea what you are doing."),
+    ("toxic", "Dumbest fucking take I have read all week, you clearly have no idea how databases or indexes work."),
     ("self_reply", "Adding some context: this was measured on our staging cluster over two full weeks of traffic."),
 ]
 
 
-def main(output: Path = OUTPUT) -> None:
+# Later rounds of a large sample (--records) reword the same conversations, so texts stay distinct.
+ROOT_FRAMES = [
+    "{}",
+    "Lesson from this quarter: {}",
+    "{} Curious how other teams handle it.",
+    "Unpopular opinion: {}",
+    "{} Took us far too long to learn this.",
+    "Note to my future self: {}",
+    "{} Happy to be proven wrong.",
+]
+REPLY_DETAILS = [
+    "We saw it on {n} services.",
+    "Took us {n} days to confirm.",
+    "It showed up again on {n} nodes last week.",
+    "Our p99 moved about {n}% after that.",
+    "That was with roughly {n} requests a second.",
+    "We have run it like that for {n} weeks now.",
+]
+
+
+def reworded(text: str, rng: random.Random, round_: int, frames: list[str] | None = None) -> str:
+    """Round 0: the text itself (no random draw, so the bundled sample never changes); later rounds: reframed."""
+    if round_ == 0:
+        return text
+    if frames is not None:
+        return rng.choice(frames).format(text)
+    detail = rng.choice(REPLY_DETAILS).format(n=rng.randint(2, 900))
+    return f"{text} {detail}" if len(text) + len(detail) < 250 else text
+
+
+def make_records(rounds: int = 1) -> list[dict]:
+    """The sample: `rounds` times the 32 conversations and the filtered extras, then repeated ids, placeholders and
+    records without an id, shuffled. One round is the bundled demo sample (334 records)."""
     rng = random.Random(20250901)
     ids = Ids(rng, 1_960_000_000_000_000_000)
     records: list[dict] = []
+    moment = START
+    for round_ in range(rounds):
+        moment = add_round(records, rng, ids, moment, round_)
+    # repeated ids (the actor returns some tweets twice), placeholders, and a record without an id
+    records += [dict(record) for record in rng.sample(records, 3 * rounds)]
+    records += [{"noResults": True} for _ in range(2 * rounds)]
+    for index in range(rounds):
+        broken = dict(records[1 + index])
+        del broken["id"]
+        records.append(broken)
+    rng.shuffle(records)
+    return records
+
+
+def add_round(records: list[dict], rng: random.Random, ids: Ids, moment: datetime, round_: int) -> datetime:
     prolific = make_author(rng, ids, followers=4_200)  # answers everything: the per-author cap keeps 10
     prolific_left = 12
     good_replies: list[dict] = []
-    moment = START
     for query, roots, insights in TOPICS:
         for root_index, root_text in enumerate(roots):
             moment += timedelta(hours=rng.randint(3, 20))
             root_author = make_author(rng, ids, followers=rng.randint(8_000, 90_000))
             root = tweet_record(
                 ids(),
-                root_text,
+                reworded(root_text, rng, round_, ROOT_FRAMES),
                 root_author,
                 moment,
                 likes=rng.randint(250, 1_900),
@@ -519,7 +566,7 @@ def main(output: Path = OUTPUT) -> None:
                     author = make_author(rng, ids, followers=rng.randint(300, 15_000))
                 reply = tweet_record(
                     ids(),
-                    rng.choice(OPENERS) + insight,
+                    rng.choice(OPENERS) + reworded(insight, rng, round_),
                     author,
                     moment + timedelta(minutes=rng.randint(8, 2_000)),
                     likes=rng.randint(6, 420),
@@ -593,18 +640,23 @@ def main(output: Path = OUTPUT) -> None:
         copy = dict(original, id=ids(), likeCount=max(5, original["likeCount"] // 3))
         copy["author"] = make_author(rng, ids, followers=rng.randint(300, 15_000))
         records.append(copy)
-    # repeated ids (the actor returns some tweets twice), placeholders, and a record without an id
-    records += [dict(record) for record in rng.sample(records, 3)]
-    records += [{"noResults": True}, {"noResults": True}]
-    broken = dict(records[1])
-    del broken["id"]
-    records.append(broken)
-    rng.shuffle(records)
-    with open(output, "w", encoding="utf-8") as file:
+    return moment
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", nargs="?", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--records", type=int, default=None, help="a large sample of exactly this many records (default: the demo's)"
+    )
+    args = parser.parse_args()
+    rounds = 1 if args.records is None else -(-args.records // 330)
+    records = make_records(rounds)[: args.records]
+    with open(args.output, "w", encoding="utf-8") as file:
         for record in records:
             file.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"wrote {len(records)} records to {output}")
+    print(f"wrote {len(records)} records to {args.output}")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT)
+    main()
