@@ -81,7 +81,7 @@ class PushSummary:
     new_records: int
     baseline_first: int  # records whose reply A is the baseline's
     mapping_path: Path
-    skipped: Counter = field(default_factory=Counter)  # why a tweet of the file was not pushed -> tweets
+    skipped: Counter = field(default_factory=Counter)  # why lines or tweets of the file were not pushed -> count
 
     @property
     def annotation_url(self) -> str:
@@ -105,13 +105,15 @@ def blind_pairs(generations_path: Path, baseline: str, candidate: str, seed: int
                 f"{generations_path}: no reply from system {system!r} (the {role}; --{role} chooses); systems in the "
                 f"file: {', '.join(map(repr, generations.systems)) or 'none'} ({generations.lines} lines read)"
             )
-    skipped = Counter({f"generations/{reason}": count for reason, count in generations.rejected.items()})
+    skipped = Counter(
+        {f"line(s) of generations.jsonl: {reason}": count for reason, count in generations.rejected.items()}
+    )
     pairs = []
     for item_id, records in generations.items.items():
         replies = {record.system: record.reply for record in records if record.system in (baseline, candidate)}
         missing = [system for system in (baseline, candidate) if system not in replies]
         if missing:
-            skipped[f"no reply from {missing[0]}"] += 1
+            skipped[f"tweet(s) without a reply from {missing[0]}"] += 1
             continue
         tweet = records[0].tweet_text
         pairs.append((blind_pair(seed, item_id, tweet, replies, baseline, candidate), tweet, replies))
@@ -158,7 +160,7 @@ def push(
     generations_path, output_dir = Path(generations_path), Path(output_dir)
     pairs, skipped = blind_pairs(generations_path, config.baseline, config.candidate, config.seed)
     for reason, count in skipped.items():
-        logger.warning("not pushed: %d tweet(s): %s", count, reason)
+        logger.warning("not pushed: %d %s", count, reason)
     if not pairs:
         raise InputError(
             f"{generations_path}: no tweet has replies from both {config.baseline} and {config.candidate}"
@@ -289,6 +291,7 @@ def pull(
             "decided": len(decided),
             "unanswered": len(verdicts) - len(decided),
             "votes": sum(len(verdict.votes) for verdict in verdicts),
+            "votes_per_tweet": {str(n): count for n, count in sorted(Counter(len(v.votes) for v in verdicts).items())},
         },
         "winners": {baseline: winners[baseline], candidate: winners[candidate], TIE: winners[TIE]},
         "ties_from_split_votes": sum(verdict.vote_tie for verdict in decided),

@@ -11,6 +11,9 @@ nothing about the systems goes to Argilla: no metadata, no suggestions, and a re
 system wrote which reply. The order is kept in a mapping file beside the results (`human_eval_mapping.json`,
 written atomically before any record is logged), and it can always be rebuilt: it is a function of the seed, the
 item id and the texts, so pushing the same generations with the same seed writes the same mapping again.
+
+What annotators see is text, never markup: replies are model output and may hold anything, and Argilla's UI would
+run the HTML in a plain text field (argilla_client.plain_text_field escapes it). An empty reply shows as "[empty]".
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from data_prep.argilla_client import plain_text_field
 from data_prep.collect import write_json_atomically
 from data_prep.sources import InputError
 
 FIELD_TWEET, FIELD_REPLY_A, FIELD_REPLY_B = "tweet", "reply_a", "reply_b"
 BETTER_REPLY, NOTES = "better_reply", "notes"
 A, B, TIE = "A", "B", "tie"
-EMPTY_REPLY = "[empty reply]"  # an empty text would show as nothing at all; this says the system wrote nothing
+EMPTY_REPLY = "[empty]"  # an empty text would show as nothing at all; this says the system wrote nothing
 MAPPING_FILE_NAME = "human_eval_mapping.json"
 MAPPING_FORMAT = 1
 
@@ -62,7 +66,7 @@ def human_eval_settings(min_submitted: int = 1, notes_question: bool = True) -> 
         questions.append(rg.TextQuestion(name=NOTES, title="Notes (optional)", required=False))
     return rg.Settings(
         guidelines=GUIDELINES,
-        fields=[  # use_markdown=False: a reply is shown as the characters it holds, never rendered as markup
+        fields=[  # plain text: what a reply holds is shown, never rendered (blind_record escapes its markup)
             rg.TextField(name=FIELD_TWEET, title="Tweet", use_markdown=False),
             rg.TextField(name=FIELD_REPLY_A, title="Reply A", use_markdown=False),
             rg.TextField(name=FIELD_REPLY_B, title="Reply B", use_markdown=False),
@@ -103,8 +107,9 @@ def blind_pair(seed: int, item_id: str, tweet: str, replies: dict[str, str], bas
     return BlindPair(record_id, item_id, first, second, hashlib.sha256(texts.encode("utf-8")).hexdigest())
 
 
-def shown_text(reply: str) -> str:
-    return reply if reply.strip() else EMPTY_REPLY
+def shown_text(text: str) -> str:
+    """What the UI shows, character for character (markup escaped: see argilla_client.plain_text_field)."""
+    return plain_text_field(text) if text.strip() else EMPTY_REPLY
 
 
 def blind_record(pair: BlindPair, tweet: str, replies: dict[str, str]) -> Any:
@@ -113,7 +118,7 @@ def blind_record(pair: BlindPair, tweet: str, replies: dict[str, str]) -> Any:
     return rg.Record(
         id=pair.record_id,
         fields={
-            FIELD_TWEET: tweet,
+            FIELD_TWEET: shown_text(tweet),
             FIELD_REPLY_A: shown_text(replies[pair.reply_a_system]),
             FIELD_REPLY_B: shown_text(replies[pair.reply_b_system]),
         },
