@@ -30,3 +30,13 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args())
         yield browser
         browser.close()
+
+
+def open_annotation_page(page, server, dataset_id, username: str = "owner", password: str | None = None) -> None:
+    """Sign in to the Argilla web UI of `server` (tests.argilla_server.LocalArgilla) and open a dataset's queue."""
+    page.goto(f"{server.url}/sign-in")
+    page.fill("input[name=Username]", username)
+    page.fill("input[name=Password]", password or server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda address: "/sign-in" not in address, timeout=60_000)
+    page.goto(f"{server.url}/dataset/{dataset_id}/annotation-mode?status=pending")

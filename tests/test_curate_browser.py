@@ -17,6 +17,7 @@ import pytest
 from data_prep import schema as col
 from data_prep.__main__ import main
 from data_prep.argilla_client import connect, find_dataset, read_records
+from tests.browser import open_annotation_page
 from tests.curation_versions import REPLIES, TWEET, review_rows, write_version
 from tests.paths import REPO_ROOT
 
@@ -55,12 +56,7 @@ def test_an_annotator_discards_a_pair_in_the_web_ui_and_pull_leaves_it_out(
         return route.abort()
 
     page.route("**/*", loopback_only)
-    page.goto(f"{argilla_server.url}/sign-in")
-    page.fill("input[name=Username]", "owner")
-    page.fill("input[name=Password]", argilla_server.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda address: "/sign-in" not in address, timeout=60_000)
-    page.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode?status=pending")
+    open_annotation_page(page, argilla_server, dataset.id)
     discard = page.locator("label[for=decision_discard]")
     discard.wait_for(timeout=60_000)
 

@@ -23,6 +23,7 @@ from judge.human_eval_dataset import BETTER_REPLY, MAPPING_FILE_NAME, TIE, Mappi
 from judge.human_eval_results import resolve
 from judge.records import VerdictRecord, write_jsonl
 from judge.records import read_records as read_jsonl_records
+from tests.browser import open_annotation_page
 from tests.judge_helpers import ADAPTER_REPLIES, TWEETS, generation
 
 SPECS = ("base:Qwen/Qwen3-8B", "adapter:outputs/adapter@v1")
@@ -387,12 +388,7 @@ def test_in_the_browser_markup_stays_text_and_the_chosen_reply_maps_back(
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
-    page.goto(f"{argilla_server.url}/sign-in")
-    page.fill("input[name=Username]", "owner")
-    page.fill("input[name=Password]", argilla_server.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda address: "/sign-in" not in address, timeout=60_000)
-    page.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode?status=pending")
+    open_annotation_page(page, argilla_server, dataset.id)
     page.locator("label[for=better_reply_A]").wait_for(timeout=60_000)
 
     shown = [text.strip() for text in page.locator(".text_field_component .content-area").all_inner_texts()]
