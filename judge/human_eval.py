@@ -117,6 +117,11 @@ def blind_pairs(generations_path: Path, baseline: str, candidate: str, seed: int
             continue
         tweet = records[0].tweet_text
         pairs.append((blind_pair(seed, item_id, tweet, replies, baseline, candidate), tweet, replies))
+    others = [system for system in generations.systems if system not in (baseline, candidate)]
+    if others:
+        skipped[f"replies from the other system(s) {', '.join(others)}"] = sum(
+            1 for records in generations.items.values() for record in records if record.system in others
+        )
     return pairs, skipped
 
 

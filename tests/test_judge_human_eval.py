@@ -223,7 +223,7 @@ def test_push_answer_pull_agreement_and_stats(argilla_env, tmp_path, capsys):
     assert main(push_command(tmp_path, "--argilla-dataset", "blind-eval", "--min-submitted", "2")) == 0
     out = capsys.readouterr().out
     assert "8 tweets pushed to new Argilla dataset argilla/blind-eval (8 new, 0 updated)" in out
-    assert "not pushed: 1 tweet(s) without a reply from adapter" in out
+    assert "not pushed: 8 replies from the other system(s) retrieval, 1 tweet(s) without a reply from adapter" in out
 
     mapping = Mapping.read(folder / MAPPING_FILE_NAME)
     assert (mapping.baseline, mapping.candidate, mapping.argilla["dataset"]) == ("base", "adapter", "blind-eval")
