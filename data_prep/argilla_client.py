@@ -11,6 +11,7 @@ whose questions differ from what the caller needs) raises ArgillaClientError wit
 
 from __future__ import annotations
 
+import html
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
@@ -179,6 +180,18 @@ def create_or_reuse_dataset(client: Any, name: str, settings: Any, workspace: st
         existing.settings.update()
     logger.info("reusing Argilla dataset %s/%s", target.name, name)
     return existing, False
+
+
+def plain_text_field(text: str) -> str:
+    """`text` made safe for a plain TextField (use_markdown=False): Argilla's web UI then shows it as it is.
+
+    Argilla 2.8's UI puts such a field into the page with innerHTML, and a text holding a paired tag (`<b>..</b>`)
+    into an iframe that shares the page's origin: a tweet or reply holding `<img src=x onerror=...>` or a
+    `<script>` runs in the annotator's signed-in session (measured in chromium: the script ran). With &, < and >
+    escaped, the UI shows exactly the characters of `text` and runs nothing. The stored field holds the escaped
+    form, so read texts back from your own data, not from the record.
+    """
+    return html.escape(text, quote=False)
 
 
 def log_records(dataset: Any, records: Sequence[Any], batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True):

@@ -4,7 +4,8 @@ Fields: the tweet and the reply. Questions: `decision` (keep/discard, required),
 `notes` (optional). Metadata (for filtering and sorting in the UI): the pair's engagement, timing, query, split,
 the validators' scores and which soft checks it fails. Vector: the reply's sentence embedding (data_prep's model),
 for "find similar". Suggestion: `discard`, on a pair that a soft check flags (SoftLimits), scored by how close it
-came to the build's threshold. The record id is the reply id.
+came to the build's threshold. Texts go with their markup escaped, so the UI shows them and runs none of it
+(argilla_client.plain_text_field: a scraped tweet can hold `<img onerror=...>`). The record id is the reply id.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from data_prep import schema as col
+from data_prep.argilla_client import plain_text_field
 from data_prep.config import ValidationConfig
 from data_prep.versions import DatasetVersion
 
@@ -191,7 +193,10 @@ def curation_record(row: dict, split: str, vector: np.ndarray | None, limits: So
     )
     return rg.Record(
         id=row[col.REPLY_ID],
-        fields={FIELD_TWEET: row[col.TWEET_TEXT], FIELD_REPLY: row[col.REPLY_TEXT]},
+        fields={
+            FIELD_TWEET: plain_text_field(row[col.TWEET_TEXT]),
+            FIELD_REPLY: plain_text_field(row[col.REPLY_TEXT]),
+        },
         metadata=metadata,
         vectors={VECTOR: vector.tolist()} if vector is not None else {},
         suggestions=suggestions,

@@ -321,6 +321,43 @@ class StatsConfig:
             raise ValueError(f"baseline and candidate are the same system {self.baseline!r}")
 
 
+# --- human-eval: blind pairwise evaluation by people in Argilla (python -m judge human-eval push | pull) ---------
+
+
+@dataclass
+class HumanEvalConfig:
+    """Which two systems people compare, how the records are built, and how many answers each record waits for."""
+
+    # The two systems shown side by side (--baseline / --candidate override them); both must be in generations.jsonl.
+    baseline: str = "base"
+    candidate: str = "adapter"
+    # The Argilla dataset and workspace (--argilla-dataset / --workspace override them; null workspace: your first).
+    argilla_dataset: str = "replytune-human-eval"
+    workspace: str | None = None
+    # Which reply is "A" is drawn per tweet from (seed, item id): reproducible, and unchanged when items are added.
+    seed: int = 0
+    # Submissions a record needs before it leaves the queue; 2 or more gives several votes per tweet (and agreement).
+    min_submitted: int = 1
+    # Ask for optional free-text notes next to the A / B / tie answer.
+    notes_question: bool = True
+    # Records per request when logging to Argilla (the server takes at most 500).
+    batch_size: int = 256
+    # Which judge's verdicts in --verdicts the humans are compared with, when the file holds several.
+    judge: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.baseline or not self.candidate:
+            raise ValueError("baseline and candidate must name systems")
+        if self.baseline == self.candidate:
+            raise ValueError(f"baseline and candidate are the same system {self.baseline!r}")
+        if not self.argilla_dataset.strip():
+            raise ValueError("argilla_dataset must not be empty")
+        if self.min_submitted < 1:
+            raise ValueError(f"min_submitted must be at least 1, got {self.min_submitted}")
+        if not 1 <= self.batch_size <= 500:
+            raise ValueError(f"batch_size must lie in 1..500, got {self.batch_size}")
+
+
 # --- publish: the model card and the Hub push (python -m judge publish) ------------------------------------------
 
 
@@ -334,6 +371,7 @@ class JudgeConfig:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    human_eval: HumanEvalConfig = field(default_factory=HumanEvalConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
 
 

@@ -24,6 +24,7 @@ for secret in (*SECRET_NAMES, "ARGILLA_API_URL"):
 import pytest  # noqa: E402
 
 from tests.argilla_server import argilla_server  # noqa: E402, F401  (a real argilla-server, one per session)
+from tests.browser import browser  # noqa: E402, F401  (headless Debian chromium for the web-UI tests)
 from tests.network_guard import guard  # noqa: E402
 from tests.paths import REPO_ROOT, realdata_path  # noqa: E402
 from tests.stand_ins.hub import hub_endpoint  # noqa: E402, F401  (a fixture every publishing test reuses)

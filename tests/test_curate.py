@@ -96,6 +96,21 @@ def test_a_pair_close_to_a_validator_threshold_arrives_suggested_as_discard():
     assert "soft_checks" not in {s.question_name for s in curation_record(clean, "train", None, limits).suggestions}
 
 
+def test_markup_in_a_tweet_or_reply_reaches_reviewers_as_text():
+    # Argilla's UI inserts a plain text field as HTML: a scraped tweet could run script in the reviewer's session
+    row = {
+        **review_rows()["train"][1],
+        col.TWEET_TEXT: "Q&A <b>today</b>",
+        col.REPLY_TEXT: "<img src=x onerror=alert(1)>",
+    }
+    limits = SoftLimits.from_validation(ValidationConfig())
+    fields = curation_record(row, "train", None, limits).fields
+    assert (
+        fields["tweet"] == "Q&amp;A &lt;b&gt;today&lt;/b&gt;"
+        and fields["reply"] == "&lt;img src=x onerror=alert(1)&gt;"
+    )
+
+
 @pytest.mark.slow
 def test_an_edit_is_applied_only_if_the_build_would_have_accepted_it(tmp_path):
     version = load_version(str(write_version(tmp_path / "v1", review_rows())))

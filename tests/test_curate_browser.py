@@ -2,17 +2,14 @@
 argilla-server, sees a pushed pair with its soft-check suggestion, submits "discard", and `curate pull` leaves that
 pair out. A screenshot of the annotation page is kept at outputs/test_artefacts/argilla_annotation.png.
 
-Chromium is Debian's (`apt-get install chromium`; .ci/run installs it), never a downloaded browser: where it or
-Playwright is missing the test skips, saying which. Every request beyond 127.0.0.1 is aborted and recorded; the UI
-asks only for two Google Fonts stylesheets, which it does without.
+The browser is tests/browser.py's (Debian chromium; the test skips, saying why, where it is missing). Every request
+beyond 127.0.0.1 is aborted and recorded; the UI asks only for two Google Fonts stylesheets, which it does without.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,31 +17,14 @@ import pytest
 from data_prep import schema as col
 from data_prep.__main__ import main
 from data_prep.argilla_client import connect, find_dataset, read_records
+from tests.browser import open_annotation_page
 from tests.curation_versions import REPLIES, TWEET, review_rows, write_version
 from tests.paths import REPO_ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = REPO_ROOT / "outputs" / "test_artefacts"
 ALLOWED_OUTSIDE = {"fonts.googleapis.com"}  # requested by the UI's stylesheet; aborted, the page uses fallback fonts
 
 pytestmark = pytest.mark.slow
-
-
-def chromium_args() -> list[str]:
-    args = ["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-    args += ["--disable-default-apps", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-    return args + (["--no-sandbox"] if os.geteuid() == 0 else [])  # chromium refuses its sandbox as root
-
-
-@pytest.fixture
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Debian chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args())
-        yield browser
-        browser.close()
 
 
 def test_an_annotator_discards_a_pair_in_the_web_ui_and_pull_leaves_it_out(
@@ -76,12 +56,7 @@ def test_an_annotator_discards_a_pair_in_the_web_ui_and_pull_leaves_it_out(
         return route.abort()
 
     page.route("**/*", loopback_only)
-    page.goto(f"{argilla_server.url}/sign-in")
-    page.fill("input[name=Username]", "owner")
-    page.fill("input[name=Password]", argilla_server.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda address: "/sign-in" not in address, timeout=60_000)
-    page.goto(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode?status=pending")
+    open_annotation_page(page, argilla_server, dataset.id)
     discard = page.locator("label[for=decision_discard]")
     discard.wait_for(timeout=60_000)
 
