@@ -18,6 +18,7 @@ from typing import Any
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
+from data_prep.versions import is_hub_repo_id
 from data_prep.yaml_config import ConfigError, read_yaml
 from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
 
@@ -318,17 +319,6 @@ def base_model_hub_id(model_args: ModelConfig, replytune_args: ReplytuneArgument
     if name.startswith("package:") or Path(name).exists() or name.startswith(("/", ".", "~")):
         return None
     return name if is_hub_repo_id(name) else None
-
-
-def is_hub_repo_id(name: str) -> bool:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
 
 
 def evaluates(training_args: SFTConfig) -> bool:

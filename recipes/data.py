@@ -20,7 +20,8 @@ from transformers import PreTrainedTokenizerBase
 
 from data_prep.control_strings import find_control_strings
 from data_prep.schema import COMPLETION, PROMPT
-from recipes.configs import RecipeConfigError, is_hub_repo_id
+from data_prep.versions import is_hub_repo_id
+from recipes.configs import RecipeConfigError
 
 logger = logging.getLogger("replytune.sft")
 
