@@ -36,8 +36,7 @@ from data_prep.publish import (
     check_local_version_free,
     check_version_name,
     next_local_version,
-    push_version,
-    save_local,
+    save_and_push,
 )
 from data_prep.rows import PAIR_FEATURES, pair_row
 from data_prep.schema import TOXICITY_SCORE
@@ -393,20 +392,7 @@ def build(
     write_report(report, folder / "report.json")
     plot_funnel(result.funnel, folder / "funnel.png", title=f"data_prep {version}")
     (folder / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
-    save_local(folder, dataset, build_card(report, config_dict, repo_id=push_to_hub, folder=folder.name))
-    logger.info("wrote %s", folder)
-    if not len(dataset):
-        # The folder still holds report.json, the card and funnel.png, which say where every record went.
-        logger.warning("no pair survived the filters: %s holds no data; see %s", folder, folder / "report.json")
-    if push_to_hub:
-        if not len(dataset):
-            raise RuntimeError(f"no pair survived the filters: nothing to push (see {folder / 'report.json'})")
-        push_version(
-            push_to_hub,
-            version,
-            dataset,
-            folder,
-            private=config.output.private,
-            allow_public_repo=config.output.allow_public_repo,
-        )
+    card = build_card(report, config_dict, repo_id=push_to_hub, folder=folder.name)
+    # With nothing kept, the folder still holds report.json, the card and funnel.png: where every record went.
+    save_and_push(folder, dataset, card, version, push_to_hub, config.output, "no pair survived the filters")
     return folder

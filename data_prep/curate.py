@@ -197,8 +197,7 @@ def pull(
         check_hub_version_free,
         check_local_version_free,
         check_version_name,
-        push_version,
-        save_local,
+        save_and_push,
     )
 
     client = client or connect()
@@ -278,17 +277,10 @@ def pull(
         (input_version.folder / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     card = build_card(
-        report, input_version.config_dict, repo_id=push_to_hub, folder=str(folder),
+        report, input_version.config_dict, repo_id=push_to_hub, folder=folder.name,
         extra_section=curation_card_section(report),
     )  # fmt: skip
-    save_local(folder, curated, card)
-    logger.info("wrote %s", folder)
-    if not len(curated):
-        logger.warning("curation kept no pair: %s holds no data; see %s", folder, folder / "report.json")
-    if push_to_hub:
-        if not len(curated):
-            raise RuntimeError(f"curation kept no pair: nothing to push (see {folder / 'report.json'})")
-        push_version(push_to_hub, version, curated, folder, private=input_version.config.output.private)
+    save_and_push(folder, curated, card, version, push_to_hub, input_version.config.output, "curation kept no pair")
     return PullResult(folder, report)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from datasets import DatasetDict
 from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
 
+from data_prep.config import OutputConfig
 from data_prep.secrets import get_secret
 
 logger = logging.getLogger(__name__)
@@ -129,3 +130,25 @@ def push_version(
     api.create_tag(repo_id, tag=version, revision=commit.oid, repo_type="dataset", tag_message=f"dataset {version}")
     logger.info("pushed %s@%s (commit %s)", repo_id, version, commit.oid)
     return commit.oid
+
+
+def save_and_push(
+    folder: Path, dataset: DatasetDict, card: DatasetCard, version: str, push_to_hub: str | None, output: OutputConfig,
+    nothing_kept: str,
+) -> None:  # fmt: skip
+    """The end of `build` and `curate pull`: save the version's data and card into `folder` (beside the report, funnel
+    and config already written there), then push it as `version` when `push_to_hub` names a repo.
+
+    An empty version is still saved (its report says where every record went) but never pushed; `nothing_kept` says
+    why it is empty, in the user's terms.
+    """
+    save_local(folder, dataset, card)
+    logger.info("wrote %s", folder)
+    if not len(dataset):
+        logger.warning("%s: %s holds no data; see %s", nothing_kept, folder, folder / "report.json")
+    if push_to_hub:
+        if not len(dataset):
+            raise RuntimeError(f"{nothing_kept}: nothing to push (see {folder / 'report.json'})")
+        push_version(
+            push_to_hub, version, dataset, folder, private=output.private, allow_public_repo=output.allow_public_repo
+        )

@@ -166,6 +166,7 @@ def test_push_annotate_pull_push_again_and_restart(argilla_env, tmp_path, capsys
     assert "## Curation" in card and "Cohen's kappa = 0.5 on the 4 pairs" in card
     assert "| kept with an edited reply | 1 |" in card and "| unreviewed (left out) | 1 |" in card
     assert "`python -m data_prep curate pull`" in card and "v1" in card
+    assert str(tmp_path) not in card  # a card names folders, never local paths
     ledger = [json.loads(line) for line in (v2 / "curation.jsonl").read_text().splitlines()]
     assert len(ledger) == 9 and {entry["reply_id"] for entry in ledger} == set(ANSWERS) | {"no_reply"}
     assert next(e for e in ledger if e["reply_id"] == "kept")["quality"] == [5, 4]
