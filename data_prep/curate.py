@@ -172,6 +172,11 @@ Every pair's votes and outcome are in `curation.jsonl`; `report.json` lists each
 """
 
 
+def public_name(folder: Path) -> str:
+    """`data/v1` for /home/someone/project/data/v1."""
+    return f"{folder.parent.name}/{folder.name}"
+
+
 @dataclass
 class PullResult:
     folder: Path
@@ -252,7 +257,8 @@ def pull(
         hub_repo=push_to_hub,
         curation={
             "input": {
-                "source": input_version.source,
+                # a Hub REPO@vN, or the version folder's last two parts: report.json and the card carry no local path
+                "source": input_version.source if input_version.hub_repo else public_name(input_version.folder),
                 "version": input_version.version,
                 "hub_repo": input_version.hub_repo or base.get("hub_repo"),
                 "pairs": len(ledger),
