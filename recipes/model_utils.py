@@ -390,9 +390,11 @@ class AdapterInfo:
         return self.commit or f"sha256:{self.weights_sha256[:16]}"
 
     def base_description(self) -> str:
-        trained = f", trained from {self.trained_from}" if self.trained_from not in (None, self.base_model) else ""
+        """The base as the adapter names it: its Hub id, and what its training run loaded when that differs."""
         gguf = f" ({self.gguf_file})" if self.gguf_file else ""
-        return f"{self.base_model}{trained}{gguf}"
+        if self.trained_from in (None, self.base_model):
+            return f"{self.base_model}{gguf} (adapter_config.json)"
+        return f"{self.base_model} (adapter_config.json), loaded from {self.trained_from}{gguf} (run_metadata.json)"
 
 
 def model_identity(name: str) -> str:
@@ -417,6 +419,8 @@ def read_adapter(source: str, revision: str | None = None, token: str | None = N
         path = source
     elif os.path.exists(source):
         raise ModelLoadError(f"adapter {source!r}: not a folder")
+    elif source.startswith(("/", "./", "../", "~")) or source.count("/") > 1:
+        raise ModelLoadError(f"adapter {source!r}: no such folder (nor a Hub repo id, OWNER/NAME)")
     else:
         from huggingface_hub import snapshot_download
 
@@ -491,8 +495,8 @@ def adapter_base_mismatch(
             )
         return None
     return (
-        f"adapter {adapter.source} was trained on {adapter.base_description()} (adapter_config.json), but the base "
-        f"model here is {base}{f' ({base_hub_id})' if base_hub_id else ''}"
+        f"adapter {adapter.source} was trained on {adapter.base_description()}, but the base model here is "
+        f"{base}{f' ({base_hub_id})' if base_hub_id else ''}"
     )
 
 

@@ -366,7 +366,30 @@ def test_the_demo_models_gguf_tokenizer_ends_turns_at_im_end_and_pads():
     assert prompt.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
 
 
-def test_the_generate_section_of_default_yaml_is_the_dataclass_default():
+def test_the_generate_section_of_default_yaml_is_the_dataclass_default_and_the_demo_config_parses():
     from judge.config import GenerateConfig, load_judge_config
 
     assert load_judge_config(REPO_ROOT / "judge" / "configs" / "default.yaml").generate == GenerateConfig()
+    demo = load_judge_config(REPO_ROOT / "judge" / "configs" / "demo.yaml")
+    assert demo.generate.systems["adapter"] == "adapter:demo_output/adapter" and demo.score.judge == "local"
+
+
+def test_an_adapter_from_the_hub_at_a_tag_is_the_tagged_commit(hub_endpoint, tiny_qwen3_dir, adapters, tmp_path):
+    from huggingface_hub import HfApi
+
+    from tests.stand_ins.hub import USER
+
+    api, repo = HfApi(), f"{USER}/tiny-reply-lora"
+    api.create_repo(repo, private=True)
+    tagged = api.upload_folder(folder_path=str(adapters[0]), repo_id=repo, commit_message="v1").oid
+    api.create_tag(repo, tag="v1", revision=tagged)
+    api.upload_folder(folder_path=str(adapters[1]), repo_id=repo, commit_message="a later adapter on main")
+    dataset = write_dataset(tmp_path / "data")
+    config = write_config(tmp_path, forgetting={"enabled": False})
+    local = f"local=adapter:{adapters[0]}"
+    assert run_generate(config, dataset, tmp_path / "out", f"base:{tiny_qwen3_dir}", f"adapter:{repo}@v1", local) == 0
+    written = lines(tmp_path / "out" / "generations.jsonl")
+    from_hub = {r.item_id: r for r in written if r.system == "adapter"}
+    assert {r.adapter_revision for r in from_hub.values()} == {tagged}
+    assert {r.system_spec for r in from_hub.values()} == {f"adapter:{repo}@v1"}
+    assert {r.item_id: r.reply for r in written if r.system == "local"} == {i: r.reply for i, r in from_hub.items()}
