@@ -78,13 +78,12 @@ def main() -> None:
     import torch
 
     from recipes.generation import GenerationSettings
-    from recipes.model_utils import load_adapters, load_model_for_inference, read_adapter
+    from recipes.model_utils import inference_dtype, load_adapters, load_model_for_inference, read_adapter
 
     print(f"before: {load()}; torch threads {torch.get_num_threads()}")
-    on_gpu = torch.cuda.is_available()
     started = time.perf_counter()
     loaded = load_model_for_inference(
-        args.model, gguf_file=args.gguf_file or None, use_unsloth="false", dtype="bfloat16" if on_gpu else "float32"
+        args.model, gguf_file=args.gguf_file or None, use_unsloth="false", dtype=inference_dtype("auto")
     )
     model, systems = loaded.model, [None]
     if args.adapter:

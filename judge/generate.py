@@ -202,8 +202,8 @@ def print_summary(report: dict, output: Path) -> None:
         f"{report['items']} tweets x {len(report['systems'])} systems: {run['generated_now']} replies generated now, "
         f"{run['already_done']} already in {GENERATIONS_FILE_NAME}"
     )
-    for problem, ids in report["skipped_tweets"].items():
-        print(f"  left out {len(ids)} tweet(s): {problem}")
+    for problem, count in report["skipped_tweet_counts"].items():
+        print(f"  left out {count} tweet(s): {problem}")
     for name, entry in report["systems"].items():
         flags = entry["flags"]
         print(

@@ -213,13 +213,9 @@ class GenerationRun:
 
     def load_model(self):
         if self.model is None:
-            import torch
-
-            from recipes.model_utils import load_adapters, load_model_for_inference
+            from recipes.model_utils import inference_dtype, load_adapters, load_model_for_inference
 
             base, config = self.prepared.plan.base, self.prepared.config.base_model
-            on_gpu = torch.cuda.is_available() and not config.use_cpu
-            dtype = config.dtype if config.dtype != "auto" else ("bfloat16" if on_gpu else "float32")
             loaded = load_model_for_inference(
                 base.model_name_or_path,
                 revision=base.revision,
@@ -228,7 +224,7 @@ class GenerationRun:
                 load_in_4bit=config.load_in_4bit,
                 bnb_4bit_quant_type=config.bnb_4bit_quant_type,
                 use_bnb_nested_quant=config.use_bnb_nested_quant,
-                dtype=dtype,
+                dtype=inference_dtype(config.dtype, config.use_cpu),
                 attn_implementation=config.attn_implementation,
                 use_cpu=config.use_cpu,
             )

@@ -304,6 +304,13 @@ def _load_on_cpu(name, model_args, replytune_args) -> LoadedModel:
 # --- inference ---------------------------------------------------------------------------------------------------
 
 
+def inference_dtype(dtype: str, use_cpu: bool = False) -> str:
+    """`auto` -> bfloat16 on a GPU, float32 on CPU (half precision is slow and lossy there); else `dtype`."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if torch.cuda.is_available() and not use_cpu else "float32"
+
+
 def load_model_for_inference(
     model_name_or_path: str,
     *,

@@ -67,16 +67,13 @@ class TransformersJudge(LocalJudge):
 
     def __init__(self, config: LocalJudgeConfig, prompt: PromptConfig, loaded=None, progress: bool = True):
         """`loaded`: a recipes.model_utils.LoadedModel to judge with (tests); None loads config.model_name_or_path."""
-        from recipes.model_utils import ModelLoadError, load_model_for_inference
+        from recipes.model_utils import ModelLoadError, inference_dtype, load_model_for_inference
 
         self.config = config
         self.prompt = prompt
         self.model = config.model_name_or_path + (f"/{config.gguf_file}" if config.gguf_file else "")
         self.prompt_version = f"{prompt.version}+{PROBABILITY_METHOD_VERSION}"
         if loaded is None:
-            import torch
-
-            on_gpu = torch.cuda.is_available() and not config.use_cpu
             try:
                 loaded = load_model_for_inference(
                     config.model_name_or_path,
@@ -84,7 +81,7 @@ class TransformersJudge(LocalJudge):
                     gguf_file=config.gguf_file,
                     use_unsloth="false",
                     load_in_4bit=config.load_in_4bit,
-                    dtype=config.dtype if config.dtype != "auto" else ("bfloat16" if on_gpu else "float32"),
+                    dtype=inference_dtype(config.dtype, config.use_cpu),
                     use_cpu=config.use_cpu,
                 )
             except ModelLoadError as error:
