@@ -39,6 +39,9 @@ PROBABILITY_METHOD_VERSION = "next-token-probabilities-1"
 PAIRWISE_LABELS = {"A": " A", "B": " B", "tie": " tie"}  # verdict label -> the text that follows `Winner:`
 SCORE_LABELS = {score: f" {score}" for score in range(1, 11)}
 SENTINEL = "\u0000USER\u0000"
+# The rubric ends by asking the API judges for a JSON object; this judge asks for one answer token instead.
+JSON_ANSWER_RULE = "Your answer is only the JSON object the output format asks for."
+TOKEN_ANSWER_RULE = "Your answer is only the answer the task asks for."
 
 PAIRWISE_TASK = (
     "Task: compare reply A and reply B to the tweet on the three criteria above, and say which one the tweet's "
@@ -101,8 +104,11 @@ class TransformersJudge(LocalJudge):
         replies = [cut(reply, self.prompt.max_reply_chars)[0] for reply in replies]
         return encode_untrusted(task_data(kind, tweet, replies))
 
+    def _rubric(self) -> str:
+        return self.prompt.rubric.strip().replace(JSON_ANSWER_RULE, TOKEN_ANSWER_RULE)
+
     def _pairwise_system(self) -> str:
-        parts = [self.prompt.rubric.strip(), PAIRWISE_TASK]
+        parts = [self._rubric(), PAIRWISE_TASK]
         for number, example in enumerate(self.prompt.pairwise_examples, start=1):
             data = self._data(PAIRWISE, example.tweet, [example.reply_a, example.reply_b])
             parts.append(f"Example {number}.\n{data}\nWinner: {example.winner}")
@@ -110,7 +116,7 @@ class TransformersJudge(LocalJudge):
 
     def _single_system(self, criterion: str) -> str:
         label = criterion.capitalize()
-        parts = [self.prompt.rubric.strip(), SINGLE_TASK.format(criterion=criterion, label=label)]
+        parts = [self._rubric(), SINGLE_TASK.format(criterion=criterion, label=label)]
         for number, example in enumerate(self.prompt.single_examples, start=1):
             data = self._data("single", example.tweet, [example.reply])
             parts.append(f"Example {number}.\n{data}\n{label} (1-10): {getattr(example, criterion)}")
