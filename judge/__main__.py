@@ -49,7 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
+    noisy_loggers = (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "urllib3",
+        "filelock",
+        "sentence_transformers",
+        "argilla.sdk",
+        "absl",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return modules[args.command].run(args)
 

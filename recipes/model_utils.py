@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,12 +129,45 @@ def lora_config_summary(model_args) -> str:
 def load_tokenizer(name: str, revision: str | None = None, gguf_file: str | None = None, padding_side: str = "right"):
     from transformers import AutoTokenizer
 
+    path = resolve_model_path(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name), revision=revision, gguf_file=gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, gguf_file=gguf_file)
     except (OSError, ValueError) as error:  # not a folder nor a reachable Hub repo; a folder without a tokenizer
         raise ModelLoadError(f"model_name_or_path {name!r}: its tokenizer cannot be loaded: {error}") from error
+    if gguf_file and os.path.isfile(os.path.join(path, gguf_file)):
+        restore_gguf_special_tokens(tokenizer, os.path.join(path, gguf_file))
     tokenizer.padding_side = padding_side
     return tokenizer
+
+
+GGUF_SPECIAL_TOKENS = (
+    ("tokenizer.ggml.bos_token_id", "bos_token"),
+    ("tokenizer.ggml.eos_token_id", "eos_token"),
+    ("tokenizer.ggml.padding_token_id", "pad_token"),
+)
+
+
+def restore_gguf_special_tokens(tokenizer, gguf_path: str) -> dict[str, str]:
+    """Set the tokenizer's bos/eos/pad tokens to the ones the GGUF file names; returns those it changed.
+
+    transformers 5.17 converts the tokenizer of a Llama-architecture GGUF file with the eos token read from the bos
+    id and no padding token: SmolLM2-Instruct's came out with eos <|im_start|> (the file says <|im_end|>) and no pad,
+    so batched generation could not pad and anything reading `eos_token` stopped at the wrong token.
+    """
+    from gguf import GGUFReader
+
+    fields = GGUFReader(gguf_path).fields
+    changed = {}
+    for key, attribute in GGUF_SPECIAL_TOKENS:
+        if key not in fields:
+            continue
+        token = tokenizer.convert_ids_to_tokens(int(fields[key].contents()))
+        if token is not None and getattr(tokenizer, attribute) != token:
+            changed[attribute] = token
+            setattr(tokenizer, attribute, token)
+    if changed:
+        logger.info("GGUF tokenizer: special tokens set from %s: %s", os.path.basename(gguf_path), changed)
+    return changed
 
 
 def sharded_quant_storage(quant_storage: str | None, environ: Mapping[str, str] = os.environ):
@@ -270,6 +304,13 @@ def _load_on_cpu(name, model_args, replytune_args) -> LoadedModel:
 # --- inference ---------------------------------------------------------------------------------------------------
 
 
+def inference_dtype(dtype: str, use_cpu: bool = False) -> str:
+    """`auto` -> bfloat16 on a GPU, float32 on CPU (half precision is slow and lossy there); else `dtype`."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if torch.cuda.is_available() and not use_cpu else "float32"
+
+
 def load_model_for_inference(
     model_name_or_path: str,
     *,
@@ -324,4 +365,181 @@ def load_model_for_inference(
         forget_gguf_quantizer(model)
     model.eval()
     tokenizer = load_tokenizer(name, revision, gguf_file, padding_side="left")
+    if tokenizer.pad_token is None:  # batches are left-padded; the attention mask hides whichever token pads
+        tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, None, path, f"{description} ({model.dtype})")
+
+
+# --- adapters: one loaded base, several LoRA adapters by name (the judge) ----------------------------------------
+
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+# What is fetched of an adapter on the Hub: the adapter, and the run files that say which base it was trained from.
+ADAPTER_DOWNLOAD_PATTERNS = [ADAPTER_CONFIG_FILE, *ADAPTER_WEIGHT_FILES, "run_metadata.json", "resolved_config.yaml"]
+
+
+@dataclass
+class AdapterInfo:
+    """A LoRA adapter as found on disk, and what it says about the base model it was trained on."""
+
+    source: str  # as given: a folder or a Hub repo id
+    revision: str | None  # the Hub revision asked for (None: a local folder, or the repo's main)
+    path: str  # the local folder holding adapter_config.json and the weights
+    commit: str | None  # the Hub commit the revision resolved to; None for a local folder
+    weights_sha256: str  # which adapter this is, wherever it was read from
+    base_model: str  # adapter_config.json: base_model_name_or_path (the recipe writes the base's Hub id)
+    trained_from: str | None = None  # run_metadata.json: the model_name_or_path the run loaded (a local folder...)
+    gguf_file: str | None = None  # resolved_config.yaml: the GGUF file the run loaded the base from
+
+    @property
+    def revision_label(self) -> str:
+        """What generations.jsonl records as the adapter's revision: the Hub commit, or the weights' hash."""
+        return self.commit or f"sha256:{self.weights_sha256[:16]}"
+
+    def base_description(self) -> str:
+        """The base as the adapter names it: its Hub id, and what its training run loaded when that differs."""
+        gguf = f" ({self.gguf_file})" if self.gguf_file else ""
+        if self.trained_from in (None, self.base_model):
+            return f"{self.base_model}{gguf} (adapter_config.json)"
+        return f"{self.base_model} (adapter_config.json), loaded from {self.trained_from}{gguf} (run_metadata.json)"
+
+
+def model_identity(name: str) -> str:
+    """A comparable form of a model name: the real path of a local folder or package, else the lower-cased Hub id."""
+    if name.startswith(PACKAGE_PREFIX):
+        try:
+            name = resolve_model_path(name)
+        except ModelLoadError:
+            return name.lower()
+    if os.path.exists(name):
+        return os.path.realpath(name)
+    return name.lower()
+
+
+def read_adapter(source: str, revision: str | None = None, token: str | None = None) -> AdapterInfo:
+    """The adapter at a local folder, or a Hub repo at `revision` (downloaded: adapter and run files only)."""
+    import hashlib
+    import json
+
+    commit = None
+    if os.path.isdir(source):
+        path = source
+    elif os.path.exists(source):
+        raise ModelLoadError(f"adapter {source!r}: not a folder")
+    elif source.startswith(("/", "./", "../", "~")) or source.count("/") > 1:
+        raise ModelLoadError(f"adapter {source!r}: no such folder (nor a Hub repo id, OWNER/NAME)")
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = snapshot_download(source, revision=revision, allow_patterns=ADAPTER_DOWNLOAD_PATTERNS, token=token)
+        except Exception as error:  # not a repo id, no such repo or revision, no connection, no access
+            raise ModelLoadError(
+                f"adapter {source!r}{'@' + revision if revision else ''}: no such folder, and it cannot be read "
+                f"from the Hub: {type(error).__name__}: {error}"
+            ) from error
+        commit = os.path.basename(os.path.normpath(path))  # .../snapshots/<commit>
+    config_path = os.path.join(path, ADAPTER_CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise ModelLoadError(f"adapter {source!r}: no {ADAPTER_CONFIG_FILE} in {path} (not a PEFT adapter folder)")
+    try:
+        with open(config_path, encoding="utf-8") as file:
+            adapter_config = json.load(file)
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"adapter {source!r}: {ADAPTER_CONFIG_FILE} is not valid JSON: {error}") from error
+    base_model = adapter_config.get("base_model_name_or_path") if isinstance(adapter_config, dict) else None
+    if not isinstance(base_model, str) or not base_model:
+        raise ModelLoadError(f"adapter {source!r}: {ADAPTER_CONFIG_FILE} names no base_model_name_or_path")
+    weights = next((os.path.join(path, n) for n in ADAPTER_WEIGHT_FILES if os.path.isfile(os.path.join(path, n))), "")
+    if not weights:
+        raise ModelLoadError(f"adapter {source!r}: no {' or '.join(ADAPTER_WEIGHT_FILES)} in {path}")
+    digest = hashlib.sha256()
+    with open(weights, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    trained_from, gguf_file = _adapter_run_base(path)
+    return AdapterInfo(source, revision, path, commit, digest.hexdigest(), base_model, trained_from, gguf_file)
+
+
+def _adapter_run_base(path: str) -> tuple[str | None, str | None]:
+    """(model_name_or_path, gguf_file) of the training run that wrote the adapter, from its run files if present."""
+    import json
+
+    import yaml
+
+    trained_from = gguf_file = None
+    try:
+        with open(os.path.join(path, "run_metadata.json"), encoding="utf-8") as file:
+            trained_from = json.load(file).get("base_model")
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        with open(os.path.join(path, "resolved_config.yaml"), encoding="utf-8") as file:
+            resolved = yaml.safe_load(file) or {}
+        gguf_file = resolved.get("gguf_file")
+        trained_from = trained_from or resolved.get("model_name_or_path")
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    as_text = lambda value: value if isinstance(value, str) and value else None  # noqa: E731
+    return as_text(trained_from), as_text(gguf_file)
+
+
+def adapter_base_mismatch(
+    adapter: AdapterInfo, base: str, base_hub_id: str | None = None, gguf_file: str | None = None
+) -> str | None:
+    """Why `adapter` cannot run on the base model `base` (known on the Hub as `base_hub_id`), or None if it can.
+
+    The adapter knows its base by the Hub id in adapter_config.json and, through its run files, by the name the
+    training run loaded it from; the base must be known by one of them.
+    """
+    adapter_names = {model_identity(name) for name in (adapter.base_model, adapter.trained_from) if name}
+    base_names = {model_identity(name) for name in (base, base_hub_id) if name}
+    if adapter_names & base_names:
+        if adapter.gguf_file and gguf_file and adapter.gguf_file != gguf_file:
+            return (
+                f"adapter {adapter.source} was trained on GGUF file {adapter.gguf_file}, but the base model here "
+                f"loads {gguf_file}"
+            )
+        return None
+    return (
+        f"adapter {adapter.source} was trained on {adapter.base_description()}, but the base model here is "
+        f"{base}{f' ({base_hub_id})' if base_hub_id else ''}"
+    )
+
+
+def load_adapters(model, adapters: Mapping[str, AdapterInfo]):
+    """`model` (a loaded base) wrapped in one PeftModel holding every adapter under its name, in eval mode.
+
+    Memory grows by the adapters' weights only: the base is shared. Switch with `active_adapter`.
+    """
+    from peft import PeftModel
+
+    peft_model = None
+    for name, adapter in adapters.items():
+        try:
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, adapter.path, adapter_name=name, is_trainable=False)
+            else:
+                peft_model.load_adapter(adapter.path, adapter_name=name, is_trainable=False)
+        except (RuntimeError, ValueError, KeyError) as error:  # size mismatch: another base; unknown target modules
+            raise ModelLoadError(
+                f"adapter {adapter.source} does not fit the loaded base model: {str(error)[:500]}"
+            ) from error
+    if peft_model is None:
+        return model
+    peft_model.eval()
+    return peft_model
+
+
+@contextmanager
+def active_adapter(model, name: str | None):
+    """Within the block, `model` answers with adapter `name`, or as the bare base model for None."""
+    if name is None:
+        if hasattr(model, "disable_adapter") and getattr(model, "peft_config", None):
+            with model.disable_adapter():
+                yield model
+        else:
+            yield model
+        return
+    model.set_adapter(name)
+    yield model

@@ -1,7 +1,6 @@
 """The judges, by the name `--judge` takes. Each lives in its own module behind the interface in base.py.
 
-A new judge (the local transformers judge is next) is one module with an ApiJudge or LocalJudge subclass and
-one entry in `make_judge`.
+A new judge is one module with an ApiJudge or LocalJudge subclass and one entry in `make_judge`.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from pathlib import Path
 from judge.backends.base import ApiJudge, Judge, JudgeUnavailable, LocalJudge
 from judge.config import ScoreConfig
 
-JUDGE_NAMES = ("claude", "openai", "engagement")
+JUDGE_NAMES = ("claude", "openai", "engagement", "local")
 
 
 def make_judge(
@@ -35,6 +34,10 @@ def make_judge(
         dataset, revision = split_revision(train_dataset) if train_dataset else (None, None)
         cache_dir = Path(config.cache_dir).expanduser()
         return engagement_judge_from_dataset(config.engagement, cache_dir, dataset, revision, progress)
+    if name == "local":
+        from judge.backends.local_transformers import TransformersJudge
+
+        return TransformersJudge(config.local, config.prompt, progress=progress), None
     raise JudgeUnavailable(f"unknown judge {name!r}; the judges are {', '.join(JUDGE_NAMES)}")
 
 
