@@ -313,6 +313,8 @@ def test_dataset_from_the_hub_at_a_tag_and_adapter_pushed_under_a_tag(hub_endpoi
     expected |= {"run_metadata.json", "plan.json", "generation_config.json", "tokenizer.json", "chat_template.jinja"}
     assert expected <= pushed and not any(name.startswith(("checkpoint-", "runs/")) for name in pushed)
     assert "sample_generations.jsonl" not in pushed  # it quotes tweets of a private dataset
+    for name, data in hub_endpoint.repo_files(model_repo, revision="v1").items():  # run files are path-free
+        assert str(tmp_path).encode() not in data and str(tiny_qwen3_dir).encode() not in data, name
     card = Path(hf_hub_download(model_repo, "README.md", revision="v1")).read_text()
     assert f"base_model: {BASE_HUB_ID}" in card and f"- {dataset_repo}" in card
     assert f"({'https://huggingface.co/datasets/' + dataset_repo})@v1 (commit `{dataset_sha[:12]}`)" in card
