@@ -5,6 +5,7 @@ Beside the adapter (adapter_model.safetensors, adapter_config.json) and the toke
 - `run_metadata.json`: dataset repo@revision, base model, load path, git commit, config hash, versions, and the
   metrics of the adapter that was saved (the best checkpoint's when load_best_model_at_end restored it);
 - `plan.json`: the training plan (recipes/plan.py);
+- `trainer_state.json`: the trainer's state with its log history (losses, learning rate, evaluations per step);
 - `generation_config.json`: the base model's, whose eos ids stop generation at the end of a turn (Qwen3-8B:
   [151645, 151643]); a fine-tuned model that never stops is the LoRA failure users report most;
 - `README.md`: the adapter card (huggingface_hub ModelCard), naming the base model's Hub id and the dataset
@@ -166,6 +167,23 @@ def assert_no_secrets(folder: str | Path) -> None:
             text = path.read_text(encoding="utf-8", errors="ignore")
             if any(secret in text for secret in secrets):
                 raise RuntimeError(f"a secret value appears in {path}; refusing to save or push it")
+
+
+def training_log_history(output_dir: str | Path) -> tuple[list[dict], str | None]:
+    """(the run's log history, the file it came from): output_dir/trainer_state.json, else the newest
+    checkpoint-N/trainer_state.json (a run saved before trainer_state.json was kept); ([], None) when neither."""
+    output_dir = Path(output_dir)
+    checkpoints = sorted(output_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: _step(p.parent.name))
+    for path in [output_dir / "trainer_state.json", *reversed(checkpoints)]:
+        if path.is_file():
+            history = json.loads(path.read_text(encoding="utf-8")).get("log_history") or []
+            return [entry for entry in history if isinstance(entry, dict)], str(path.relative_to(output_dir))
+    return [], None
+
+
+def _step(name: str) -> int:
+    suffix = name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def resolve_resume(value: str | bool | None, output_dir: str) -> str | bool | None:
@@ -461,6 +479,7 @@ PUSHED_FILES = (
     "resolved_config.yaml",
     "run_metadata.json",
     "plan.json",
+    "trainer_state.json",
     "generation_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
@@ -690,8 +709,10 @@ def save_run(
     metrics,
     values: AdapterCardValues,
 ) -> None:
-    """On the main process, after trainer.save_adapter: tokenizer, generation config, run files and the card."""
+    """On the main process, after trainer.save_adapter: tokenizer, generation config, run files, trainer_state.json
+    (the log history: training curves) and the card."""
     tokenizer.save_pretrained(output_dir)
+    trainer.save_state()  # output_dir/trainer_state.json, as alignment-handbook's scripts save it
     save_generation_config(trainer.model, output_dir, tokenizer.convert_tokens_to_ids(end_of_turn_token))
     name_base_model(output_dir, base_model_hub_id)
     write_run_files(output_dir, config, metadata, metrics)
