@@ -537,7 +537,7 @@ def push_files(
     """
     from huggingface_hub import HfApi
 
-    _refuse_unpublishable(files, local_paths)
+    check_publishable(files, local_paths)
     api = HfApi(token=token)
     try:
         repo_id = _retrying(lambda: api.create_repo(repo_id, private=private, exist_ok=True).repo_id, "create repo")
@@ -558,7 +558,8 @@ def push_files(
     return repo_id, commit
 
 
-def _refuse_unpublishable(files: dict[str, Path | bytes], local_paths) -> None:
+def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
+    """PushError naming the first file that holds a secret value or one of `local_paths` (absolute paths)."""
     secrets = [secret.encode() for secret in _secret_values()]
     local = [path.encode() for path in local_paths if len(path.strip("/")) > 1]
     for name, content in files.items():
