@@ -49,7 +49,7 @@ def build_card(
     values.extra_sections = [
         ("Significance", significance_section(stats)),
         ("The judge", judge_section(stats, evaluation, validity_dir)),
-        ("Sanity and forgetting", generation_section(evaluation.generation_report, stats, files)),
+        ("Sanity and forgetting", generation_section(evaluation.generation_report, stats, _other_plots(stats, files))),
         ("Training curves", training_curves_section(files)),
         ("Training configuration", training_config_section(files)),
         ("Intended use", config.intended_use.strip()),
@@ -142,9 +142,8 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
         f"{_interval(_get(stats, 'bootstrap_ci', 'win_rate'))} ({pairwise.get('wins')} wins, {pairwise.get('ties')} "
         f"ties, {pairwise.get('losses')} losses, from {pairwise.get('source', 'pairwise verdicts')}).",
     ]
-    warning = _length_baseline_warning(stats, evaluation)
-    if warning:
-        lines += ["", f"> **Warning:** {warning}"]
+    warnings = [_length_baseline_warning(stats, evaluation), *evaluation_warnings(stats, evaluation.generation_report)]
+    lines += [line for warning in warnings if warning for line in ("", f"> **Warning:** {warning}")]
     caveats = verdict.get("caveats") or []
     if caveats:
         lines += ["", "Caveats:", *(f"- {caveat}" for caveat in caveats)]
@@ -152,6 +151,20 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     images = [plots.get(name) for name in ("win_tie_loss", "score_distributions")]
     lines += [""] + [f"![{Path(image).stem}]({EVAL_FOLDER}/{image})" for image in images if image]
     return "\n".join(lines).rstrip()
+
+
+def _other_plots(stats: dict, files: dict) -> list[str]:
+    """The evaluation's PNGs that neither stats.json nor validity.json accounts for (judge generate's)."""
+    claimed = {f"{EVAL_FOLDER}/{name}" for name in (stats.get("plots") or {}).values() if isinstance(name, str)}
+    claimed.add(f"{EVAL_FOLDER}/validity.png")
+    return sorted(
+        name
+        for name in files
+        if name.startswith(f"{EVAL_FOLDER}/")
+        and name.endswith(".png")
+        and name.count("/") == 1
+        and name not in claimed
+    )
 
 
 def _length_baseline_warning(stats: dict, evaluation: Evaluation) -> str | None:
@@ -306,36 +319,77 @@ def _validity_repo_folder(evaluation: Evaluation) -> str | None:
     return "validity"
 
 
-def generation_section(report: dict | None, stats: dict, files: dict) -> str:
-    """generation_report.json (judge generate), read defensively: per-system figures as one table (systems as
-    columns), a `forgetting` part on its own, sentences it states, and the plots it names; other numbers listed."""
+def generation_section(report: dict | None, stats: dict, images: list[str]) -> str:
+    """generation_report.json (judge generate), read defensively, since its layout may grow: a table with a column
+    per system for every part keyed by system names or holding such a part (`systems`, `sanity_metrics.systems`,
+    `forgetting.systems`), with that part's note and other numbers; a part named *forget* on its own; sentences
+    (`summary`, `note`, ...) and `warnings` as written; other top-level numbers listed; then `images` (the
+    evaluation's plots no other section shows, such as reply_lengths.png)."""
     if not isinstance(report, dict):
         return "No generation_report.json in the evaluation folder: no sanity or forgetting figures to state."
     systems = [stats["baseline"], stats["candidate"]]
     parts, listed = [], []
     for key, value in report.items():
-        if isinstance(value, dict) and any(system in value for system in systems):
-            parts.append(_per_system_table(key, value, systems))
-        elif "forget" in key.lower():
-            parts.append(f"**{_label(key)}**\n\n" + _scalars_table(value))
-        elif isinstance(value, str) and key.lower() in ("summary", "statement", "verdict", "note", "sentence"):
+        lowered = str(key).lower()
+        if lowered in _NOT_SHOWN or "sha256" in lowered:
+            continue
+        if isinstance(value, dict):
+            table = _system_part(key, value, systems)
+            if table is None and "forget" in lowered:
+                table = f"**{_label(key)}**\n\n" + _scalars_table(value)
+            parts.append(table or "")
+        elif isinstance(value, str) and lowered in _SENTENCES:
             parts.append(value)
-        elif not isinstance(value, (dict, list)) and key.lower() not in _NOT_SHOWN and "sha256" not in key.lower():
+        elif isinstance(value, list) and lowered in ("warnings", "notes"):
+            parts.append("\n".join(f"- {item}" for item in value if isinstance(item, str)))
+        elif not isinstance(value, list):
             listed.append((key, value))
-    for key in ("warnings", "notes", "flags"):
-        if isinstance(report.get(key), list) and report[key]:
-            parts.append("\n".join(f"- {item}" for item in report[key] if isinstance(item, str)))
     if listed:
         parts.append(_scalars_table(dict(listed)))
-    images = sorted(
-        {
-            value
-            for value in _strings(report)
-            if value.endswith(".png") and f"{EVAL_FOLDER}/{Path(value).name}" in files
-        }
-    )
-    parts += [f"![{Path(image).stem}]({EVAL_FOLDER}/{Path(image).name})" for image in images]
+    parts += [f"![{Path(image).stem}]({image})" for image in images]
     return "\n\n".join(part for part in parts if part) or "generation_report.json holds no figures this card can show."
+
+
+_SENTENCES = ("summary", "statement", "verdict", "note", "sentence")
+
+
+def _system_part(key: str, part: dict, systems: list[str]) -> str | None:
+    """A per-system table for `part` when it is keyed by system names, or holds such a dict (with the notes and
+    numbers beside it); None when it is neither."""
+    if any(system in part for system in systems):
+        return _per_system_table(key, part, systems)
+    for child_key, child in part.items():
+        if isinstance(child, dict) and any(system in child for system in systems):
+            notes = [f"_{text}_" for name, text in part.items() if isinstance(text, str) and name in _SENTENCES]
+            others = {
+                name: value
+                for name, value in part.items()
+                if name not in _SENTENCES and not isinstance(value, (dict, list))
+            }
+            table = _per_system_table(child_key, child, systems)
+            return "\n\n".join([f"**{_label(key)}**", *notes, table, _scalars_table(others) if others else ""])
+    return None
+
+
+def evaluation_warnings(stats: dict, report: dict | None) -> list[str]:
+    """What generation_report.json flags about the candidate: replies cut off at max_new_tokens (the LoRA that never
+    stops), empty replies, and the forgetting check."""
+    candidate, warnings = stats["candidate"], []
+    flags = _get(report, "systems", candidate, "flags") or {}
+    replies = _get(report, "systems", candidate, "replies")
+    for flag, what in (("truncated", "hit max_new_tokens without ending the turn"), ("empty", "came back empty")):
+        count = flags.get(flag)
+        if isinstance(count, int) and count > 0:
+            share = f" of {replies}" if isinstance(replies, int) else ""
+            warnings.append(f"{count}{share} of {candidate}'s replies {what}.")
+    forgetting = _get(report, "forgetting", "systems", candidate) or {}
+    if forgetting.get("flagged") is True:
+        change = forgetting.get("change_vs_base_pct")
+        warnings.append(
+            f"the forgetting check flagged {candidate}: its perplexity on general text is "
+            f"{_num(change)}% above the base model's (limit {_num(_get(report, 'forgetting', 'max_increase_pct'))}%)."
+        )
+    return warnings
 
 
 _NOT_SHOWN = {"format", "path", "sha256", "config", "versions", "written_at", "inputs", "generation_settings"}
@@ -377,17 +431,6 @@ def _flat(value, prefix: str = "") -> dict[str, Any]:
         elif not isinstance(item, list):
             out[name] = item
     return out
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 def _label(key: str) -> str:

@@ -49,6 +49,7 @@ EVAL_REPORTS = (
     "score_config.yaml",
     "engagement_fit.json",
     "generation_report.json",
+    "generation_summary.md",
     "validity.json",
     "validity.md",
 )
@@ -309,7 +310,7 @@ def check_evaluated_adapter(adapter: AdapterRun, evaluation: Evaluation, token: 
     """How the evaluation is tied to this adapter, as a sentence for the card. Refuses (PublishRefused) when the
     evaluation names another adapter: a card must never state another adapter's numbers."""
     candidate = evaluation.stats["candidate"]
-    recorded = _recorded_adapter_hashes(evaluation.generation_report)
+    recorded = _recorded_adapter_hashes(evaluation.generation_report, candidate)
     if recorded:
         if adapter.weights_sha256 not in recorded:
             raise PublishRefused(
@@ -372,18 +373,24 @@ def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str 
     return same, f"the Hub's {target}@{revision or 'main'} weights {'have' if same else 'do not have'} this sha256"
 
 
-def _recorded_adapter_hashes(report: Any) -> set[str]:
-    """sha256 values that generation_report.json records under a key naming the adapter (adapter_sha256, ...)."""
+def _recorded_adapter_hashes(report: Any, candidate: str) -> set[str]:
+    """The sha256 values generation_report.json records for the candidate's adapter: any key with sha256 in its
+    name at or below a key naming the adapter (systems.<candidate>.adapter.weights_sha256, adapter_sha256, ...),
+    within systems.<candidate> when the report has one."""
+    systems = report.get("systems") if isinstance(report, dict) else None
+    scope = systems[candidate] if isinstance(systems, dict) and candidate in systems else report
+    return _hashes_named(scope, inside_adapter=False)
+
+
+def _hashes_named(value: Any, inside_adapter: bool) -> set[str]:
     found: set[str] = set()
-    if isinstance(report, dict):
-        for key, value in report.items():
-            if isinstance(value, str) and "adapter" in key.lower() and "sha256" in key.lower():
-                found.add(value)
-            else:
-                found |= _recorded_adapter_hashes(value)
-    elif isinstance(report, list):
-        for value in report:
-            found |= _recorded_adapter_hashes(value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        adapter = inside_adapter or "adapter" in str(key).lower()
+        if isinstance(item, str) and "sha256" in str(key).lower() and adapter:
+            found.add(item)
+        elif isinstance(item, (dict, list)):
+            found |= _hashes_named(item, adapter)
     return found
 
 

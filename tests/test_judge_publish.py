@@ -291,24 +291,60 @@ def test_secrets_never_reach_the_card_or_anything_pushed(hub_endpoint, local_ada
     assert len(hub.commits(repo)) == before and set(hub.tags(repo)) == {"v1"}
 
 
+# generation_report.json as `judge generate` writes it (issue 10, being built alongside): the parts the card reads
+GENERATION_REPORT = {
+    "format": 1,
+    "items": 8,
+    "systems": {
+        "base": {
+            "spec": "base",
+            "kind": "base",
+            "replies": 8,
+            "flags": {"truncated": 0, "empty": 0, "empty_items": []},
+        },
+        "adapter": {
+            "spec": "adapter:outputs/adapter",
+            "kind": "adapter",
+            "replies": 8,
+            "flags": {"truncated": 3, "empty": 0, "truncated_items": ["t1", "t2", "t5"], "empty_items": []},
+            "adapter": {"source": "/home/alice/outputs/adapter", "weights_sha256": "0" * 64, "revision": None},
+        },
+    },
+    "sanity_metrics": {
+        "note": "Sanity checks only: they catch broken systems, not better ones.",
+        "systems": {"base": {"distinct_2": 0.91, "length_words": {"mean": 4.0}}, "adapter": {"distinct_2": 0.42}},
+    },
+    "forgetting": {
+        "text_file": "/home/alice/replytune/judge/forgetting/general_text.txt",
+        "max_increase_pct": 10.0,
+        "systems": {
+            "base": {"perplexity": 21.5, "change_vs_base_pct": None, "flagged": False},
+            "adapter": {"perplexity": 25.1, "change_vs_base_pct": 16.74, "flagged": True},
+        },
+    },
+    "config": {"decoding": {"max_new_tokens": 64}},
+}
+
+
 def test_the_card_reads_a_generation_report_of_any_shape(local_adapter):
     stats = json.loads((local_adapter[1] / "stats.json").read_text())
-    files = {"eval/lengths.png": b"png"}
-    assert "No generation_report.json" in model_card.generation_section(None, stats, files)
-    for odd in ({}, {"systems": "x"}, {"base": [1, 2]}, {"forgetting": 3}, {"warnings": [1, "two"]}):
-        assert isinstance(model_card.generation_section(odd, stats, files), str)
-    report = {
-        "per_system": {"base": {"empty_rate": 0.0, "truncated": {"count": 2}}, "adapter": {"empty_rate": 0.25}},
-        "forgetting_check": {"general_prompts": 20, "adapter_vs_base_perplexity_ratio": 1.07, "passed": True},
-        "summary": "The adapter forgot nothing measurable.",
-        "plots": {"reply_lengths": "/abs/eval/lengths.png", "missing": "nowhere.png"},
-        "adapter_sha256": "x" * 64,
-    }
-    text = model_card.generation_section(report, stats, files)
-    assert "| per system | base | adapter |" in text and "| truncated.count | 2 | n/a |" in text
-    assert "| empty_rate | 0 | 0.25 |" in text and "| adapter_vs_base_perplexity_ratio | 1.07 |" in text
-    assert "The adapter forgot nothing measurable." in text and "![lengths](eval/lengths.png)" in text
-    assert "nowhere" not in text and "x" * 64 not in text
+    assert "No generation_report.json" in model_card.generation_section(None, stats, [])
+    for odd in ({}, {"systems": "x"}, {"base": [1, 2]}, {"forgetting": 3}, {"warnings": [1, "two"]}, {"systems": {}}):
+        assert isinstance(model_card.generation_section(odd, stats, []), str)
+        assert model_card.evaluation_warnings(stats, odd) == []
+
+    text = model_card.generation_section(GENERATION_REPORT, stats, ["eval/reply_lengths.png"])
+    assert "| systems | base | adapter |" in text and "| flags.truncated | 0 | 3 |" in text
+    assert "**sanity metrics**" in text and "_Sanity checks only: they catch broken systems, not better ones._" in text
+    assert "| distinct_2 | 0.91 | 0.42 |" in text and "| length_words.mean | 4 | n/a |" in text
+    assert "**forgetting**" in text and "| perplexity | 21.5 | 25.1 |" in text and "| max_increase_pct | 10 |" in text
+    assert "![reply_lengths](eval/reply_lengths.png)" in text
+    assert "0" * 64 not in text and "max_new_tokens" not in text and "t5" not in text  # hashes, config, id lists
+    assert model_card.evaluation_warnings(stats, GENERATION_REPORT) == [
+        "3 of 8 of adapter's replies hit max_new_tokens without ending the turn.",
+        "the forgetting check flagged adapter: its perplexity on general text is 16.74% above the base model's "
+        "(limit 10%).",
+    ]
 
 
 def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_free(hub_endpoint, local_adapter):
@@ -318,10 +354,13 @@ def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_fr
 
     adapter = publish.read_adapter_run(local_adapter[0])
     evaluation = publish.read_evaluation(local_adapter[1])
-    evaluation.generation_report = {"systems": {"adapter": {"adapter_sha256": "0" * 64}}}
+    evaluation.generation_report = GENERATION_REPORT  # it records other weights for the system under test
     with pytest.raises(publish.PublishRefused, match="records adapter weights"):
         publish.check_evaluated_adapter(adapter, evaluation, None)
-    evaluation.generation_report = {"adapter_sha256": adapter.weights_sha256}
+    other_system = {"systems": {"adapter-v0": {"adapter": {"weights_sha256": "1" * 64}}}, "adapter_sha256": None}
+    evaluation.generation_report = {**other_system, "systems": {**other_system["systems"], "adapter": {}}}
+    assert "not checked" not in publish.check_evaluated_adapter(adapter, evaluation, None)  # from generations.jsonl
+    evaluation.generation_report = {"systems": {"adapter": {"adapter": {"weights_sha256": adapter.weights_sha256}}}}
     assert "records this adapter's weights" in publish.check_evaluated_adapter(adapter, evaluation, None)
 
     repo = f"{USER}/versions"
