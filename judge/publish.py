@@ -39,9 +39,9 @@ from data_prep.secrets import redact
 from data_prep.yaml_config import ConfigError
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
+from judge.stats import STATS_FORMAT
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-STATS_FORMAT = 1  # the stats.json layout this card reads (judge.stats.STATS_FORMAT)
 # The evaluation's reports that are pushed (under eval/), and where judge validate may have written its own.
 EVAL_REPORTS = (
     "stats.json",
@@ -204,7 +204,7 @@ def read_adapter_run(folder: Path) -> AdapterRun:
         )
     config = _read_yaml(folder / "resolved_config.yaml")
     metadata = _read_json(folder / "run_metadata.json")
-    plan = _read_json(folder / "plan.json") if (folder / "plan.json").is_file() else {}
+    plan = _read_json(folder / "plan.json") or {}
     history, source = training_log_history(folder)
     return AdapterRun(
         folder=folder,
@@ -248,7 +248,18 @@ def read_evaluation(folder: Path) -> Evaluation:
     validity_folder = next(
         (folder / sub for sub in VALIDITY_FOLDERS if (folder / sub / "validity.json").is_file()), None
     )
+    validity = _read_json(validity_folder / "validity.json") if validity_folder else None
+    if validity is not None and not isinstance(validity.get("judges"), dict):
+        raise PublishRefused(f"{validity_folder / 'validity.json'}: not the report `judge validate` writes")
+    inputs = stats.get("inputs") or {}
+    stated = {key: (inputs.get(key) or {}).get("path") for key in ("verdicts", "generations")}
     generations_path = folder / "generations.jsonl"
+    if (
+        not generations_path.is_file()
+        and isinstance(stated["generations"], str)
+        and Path(stated["generations"]).is_file()
+    ):
+        generations_path = Path(stated["generations"])  # judge stats --generations named one elsewhere
     generations = None
     if generations_path.is_file():
         _check_same_input(stats, "generations", generations_path)
@@ -257,26 +268,26 @@ def read_evaluation(folder: Path) -> Evaluation:
         if problems:
             log.warning("%s: %d unreadable line(s) not used for the identity check", generations_path, len(problems))
     verdicts_path = folder / "verdicts.jsonl"
-    stated = ((stats.get("inputs") or {}).get("verdicts") or {}).get("path")
-    if verdicts_path.is_file() and isinstance(stated, str) and Path(stated).name == verdicts_path.name:
+    if (
+        verdicts_path.is_file()
+        and isinstance(stated["verdicts"], str)
+        and Path(stated["verdicts"]).name == "verdicts.jsonl"
+    ):
         _check_same_input(stats, "verdicts", verdicts_path)
-    inputs = stats.get("inputs") or {}
-    stated_paths = [((inputs.get(key) or {}).get("path")) for key in ("verdicts", "generations")]
+    reports = {name: _read_json(folder / name) for name in ("score_report.json", "generation_report.json")}
     return Evaluation(
         folder=folder,
         stats=stats,
-        score_report=_read_json(folder / "score_report.json") if (folder / "score_report.json").is_file() else None,
-        validity=_read_json(validity_folder / "validity.json") if validity_folder else None,
+        score_report=reports["score_report.json"],
+        validity=validity,
         validity_folder=validity_folder,
-        generation_report=_optional_json(folder / "generation_report.json"),
+        generation_report=reports["generation_report.json"],
         generations=generations,
-        local_paths=[path for path in stated_paths if isinstance(path, str) and is_local_path(path)],
+        local_paths=[path for path in stated.values() if isinstance(path, str) and is_local_path(path)],
     )
 
 
-def _check_stats(stats: Any, path: Path) -> None:
-    if not isinstance(stats, dict):
-        raise PublishRefused(f"{path}: expected the JSON object `judge stats` writes")
+def _check_stats(stats: dict, path: Path) -> None:
     if stats.get("format") != STATS_FORMAT:
         raise PublishRefused(f"{path}: format {stats.get('format')!r}, this card reads format {STATS_FORMAT}")
     verdict = stats.get("verdict")
@@ -435,22 +446,18 @@ def collect_files(adapter: AdapterRun, evaluation: Evaluation, staging: Path) ->
 # --- small readers ----------------------------------------------------------------------------------------------
 
 
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise PublishRefused(f"{path}: not readable JSON ({error})") from error
-
-
-def _optional_json(path: Path):
-    """A report the card only quotes: unreadable is a warning, not a refusal."""
+def _read_json(path: Path) -> dict | None:
+    """The file's JSON object, None when there is no such file; refused (named) when it is not a readable JSON
+    object: the card quotes these files, and leaving one out silently would change what it claims."""
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        log.warning("%s is not readable JSON (%s): the card leaves it out", path, error)
-        return None
+        raise PublishRefused(f"{path}: not readable JSON ({error})") from error
+    if not isinstance(document, dict):
+        raise PublishRefused(f"{path}: expected a JSON object, got {type(document).__name__}")
+    return document
 
 
 def _read_yaml(path: Path) -> dict:

@@ -251,6 +251,13 @@ def test_publish_refuses_before_any_upload_naming_what_is_wrong(hub_endpoint, lo
     (broken / "stats.json").write_text(json.dumps(stats))
     assert "missing or malformed verdict.criteria" in refused(adapter, broken)
 
+    (broken / "stats.json").write_text((evaluation / "stats.json").read_text())
+    (broken / "validity.json").write_text("[1, 2]")
+    assert "validity.json: expected a JSON object, got list" in refused(adapter, broken)
+    (broken / "validity.json").unlink()
+    (broken / "generation_report.json").write_text('{"systems": ')  # torn: the card would silently lose it
+    assert "generation_report.json: not readable JSON" in refused(adapter, broken)
+
     local_base = _copy(adapter, tmp_path / "local-base")
     config = json.loads((local_base / "adapter_config.json").read_text())
     (local_base / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/models/qwen"}))
