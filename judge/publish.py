@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import re
@@ -39,6 +38,7 @@ from data_prep.secrets import redact
 from data_prep.yaml_config import ConfigError
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
+from judge.score import sha256_of
 from judge.stats import STATS_FORMAT
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -156,7 +156,7 @@ def publish_adapter(
         provenance = {
             "adapter weights (sha256)": adapter.weights_sha256,
             "evaluation of this adapter": identity,
-            "stats.json (sha256)": _sha256(evaluation.folder / "stats.json"),
+            "stats.json (sha256)": sha256_of(evaluation.folder / "stats.json"),
         }
         card = build_card(adapter, evaluation, repo_id, revision, config, provenance, files)
         files["README.md"] = card.encode("utf-8")
@@ -184,7 +184,7 @@ class AdapterRun:
 
 
 def read_adapter_run(folder: Path) -> AdapterRun:
-    from recipes.configs import is_hub_repo_id
+    from data_prep.versions import is_hub_repo_id
     from recipes.run_files import is_local_path, local_paths_of_run, training_log_history
 
     if not folder.is_dir():
@@ -212,7 +212,7 @@ def read_adapter_run(folder: Path) -> AdapterRun:
         metadata=metadata,
         plan=plan,
         base_model=base_model,
-        weights_sha256=_sha256(folder / "adapter_model.safetensors"),
+        weights_sha256=sha256_of(folder / "adapter_model.safetensors"),
         log_history=history,
         log_source=source,
         local_paths=local_paths_of_run(folder),
@@ -307,7 +307,7 @@ def _check_stats(stats: dict, path: Path) -> None:
 def _check_same_input(stats: dict, name: str, path: Path) -> None:
     """stats.json records the sha256 of the files it read: the one beside it must be that file."""
     stated = ((stats.get("inputs") or {}).get(name) or {}).get("sha256")
-    if stated and stated != _sha256(path):
+    if stated and stated != sha256_of(path):
         raise PublishRefused(
             f"{path} is not the {name} file stats.json was computed from (sha256 differs): its numbers would not "
             f"describe these replies; rerun `python -m judge stats`"
@@ -353,7 +353,7 @@ def check_evaluated_adapter(adapter: AdapterRun, evaluation: Evaluation, token: 
 
 def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str | None) -> tuple[bool | None, str]:
     """(True | False | None when it cannot tell, why) for a system spec such as adapter:outputs/run@v1."""
-    from recipes.configs import is_hub_repo_id
+    from data_prep.versions import is_hub_repo_id
     from recipes.run_files import is_local_path, path_free_text
 
     target = spec.split(":", 1)[1] if ":" in spec else ""
@@ -367,7 +367,7 @@ def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str 
     for place in places:
         weights = place / "adapter_model.safetensors"
         if weights.is_file():
-            same = _sha256(weights) == adapter.weights_sha256
+            same = sha256_of(weights) == adapter.weights_sha256
             return same, f"the adapter_model.safetensors of {shown} {'has' if same else 'does not have'} this sha256"
     if is_local_path(target) or not is_hub_repo_id(target):
         return None, f"{shown} is not an adapter folder on this machine (moved or deleted?) nor a Hub repo"
@@ -467,11 +467,3 @@ def _read_yaml(path: Path) -> dict:
         return read_yaml(path)
     except ConfigError as error:
         raise PublishRefused(str(error)) from error
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

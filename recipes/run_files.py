@@ -328,20 +328,18 @@ def write_adapter_card(output_dir: str | Path, values: AdapterCardValues) -> Pat
 
 # Files that libraries read back are pushed byte for byte: their strings are vocabulary and settings, and rewriting
 # them could break loading. `push_files` still refuses one that names a local folder of the run.
-VERBATIM_FILES = frozenset(
-    {
-        "adapter_model.safetensors",
-        "adapter_config.json",
-        "generation_config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "added_tokens.json",
-        "chat_template.jinja",
-        "vocab.json",
-        "merges.txt",
-        "tokenizer.model",
-    }
+VERBATIM_FILES = (
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
 )
 BINARY_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".model", ".png", ".jpg", ".jpeg", ".parquet"})
 # An absolute path inside a longer text: POSIX with at least two parts, not inside a URL (scheme://host/a/b) or a
@@ -473,22 +471,12 @@ def local_paths_of_run(output_dir: str | Path) -> list[str]:
 # Files of the output folder that are pushed: checkpoints, tracker logs and sample generations (they quote tweets
 # from a dataset that is private by default) stay local.
 PUSHED_FILES = (
-    "adapter_model.safetensors",
-    "adapter_config.json",
+    *VERBATIM_FILES,
     "README.md",
     "resolved_config.yaml",
     "run_metadata.json",
     "plan.json",
     "trainer_state.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
 )
 PUSH_ATTEMPTS = 4  # per step (commit, tag); a 5xx, 429, timeout or moved head is retried
 PUSH_RETRY_DELAY_S = 2.0  # doubled after each failed attempt
