@@ -367,7 +367,7 @@ def _system_part(key: str, part: dict, systems: list[str]) -> str | None:
                 if name not in _SENTENCES and not isinstance(value, (dict, list))
             }
             table = _per_system_table(child_key, child, systems)
-            return "\n\n".join([f"**{_label(key)}**", *notes, table, _scalars_table(others) if others else ""])
+            return "\n\n".join(part for part in [f"**{_label(key)}**", *notes, table, _scalars_table(others)] if part)
     return None
 
 

@@ -123,6 +123,7 @@ def plot_training_curves(log_history: list[dict], path: Path, title: str) -> boo
         learning_rate.plot(*zip(*rates), color="tab:gray")
     learning_rate.set_ylabel("learning rate")
     learning_rate.set_xlabel("optimizer step")
+    learning_rate.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
     learning_rate.grid(alpha=0.3)
     _save(figure, path, plt)
     return True

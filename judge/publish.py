@@ -354,7 +354,7 @@ def check_evaluated_adapter(adapter: AdapterRun, evaluation: Evaluation, token: 
 def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str | None) -> tuple[bool | None, str]:
     """(True | False | None when it cannot tell, why) for a system spec such as adapter:outputs/run@v1."""
     from data_prep.versions import is_hub_repo_id
-    from recipes.run_files import is_local_path, path_free_text
+    from recipes.run_files import is_local_path
 
     target = spec.split(":", 1)[1] if ":" in spec else ""
     revision = None
@@ -362,7 +362,7 @@ def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str 
         target, revision = target.rsplit("@", 1)
     if not target:
         return None, "it names no adapter folder or repo"
-    shown = path_free_text(target)
+    shown = target  # the card shortens it (the whole card is made path-free)
     places = [Path(target)] if Path(target).is_absolute() else [Path(target), eval_folder / target]
     for place in places:
         weights = place / "adapter_model.safetensors"
