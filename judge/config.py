@@ -517,9 +517,32 @@ class HumanEvalConfig:
 # --- publish: the model card and the Hub push (python -m judge publish) ------------------------------------------
 
 
+def _from_default_publish(name: str):
+    # The card's texts are written once, in default.yaml; a config that leaves one out gets default.yaml's.
+    return field(default_factory=lambda: read_yaml(DEFAULT_CONFIG_PATH)["publish"][name])
+
+
 @dataclass
 class PublishConfig:
-    """Filled by the publish command's issue."""
+    """The model card's metadata and texts, and the push's visibility (python -m judge publish)."""
+
+    # A private repo unless --private false (or false here).
+    private: bool = True
+    # The card's license (a Hub license id) and tags added to replytune's own (replytune, lora, qlora, sft, trl, peft).
+    license: str | None = "apache-2.0"
+    tags: list[str] = field(default_factory=lambda: ["text-generation", "twitter", "replies"])
+    language: list[str] | None = field(default_factory=lambda: ["en"])
+    # Markdown, quoted as written under "Intended use" and "Limitations" (the card adds the limits it can measure).
+    intended_use: str = _from_default_publish("intended_use")
+    limitations: str = _from_default_publish("limitations")
+
+    def __post_init__(self) -> None:
+        if self.license is not None and not self.license.strip():
+            raise ValueError("license must be a Hub license id (apache-2.0, mit, other, ...) or null")
+        if any(not isinstance(tag, str) or not tag.strip() or "\n" in tag for tag in self.tags):
+            raise ValueError(f"tags must be non-empty one-line strings, got {self.tags}")
+        if not self.intended_use.strip() or not self.limitations.strip():
+            raise ValueError("intended_use and limitations must not be empty: the card states them")
 
 
 @dataclass

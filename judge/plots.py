@@ -95,6 +95,44 @@ def plot_difference_vs_length(
     _save(figure, path, plt)
 
 
+def plot_training_curves(log_history: list[dict], path: Path, title: str) -> bool:
+    """Train and eval loss per optimizer step, and the learning rate below them, from a trainer's log history;
+    False (nothing drawn) when the history holds no loss."""
+    train = [(entry["step"], entry["loss"]) for entry in log_history if _number(entry.get("loss"), entry)]
+    evaluation = [
+        (entry["step"], entry["eval_loss"]) for entry in log_history if _number(entry.get("eval_loss"), entry)
+    ]
+    rates = [
+        (entry["step"], entry["learning_rate"]) for entry in log_history if _number(entry.get("learning_rate"), entry)
+    ]
+    if not train and not evaluation:
+        return False
+    plt = _pyplot()
+    figure, (losses, learning_rate) = plt.subplots(
+        2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    if train:
+        losses.plot(*zip(*train), color="tab:blue", linewidth=1.2, label=f"train loss ({len(train)} logged steps)")
+    if evaluation:
+        losses.plot(*zip(*evaluation), "o-", color="tab:orange", label=f"eval loss ({len(evaluation)} evaluations)")
+    losses.set_ylabel("loss (reply tokens)")
+    losses.set_title(title)
+    losses.legend()
+    losses.grid(alpha=0.3)
+    if rates:
+        learning_rate.plot(*zip(*rates), color="tab:gray")
+    learning_rate.set_ylabel("learning rate")
+    learning_rate.set_xlabel("optimizer step")
+    learning_rate.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
+    learning_rate.grid(alpha=0.3)
+    _save(figure, path, plt)
+    return True
+
+
+def _number(value, entry: dict) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and "step" in entry
+
+
 def _save(figure, path: Path, plt) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)

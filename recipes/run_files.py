@@ -5,12 +5,15 @@ Beside the adapter (adapter_model.safetensors, adapter_config.json) and the toke
 - `run_metadata.json`: dataset repo@revision, base model, load path, git commit, config hash, versions, and the
   metrics of the adapter that was saved (the best checkpoint's when load_best_model_at_end restored it);
 - `plan.json`: the training plan (recipes/plan.py);
+- `trainer_state.json`: the trainer's state with its log history (losses, learning rate, evaluations per step);
 - `generation_config.json`: the base model's, whose eos ids stop generation at the end of a turn (Qwen3-8B:
   [151645, 151643]); a fine-tuned model that never stops is the LoRA failure users report most;
 - `README.md`: the adapter card (huggingface_hub ModelCard), naming the base model's Hub id and the dataset
   repo@revision, never a local path. `adapter_card` takes plain values so the judge's publish step can extend it.
 
-`push_adapter` uploads all of that as ONE commit and tags that commit.
+`push_adapter` uploads all of that as ONE commit and tags that commit; `python -m judge publish` pushes the same
+files plus the evaluation through the same `push_files`. What is pushed passes through `publishable_bytes` first:
+no secret and no absolute local path leaves the machine.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import yaml
@@ -149,9 +153,13 @@ def write_run_files(output_dir: str | Path, config: dict, metadata: dict, metric
     assert_no_secrets(output_dir)
 
 
+def _secret_values() -> list[str]:
+    return [os.environ[name] for name in SECRET_NAMES if len(os.environ.get(name) or "") >= 4]
+
+
 def assert_no_secrets(folder: str | Path) -> None:
     """Fail if any known secret value appears in a text file of `folder` (about to be saved or pushed)."""
-    secrets = [os.environ[name] for name in SECRET_NAMES if len(os.environ.get(name) or "") >= 4]
+    secrets = _secret_values()
     if not secrets:
         return
     for path in Path(folder).rglob("*"):
@@ -159,6 +167,23 @@ def assert_no_secrets(folder: str | Path) -> None:
             text = path.read_text(encoding="utf-8", errors="ignore")
             if any(secret in text for secret in secrets):
                 raise RuntimeError(f"a secret value appears in {path}; refusing to save or push it")
+
+
+def training_log_history(output_dir: str | Path) -> tuple[list[dict], str | None]:
+    """(the run's log history, the file it came from): output_dir/trainer_state.json, else the newest
+    checkpoint-N/trainer_state.json (a run saved before trainer_state.json was kept); ([], None) when neither."""
+    output_dir = Path(output_dir)
+    checkpoints = sorted(output_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: _step(p.parent.name))
+    for path in [output_dir / "trainer_state.json", *reversed(checkpoints)]:
+        if path.is_file():
+            history = json.loads(path.read_text(encoding="utf-8")).get("log_history") or []
+            return [entry for entry in history if isinstance(entry, dict)], str(path.relative_to(output_dir))
+    return [], None
+
+
+def _step(name: str) -> int:
+    suffix = name.rsplit("-", 1)[-1]
+    return int(suffix) if suffix.isdigit() else -1
 
 
 def resolve_resume(value: str | bool | None, output_dir: str) -> str | bool | None:
@@ -221,6 +246,8 @@ class AdapterCardValues:
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # git commit, config hash, versions
     license: str | None = None
+    tags: list[str] = field(default_factory=list)  # added to replytune's own tags
+    lead_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), right after the intro
     extra_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), appended in order
     card_data: dict[str, Any] = field(default_factory=dict)  # more ModelCardData fields (e.g. eval_results)
 
@@ -235,7 +262,7 @@ def adapter_card(values: AdapterCardValues):
         library_name="peft",
         pipeline_tag="text-generation",
         license=values.license,
-        tags=["replytune", "lora", "qlora", "sft", "trl", "peft"],
+        tags=list(dict.fromkeys(["replytune", "lora", "qlora", "sft", "trl", "peft", *values.tags])),
         **values.card_data,
     )
     revision = f"@{values.dataset_revision}" if values.dataset_revision else ""
@@ -259,6 +286,7 @@ def adapter_card(values: AdapterCardValues):
         "A LoRA adapter that writes replies to tweets, trained with replytune's QLoRA recipe (TRL's SFTTrainer, "
         "loss on the reply and its end-of-turn token only).",
         f"- **Base model:** {base_line}\n- **Dataset:** {dataset_line}",
+        *(f"## {title}\n\n{body}" for title, body in values.lead_sections),
         "## Use\n\n```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer"
         f'\n\nbase = AutoModelForCausalLM.from_pretrained("{values.base_model or "BASE_MODEL"}", dtype="auto", '
         f'device_map="auto")\nmodel = PeftModel.from_pretrained(base, "{values.model_name}"{load_revision})\n'
@@ -296,17 +324,13 @@ def write_adapter_card(output_dir: str | Path, values: AdapterCardValues) -> Pat
     return path
 
 
-# --- the Hub push --------------------------------------------------------------------------------------------------
+# --- what leaves the machine: publishable copies ------------------------------------------------------------------
 
-# Files of the output folder that are pushed: checkpoints, tracker logs and sample generations (they quote tweets
-# from a dataset that is private by default) stay local.
-PUSHED_FILES = (
+# Files that libraries read back are pushed byte for byte: their strings are vocabulary and settings, and rewriting
+# them could break loading. `push_files` still refuses one that names a local folder of the run.
+VERBATIM_FILES = (
     "adapter_model.safetensors",
     "adapter_config.json",
-    "README.md",
-    "resolved_config.yaml",
-    "run_metadata.json",
-    "plan.json",
     "generation_config.json",
     "tokenizer.json",
     "tokenizer_config.json",
@@ -317,33 +341,276 @@ PUSHED_FILES = (
     "merges.txt",
     "tokenizer.model",
 )
+BINARY_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".model", ".png", ".jpg", ".jpeg", ".parquet"})
+# An absolute path inside a longer text: POSIX with at least two parts, not inside a URL (scheme://host/a/b) or a
+# relative path (runs/a/b, ./a, ~/a); or Windows (C:\\Users\\me).
+_POSIX_PATH_IN_TEXT = re.compile(r"(?<![\w.~/-])/(?!/)(?:[^\s/\\\"'`<>|(){}\[\],;]+/)+[^\s/\\\"'`<>|(){}\[\],;]*")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+_WINDOWS_PATH_IN_TEXT = re.compile(r"\b[A-Za-z]:\\(?:[^\\\s\"'`<>|]+\\)*[^\\\s\"'`<>|]*")
+
+
+def is_local_path(value: str) -> bool:
+    """An absolute path on this machine's or a Windows file system ("/home/me/run", "C:\\runs"), not "/"."""
+    return (value.startswith("/") and value.strip("/") != "") or bool(_WINDOWS_DRIVE.match(value))
+
+
+def path_free_text(text: str) -> str:
+    """`text` with every absolute local path in it shortened to its last part (/home/me/runs/v1 -> v1)."""
+    if is_local_path(text) and "\n" not in text:
+        return _last_part(text)
+    text = _POSIX_PATH_IN_TEXT.sub(lambda match: _last_part(match.group(0)), text)
+    return _WINDOWS_PATH_IN_TEXT.sub(lambda match: _last_part(match.group(0)), text)
+
+
+def _last_part(path: str) -> str:
+    pure = PureWindowsPath(path) if _WINDOWS_DRIVE.match(path) else PurePosixPath(path)
+    return pure.name or path
+
+
+def path_free(value, where: str = "", changed: list[str] | None = None):
+    """A JSON-like value with every string (keys too) path-free; the dotted names of the values that changed are
+    appended to `changed`."""
+    if isinstance(value, dict):
+        return {
+            path_free_text(str(key)): path_free(item, f"{where}.{key}" if where else str(key), changed)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [path_free(item, f"{where}[{index}]", changed) for index, item in enumerate(value)]
+    if isinstance(value, str):
+        shortened = path_free_text(value)
+        if shortened != value and changed is not None:
+            changed.append(where)
+        return shortened
+    return value
+
+
+def publishable_bytes(path: str | Path) -> bytes:
+    """What is pushed for the file at `path`, by the recipe's push and by `judge publish` alike: the run files, the
+    card and the evaluation reports with every absolute local path shortened to its last part (output_dir: /home/me/
+    runs/adapter -> adapter) and every secret value redacted; weights, images and the files libraries read back
+    (VERBATIM_FILES) unchanged. A JSON or YAML file names the fields it shortened (`local_paths_removed`, or a
+    comment); a file with nothing to change is returned byte for byte."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.name in VERBATIM_FILES or path.suffix.lower() in BINARY_SUFFIXES:
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data  # not text: nothing in it reads as a path
+    suffix, changed = path.suffix.lower(), []
+    if suffix == ".json":
+        try:
+            document = json.loads(text)
+        except ValueError:
+            shortened = path_free_text(text)
+        else:
+            document = path_free(document, changed=changed)
+            if changed and isinstance(document, dict):
+                document["local_paths_removed"] = changed
+            shortened = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if changed else text
+    elif suffix in (".yaml", ".yml"):
+        document = path_free(yaml.safe_load(text), changed=changed)
+        if changed:
+            header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+            note = f"# Local paths shortened to their last part for publishing: {', '.join(changed)}.\n"
+            shortened = header + note + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+        else:
+            shortened = text
+    elif suffix == ".jsonl":
+        shortened = "".join(_path_free_line(line) for line in text.splitlines(keepends=True))
+    else:
+        shortened = path_free_text(text)
+    return redact(shortened).encode("utf-8")
+
+
+def _path_free_line(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return path_free_text(line)
+    changed: list[str] = []
+    record = path_free(record, changed=changed)
+    return json.dumps(record, ensure_ascii=False) + "\n" if changed else line
+
+
+def publishable_files(folder: str | Path, names, prefix: str = "") -> dict[str, Path | bytes]:
+    """{prefix + name: what to push} for the files of `folder` among `names` that exist (verbatim ones as paths)."""
+    folder, files = Path(folder), {}
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            verbatim = path.name in VERBATIM_FILES or path.suffix.lower() in BINARY_SUFFIXES
+            files[prefix + name] = path if verbatim else publishable_bytes(path)
+    return files
+
+
+def local_paths_of_run(output_dir: str | Path) -> list[str]:
+    """The absolute local paths a run's files name (its output folder, the base model's and dataset's folders): none
+    of them may appear in anything pushed."""
+    output_dir = Path(output_dir)
+    found = {str(output_dir.resolve())}
+    for name, keys in (
+        ("run_metadata.json", ("dataset", "dataset_resolved", "base_model")),
+        ("resolved_config.yaml", ("output_dir", "dataset_name", "model_name_or_path")),
+    ):
+        path = output_dir / name
+        if not path.is_file():
+            continue
+        document = json.loads(path.read_text("utf-8")) if name.endswith(".json") else yaml.safe_load(path.read_text())
+        for key in keys:
+            value = (document or {}).get(key)
+            if isinstance(value, str) and (is_local_path(value) or Path(value).exists()):
+                found.add(str(Path(value).resolve()) if Path(value).exists() else value)
+    return sorted(found)
+
+
+# --- the Hub push --------------------------------------------------------------------------------------------------
+
+# Files of the output folder that are pushed: checkpoints, tracker logs and sample generations (they quote tweets
+# from a dataset that is private by default) stay local.
+PUSHED_FILES = (
+    *VERBATIM_FILES,
+    "README.md",
+    "resolved_config.yaml",
+    "run_metadata.json",
+    "plan.json",
+    "trainer_state.json",
+)
+PUSH_ATTEMPTS = 4  # per step (commit, tag); a 5xx, 429, timeout or moved head is retried
+PUSH_RETRY_DELAY_S = 2.0  # doubled after each failed attempt
+_TRANSIENT_STATUS = (408, 412, 429, 500, 502, 503, 504)
+
+
+class PushError(RuntimeError):
+    """A push that did not complete. `commit`: the sha of a whole commit that landed but could not be tagged, or
+    None when nothing landed."""
+
+    def __init__(self, message: str, commit: str | None = None):
+        super().__init__(message)
+        self.commit = commit
 
 
 def push_adapter(
     output_dir: str | Path, repo_id: str, private: bool, tag: str | None, token: str | None, commit_message: str
 ) -> tuple[str, str]:
     """Upload the adapter folder as one commit and tag that commit; returns (repo id, commit sha)."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-
     output_dir = Path(output_dir)
     assert_no_secrets(output_dir)
+    files = publishable_files(output_dir, PUSHED_FILES)
+    return push_files(repo_id, files, private, tag, token, commit_message, local_paths_of_run(output_dir))
+
+
+def push_files(
+    repo_id: str,
+    files: dict[str, Path | bytes],
+    private: bool,
+    tag: str | None,
+    token: str | None,
+    commit_message: str,
+    local_paths=(),
+) -> tuple[str, str]:
+    """Upload `files` (path in the repo -> a file, or its bytes) as ONE commit on main, then tag that commit;
+    returns (repo id, commit sha).
+
+    - Before any upload, a file that holds a secret value or one of `local_paths` is refused (PushError).
+    - The commit also deletes whatever else main holds (.gitattributes aside): the tagged revision is exactly these
+      files, never a mix with an earlier version's.
+    - Its parent is pinned to the head it was built on, so a commit lands whole or not at all. A 5xx, 429, timeout
+      or moved head is retried with the head read again: a commit whose answer was lost is found (nothing changed
+      since: no second commit), not made twice.
+    - The tag comes only after the commit: a failed push leaves no tag. When the commit landed and the tag could
+      not be made, PushError carries the commit: the same push again tags it without uploading anything.
+    """
+    from huggingface_hub import HfApi
+
+    check_publishable(files, local_paths)
     api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    operations = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(output_dir / name))
-        for name in PUSHED_FILES
-        if (output_dir / name).is_file()
-    ]
-    commit = api.create_commit(repo_id, operations=operations, commit_message=commit_message)
+    try:
+        repo_id = _retrying(lambda: api.create_repo(repo_id, private=private, exist_ok=True).repo_id, "create repo")
+        commit = _retrying(lambda: _commit_files(api, repo_id, files, commit_message), "commit")
+    except Exception as error:
+        raise PushError(f"push to {repo_id} failed, nothing was committed: {redact(str(error))}") from error
+    logger.info("committed %d file(s) to %s: %s", len(files), repo_id, commit)
     if tag:
-        api.create_tag(repo_id, tag=tag, revision=commit.oid)
-        logger.info("tagged %s at %s as %s", repo_id, commit.oid, tag)
-    return repo_id, commit.oid
+        try:
+            _retrying(lambda: _create_tag(api, repo_id, tag, commit), f"tag {tag}")
+        except Exception as error:
+            raise PushError(
+                f"commit {commit} (whole: every file) is on {repo_id}'s main branch, but tag {tag!r} could not be "
+                f"created: {redact(str(error))}. Run the same push again: it tags that commit without uploading",
+                commit,
+            ) from error
+        logger.info("tagged %s at %s as %s", repo_id, commit, tag)
+    return repo_id, commit
 
 
-def check_push_target(repo_id: str, tag: str | None, token: str | None) -> str:
-    """Before training: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
-    checking that the Hub answers and that hub_tag is free (a tag that exists would not move to the new commit)."""
+def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
+    """PushError naming the first file that holds a secret value or one of `local_paths` (absolute paths)."""
+    secrets = [secret.encode() for secret in _secret_values()]
+    local = [path.encode() for path in local_paths if len(path.strip("/")) > 1]
+    for name, content in files.items():
+        data = content if isinstance(content, bytes) else Path(content).read_bytes()
+        if any(secret in data for secret in secrets):
+            raise PushError(f"a secret value appears in {name}; refusing to push it")
+        for path in local:
+            if path in data:
+                raise PushError(f"{name} names the local path {path.decode()}; refusing to push it")
+
+
+def _commit_files(api, repo_id: str, files: dict[str, Path | bytes], commit_message: str) -> str:
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    head = api.repo_info(repo_id).sha
+    stale = set(api.list_repo_files(repo_id, revision=head)) - set(files) - {".gitattributes"}
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
+    operations += [CommitOperationDelete(path_in_repo=name) for name in sorted(stale)]
+    return api.create_commit(repo_id, operations=operations, commit_message=commit_message, parent_commit=head).oid
+
+
+def _create_tag(api, repo_id: str, tag: str, commit: str) -> None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.create_tag(repo_id, tag=tag, revision=commit)
+    except HfHubHTTPError as error:
+        if _status(error) != 409:
+            raise
+        tagged = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags}.get(tag)
+        if tagged != commit:  # an answer lost after the tag was made reads as 409 on the retry: that one is fine
+            raise PushError(f"tag {tag!r} already exists on {repo_id} at commit {tagged}") from error
+
+
+def _retrying(step, what: str):
+    delay = PUSH_RETRY_DELAY_S
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        try:
+            return step()
+        except Exception as error:  # noqa: BLE001 - retried only when transient, else raised as it is
+            if attempt == PUSH_ATTEMPTS or not _transient(error):
+                raise
+            message = redact(str(error))
+            logger.warning("%s: %s (try %d of %d); retrying in %.0fs", what, message, attempt, PUSH_ATTEMPTS, delay)
+            time.sleep(delay)
+            delay *= 2
+
+
+def _status(error) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _transient(error: Exception) -> bool:
+    import httpx
+
+    return _status(error) in _TRANSIENT_STATUS or isinstance(error, (httpx.TransportError, TimeoutError))
+
+
+def check_push_target(repo_id: str, tag: str | None, token: str | None, private: bool | None = None) -> str:
+    """Before any work: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
+    checking that the Hub answers, that the tag is free (a tag that exists would not move to the new commit), and,
+    for a private push, that the repo is not an existing public one (create_repo(exist_ok=True) leaves it public)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -351,14 +618,21 @@ def check_push_target(repo_id: str, tag: str | None, token: str | None) -> str:
     try:
         if "/" not in repo_id:
             repo_id = f"{api.whoami()['name']}/{repo_id}"
+        public = private and not api.model_info(repo_id).private
         tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags} if tag else {}
     except RepositoryNotFoundError:
         return repo_id  # the push creates it
     except Exception as error:  # no token, a token without access, no connection: say so before the GPU time
-        raise RecipeConfigError(f"push_to_hub: the Hub cannot be used for {repo_id!r}: {error}") from error
+        raise RecipeConfigError(f"the Hub cannot be used for {repo_id!r}: {redact(str(error))}") from error
     if tag in tags:
         raise RecipeConfigError(
-            f"hub_tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): pick a new tag for this run"
+            f"tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): a published revision never moves, "
+            "pick a new tag"
+        )
+    if public:
+        raise RecipeConfigError(
+            f"{repo_id} exists and is public: refusing a private push into it (everything pushed would be public). "
+            "Make the repo private on the Hub, push to another repo, or ask for a public push"
         )
     return repo_id
 
@@ -370,42 +644,45 @@ def hub_token() -> str | None:
 
 
 def card_values(
-    model_name, base_model_hub_id, source, replytune_args, training_args, model_args, plan, metrics, metadata
+    model_name: str, config: dict, plan: dict, metadata: dict, metrics: dict, hub_tag: str | None
 ) -> AdapterCardValues:
-    """The card's values for a finished run (no local path: a local dataset is named by its version folder only)."""
-    on_hub = source.kind == "hub"
+    """The card's values for a finished run, from what the run files hold (resolved config, plan.json,
+    run_metadata.json): the recipe calls it at the end of training, `judge publish` on a saved output folder. No
+    local path: a local dataset is named by its version folder only."""
+    on_hub = metadata.get("dataset_kind") == "hub"
     evaluation = {key: value for key, value in metrics.items() if key.startswith("eval_")}
     if metrics.get("adapter_is_best_checkpoint"):
         evaluation["checkpoint"] = f"best, step {metrics['adapter_step']} of {plan['optimizer_steps']}"
+    local_version = PurePosixPath(str(metadata.get("dataset_resolved") or metadata.get("dataset_revision") or "")).name
     return AdapterCardValues(
         model_name=model_name,
-        base_model=base_model_hub_id,
-        dataset=source.name if on_hub else None,
-        dataset_revision=source.revision if on_hub else Path(source.resolved or source.revision or "").name or None,
-        dataset_commit=source.resolved if on_hub else None,
-        hub_tag=replytune_args.hub_tag,
+        base_model=metadata.get("base_model_hub_id"),
+        dataset=metadata.get("dataset") if on_hub else None,
+        dataset_revision=metadata.get("dataset_revision") if on_hub else local_version or None,
+        dataset_commit=metadata.get("dataset_resolved") if on_hub else None,
+        hub_tag=hub_tag,
         lora={
-            "r": model_args.lora_r,
-            "alpha": model_args.lora_alpha,
-            "dropout": model_args.lora_dropout,
-            "target modules": model_args.lora_target_modules,
-            "base weights": metadata["load_path"],
+            "r": config.get("lora_r"),
+            "alpha": config.get("lora_alpha"),
+            "dropout": config.get("lora_dropout"),
+            "target modules": config.get("lora_target_modules"),
+            "base weights": metadata.get("load_path"),
         },
         training={
-            "train examples": plan["train_examples"],
-            "examples per optimizer step": plan["examples_per_optimizer_step"],
-            "optimizer steps": f"{metrics.get('trained_steps')} of {plan['optimizer_steps']} planned",
-            "epochs": training_args.num_train_epochs,
-            "learning rate": training_args.learning_rate,
-            "scheduler": _plain(training_args.lr_scheduler_type),
-            "warmup steps": plan["warmup_steps"],
-            "chat format": "non-thinking" if not replytune_args.enable_thinking else "thinking",
+            "train examples": plan.get("train_examples"),
+            "examples per optimizer step": plan.get("examples_per_optimizer_step"),
+            "optimizer steps": f"{metrics.get('trained_steps')} of {plan.get('optimizer_steps')} planned",
+            "epochs": config.get("num_train_epochs"),
+            "learning rate": config.get("learning_rate"),
+            "scheduler": config.get("lr_scheduler_type"),
+            "warmup steps": plan.get("warmup_steps"),
+            "chat format": "thinking" if config.get("enable_thinking") else "non-thinking",
         },
         metrics=evaluation,
         provenance={
-            "git commit": metadata["git_commit"],
-            "config hash": metadata["config_hash"],
-            **{name: version for name, version in metadata["versions"].items()},
+            "git commit": metadata.get("git_commit"),
+            "config hash": metadata.get("config_hash"),
+            **(metadata.get("versions") or {}),
         },
     )
 
@@ -421,8 +698,10 @@ def save_run(
     metrics,
     values: AdapterCardValues,
 ) -> None:
-    """On the main process, after trainer.save_adapter: tokenizer, generation config, run files and the card."""
+    """On the main process, after trainer.save_adapter: tokenizer, generation config, run files, trainer_state.json
+    (the log history: training curves) and the card."""
     tokenizer.save_pretrained(output_dir)
+    trainer.save_state()  # output_dir/trainer_state.json, as alignment-handbook's scripts save it
     save_generation_config(trainer.model, output_dir, tokenizer.convert_tokens_to_ids(end_of_turn_token))
     name_base_model(output_dir, base_model_hub_id)
     write_run_files(output_dir, config, metadata, metrics)

@@ -70,7 +70,8 @@ def main(argv: list[str]) -> int:
         push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # one commit at the end, below
         if push_to_hub:
             repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
-            repo_id = run_files.check_push_target(repo_id, replytune_args.hub_tag, run_files.hub_token())
+            private = training_args.hub_private_repo is not False
+            repo_id = run_files.check_push_target(repo_id, replytune_args.hub_tag, run_files.hub_token(), private)
 
         # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
         loaded = model_utils.load_model_and_tokenizer(model_args, training_args, replytune_args)
@@ -111,17 +112,15 @@ def main(argv: list[str]) -> int:
     # Save the adapter, tokenizer, generation config, card and resolved config; optionally push them as one commit
     output_dir = training_args.output_dir
     trainer.save_adapter(output_dir)
+    exit_code = 0
     if trainer.is_world_process_zero():
         card = run_files.card_values(
             repo_id if push_to_hub else Path(output_dir).name,
-            base_model,
-            checked.source,
-            replytune_args,
-            training_args,
-            model_args,
+            config,
             training_plan,
-            metrics,
             metadata,
+            metrics,
+            replytune_args.hub_tag,
         )
         end_of_turn = training_args.eos_token or loaded.tokenizer.eos_token
         run_files.save_run(
@@ -129,18 +128,18 @@ def main(argv: list[str]) -> int:
         )
         if push_to_hub:
             message = f"replytune SFT adapter, dataset {card.dataset or 'local'}@{card.dataset_revision}"
-            repo_id, commit = run_files.push_adapter(
-                output_dir,
-                repo_id,
-                training_args.hub_private_repo is not False,
-                replytune_args.hub_tag,
-                run_files.hub_token(),
-                message,
-            )
-            configs.logger.info("pushed to the Hub: %s at %s (tag %s)", repo_id, commit, replytune_args.hub_tag)
+            try:
+                repo_id, commit = run_files.push_adapter(
+                    output_dir, repo_id, private, replytune_args.hub_tag, run_files.hub_token(), message
+                )
+            except run_files.PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
+                configs.logger.error("%s; the adapter is saved in %s (judge publish can push it)", error, output_dir)
+                exit_code = 1
+            else:
+                configs.logger.info("pushed to the Hub: %s at %s (tag %s)", repo_id, commit, replytune_args.hub_tag)
     trainer.accelerator.wait_for_everyone()
     trainer.accelerator.end_training()
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

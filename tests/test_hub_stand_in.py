@@ -204,3 +204,24 @@ def test_refs_commits_resolve_and_errors(hub_endpoint):
         api.repo_info(repo)
     api.delete_repo(repo, missing_ok=True)
     _assert_token_only_in_authorization(hub)
+
+
+def test_injected_faults_answer_an_error_and_change_nothing(hub_endpoint):
+    hub, api, repo = hub_endpoint, HfApi(), f"{USER}/faulty"
+    api.create_repo(repo)
+    head = api.repo_info(repo).sha
+    hub.fail_requests("POST", r"/commit/", status=500, times=1)
+    with pytest.raises(HfHubHTTPError) as failed:
+        api.upload_file(path_or_fileobj=b"a\n", path_in_repo="a.txt", repo_id=repo)
+    assert failed.value.response.status_code == 500 and hub.requests[-1].status == 500
+    assert api.repo_info(repo).sha == head
+    api.upload_file(path_or_fileobj=b"a\n", path_in_repo="a.txt", repo_id=repo)  # `times` ran out: served again
+    assert hub.repo_files(repo)["a.txt"] == b"a\n"
+
+    hub.fault = lambda method, path: 503 if "/tag/" in path else None  # any rule: (method, path) -> status
+    with pytest.raises(HfHubHTTPError):
+        api.create_tag(repo, tag="v1")
+    hub.fault = None
+    assert hub.tags(repo) == {}
+    api.create_tag(repo, tag="v1")
+    assert set(hub.tags(repo)) == {"v1"}

@@ -20,6 +20,7 @@ from tests.sft_helpers import (
     cpu_sft_config,
     reply_dataset_dict,
     reply_rows,
+    tiny_overrides,
     write_versioned_dataset,
 )
 from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
@@ -212,6 +213,17 @@ def test_the_script_reports_a_dataset_error_without_a_traceback(tmp_path, capsys
     code = sft_qlora.main(["--config", str(DEMO_RECIPE), "--dataset_name", str(missing), "--report_to", "none"])
     assert code == 2
     assert f"recipe error: dataset_name {str(missing)!r}: no such folder" in (capsys.readouterr().err)
+
+
+def test_a_push_naming_no_hub_id_for_a_local_base_model_is_refused_before_training(tmp_path, tiny_qwen3_dir, capsys):
+    """adapter_config.json would send every user of the pushed adapter to this machine's model folder."""
+    from recipes import sft_qlora
+
+    write_versioned_dataset(tmp_path / "data", "v1")
+    args = tiny_overrides(tiny_qwen3_dir, tmp_path / "data", tmp_path / "out", base_model_hub_id="null")
+    assert sft_qlora.main(args + ["--push_to_hub", "true", "--hub_model_id", "alice/replies"]) == 2
+    assert "is a local folder or package, and the adapter card must name its Hub id" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 
 # --- loss on the reply only ----------------------------------------------------------------------------------------

@@ -81,6 +81,11 @@ def test_recipe_trains_end_to_end_and_saves_adapter_tokenizer_and_config(trained
         *configs.parse_recipe_args(["--config", str(output / "resolved_config.yaml")])
     ) == (yaml.safe_load(config_text))
 
+    # the log history beside the adapter (training curves), the whole run's
+    history, source = run_files.training_log_history(output)
+    assert source == "trainer_state.json" and len([entry for entry in history if "loss" in entry]) == 40
+    assert [entry["step"] for entry in history if "eval_loss" in entry] == [10, 20, 30, 40]
+
     samples = [json.loads(line) for line in (output / "sample_generations.jsonl").read_text().splitlines()]
     assert {sample["step"] for sample in samples} == {10, 20, 30, 40} and samples[-1]["reply"].startswith("Great")
 
@@ -311,8 +316,11 @@ def test_dataset_from_the_hub_at_a_tag_and_adapter_pushed_under_a_tag(hub_endpoi
     pushed = set(hub_endpoint.repo_files(model_repo, revision="v1"))
     expected = {"adapter_model.safetensors", "adapter_config.json", "README.md", "resolved_config.yaml"}
     expected |= {"run_metadata.json", "plan.json", "generation_config.json", "tokenizer.json", "chat_template.jinja"}
+    expected |= {"trainer_state.json"}
     assert expected <= pushed and not any(name.startswith(("checkpoint-", "runs/")) for name in pushed)
     assert "sample_generations.jsonl" not in pushed  # it quotes tweets of a private dataset
+    for name, data in hub_endpoint.repo_files(model_repo, revision="v1").items():  # run files are path-free
+        assert str(tmp_path).encode() not in data and str(tiny_qwen3_dir).encode() not in data, name
     card = Path(hf_hub_download(model_repo, "README.md", revision="v1")).read_text()
     assert f"base_model: {BASE_HUB_ID}" in card and f"- {dataset_repo}" in card
     assert f"({'https://huggingface.co/datasets/' + dataset_repo})@v1 (commit `{dataset_sha[:12]}`)" in card

@@ -28,6 +28,7 @@ import re
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -172,6 +173,9 @@ class HubStandIn:
         self._counter = itertools.count()
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []  # tracebacks of stand-in bugs (HTTP 500); the fixture fails the test on these
+        # Fault injection: called with (method, path) before a request is served; a status it returns is answered
+        # instead, and the request changes nothing. None (the default) serves every request. See `fail_requests`.
+        self.fault: Callable[[str, str], int | None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def start(self) -> HubStandIn:
@@ -234,6 +238,20 @@ class HubStandIn:
     def repo_exists(self, repo_id: str, repo_type: str = "model") -> bool:
         with self._lock:
             return (repo_type, repo_id) in self._repos
+
+    def fail_requests(self, method: str, path_pattern: str, status: int = 500, times: int | None = 1) -> None:
+        """Answer the next `times` requests (None: all) whose method and path (a regex, searched) match with
+        `status`, as a Hub having a bad moment would; `self.fault = None` turns it off."""
+        left = [times]
+
+        def rule(request_method: str, path: str) -> int | None:
+            if request_method != method or not re.search(path_pattern, path) or left[0] == 0:
+                return None
+            if left[0] is not None:
+                left[0] -= 1
+            return status
+
+        self.fault = rule
 
     # -- store -------------------------------------------------------------------------------------------------------
     def _get(self, repo_type: str, repo_id: str, authorized: bool = True) -> Repo:
@@ -323,6 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
         segments = [unquote(s) for s in split.path.split("/")[1:]]
         with hub._lock:
             try:
+                status = hub.fault(self.command, split.path) if hub.fault is not None else None
+                if status is not None:
+                    raise HubError(status, None, f"fault injected by the test: {self.command} {split.path}")
                 self._route(hub, segments, body)
             except HubError as err:
                 self._error(err)

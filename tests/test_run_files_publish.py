@@ -1,0 +1,197 @@
+"""What leaves the machine when an adapter is pushed (recipes/run_files.py, shared by the recipe's push and
+`judge publish`): path-free copies of the run files, and one commit with its tag or nothing at all."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from recipes import run_files
+from recipes.configs import RecipeConfigError
+from tests.stand_ins.hub import USER
+
+HOME = "/home/alice/projects/replytune"
+
+
+def _run_folder(tmp_path):
+    """An output folder shaped like the recipe's, whose run files name absolute local paths (as they do today)."""
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    config = {
+        "dataset_name": f"{HOME}/data",
+        "output_dir": str(folder),
+        "learning_rate": 0.0002,
+        "model_name_or_path": "C:\\Users\\alice\\models\\smollm2",
+        "hub_model_id": "alice/replies",
+        "logging_dir": "runs/demo",  # relative: says nothing about this machine
+        "chat_template_path": "~/.cache/templates/qwen3.jinja",
+    }
+    header = "# The exact configuration of this run (config_hash abc); secrets redacted.\n"
+    (folder / "resolved_config.yaml").write_text(header + yaml.safe_dump(config, sort_keys=False))
+    metadata = {
+        "dataset": f"{HOME}/data",
+        "dataset_resolved": f"{HOME}/data/v3",
+        "base_model": f"{HOME}/models/smollm2",
+        "load_description": f"CPU: LoRA on the unquantized model at {HOME}/models/smollm2 (float32)",
+        "card": "https://huggingface.co/alice/replies/blob/main/README.md",
+        "metrics": {"eval_loss": 1.5, "steps": [1, 2]},
+    }
+    (folder / "run_metadata.json").write_text(json.dumps(metadata, indent=2))
+    (folder / "plan.json").write_text(json.dumps({"train_examples": 32, "model": "Qwen/Qwen3-8B"}, indent=2))
+    # a tokenizer whose vocabulary holds path-like tokens: pushed byte for byte, never "fixed"
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {"/usr/bin": 7, "/": 8, "/etc/x": 9}}}))
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "Qwen/Qwen3-8B"}))
+    (folder / "adapter_model.safetensors").write_bytes(b"\x00weights" * 64)
+    return folder
+
+
+def test_publishable_copies_of_the_run_files_name_no_local_path(tmp_path):
+    folder = _run_folder(tmp_path)
+    config_text = run_files.publishable_bytes(folder / "resolved_config.yaml").decode()
+    assert HOME not in config_text and str(tmp_path) not in config_text and "alice\\" not in config_text
+    config = yaml.safe_load(config_text)
+    assert (config["dataset_name"], config["output_dir"], config["model_name_or_path"]) == (
+        "data",
+        "adapter",
+        "smollm2",
+    )
+    # the rest is untouched, and the file says what it changed
+    assert (config["learning_rate"], config["hub_model_id"], config["logging_dir"]) == (
+        0.0002,
+        "alice/replies",
+        "runs/demo",
+    )
+    assert config["chat_template_path"] == "~/.cache/templates/qwen3.jinja"
+    assert config_text.startswith("# The exact configuration of this run (config_hash abc)")
+    assert "shortened to their last part for publishing: dataset_name, output_dir, model_name_or_path." in config_text
+
+    metadata = json.loads(run_files.publishable_bytes(folder / "run_metadata.json"))
+    assert HOME not in json.dumps(metadata)
+    assert (metadata["dataset"], metadata["dataset_resolved"], metadata["base_model"]) == ("data", "v3", "smollm2")
+    assert metadata["load_description"] == "CPU: LoRA on the unquantized model at smollm2 (float32)"
+    assert metadata["card"].startswith("https://huggingface.co/alice/replies/blob/")  # URLs are not paths
+    assert metadata["metrics"] == {"eval_loss": 1.5, "steps": [1, 2]}
+    assert metadata["local_paths_removed"] == ["dataset", "dataset_resolved", "base_model", "load_description"]
+
+    # a file with nothing local in it, and the files libraries read back, go byte for byte
+    for name in ("plan.json", "tokenizer.json", "adapter_config.json", "adapter_model.safetensors"):
+        assert run_files.publishable_bytes(folder / name) == (folder / name).read_bytes(), name
+
+
+def test_publishable_copies_redact_secrets_and_shorten_paths_in_any_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secretvalue123")
+    notes = tmp_path / "validity.md"
+    notes.write_text(f"judged {HOME}/eval/verdicts.jsonl with token hf_secretvalue123; see /srv/x/y.png, a/b/c, 3/4\n")
+    assert run_files.publishable_bytes(notes).decode() == (
+        "judged verdicts.jsonl with token ***; see y.png, a/b/c, 3/4\n"
+    )
+    lines = tmp_path / "report.jsonl"
+    lines.write_text(json.dumps({"system_spec": f"adapter:{HOME}/out@v1"}) + "\nnot json /opt/a/b\n")
+    assert run_files.publishable_bytes(lines).decode().splitlines() == [
+        '{"system_spec": "adapter:out@v1"}',
+        "not json b",
+    ]
+
+
+def test_local_paths_of_a_run_are_the_folders_its_files_name(tmp_path):
+    folder = _run_folder(tmp_path)
+    found = run_files.local_paths_of_run(folder)
+    assert str(folder.resolve()) in found and f"{HOME}/data/v3" in found and f"{HOME}/models/smollm2" in found
+    assert "runs/demo" not in found and "Qwen/Qwen3-8B" not in found
+
+
+# --- push_files: one commit and its tag, or nothing -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch):
+    monkeypatch.setattr(run_files, "PUSH_RETRY_DELAY_S", 0.0)
+
+
+def test_a_push_is_one_commit_holding_exactly_these_files_and_its_tag(hub_endpoint, tmp_path, no_retry_wait):
+    from huggingface_hub import HfApi
+
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    HfApi().create_repo(repo, private=True)
+    HfApi().upload_file(path_or_fileobj=b"old\n", path_in_repo="eval/old_plot.png", repo_id=repo)
+    folder = _run_folder(tmp_path)
+    files = run_files.publishable_files(folder, run_files.PUSHED_FILES)
+    hub.fail_requests("POST", r"/commit/main$", status=503, times=1)  # one bad moment: retried
+    repo_id, commit = run_files.push_files(
+        repo, files, True, "v1", None, "adapter v1", run_files.local_paths_of_run(folder)
+    )
+    assert repo_id == repo and hub.tags(repo) == {"v1": commit}
+    assert [r.status for r in hub.requests if r.path.endswith("/commit/main")] == [200, 503, 200]  # setup, ours
+    commits = hub.commits(repo)
+    assert commits[0].oid == commit and [c.title for c in commits[1:]] == [
+        "Upload eval/old_plot.png with huggingface_hub",
+        "initial commit",
+    ]
+    pushed = hub.repo_files(repo, revision="v1")
+    # an earlier version's file is not part of this revision
+    assert set(pushed) == {".gitattributes", *files} and "eval/old_plot.png" not in pushed
+    assert pushed["tokenizer.json"] == (folder / "tokenizer.json").read_bytes()
+    assert all(HOME.encode() not in data and str(tmp_path).encode() not in data for data in pushed.values())
+    assert hub.is_private(repo)
+
+
+def test_a_failed_commit_leaves_main_as_it_was_and_no_tag(hub_endpoint, tmp_path, no_retry_wait):
+    from huggingface_hub import HfApi
+
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    HfApi().create_repo(repo, private=True)
+    head = hub.commits(repo)[0].oid
+    files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
+    hub.fail_requests("POST", r"/commit/main$", status=500, times=None)
+    with pytest.raises(run_files.PushError, match="nothing was committed") as failed:
+        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+    assert failed.value.commit is None
+    assert hub.commits(repo)[0].oid == head and hub.tags(repo) == {}
+    assert sum(r.method == "POST" and r.path.endswith("/commit/main") for r in hub.requests) == run_files.PUSH_ATTEMPTS
+
+
+def test_a_failed_tag_leaves_no_tag_and_the_same_push_again_tags_the_whole_commit(
+    hub_endpoint, tmp_path, no_retry_wait
+):
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
+    hub.fail_requests("POST", r"/tag/", status=502, times=None)
+    with pytest.raises(run_files.PushError, match="Run the same push again") as failed:
+        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+    commit = failed.value.commit
+    assert hub.tags(repo) == {} and hub.commits(repo)[0].oid == commit
+    assert set(hub.repo_files(repo, revision=commit)) == {".gitattributes", *files}  # whole, not half-written
+    hub.fault = None
+    assert run_files.push_files(repo, files, True, "v1", None, "adapter v1")[1] == commit
+    assert hub.tags(repo) == {"v1": commit} and len(hub.commits(repo)) == 2  # tagged, nothing uploaded twice
+
+
+def test_a_secret_or_a_local_path_in_any_file_stops_the_push_before_any_request(hub_endpoint, tmp_path, monkeypatch):
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    folder = _run_folder(tmp_path)
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"{HOME}/models/smollm2"}))
+    files = run_files.publishable_files(folder, run_files.PUSHED_FILES)
+    with pytest.raises(run_files.PushError, match=f"adapter_config.json names the local path {HOME}/models/smollm2"):
+        run_files.push_files(repo, files, True, "v1", None, "adapter v1", run_files.local_paths_of_run(folder))
+    monkeypatch.setenv("WANDB_API_KEY", "wandb-key-0123456789")
+    files["notes.txt"] = b"key wandb-key-0123456789"
+    with pytest.raises(run_files.PushError, match="a secret value appears in notes.txt"):
+        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+    assert hub.requests == [] and not hub.repo_exists(repo)
+
+
+def test_the_push_target_check_refuses_a_taken_tag_and_a_public_repo_for_a_private_push(hub_endpoint):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(f"{USER}/public", private=False)
+    api.create_repo(f"{USER}/tagged", private=True)
+    api.create_tag(f"{USER}/tagged", tag="v1")
+    with pytest.raises(RecipeConfigError, match="exists and is public"):
+        run_files.check_push_target("public", "v1", None, private=True)
+    assert run_files.check_push_target("public", "v1", None, private=False) == f"{USER}/public"
+    with pytest.raises(RecipeConfigError, match="tag 'v1' already exists"):
+        run_files.check_push_target(f"{USER}/tagged", "v1", None, private=True)
+    assert run_files.check_push_target("new-repo", "v1", None, private=True) == f"{USER}/new-repo"
