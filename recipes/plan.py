@@ -139,7 +139,11 @@ def plan_training(
     per_device = training_args.per_device_train_batch_size
     accumulation = training_args.gradient_accumulation_steps
     train_examples = len(train_lengths.total)
-    epoch_steps = steps_of_each_epoch(train_examples, per_device, accumulation, processes)
+    # The trainer batches packed rows when packing is on: count them as TRL will pack them.
+    row_tokens = packed_row_tokens(train_lengths.total, training_args) if training_args.packing else None
+    batched_rows = row_tokens if row_tokens is not None else [[total] for total in train_lengths.total]
+    examples_per_row = train_examples / len(batched_rows) if batched_rows else 1.0
+    epoch_steps = steps_of_each_epoch(len(batched_rows), per_device, accumulation, processes)
     if training_args.max_steps > 0:
         max_steps = training_args.max_steps
     else:
@@ -147,10 +151,11 @@ def plan_training(
     schedule = [epoch_steps[step % len(epoch_steps)] for step in range(max_steps)]
     evaluations = evaluation_steps(training_args, max_steps, len(epoch_steps)) if evaluates(training_args) else []
     mean_tokens = statistics.fmean(train_lengths.total)
-    largest = sorted(train_lengths.total, reverse=True)[:per_device]
+    largest = sorted((sum(row) for row in batched_rows), reverse=True)[:per_device]
     eval_largest = (
         sorted(eval_lengths.total, reverse=True)[: training_args.per_device_eval_batch_size] if (eval_lengths) else []
     )
+    rows_per_step = per_device * accumulation * processes
     plan: dict[str, Any] = {
         "model": model_args.model_name_or_path,
         "load_path_on_gpu": planned_load_paths(training_args, model_args, replytune_args),
@@ -161,17 +166,19 @@ def plan_training(
         "eval_tokens": _token_stats(eval_lengths),
         "padding_free": bool(training_args.padding_free or training_args.packing),
         "packing": bool(training_args.packing),
-        "examples_per_micro_batch": per_device,
+        "packed_rows": len(row_tokens) if row_tokens is not None else None,
+        "examples_per_packed_row": round(examples_per_row, 2) if row_tokens is not None else None,
+        "examples_per_micro_batch": per_device if row_tokens is None else round(per_device * examples_per_row, 1),
         "micro_batches_per_optimizer_step": accumulation,
-        "examples_per_optimizer_step": per_device * accumulation * processes,
-        "examples_in_last_step_of_each_epoch": epoch_steps[-1],
+        "examples_per_optimizer_step": round(rows_per_step * examples_per_row),
+        "examples_in_last_step_of_each_epoch": round(epoch_steps[-1] * examples_per_row),
         "optimizer_steps_per_epoch": len(epoch_steps),
         "optimizer_steps": max_steps,
-        "examples_trained": sum(schedule),
+        "examples_trained": round(sum(schedule) * examples_per_row),
         "warmup_steps": training_args.get_warmup_steps(max_steps),
         "evaluation_steps": evaluations,
         "checkpoint_steps": checkpoint_steps(training_args, max_steps, len(epoch_steps)),
-        "mean_tokens_per_optimizer_step": round(mean_tokens * per_device * accumulation * processes, 1),
+        "mean_tokens_per_optimizer_step": round(mean_tokens * examples_per_row * rows_per_step, 1),
         "max_tokens_per_micro_batch": sum(largest),
         "max_tokens_per_eval_micro_batch": sum(eval_largest),
         "early_stopping_patience": replytune_args.early_stopping_patience if evaluations else 0,
@@ -179,12 +186,29 @@ def plan_training(
     }
     if training_args.packing:
         plan["packing_note"] = (
-            "packing: each micro-batch holds packed rows of up to max_length tokens, so examples per optimizer "
+            f"packing: each micro-batch holds {per_device} packed rows of up to max_length tokens, so an optimizer "
+            f"step trains on about {plan['examples_per_optimizer_step']} examples (the mean over this dataset's "
+            f"{plan['packed_rows']} rows), not the per-device batch x accumulation"
+            if row_tokens is not None
+            else "packing: each micro-batch holds packed rows of up to max_length tokens, so examples per optimizer "
             "step depend on lengths and are not the per-device batch x accumulation counted here"
         )
     plan["estimate"] = gpu_estimate(plan, training_args, model_args, model_config, mean_tokens)
     plan["warnings"] = plan_warnings(plan, training_args, replytune_args)
     return plan
+
+
+def packed_row_tokens(example_tokens: list[int], training_args) -> list[list[int]] | None:
+    """The token count of each example in each packed row, packed by TRL itself (`pack_dataset`), or None when the
+    strategy splits examples across rows (then rows do not hold whole examples)."""
+    from datasets import Dataset
+    from trl.data_utils import pack_dataset
+
+    if not training_args.max_length or not example_tokens:
+        return None
+    dummy_examples = Dataset.from_dict({"input_ids": [[0] * tokens for tokens in example_tokens]})
+    packed = pack_dataset(dummy_examples, training_args.max_length, training_args.packing_strategy)
+    return packed["seq_lengths"] if "seq_lengths" in packed.column_names else None
 
 
 def planned_load_paths(training_args, model_args, replytune_args) -> list[str]:
@@ -273,6 +297,11 @@ def plan_warnings(plan, training_args, replytune_args) -> list[str]:
 def format_plan(plan: dict[str, Any]) -> str:
     """The plan as a person reads it on the terminal."""
     train, evaluation = plan["train_tokens"], plan["eval_tokens"]
+    micro_batch, about = f"{plan['examples_per_micro_batch']} examples", ""
+    if plan.get("packed_rows"):
+        rows = round(plan["examples_per_micro_batch"] / plan["examples_per_packed_row"])
+        micro_batch = f"{rows} packed rows (~{plan['examples_per_packed_row']} examples each)"
+        about = "~"
     lines = [
         f"training plan for {plan['model']} (load path on a GPU: {' or '.join(plan['load_path_on_gpu'])})",
         f"  examples:     {plan['train_examples']:,} train, {plan['eval_examples']:,} eval",
@@ -280,11 +309,10 @@ def format_plan(plan: dict[str, Any]) -> str:
         + (
             f"; eval mean {evaluation['mean_per_example']} / max {evaluation['max_per_example']}" if evaluation else ""
         ),
-        f"  batch:        {plan['examples_per_micro_batch']} examples x {plan['micro_batches_per_optimizer_step']} "
-        f"micro-batches x {plan['num_processes']} process(es) = {plan['examples_per_optimizer_step']} examples per "
-        f"optimizer step ({'padding-free' if plan['padding_free'] else 'padded'}"
-        f"{', packed' if plan['packing'] else ''}); at most {plan['max_tokens_per_micro_batch']:,} tokens per "
-        "micro-batch",
+        f"  batch:        {micro_batch} x {plan['micro_batches_per_optimizer_step']} micro-batches x "
+        f"{plan['num_processes']} process(es) = {about}{plan['examples_per_optimizer_step']} examples per optimizer "
+        f"step ({'padding-free' if plan['padding_free'] else 'padded'}{', packed' if plan['packing'] else ''}); at "
+        f"most {plan['max_tokens_per_micro_batch']:,} tokens per micro-batch",
         f"  steps:        {plan['optimizer_steps']} optimizer steps ({plan['optimizer_steps_per_epoch']} per epoch), "
         f"{plan['warmup_steps']} warmup",
         f"  evaluations:  {len(plan['evaluation_steps'])} at steps {plan['evaluation_steps']}",

@@ -64,6 +64,18 @@ def test_a_cadence_that_makes_early_stopping_impossible_is_warned_about():
 def test_packing_would_hide_the_batch_meaning_and_the_plan_says_so():
     planned = _plan(QWEN3_RECIPE, 624, 78, "--packing", "true", "--max_length", "512", "--padding_free", "false")
     assert "packing_note" in planned
+    # 76-token examples: 6 whole ones fill a 512-token row (456 tokens), so 624 examples make 104 rows; a step
+    # takes 4 x 4 rows, i.e. 96 examples, and an epoch ceil(104 / 16) = 7 steps.
+    assert planned["packed_rows"] == 104 and planned["examples_per_packed_row"] == 6.0
+    assert planned["examples_per_optimizer_step"] == 96 and planned["optimizer_steps_per_epoch"] == 7
+    assert planned["max_tokens_per_micro_batch"] == 4 * 456
+
+
+def test_the_throughput_recipe_states_its_examples_per_step():
+    planned = _plan(QWEN3_RECIPE.with_name("config_qlora_throughput.yaml"), 8000, 1000)
+    assert planned["packing"] and planned["packed_rows"] == 8000 // 13 + 1  # 13 x 76 = 988 tokens per 1,024 row
+    assert planned["examples_per_optimizer_step"] == round(8 * 8000 / planned["packed_rows"])
+    assert len(planned["evaluation_steps"]) >= 8 and planned["warnings"] == []
 
 
 def test_the_gpu_estimate_is_given_only_for_measured_shapes(tmp_path):
