@@ -227,8 +227,8 @@ def run_pipeline(
     logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
     clock.lap("pairs + normalization")
 
-    language = LanguageDetector()
     validators = Validators.load(config.validation)
+    language = validators.language
     clock.lap("load validators")
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
     root_drops = {**pairing.root_drops, **root_drops}
