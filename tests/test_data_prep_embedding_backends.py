@@ -187,18 +187,67 @@ def test_models_the_export_does_not_cover_are_refused_by_name():
         onnx_embeddings.export_settings(max_pooled)
 
 
+REPLIES = (
+    "Partial indexes saved us too, but the planner only uses them when the query repeats the exact predicate.",
+    "We moved our job queue into Postgres with SKIP LOCKED, and tuning vacuum per table mattered more than anything.",
+    "LoRA rank matters less than people think; the learning rate and which layers you adapt decide most of it.",
+    "Benchmarks on a laptop lie: thermal throttling halves the second run, so always report the median of five.",
+    "Our flaky tests were all clock-related, and freezing time in one fixture fixed two years of random failures.",
+    "Type hints paid off the day we renamed a field: the checker found forty call sites the tests never touched.",
+    "Caching the tokenizer output cut our data loading from minutes to seconds, and the GPU finally stayed busy.",
+    "Rust compile times hurt until we split the crate; incremental builds went from ninety seconds to eleven.",
+)
+# Rewordings, from near-copies (semantic duplicates at 0.9) to paraphrases (near the 0.85 leakage threshold).
+REWORDINGS = (
+    "Partial indexes saved us too! But the planner only uses them when the query repeats the exact predicate.",
+    "We moved our job queue into Postgres using SKIP LOCKED; tuning vacuum per table mattered more than anything.",
+    "Honestly LoRA rank matters less than people think. Learning rate and the layers you adapt decide most of it.",
+    "Laptop benchmarks lie, since thermal throttling halves the second run; report the median of five runs.",
+    "All of our flaky tests were about the clock: freezing time in a single fixture fixed years of random failures.",
+    "Type hints paid for themselves when we renamed a field and the checker found forty call sites tests missed.",
+    "Caching tokenizer outputs took our data loading from minutes down to seconds and kept the GPU busy.",
+    "Splitting the crate fixed our Rust compile times: incremental builds dropped from ninety seconds to eleven.",
+)
+ROOTS = (
+    "Postgres tip: a partial index on the rows you actually query can be much smaller and just as fast.",
+    "What is the one engineering habit that saved your team the most time this year? Curious what works for people.",
+)
+
+
+def hand_made_conversations() -> list:
+    """Conversations whose replies are reworded across them (semantic duplicates, leakage across splits) and two
+    roots with the same text under different ids (leakage through the tweet)."""
+    from tests.data_prep_tweets import reply_to, root_tweet
+
+    records = []
+    for index, (reply, rewording) in enumerate(zip(REPLIES, REWORDINGS)):
+        for likes, text in ((60 + index, reply), (30 + index, rewording)):
+            root = root_tweet(text=f"{ROOTS[index % 2]} (thread {index}, {likes})" if likes < 50 else ROOTS[index % 2])
+            records += [root, reply_to(root, text=text, likes=likes)]
+    return records
+
+
 @needs_onnx
 def test_a_build_keeps_the_same_pairs_on_either_backend_and_says_which_ran():
-    """The goal's condition, on a small input: the ONNX backend keeps exactly the pairs the plain PyTorch path keeps,
-    and every record goes the same way (semantic duplicates and leaking pairs included)."""
+    """The goal's condition on a small input: the build's ONNX backend (batch 64, 128 tokens) keeps exactly the pairs
+    that the plain PyTorch path (sentence-transformers' defaults: batch 32, 256 tokens) keeps, and every record goes
+    the same way, semantic duplicates and leaking pairs included."""
     from data_prep.build import run_pipeline
+    from data_prep.config import DataPrepConfig
     from data_prep.privacy import Pseudonymizer
 
-    config = load_config(REPO_ROOT / "data_prep" / "configs" / "demo.yaml")
-    records = list(iter_tweets(list_input_files([REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"])))
+    records = hand_made_conversations()
     kept, dispositions, scorers = {}, {}, {}
-    for backend in ("auto", "torch"):
-        config.cleaning.embedding_backend = backend
+    for backend, batch_size, max_tokens in (("auto", 64, 128), ("torch", 32, 256)):
+        config = DataPrepConfig()
+        config.validation.toxicity_scorer = "profanity_check"
+        config.split.train_fraction, config.split.eval_fraction, config.split.test_fraction = 0.5, 0.25, 0.25
+        cleaning = config.cleaning
+        cleaning.embedding_backend, cleaning.embedding_batch_size, cleaning.embedding_max_tokens = (
+            backend,
+            batch_size,
+            max_tokens,
+        )
         result = run_pipeline(records, config, Pseudonymizer(b"k" * 32, 16, "test"), progress=False)
         kept[backend] = {(split, row["reply_id"]) for split, rows in result.rows.items() for row in rows}
         dispositions[backend] = result.funnel.dispositions
@@ -207,6 +256,7 @@ def test_a_build_keeps_the_same_pairs_on_either_backend_and_says_which_ran():
     assert dispositions["auto"] == dispositions["torch"]
     # not vacuous: the embeddings decided something here
     assert dispositions["torch"]["cleaning/semantic_duplicate"] > 0
+    assert dispositions["torch"]["split/tweet_near_duplicate_of_train"] > 0
     assert scorers["auto"]["embedding_backend"].startswith("onnxruntime")
     assert scorers["torch"]["embedding_backend"].startswith("PyTorch")
     assert scorers["auto"]["embedding_backend_fallback"] is None
