@@ -24,7 +24,13 @@ from data_prep import schema as col
 from data_prep.card import build_card
 from data_prep.cleaning import find_exact_duplicates, quality_scores
 from data_prep.config import DataPrepConfig
-from data_prep.dedup import EMBEDDING_MODEL_NAME, TextEmbeddings, load_embedding_model, semantic_duplicates
+from data_prep.dedup import (
+    EMBEDDING_MODEL_NAME,
+    TextEmbeddings,
+    backend_name,
+    load_embedding_backend,
+    semantic_duplicates,
+)
 from data_prep.filters import over_author_cap, reply_rejection, root_rejection
 from data_prep.funnel import Funnel, plot_funnel, settle_tweets, write_report
 from data_prep.pairs import Pair, find_pairs, unique_tweets
@@ -57,6 +63,7 @@ class PipelineResult:
     sources: Counter = field(default_factory=Counter)  # source file -> input records
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage, in pipeline order
     embedded_texts: int = 0  # distinct texts embedded (replies for dedup, replies and tweets for the leakage check)
+    embeddings: TextEmbeddings | None = None  # those texts and their vectors (the build benchmark compares them)
 
 
 class StageClock:
@@ -133,13 +140,15 @@ def drop_exact_duplicates(pairs: list[Pair], config: DataPrepConfig, reply_drops
     return drop_pairs(pairs, ["cleaning/exact_duplicate" if d else None for d in duplicate], reply_drops)
 
 
-def text_embeddings(config: DataPrepConfig, progress: bool) -> TextEmbeddings | None:
-    """The one embedding cache of the build, when semantic dedup or the leakage check needs it."""
+def text_embeddings(config: DataPrepConfig, progress: bool) -> tuple[TextEmbeddings | None, str | None]:
+    """The one embedding cache of the build, when semantic dedup or the leakage check needs it, and why its backend
+    is not the configured one (None when it is)."""
     if not (config.cleaning.semantic_dedup or config.split.check_leakage):
-        return None
-    model = load_embedding_model(config.cleaning.embedding_model)
+        return None, None
     cleaning = config.cleaning
-    return TextEmbeddings(model, cleaning.embedding_batch_size, cleaning.embedding_max_tokens, progress)
+    model, fallback_reason = load_embedding_backend(cleaning.embedding_model, cleaning.embedding_backend)
+    embeddings = TextEmbeddings(model, cleaning.embedding_batch_size, cleaning.embedding_max_tokens, progress)
+    return embeddings, fallback_reason
 
 
 def drop_semantic_duplicates(
@@ -227,8 +236,8 @@ def run_pipeline(
     logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
     clock.lap("pairs + normalization")
 
-    language = LanguageDetector()
     validators = Validators.load(config.validation)
+    language = validators.language
     clock.lap("load validators")
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
     root_drops = {**pairing.root_drops, **root_drops}
@@ -239,7 +248,7 @@ def run_pipeline(
     pairs = cap_per_author(pairs, config, reply_drops)
     pairs = drop_exact_duplicates(pairs, config, reply_drops)
     clock.lap("author cap + exact dedup")
-    embeddings = text_embeddings(config, progress)
+    embeddings, embedding_fallback = text_embeddings(config, progress)
     clock.lap("load embedding model")
     pairs = drop_semantic_duplicates(pairs, embeddings, config, reply_drops, progress)
     clock.lap("semantic dedup (embeddings)")
@@ -267,6 +276,8 @@ def run_pipeline(
         "toxicity": validators.toxicity.name,
         "toxicity_fallback": validators.toxicity.fallback_reason,
         "embeddings": (config.cleaning.embedding_model or EMBEDDING_MODEL_NAME) if embeddings is not None else None,
+        "embedding_backend": backend_name(embeddings.model) if embeddings is not None else None,
+        "embedding_backend_fallback": embedding_fallback,
     }
     return PipelineResult(
         rows,
@@ -276,6 +287,7 @@ def run_pipeline(
         sources,
         clock.seconds,
         len(embeddings) if embeddings is not None else 0,
+        embeddings,
     )
 
 

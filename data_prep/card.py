@@ -88,6 +88,9 @@ def build_card(
         if scorers.get("toxicity_fallback")
         else ""
     )
+    embedding_backend_note = f", run by {scorers['embedding_backend']}" if scorers.get("embedding_backend") else ""
+    if scorers.get("embedding_backend_fallback"):
+        embedding_backend_note += f" ({scorers['embedding_backend_fallback']})"
     no_pairs_note = (
         "\n> **This version holds no pairs**: every input record was filtered out. The funnel below says where "
         "each one went.\n"
@@ -188,7 +191,7 @@ Near-duplicate leakage check: {leakage_text}
 
 - language: {scorers["language"]}{language_note}
 - toxicity: {scorers["toxicity"]}{toxicity_note}
-- semantic dedup and leakage embeddings: {scorers["embeddings"]}
+- semantic dedup and leakage embeddings: {scorers["embeddings"]}{embedding_backend_note}
 
 ## Funnel
 

@@ -265,6 +265,7 @@ class CleaningConfig:
     semantic_dedup: bool = True
     semantic_threshold: float = 0.9
     embedding_model: str | None = None
+    embedding_backend: Literal["auto", "torch", "onnx"] = "auto"
     embedding_batch_size: int = 64
     embedding_max_tokens: int = 128
     quality_weights: QualityWeightsConfig = field(default_factory=QualityWeightsConfig)
@@ -275,6 +276,14 @@ class CleaningConfig:
         _check_at_least_one(self, "max_pairs")
         for name in ("max_raw_text_length", "embedding_batch_size", "embedding_max_tokens"):
             _check_at_least_one(self, name)
+        if self.embedding_backend == "onnx":
+            from data_prep.onnx_embeddings import missing_packages
+
+            if missing := missing_packages():
+                raise ValueError(
+                    f"embedding_backend onnx needs {' and '.join(missing)} (pip install 'replytune[data]'); "
+                    "auto uses onnx where it can and PyTorch elsewhere"
+                )
 
 
 @dataclass

@@ -97,7 +97,7 @@ def push(
     client = client or connect()
     from data_prep.dedup import embed_texts, load_embedding_model
 
-    model = load_embedding_model(version.config.cleaning.embedding_model)
+    model = load_embedding_model(version.config.cleaning.embedding_model, version.config.cleaning.embedding_backend)
     settings = curation_settings(model.get_embedding_dimension(), min_submitted)
     dataset, created = create_or_reuse_dataset(client, argilla_dataset, settings, workspace)
     if not created and dataset.settings.distribution.min_submitted != min_submitted:

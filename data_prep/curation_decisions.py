@@ -104,7 +104,8 @@ class EditChecker:
         from data_prep.dedup import embed_texts, load_embedding_model
 
         if self._model is None:
-            self._model = load_embedding_model(self.config.cleaning.embedding_model)
+            cleaning = self.config.cleaning
+            self._model = load_embedding_model(cleaning.embedding_model, cleaning.embedding_backend)
         return embed_texts(self._model, texts, self.config.cleaning.embedding_batch_size, progress=False)
 
     def rejection(self, reply_id: str, split: str, text: str) -> tuple[str | None, dict]:

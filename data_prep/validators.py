@@ -8,6 +8,7 @@ recorded in report.json and the dataset card.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,13 +116,24 @@ class ToxicityScorer:
     fallback_reason: str | None = None  # why the configured scorer did not run
 
 
+def torch_hub_checkpoints() -> Path:
+    """torch.hub's checkpoint folder, where Detoxify's weights are cached, by torch's documented rule ($TORCH_HOME,
+    else $XDG_CACHE_HOME/torch, else ~/.cache/torch; then hub/checkpoints), without importing torch."""
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(os.environ.get("TORCH_HOME") or Path(cache) / "torch").expanduser() / "hub" / "checkpoints"
+
+
 def _detoxify_scorer(config: ValidationConfig) -> ToxicityScorer:
-    import torch
-    from detoxify import Detoxify
-    from detoxify.detoxify import MODEL_URLS
     from huggingface_hub import constants
 
     checkpoint = config.detoxify_checkpoint
+    if checkpoint is None and constants.HF_HUB_OFFLINE and not any(torch_hub_checkpoints().glob("*.ckpt")):
+        # Decided before importing detoxify, which imports torch and transformers (seconds of every offline build).
+        raise RuntimeError(f"no Detoxify weights in the local cache ({torch_hub_checkpoints()}) and HF_HUB_OFFLINE=1")
+    import torch
+    from detoxify import Detoxify
+    from detoxify.detoxify import MODEL_URLS
+
     if checkpoint is None:
         cached = (
             Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(MODEL_URLS[config.detoxify_model]).path).name

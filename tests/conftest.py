@@ -44,6 +44,13 @@ def _network_guard_for_subprocesses(tmp_path_factory):
     return log_path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_export_cache(tmp_path_factory):
+    """The ONNX export of the embedding model (data_prep/onnx_embeddings.py) is made once per session, here, never
+    in the user's ~/.cache; subprocesses inherit the variable."""
+    os.environ["REPLYTUNE_CACHE_DIR"] = str(tmp_path_factory.mktemp("replytune_cache"))
+
+
 @pytest.fixture(autouse=True)
 def network_guard(_network_guard_for_subprocesses):
     """Fail any test that tried to open a connection beyond loopback, even if the code swallowed the error."""

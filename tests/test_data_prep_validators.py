@@ -1,6 +1,7 @@
 """Validators: each threshold at its boundary, each scorer on real text, and the loud Detoxify fallback."""
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from data_prep.validators import (
     generic_phrase_ratio,
     load_toxicity_scorer,
     phrase_pattern,
+    torch_hub_checkpoints,
     unique_meaningful_words,
 )
 
@@ -120,6 +122,19 @@ def test_detoxify_without_weights_falls_back_loudly(caplog):
     assert "alt-profanity-check" in scorer.name
     assert "Detoxify could not be loaded" in scorer.fallback_reason
     assert any(r.levelno == logging.WARNING and "falling back" in r.getMessage() for r in caplog.records)
+
+
+def test_the_detoxify_cache_is_found_where_torch_hub_looks(tmp_path, monkeypatch):
+    """Offline builds decide that Detoxify cannot run before importing it (and torch): by torch.hub's own rule."""
+    import torch
+
+    for torch_home, xdg in ((None, None), (None, tmp_path / "xdg"), (tmp_path / "th", tmp_path / "xdg")):
+        for name, value in (("TORCH_HOME", torch_home), ("XDG_CACHE_HOME", xdg)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, str(value))
+        assert torch_hub_checkpoints() == Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def test_detoxify_with_a_missing_checkpoint_falls_back(tmp_path):
