@@ -60,7 +60,7 @@ def push_commit(
             lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True).repo_id,
             "create repo",
         )
-        commit = retrying(lambda: commit_files(api, repo_id, files, commit_message, repo_type), "commit")
+        commit = commit_files(api, repo_id, files, commit_message, repo_type)
     except Exception as error:
         raise PushError(f"push to {repo_id} failed, nothing was committed: {redact(str(error))}") from error
     logger.info("committed %d file(s) to %s: %s", len(files), repo_id, commit)
@@ -80,16 +80,21 @@ def push_commit(
 def commit_files(
     api, repo_id: str, files: dict[str, Path | bytes], commit_message: str, repo_type: str | None = None
 ) -> str:
-    """One commit on main holding exactly `files`, its parent pinned to the head read just before."""
+    """One commit on main holding exactly `files`, its parent pinned to the head read just before; each request
+    retried while it fails transiently, and the whole again (on a head read anew) when the commit itself does."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    head = api.repo_info(repo_id, repo_type=repo_type).sha
-    stale = set(api.list_repo_files(repo_id, repo_type=repo_type, revision=head)) - set(files) - {".gitattributes"}
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
-    operations += [CommitOperationDelete(path_in_repo=name) for name in sorted(stale)]
-    return api.create_commit(
-        repo_id, operations=operations, commit_message=commit_message, repo_type=repo_type, parent_commit=head
-    ).oid
+    def attempt() -> str:
+        head = retrying(lambda: api.repo_info(repo_id, repo_type=repo_type).sha, "read the head")
+        present = retrying(lambda: api.list_repo_files(repo_id, repo_type=repo_type, revision=head), "list files")
+        stale = set(present) - set(files) - {".gitattributes"}
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in files.items()]
+        operations += [CommitOperationDelete(path_in_repo=name) for name in sorted(stale)]
+        return api.create_commit(
+            repo_id, operations=operations, commit_message=commit_message, repo_type=repo_type, parent_commit=head
+        ).oid
+
+    return retrying(attempt, "commit")
 
 
 def create_tag(
