@@ -45,8 +45,9 @@ SECRETS = {
 PSEUDONYM_KEY = "e2e-fixed-pseudonym-key-for-determinism"
 TWEETS = 4  # held-out tweets answered and judged
 SYSTEMS = ("base", "adapter")
-# per tweet: one pairwise verdict per order, one single-answer score per system
-JUDGE_TASKS = TWEETS * (2 + len(SYSTEMS))
+# per held-out tweet (the sample's test split holds 2): base vs adapter in both orders, and one score per system
+ITEMS = 2
+JUDGE_TASKS = ITEMS * (2 + len(SYSTEMS))
 HUB_FAULT_RATE = 0.2
 DATA_BUILD = (
     "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
@@ -244,7 +245,8 @@ def pipeline(tmp_path_factory, tiny_qwen3_dir) -> Pipeline:
         judge_requests_after_first = len(judge_api.requests)
         _run_pipeline(second, hub, judge_api, judge_url, tiny_qwen3_dir, chaos=False)
         assert not hub.errors, hub.errors
-        paths = [str(root), str(tiny_qwen3_dir), str(REPO_ROOT), str(Path.home())]
+        # as folders ("/root/"): "/root" alone is also part of "root_filters/root_rejected"
+        paths = [f"{path}/" for path in (root, tiny_qwen3_dir, REPO_ROOT, Path.home())]
         yield Pipeline(hub, judge_api, first, second, judge_requests_after_first, paths, faults[0])
 
 
@@ -309,9 +311,9 @@ def test_no_record_is_lost_or_duplicated(pipeline):
         assert report["dispositions"]["kept"] > 0
         generations = [json.loads(line) for line in (run.eval / "generations.jsonl").read_text().splitlines()]
         keys = [(g["item_id"], g["system"]) for g in generations]
-        assert len(keys) == len(set(keys)) == TWEETS * len(SYSTEMS)
+        assert len(keys) == len(set(keys)) == ITEMS * len(SYSTEMS)
         verdicts = [json.loads(line) for line in (run.eval / "verdicts.jsonl").read_text().splitlines()]
-        tasks = [(v["item_id"], v["kind"], tuple(v["systems"]), v["order"]) for v in verdicts]
+        tasks = [(v["item_id"], v["kind"], tuple(v["systems"]), v.get("order")) for v in verdicts]
         assert len(tasks) == len(set(tasks)) == JUDGE_TASKS
         assert not any(v.get("parse_error") for v in verdicts)
 
@@ -326,7 +328,9 @@ def test_the_judge_never_pays_twice_for_one_request(pipeline):
     for request in answered:
         if request.path == "/v1/messages" and request.status == 200:
             paid[_canonical(request.body)] = paid.get(_canonical(request.body), 0) + 1
-    assert first.cached_before_rerun and all(paid[body] == 1 for body in first.cached_before_rerun)
+    assert first.cached_before_rerun
+    twice = [(paid.get(body), body[-300:]) for body in first.cached_before_rerun if paid.get(body) != 1]
+    assert not twice, (twice, [(r.status, _canonical(r.body)[-200:]) for r in answered])
     # at concurrency 1, only the request in flight at the kill can be answered twice
     assert len(paid) == JUDGE_TASKS and sum(paid.values()) <= JUDGE_TASKS + 1
 
@@ -353,9 +357,11 @@ def test_two_runs_give_the_same_dataset_and_the_second_makes_no_judge_call(pipel
         for repo in (DATASET_REPO, DATASET_REPO + "-again")
     ]
     assert pushed[0] == pushed[1] == {f"data/{name}": digest for name, digest in hashes[0].items()}
-    assert (pipeline.first.eval / "generations.jsonl").read_bytes() == (
-        pipeline.second.eval / "generations.jsonl"
-    ).read_bytes()
+    replies = [
+        [{k: v for k, v in json.loads(line).items() if k != "system_spec"} for line in path.read_text().splitlines()]
+        for path in (pipeline.first.eval / "generations.jsonl", pipeline.second.eval / "generations.jsonl")
+    ]  # the same replies (system_spec names each run's adapter folder)
+    assert replies[0] == replies[1]
     assert len(pipeline.judge_api.requests) == pipeline.judge_requests_after_first  # zero judge calls
     score_report = json.loads((pipeline.second.eval / "score_report.json").read_text())
     assert score_report["run"]["from_cache"] == JUDGE_TASKS
