@@ -43,6 +43,7 @@ from data_prep.publish import (
     check_version_name,
     next_local_version,
     save_and_push,
+    staging_folder,
 )
 from data_prep.rows import PAIR_FEATURES, pair_row
 from data_prep.schema import TOXICITY_SCORE
@@ -400,11 +401,11 @@ def build(
         embedded_texts=result.embedded_texts,
         stage_seconds=result.stage_seconds,
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    write_report(report, folder / "report.json")
-    plot_funnel(result.funnel, folder / "funnel.png", title=f"data_prep {version}")
-    (folder / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
+    staging = staging_folder(folder)
+    write_report(report, staging / "report.json")
+    plot_funnel(result.funnel, staging / "funnel.png", title=f"data_prep {version}")
+    (staging / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
     card = build_card(report, config_dict, repo_id=push_to_hub, folder=folder.name)
     # With nothing kept, the folder still holds report.json, the card and funnel.png: where every record went.
-    save_and_push(folder, dataset, card, version, push_to_hub, config.output, "no pair survived the filters")
-    return folder
+    nothing_kept = "no pair survived the filters"
+    return save_and_push(staging, dataset, card, version, push_to_hub, config.output, nothing_kept, final=folder)

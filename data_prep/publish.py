@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 from datasets import DatasetDict
-from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi, hf_hub_download
+from huggingface_hub import DatasetCard, HfApi
 
 from data_prep.config import OutputConfig
+from data_prep.hub_commit import push_commit, retrying
 from data_prep.secrets import get_secret
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,9 @@ def check_local_version_free(folder: Path) -> None:
 def check_hub_version_free(repo_id: str, version: str) -> None:
     """Refuse to reuse a tag: `load_dataset(repo, revision=vN)` must keep returning what vN first meant."""
     api = HfApi(token=get_secret("HF_TOKEN"))
-    if not api.repo_exists(repo_id, repo_type="dataset"):
+    if not retrying(lambda: api.repo_exists(repo_id, repo_type="dataset"), "repo exists"):
         return
-    tags = {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}
+    tags = {ref.name for ref in retrying(lambda: api.list_repo_refs(repo_id, repo_type="dataset"), "list tags").tags}
     if version in tags:
         raise PublishError(f"{repo_id} already has a tag {version}: a version is never overwritten")
 
@@ -68,7 +70,8 @@ def check_hub_repo_visibility(repo_id: str, private: bool = True, allow_public_r
     if not private or allow_public_repo:
         return
     api = HfApi(token=get_secret("HF_TOKEN"))
-    if api.repo_exists(repo_id, repo_type="dataset") and not api.dataset_info(repo_id).private:
+    exists = retrying(lambda: api.repo_exists(repo_id, repo_type="dataset"), "repo exists")
+    if exists and not retrying(lambda: api.dataset_info(repo_id), "repo info").private:
         raise PublishError(
             f"{repo_id} exists and is public: refusing to push this private dataset (scraped tweets) into it. "
             "Make the repo private on the Hub, push to another repo, or pass --allow-public-repo "
@@ -97,58 +100,82 @@ def push_version(
     private: bool = True,
     allow_public_repo: bool = False,
 ) -> str:
-    """Push the DatasetDict, then the card and the build's files in one commit, and tag that commit `version`.
+    """Push the version saved in `folder` (parquet files, card, report, funnel, config) as ONE commit and tag that
+    commit `version`: a Hub that fails mid-push leaves either the whole version or nothing, never half of one
+    (data_prep/hub_commit.py: pinned parent, retries on transient errors, the tag only after the commit).
 
     A private dataset is never pushed into an existing public repo unless `allow_public_repo` (PublishError).
     Returns the tagged commit's sha. The token is HF_TOKEN, from the environment or .env.
     """
     token = get_secret("HF_TOKEN")
-    api = HfApi(token=token)
     check_hub_repo_visibility(repo_id, private, allow_public_repo)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    data_commit = dataset.push_to_hub(
-        repo_id, private=private, token=token, commit_message=f"data_prep {version}: pairs"
-    )
-    # push_to_hub wrote README.md with the dataset_info/configs metadata of these splits: keep it under our card.
-    hub_card = DatasetCard.load(
-        hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=data_commit.oid, token=token),
-        repo_type="dataset",
-    )
-    card = DatasetCard.load(folder / "README.md", repo_type="dataset")
-    for key in ("dataset_info", "configs"):
-        if key in hub_card.data:
-            card.data[key] = hub_card.data[key]
-    operations = [CommitOperationAdd("README.md", str(card).encode("utf-8"))]
-    operations += [CommitOperationAdd(name, folder / name) for name in EXTRA_FILES if (folder / name).is_file()]
-    commit = api.create_commit(
-        repo_id,
-        operations=operations,
-        commit_message=f"data_prep {version}: card, report, funnel, config",
-        repo_type="dataset",
-        parent_commit=data_commit.oid,
-    )
-    api.create_tag(repo_id, tag=version, revision=commit.oid, repo_type="dataset", tag_message=f"dataset {version}")
-    logger.info("pushed %s@%s (commit %s)", repo_id, version, commit.oid)
-    return commit.oid
+    files: dict[str, Path | bytes] = {
+        f"data/{split}-00000-of-00001.parquet": folder / "data" / f"{split}-00000-of-00001.parquet"
+        for split in dataset
+    }
+    files["README.md"] = str(
+        hub_card(DatasetCard.load(folder / "README.md", repo_type="dataset"), dataset, folder)
+    ).encode("utf-8")
+    files.update({name: folder / name for name in EXTRA_FILES if (folder / name).is_file()})
+    _, commit = push_commit(
+        repo_id, files, f"data_prep {version}", tag=version, repo_type="dataset", private=private, token=token,
+        tag_message=f"dataset {version}",
+    )  # fmt: skip
+    logger.info("pushed %s@%s (commit %s)", repo_id, version, commit)
+    return commit
+
+
+def hub_card(card: DatasetCard, dataset: DatasetDict, folder: Path) -> DatasetCard:
+    """The local card plus the metadata `Dataset.push_to_hub` would write (`configs`: where each split's files are;
+    `dataset_info`: features, rows and bytes per split), which the Hub's viewer and `load_dataset` read."""
+    from datasets.info import DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from datasets.utils.metadata import MetadataConfigs
+
+    info = next(iter(dataset.values())).info.copy()
+    info.splits = SplitDict()
+    for split, rows in dataset.items():
+        info.splits[split] = SplitInfo(split, num_bytes=rows.data.nbytes, num_examples=len(rows))
+    info.download_size = sum((folder / "data" / f"{split}-00000-of-00001.parquet").stat().st_size for split in dataset)
+    info.dataset_size = sum(split.num_bytes for split in info.splits.values())
+    info.size_in_bytes = info.download_size + info.dataset_size
+    data_files = [{"split": split, "path": f"data/{split}-*"} for split in dataset]
+    MetadataConfigs({"default": {"data_files": data_files}}).to_dataset_card_data(card.data)
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card.data)
+    return card
+
+
+def staging_folder(folder: Path) -> Path:
+    """Where version `folder` is written until it is complete (and pushed): OUTPUT/.vN.partial, emptied first, so a
+    killed or failed run leaves no half-written vN behind and the same command simply runs again."""
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
 
 
 def save_and_push(
     folder: Path, dataset: DatasetDict, card: DatasetCard, version: str, push_to_hub: str | None, output: OutputConfig,
-    nothing_kept: str,
-) -> None:  # fmt: skip
+    nothing_kept: str, final: Path | None = None,
+) -> Path:  # fmt: skip
     """The end of `build` and `curate pull`: save the version's data and card into `folder` (beside the report, funnel
-    and config already written there), then push it as `version` when `push_to_hub` names a repo.
+    and config already written there), then push it as `version` when `push_to_hub` names a repo. With `final`,
+    `folder` is a staging folder (`staging_folder`), renamed to `final` once saved and pushed. Returns where the
+    version is.
 
     An empty version is still saved (its report says where every record went) but never pushed; `nothing_kept` says
     why it is empty, in the user's terms.
     """
     save_local(folder, dataset, card)
-    logger.info("wrote %s", folder)
-    if not len(dataset):
-        logger.warning("%s: %s holds no data; see %s", nothing_kept, folder, folder / "report.json")
-    if push_to_hub:
-        if not len(dataset):
-            raise RuntimeError(f"{nothing_kept}: nothing to push (see {folder / 'report.json'})")
+    if push_to_hub and len(dataset):
         push_version(
             push_to_hub, version, dataset, folder, private=output.private, allow_public_repo=output.allow_public_repo
         )
+    if final is not None:
+        folder = folder.rename(final)
+    logger.info("wrote %s", folder)
+    if not len(dataset):
+        logger.warning("%s: %s holds no data; see %s", nothing_kept, folder, folder / "report.json")
+        if push_to_hub:
+            raise RuntimeError(f"{nothing_kept}: nothing to push (see {folder / 'report.json'})")
+    return folder

@@ -4,7 +4,8 @@ The order of things, for each task:
 
 1. already in verdicts.jsonl (same judge, model, prompt version and texts) -> skipped: a killed run resumes with the
    same command and repeats nothing;
-2. in the disk cache -> its verdict is written at no cost, with no request;
+2. in the disk cache -> its verdict is written at no cost, with no request; a task whose request is the same as
+   another's in this run (two systems that wrote the same reply) waits for that one answer instead of paying again;
 3. otherwise the request is sent (online, `concurrency` at a time; or in one Message Batch), its response cached,
    then its verdict appended (one whole, fsynced line).
 
@@ -254,6 +255,9 @@ class _ApiRun:
         self.requests: dict[str, dict] = {}
         self.keys: dict[str, str] = {}
         self.cached_entries: dict[str, dict] = {}
+        # Tasks whose request is the same as an earlier task's in this run (two systems that wrote the same reply,
+        # or both orders of two equal replies): sent once, and judged from that one answer.
+        self.same_request: dict[str, list[JudgeTask]] = {}
 
     def split_cached(self, tasks: list[JudgeTask]) -> list[JudgeTask]:
         uncached = []
@@ -262,11 +266,18 @@ class _ApiRun:
             key = cache_key(self.judge.name, self.judge.model, self.judge.prompt_version, request)
             self.requests[task.key], self.keys[task.key] = request, key
             entry = self.cache.get(key) if self.cache else None
-            if entry is None:
-                uncached.append(task)
-            else:
+            if entry is not None:
                 self.cached_entries[task.key] = entry
+            elif key in self.same_request:
+                self.same_request[key].append(task)
+            else:
+                self.same_request[key] = []
+                uncached.append(task)
         return uncached
+
+    def waiting_on(self, tasks: list[JudgeTask]) -> int:
+        """How many tasks wait on these tasks' requests (the tasks themselves and those with the same request)."""
+        return sum(1 + len(self.same_request.get(self.keys[task.key], [])) for task in tasks)
 
     def write_cached(self, tasks: list[JudgeTask]) -> None:
         for task in tasks:
@@ -313,13 +324,18 @@ class _ApiRun:
         )
         self.appender.append(record.to_json())
         self.outcome.parse_errors += parsed.parse_error is not None
+        if not cached:
+            for same in self.same_request.pop(self.keys[task.key], []):
+                self.record(same, response, cached=True)
+                self.outcome.from_cache += 1
         return cost
 
     def fail(self, task: JudgeTask, error: Exception | str) -> None:
         reason = redact(error if isinstance(error, str) else f"{type(error).__name__}: {error}")
-        self.outcome.failed += 1
-        self.outcome.failures[reason[:200]] += 1
-        logger.warning("item %s (%s): %s", task.item_id, task.kind, reason[:300])
+        for failed in [task, *self.same_request.pop(self.keys[task.key], [])]:
+            self.outcome.failed += 1
+            self.outcome.failures[reason[:200]] += 1
+            logger.warning("item %s (%s): %s", failed.item_id, failed.kind, reason[:300])
 
     def worst_case(self, task: JudgeTask, price_factor: float) -> float:
         return worst_case_cost(self.judge.size(task), self.judge.prices, self.judge.max_tokens, price_factor)
@@ -356,10 +372,10 @@ class _ApiRun:
                     bar.update(1)
         bar.close()
         if fatal is not None:
-            self.outcome.failed += len(queue)
+            self.outcome.failed += self.waiting_on(queue)
             raise FatalJudgeError(redact(f"judge {self.judge.name}: {type(fatal).__name__}: {fatal}"))
         if queue:
-            self.outcome.left_by_cost_guard = len(queue)
+            self.outcome.left_by_cost_guard = self.waiting_on(queue)
 
     def batched(
         self, tasks: list[JudgeTask], guard: CostGuard, state_path: Path, poll_interval_s: float, max_wait_s: float
@@ -379,7 +395,7 @@ class _ApiRun:
                 continue
             worst = self.worst_case(task, factor)
             if not guard.try_reserve(worst):
-                self.outcome.left_by_cost_guard += 1
+                self.outcome.left_by_cost_guard += self.waiting_on([task])
                 continue
             reserved += worst
             to_submit.append(task)

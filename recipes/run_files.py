@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from data_prep.hub_commit import PushError, push_commit, retrying
 from data_prep.secrets import SECRET_NAMES, redact
 from recipes.configs import RecipeConfigError
 
@@ -478,18 +479,6 @@ PUSHED_FILES = (
     "plan.json",
     "trainer_state.json",
 )
-PUSH_ATTEMPTS = 4  # per step (commit, tag); a 5xx, 429, timeout or moved head is retried
-PUSH_RETRY_DELAY_S = 2.0  # doubled after each failed attempt
-_TRANSIENT_STATUS = (408, 412, 429, 500, 502, 503, 504)
-
-
-class PushError(RuntimeError):
-    """A push that did not complete. `commit`: the sha of a whole commit that landed but could not be tagged, or
-    None when nothing landed."""
-
-    def __init__(self, message: str, commit: str | None = None):
-        super().__init__(message)
-        self.commit = commit
 
 
 def push_adapter(
@@ -512,38 +501,10 @@ def push_files(
     local_paths=(),
 ) -> tuple[str, str]:
     """Upload `files` (path in the repo -> a file, or its bytes) as ONE commit on main, then tag that commit;
-    returns (repo id, commit sha).
-
-    - Before any upload, a file that holds a secret value or one of `local_paths` is refused (PushError).
-    - The commit also deletes whatever else main holds (.gitattributes aside): the tagged revision is exactly these
-      files, never a mix with an earlier version's.
-    - Its parent is pinned to the head it was built on, so a commit lands whole or not at all. A 5xx, 429, timeout
-      or moved head is retried with the head read again: a commit whose answer was lost is found (nothing changed
-      since: no second commit), not made twice.
-    - The tag comes only after the commit: a failed push leaves no tag. When the commit landed and the tag could
-      not be made, PushError carries the commit: the same push again tags it without uploading anything.
-    """
-    from huggingface_hub import HfApi
-
+    returns (repo id, commit sha). Before any upload, a file that holds a secret value or one of `local_paths` is
+    refused (PushError). The commit, its retries and the tag: data_prep/hub_commit.py (`push_commit`)."""
     check_publishable(files, local_paths)
-    api = HfApi(token=token)
-    try:
-        repo_id = _retrying(lambda: api.create_repo(repo_id, private=private, exist_ok=True).repo_id, "create repo")
-        commit = _retrying(lambda: _commit_files(api, repo_id, files, commit_message), "commit")
-    except Exception as error:
-        raise PushError(f"push to {repo_id} failed, nothing was committed: {redact(str(error))}") from error
-    logger.info("committed %d file(s) to %s: %s", len(files), repo_id, commit)
-    if tag:
-        try:
-            _retrying(lambda: _create_tag(api, repo_id, tag, commit), f"tag {tag}")
-        except Exception as error:
-            raise PushError(
-                f"commit {commit} (whole: every file) is on {repo_id}'s main branch, but tag {tag!r} could not be "
-                f"created: {redact(str(error))}. Run the same push again: it tags that commit without uploading",
-                commit,
-            ) from error
-        logger.info("tagged %s at %s as %s", repo_id, commit, tag)
-    return repo_id, commit
+    return push_commit(repo_id, files, commit_message, tag=tag, private=private, token=token)
 
 
 def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
@@ -559,54 +520,6 @@ def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
                 raise PushError(f"{name} names the local path {path.decode()}; refusing to push it")
 
 
-def _commit_files(api, repo_id: str, files: dict[str, Path | bytes], commit_message: str) -> str:
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
-    head = api.repo_info(repo_id).sha
-    stale = set(api.list_repo_files(repo_id, revision=head)) - set(files) - {".gitattributes"}
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content) for name, content in files.items()]
-    operations += [CommitOperationDelete(path_in_repo=name) for name in sorted(stale)]
-    return api.create_commit(repo_id, operations=operations, commit_message=commit_message, parent_commit=head).oid
-
-
-def _create_tag(api, repo_id: str, tag: str, commit: str) -> None:
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        api.create_tag(repo_id, tag=tag, revision=commit)
-    except HfHubHTTPError as error:
-        if _status(error) != 409:
-            raise
-        tagged = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags}.get(tag)
-        if tagged != commit:  # an answer lost after the tag was made reads as 409 on the retry: that one is fine
-            raise PushError(f"tag {tag!r} already exists on {repo_id} at commit {tagged}") from error
-
-
-def _retrying(step, what: str):
-    delay = PUSH_RETRY_DELAY_S
-    for attempt in range(1, PUSH_ATTEMPTS + 1):
-        try:
-            return step()
-        except Exception as error:  # noqa: BLE001 - retried only when transient, else raised as it is
-            if attempt == PUSH_ATTEMPTS or not _transient(error):
-                raise
-            message = redact(str(error))
-            logger.warning("%s: %s (try %d of %d); retrying in %.0fs", what, message, attempt, PUSH_ATTEMPTS, delay)
-            time.sleep(delay)
-            delay *= 2
-
-
-def _status(error) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _transient(error: Exception) -> bool:
-    import httpx
-
-    return _status(error) in _TRANSIENT_STATUS or isinstance(error, (httpx.TransportError, TimeoutError))
-
-
 def check_push_target(repo_id: str, tag: str | None, token: str | None, private: bool | None = None) -> str:
     """Before any work: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
     checking that the Hub answers, that the tag is free (a tag that exists would not move to the new commit), and,
@@ -617,9 +530,10 @@ def check_push_target(repo_id: str, tag: str | None, token: str | None, private:
     api = HfApi(token=token)
     try:
         if "/" not in repo_id:
-            repo_id = f"{api.whoami()['name']}/{repo_id}"
-        public = private and not api.model_info(repo_id).private
-        tags = {ref.name: ref.target_commit for ref in api.list_repo_refs(repo_id).tags} if tag else {}
+            repo_id = f"{retrying(api.whoami, 'who am I')['name']}/{repo_id}"
+        public = private and not retrying(lambda: api.model_info(repo_id), "repo info").private
+        refs = retrying(lambda: api.list_repo_refs(repo_id), "list tags") if tag else None
+        tags = {ref.name: ref.target_commit for ref in refs.tags} if refs else {}
     except RepositoryNotFoundError:
         return repo_id  # the push creates it
     except Exception as error:  # no token, a token without access, no connection: say so before the GPU time

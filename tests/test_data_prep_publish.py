@@ -117,3 +117,70 @@ def test_published_ids_are_keyed_hashes_unless_raw_and_the_card_says_so(tmp_path
     # one key, one mapping: the same rows, a conversation id still equal to its root tweet's id
     assert len(hashed) == len(raw) and all(row["conversation_id"] == row["tweet_id"] for row in hashed)
     assert "X's own ids" in (tmp_path / "raw" / "v1" / "README.md").read_text()
+
+
+# --- a version is one commit and its tag, or nothing --------------------------------------------------------------
+
+
+def _a_share_of_requests_fails(hub, seed: int, rate: float):
+    """A seeded share of ALL requests answered 500 (the stand-in changes nothing for them)."""
+    import random
+    import threading
+
+    chance, lock = random.Random(seed), threading.Lock()
+
+    def fault(method, path):
+        with lock:
+            return 500 if chance.random() < rate else None
+
+    hub.fault = fault
+
+
+def _version_files(tmp_path, version="v1") -> set[str]:
+    folder = tmp_path / "out" / version
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_flaky_hub_still_gets_the_whole_version_as_one_tagged_commit(hub_endpoint, tmp_path, monkeypatch):
+    from data_prep import hub_commit
+
+    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
+    repo = f"{USER}/reply-pairs"
+    _a_share_of_requests_fails(hub_endpoint, seed=7, rate=0.2)
+    assert push(tmp_path, "v1") == 0
+    hub_endpoint.fault = None
+    assert any(r.status == 500 for r in hub_endpoint.requests)  # the faults really happened
+    commits = hub_endpoint.commits(repo, "dataset")
+    # one commit over the repo's initial one: no data-only commit, no card-only commit
+    assert len(commits) == 2 and hub_endpoint.tags(repo, "dataset") == {"v1": commits[0].oid}
+    pushed = set(hub_endpoint.repo_files(repo, "dataset", revision="v1")) - {".gitattributes"}
+    assert pushed == _version_files(tmp_path)  # every file of the local version, nothing else
+    assert {"README.md", "report.json", "funnel.png", "config.yaml"} <= pushed
+    assert any(name.startswith("data/train-") for name in pushed)
+    local = load_dataset(str(tmp_path / "out" / "v1"), cache_dir=str(tmp_path / "cache"))
+    assert rows_of(load_dataset(repo, revision="v1")) == rows_of(local)
+
+
+def test_a_push_that_keeps_failing_publishes_nothing_and_the_same_command_then_finishes(
+    hub_endpoint, tmp_path, monkeypatch, capsys
+):
+    from data_prep import hub_commit
+
+    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
+    repo = f"{USER}/reply-pairs"
+    hub_endpoint.fail_requests("POST", r"/commit/main$", status=503, times=None)
+    assert push(tmp_path, "v1") == 1
+    assert "nothing was committed" in capsys.readouterr().err
+    assert hub_endpoint.tags(repo, "dataset") == {}
+    assert set(hub_endpoint.repo_files(repo, "dataset")) <= {".gitattributes"}  # no half of a version on main
+    assert not (tmp_path / "out" / "v1").exists()  # nor a local v1 that would block the rerun
+    hub_endpoint.fault = None
+    assert push(tmp_path, "v1") == 0
+    commits = hub_endpoint.commits(repo, "dataset")
+    assert len(commits) == 2 and hub_endpoint.tags(repo, "dataset") == {"v1": commits[0].oid}
+    assert set(hub_endpoint.repo_files(repo, "dataset", revision="v1")) - {".gitattributes"} == _version_files(
+        tmp_path
+    )
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["v1"]  # the staging folder is gone

@@ -347,3 +347,24 @@ def test_a_verdicts_file_is_never_extended_by_another_setup_or_other_texts(fake,
     (workdir / "changed.jsonl").write_text(original.replace('"Agreed."', '"Agreed, and here is why."'))
     assert score(workdir, "out", generations="changed.jsonl") == 2  # t1's base reply changed since it was judged
     assert "was judged on other texts" in capsys.readouterr().err
+
+
+def test_tasks_with_the_same_request_are_paid_once(fake, workdir):
+    """A base and an adapter that wrote the same reply make equal requests (single scores; both pairwise orders):
+    one request each, the other tasks judged from its answer."""
+    from judge.records import write_jsonl
+
+    rows = [
+        generation(f"t{i}", system, "Same words from both systems.")
+        for i in range(2)
+        for system in ("base", "adapter")
+    ]
+    write_jsonl(workdir / "same.jsonl", rows)
+    assert score(workdir, "out", generations="same.jsonl") == 0
+    sent = [json.dumps(body, sort_keys=True) for body in fake.messages_sent()]
+    assert len(sent) == len(set(sent)) == 4  # per tweet: one pairwise request, one single-answer request
+    lines = verdicts(workdir)
+    assert len(lines) == 8 and len({v.task_key for v in lines}) == 8
+    run = report(workdir)["run"]
+    assert run["judged"] == 4 and run["from_cache"] == 4 and run["complete"]
+    assert sum(v.cost_usd > 0 for v in lines) == 4  # paid once per distinct request

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from data_prep import hub_commit
 from judge import model_card
 from judge.__main__ import main
 from judge.records import GenerationRecord, write_jsonl
-from recipes import run_files
 from tests.sft_helpers import reply_dataset_dict, tiny_overrides, write_versioned_dataset
 from tests.stand_ins.hub import TOKEN, USER
 
@@ -72,7 +72,7 @@ def local_adapter(tmp_path_factory, tiny_qwen3_dir):
 
 @pytest.fixture
 def no_retry_wait(monkeypatch):
-    monkeypatch.setattr(run_files, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
 
 
 def _pushed(hub, repo: str, revision: str) -> dict[str, bytes]:

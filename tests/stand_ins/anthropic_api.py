@@ -8,7 +8,8 @@ block holds the policy's JSON verdict; usage with prompt-cache accounting: a sys
 that reaches `min_cacheable_tokens` is written to the cache by the first request and read by the later ones), and
 the Message Batches API (create; retrieve, `in_progress` for `polls_before_end` polls, then `ended` with a results
 URL; results as JSONL, in reverse order as the real API does not promise order). Faults can be injected (the next
-N requests answered with 429/500/529..., each with a short retry-after so tests stay fast). Every request is
+N requests answered with 429/500/529..., each with a short retry-after so tests stay fast; or left hanging past the
+client's timeout, `stall_next`). Every request is
 recorded (method, path, JSON body) for assertions; the key is checked but never stored.
 
 `fake.serve()` puts the same handler behind a real HTTP server on loopback, for a judge run in a subprocess
@@ -68,6 +69,7 @@ class FakeAnthropic:
         self.response_delay_s = 0.0  # added to every answer: slows a judge down so a test can kill it mid-run
         self._api_key = api_key
         self._faults: list[list] = []  # [status, remaining, path_contains]
+        self._stalls: list[list] = []  # [seconds, remaining]: answers that come too late (a client timeout)
         self._cached_prefixes: set[str] = set()
         self._origin = "https://api.anthropic.com"  # where results_url points: the host the client called
         self._lock = threading.Lock()
@@ -94,7 +96,11 @@ class FakeAnthropic:
                     headers=dict(self.headers.items()),
                     content=self.rfile.read(length) if length else b"",
                 )
-                response = fake(request)
+                try:
+                    response = fake(request)
+                except httpx2.TimeoutException:
+                    self.close_connection = True  # the client gave up long ago: no answer
+                    return
                 self.send_response(response.status_code)
                 for name, value in response.headers.items():
                     if name.lower() not in ("content-length", "transfer-encoding", "content-encoding"):
@@ -118,6 +124,12 @@ class FakeAnthropic:
         with self._lock:
             self._faults.append([status, count, path_contains])
 
+    def stall_next(self, count: int, seconds: float) -> None:
+        """The next `count` requests hang for `seconds` (set it above the client's timeout) and are then dropped
+        unanswered, recorded with status 0: the client timed out, and nothing was judged or billed."""
+        with self._lock:
+            self._stalls.append([seconds, count])
+
     def messages_sent(self) -> list[dict]:
         """The bodies of the POST /v1/messages requests that were answered 200."""
         return [r.body for r in self.requests if r.path == "/v1/messages" and r.status == 200]
@@ -130,6 +142,12 @@ class FakeAnthropic:
         authorized = request.headers.get("x-api-key") == self._api_key or (
             request.headers.get("authorization") == f"Bearer {self._api_key}"
         )
+        stall = self._take_stall()
+        if stall:
+            time.sleep(stall)
+            with self._lock:
+                self.requests.append(Recorded(request.method, path, body, 0))
+            raise httpx2.ReadTimeout("stalled by the test", request=request)
         if self.response_delay_s:
             time.sleep(self.response_delay_s)
         self._origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
@@ -161,6 +179,14 @@ class FakeAnthropic:
                 lines = [json.dumps(result) for result in reversed(batch["results"])]
                 return 200, ("\n".join(lines) + "\n").encode(), {"content-type": "application/binary"}
         return 404, _error(404, f"no route {method} {path}"), {}
+
+    def _take_stall(self) -> float | None:
+        with self._lock:
+            for stall in self._stalls:
+                if stall[1] > 0:
+                    stall[1] -= 1
+                    return stall[0]
+        return None
 
     def _take_fault(self, path: str) -> int | None:
         with self._lock:
