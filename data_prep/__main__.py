@@ -5,6 +5,7 @@
         [--allow-public-repo]
     python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
     python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN]
+    python -m data_prep curate auto --dataset DIR_OR_REPO[@vN] --output DIR [--push-to-hub REPO --version vN]
 
 Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
 that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
     add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
-    add_curate_arguments(commands.add_parser("curate", help="review a version's pairs in Argilla (push, then pull)"))
+    add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):

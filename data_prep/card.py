@@ -155,7 +155,8 @@ def build_card(
         "but nobody without the key can look a tweet up by them. Publishing X's own ids (`published_ids: raw`) would "
         "let you look tweets up again, and anyone else too."
     )
-    command = "curate pull" if "curation" in report else "build"
+    curation_mode = report.get("curation", {}).get("mode", "argilla")
+    command = ("curate auto" if curation_mode == "auto" else "curate pull") if "curation" in report else "build"
     root_used_note = (
         " `root/used` counts the tweets that prompt a kept pair\n(and are not kept as replies themselves)."
         if "root/used" in report["dispositions"]

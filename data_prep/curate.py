@@ -2,6 +2,7 @@
 
     python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
     python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN+1]
+    python -m data_prep curate auto --dataset DIR_OR_REPO[@vN] --output DIR [--push-to-hub REPO --version vN+1]
 
 push: every pair of the version becomes one Argilla record whose id is the reply id (a second push updates records,
 never duplicates them): the tweet and the reply as text fields; the questions `decision` (keep/discard), `quality`
@@ -17,6 +18,9 @@ the chat control-string rule, the validators, and the duplicate and leakage chec
 The curated DatasetDict keeps every pair in its input split (the split is by conversation, so none moves), and its
 folder holds report.json (every input pair in exactly one disposition), curation.jsonl (each pair's votes and
 outcome), funnel.png, the input's config.yaml and a card with a curation section; it is pushed as the next tag.
+
+auto: no Argilla and no person: every pair a soft check flags is discarded (the discard push would suggest), every
+other pair kept, and the next version written exactly as pull writes it; its card says that no person reviewed it.
 
 What the annotators see is defined in curation_dataset.py, how their answers become rows in curation_decisions.py,
 and every call to Argilla goes through argilla_client.py.
@@ -37,6 +41,7 @@ from typing import Any
 from data_prep import schema as col
 from data_prep.argilla_client import (
     ArgillaClientError,
+    RecordResponses,
     connect,
     create_or_reuse_dataset,
     dataset_metadata,
@@ -45,7 +50,16 @@ from data_prep.argilla_client import (
     read_records,
     set_dataset_metadata,
 )
-from data_prep.curation_dataset import SoftLimits, curation_record, curation_settings, reviewable_rows
+from data_prep.curation_dataset import (
+    DECISION,
+    DISCARD,
+    KEEP,
+    NOTES,
+    SoftLimits,
+    curation_record,
+    curation_settings,
+    reviewable_rows,
+)
 from data_prep.curation_decisions import count_outcomes, curate_rows
 from data_prep.secrets import redact
 from data_prep.sources import InputError
@@ -57,6 +71,7 @@ logger = logging.getLogger(__name__)
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 METADATA_KEY = "replytune"  # where push records the input version on the Argilla dataset
+AUTO_ANNOTATOR = "auto"  # the annotator name of `curate auto` decisions in curation.jsonl and the agreement
 
 
 @dataclass
@@ -194,17 +209,6 @@ def pull(
     client: Any = None,
 ) -> PullResult:
     """Read the Argilla dataset's responses and write (and optionally push) the curated next version."""
-    from data_prep.build import rows_to_dataset
-    from data_prep.card import build_card
-    from data_prep.funnel import Funnel, plot_funnel, write_report
-    from data_prep.publish import (
-        PublishError,
-        check_hub_version_free,
-        check_local_version_free,
-        check_version_name,
-        save_and_push,
-    )
-
     client = client or connect()
     dataset = find_dataset(client, argilla_dataset, workspace)
     pushed = dataset_metadata(dataset).get(METADATA_KEY) or {}
@@ -217,15 +221,7 @@ def pull(
         input_version = load_version(spec)
     except InputError as error:
         raise InputError(f"{error} (the input version of {argilla_dataset}; pass --dataset to point at it)") from None
-    if push_to_hub and not version:
-        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    version = version or f"v{input_version.number + 1}"
-    check_version_name(version)
-    output_dir = Path(output_dir)
-    folder = output_dir / version
-    check_local_version_free(folder)
-    if push_to_hub:
-        check_hub_version_free(push_to_hub, version)
+    version, folder = next_version_folder(input_version, output_dir, version, push_to_hub)
 
     records = {record.id: record for record in read_records(dataset, with_vectors=True, progress=progress)}
     input_ids = {row.get(col.REPLY_ID) for rows in input_version.rows.values() for row in rows}
@@ -238,6 +234,52 @@ def pull(
             f"nobody has reviewed a pair of {dataset.workspace.name}/{dataset.name} yet: nothing to write "
             f"({len(ledger)} pairs unreviewed); annotate at {client.api_url}/dataset/{dataset.id}/annotation-mode"
         )
+
+    curation = {
+        "mode": "argilla",
+        "argilla": {"api_url": client.api_url, "workspace": dataset.workspace.name, "dataset": dataset.name},
+        "argilla_records_not_in_input": len(foreign),
+    }
+    return write_curated_version(
+        input_version, rows, ledger, facts, folder, version, push_to_hub, curation, curation_card_section
+    )
+
+
+def next_version_folder(
+    input_version: Any, output_dir: str | Path, version: str | None, push_to_hub: str | None
+) -> tuple[str, Path]:
+    """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken."""
+    from data_prep.publish import PublishError, check_hub_version_free, check_local_version_free, check_version_name
+
+    if push_to_hub and not version:
+        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
+    version = version or f"v{input_version.number + 1}"
+    check_version_name(version)
+    folder = Path(output_dir) / version
+    check_local_version_free(folder)
+    if push_to_hub:
+        check_hub_version_free(push_to_hub, version)
+    return version, folder
+
+
+def write_curated_version(
+    input_version: Any,
+    rows: dict[str, list[dict]],
+    ledger: list[dict],
+    facts: dict,
+    folder: Path,
+    version: str,
+    push_to_hub: str | None,
+    curation: dict,
+    card_section: Any,
+) -> PullResult:
+    """The end of `curate pull` and `curate auto`: report.json, curation.jsonl, funnel.png, config.yaml and the card
+    in `folder`, then the data (pushed as `version` when `push_to_hub` names a repo). `curation` holds what only one
+    mode knows (how the decisions were made); `card_section(report)` writes the card's curation section."""
+    from data_prep.build import rows_to_dataset
+    from data_prep.card import build_card
+    from data_prep.funnel import Funnel, plot_funnel, write_report
+    from data_prep.publish import save_and_push
 
     funnel = Funnel(input_records=len(ledger))
     for entry in ledger:
@@ -263,13 +305,12 @@ def pull(
                 "hub_repo": input_version.hub_repo or base.get("hub_repo"),
                 "pairs": len(ledger),
             },
-            "argilla": {"api_url": client.api_url, "workspace": dataset.workspace.name, "dataset": dataset.name},
+            **curation,
             "counts": count_outcomes(ledger),
             "annotators": facts["annotators"],
             "agreement": facts["agreement"],
             "rejected_edits": facts["rejected_edits"],
             "invalid_records": facts["invalid_records"],
-            "argilla_records_not_in_input": len(foreign),
         },
     )
     curated = rows_to_dataset(rows)
@@ -283,11 +324,81 @@ def pull(
         (input_version.folder / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     card = build_card(
-        report, input_version.config_dict, repo_id=push_to_hub, folder=folder.name,
-        extra_section=curation_card_section(report),
-    )  # fmt: skip
+        report, input_version.config_dict, repo_id=push_to_hub, folder=folder.name, extra_section=card_section(report)
+    )
     save_and_push(folder, curated, card, version, push_to_hub, input_version.config.output, "curation kept no pair")
     return PullResult(folder, report)
+
+
+def auto_decisions(version: Any) -> dict[str, RecordResponses]:
+    """One submitted answer per reviewable pair, as if from an annotator named AUTO_ANNOTATOR: discard where a soft
+    check flags the pair (the discard `curate push` would suggest), keep everywhere else; the flags go in its notes."""
+    rows, _ = reviewable_rows(version)
+    limits = SoftLimits.from_validation(version.config.validation)
+    decisions = {}
+    for _, row in rows:
+        flags = limits.flags(row)
+        values = {DECISION: DISCARD, NOTES: "soft checks: " + ", ".join(sorted(flags))} if flags else {DECISION: KEEP}
+        answer = {"user_id": AUTO_ANNOTATOR, "username": AUTO_ANNOTATOR, "status": "submitted", "values": values}
+        decisions[row[col.REPLY_ID]] = RecordResponses(row[col.REPLY_ID], {}, {}, "completed", [answer])
+    return decisions
+
+
+def auto(
+    dataset_spec: str, output_dir: str | Path, push_to_hub: str | None = None, version: str | None = None
+) -> PullResult:
+    """Curate a version with no person in the loop: the soft checks' suggestions are the decisions (auto_decisions),
+    resolved and written exactly as `curate pull` resolves and writes people's answers."""
+    input_version = load_version(dataset_spec)
+    version, folder = next_version_folder(input_version, output_dir, version, push_to_hub)
+    rows, ledger, facts = curate_rows(input_version, auto_decisions(input_version))
+    limits = SoftLimits.from_validation(input_version.config.validation)
+    curation = {
+        "mode": "auto",
+        "reviewed_by_people": False,
+        "soft_limits": {
+            col.LANGUAGE_CONFIDENCE: limits.min_language_confidence,
+            col.TOXICITY_SCORE: limits.max_toxicity,
+            col.UNIQUE_WORD_COUNT: limits.min_unique_words,
+            col.GENERIC_PHRASE_RATIO: limits.max_generic_ratio,
+        },
+    }
+    return write_curated_version(
+        input_version, rows, ledger, facts, folder, version, push_to_hub, curation, auto_card_section
+    )
+
+
+def auto_card_section(report: dict) -> str:
+    curation = report["curation"]
+    counts = curation["counts"]
+    source = curation["input"]
+    limits = curation["soft_limits"]
+    rows = [
+        ("input pairs", counts["input_pairs"]),
+        ("kept (no soft check flagged them)", counts["kept"]),
+        ("discarded (a soft check flagged them)", counts["discarded"]),
+        ("invalid input rows (never decided)", counts["invalid"]),
+    ]
+    table = "\n".join(["| pairs | count |", "|---|---|"] + [f"| {name} | {count} |" for name, count in rows])
+    return f"""
+## Curation (auto mode: no person reviewed this version)
+
+This version is **{source["version"]}** (`{source["source"]}`) curated by `python -m data_prep curate auto`.
+**No person reviewed these pairs.** The automatic soft checks stood in for annotators: a pair was discarded where
+one of them flagged it (the pairs `curate push` would send to Argilla with *discard* suggested) and kept otherwise.
+A pair is flagged when it lies between the build's threshold and a soft limit halfway to the clean end:
+
+- language confidence below {limits[col.LANGUAGE_CONFIDENCE]:g},
+- toxicity above {limits[col.TOXICITY_SCORE]:g},
+- fewer than {limits[col.UNIQUE_WORD_COUNT]:g} distinct meaningful words,
+- a generic-phrase ratio above {limits[col.GENERIC_PHRASE_RATIO]:g}.
+
+Nothing was edited. For human review, use `curate push` and `curate pull`.
+
+{table}
+
+Every pair's decision (and the checks that flagged it) is in `curation.jsonl`.
+"""
 
 
 def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,6 +417,15 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pull_parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
     pull_parser.add_argument("--version", default=None, help="vN (default: the input's version + 1)")
+    auto_parser = commands.add_parser(
+        "auto", help="the next dataset version with no person in the loop: the soft checks' suggestions decide"
+    )
+    auto_parser.add_argument(
+        "--dataset", required=True, metavar="DIR_OR_REPO[@vN]", help="a version folder, DIR@vN, or a Hub REPO@vN"
+    )
+    auto_parser.add_argument("--output", type=Path, required=True, help="the version is written to OUTPUT/vN/")
+    auto_parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
+    auto_parser.add_argument("--version", default=None, help="vN (default: the input's version + 1)")
     for sub in (push_parser, pull_parser):
         sub.add_argument("--argilla-dataset", required=True, metavar="NAME", help="the Argilla dataset's name")
         sub.add_argument("--workspace", default=None, help="Argilla workspace (default: your first one)")
@@ -347,6 +467,16 @@ def run_curate(args: argparse.Namespace) -> int:
                     + ", ".join(f"{count} {reason}" for reason, count in reasons.items())
                     + " (each is logged above; pull counts them as curation/invalid_record)"
                 )
+            return 0
+        if args.curate_command == "auto":
+            result = auto(args.dataset, args.output, push_to_hub=args.push_to_hub, version=args.version)
+            counts = result.report["curation"]["counts"]
+            print(
+                f"curated version written to {result.folder}"
+                + (f" and pushed to {args.push_to_hub}@{result.report['version']}" if args.push_to_hub else "")
+                + f" in auto mode (no person reviewed it): of {counts['input_pairs']} pairs, {counts['kept']} kept, "
+                f"{counts['discarded']} discarded by the soft checks, {counts['invalid']} invalid"
+            )
             return 0
         result = pull(
             args.argilla_dataset,

@@ -190,3 +190,39 @@ def test_curate_stops_with_a_message_on_bad_input_before_any_work(tmp_path, monk
 
     json.loads((broken / "report.json").read_text())  # the refused runs wrote nothing into the version
     assert sorted(p.name for p in broken.iterdir()) == ["README.md", "config.yaml", "data", "report.json"]
+
+
+def test_curate_auto_discards_what_the_soft_checks_flag_and_the_card_says_no_person_reviewed(tmp_path, capsys):
+    version = write_version(tmp_path / "data" / "v1", review_rows())
+    command = ["curate", "auto", "--dataset", str(tmp_path / "data"), "--output", str(tmp_path / "data")]
+    assert main(command) == 0
+    assert "auto mode (no person reviewed it)" in capsys.readouterr().out
+    folder = tmp_path / "data" / "v2"
+    report = json.loads((folder / "report.json").read_text())
+    # every input row in exactly one disposition: the flagged pair (toxicity 0.2, soft limit 0.15) discarded, the
+    # row without a reply counted as invalid, every other pair kept unchanged in its split
+    assert sum(report["dispositions"].values()) == report["input_records"] == 9
+    assert report["dispositions"] == {
+        "kept": 7,
+        "curation/discarded": 1,
+        "curation/invalid_record/missing_reply_text": 1,
+    }
+    assert report["curation"]["mode"] == "auto" and report["curation"]["reviewed_by_people"] is False
+    ledger = {
+        entry["reply_id"]: entry for entry in map(json.loads, (folder / "curation.jsonl").read_text().splitlines())
+    }
+    assert ledger["kept"]["disposition"] == "curation/discarded"
+    assert ledger["kept"]["notes"] == [f"soft checks: {col.TOXICITY_SCORE}"]
+    curated, original = load_version(str(folder)), load_version(str(version))
+    assert curated.rows["train"] == original.rows["train"][1:6]
+    assert curated.rows["eval"] == original.rows["eval"] and curated.rows["test"] == original.rows["test"]
+    card = (folder / "README.md").read_text()
+    assert "No person reviewed these pairs" in card and "curate auto" in card and "| discarded" in card
+    assert str(tmp_path) not in card + (folder / "report.json").read_text()
+
+    # v2 exists now: curating v1 again refuses before any work (DIR alone means its latest version, v2 -> v3)
+    assert main(["curate", "auto", "--dataset", f"{tmp_path / 'data'}@v1", "--output", str(tmp_path / "data")]) == 2
+    assert "v2" in capsys.readouterr().err
+    assert sorted(path.name for path in (tmp_path / "data").iterdir()) == ["v1", "v2"]
+    assert main(command[:-1] + [str(tmp_path / "other"), "--push-to-hub", "someone/replies"]) == 2
+    assert "--push-to-hub needs --version" in capsys.readouterr().err

@@ -77,9 +77,9 @@ def test_qwen3_recipe_has_the_seed_hyperparameters():
 
 def test_command_line_overrides_the_recipe():
     _, args, model_args, replytune_args = configs.parse_recipe_args(
-        ["--config", str(DEMO_RECIPE), "--learning_rate", "1e-3", "--lora_r", "8", "--use_unsloth", "auto"]
+        ["--config", str(DEMO_RECIPE), "--learning_rate", "5e-4", "--lora_r", "8", "--use_unsloth", "auto"]
     )
-    assert (args.learning_rate, model_args.lora_r, replytune_args.use_unsloth) == (1e-3, 8, "auto")
+    assert (args.learning_rate, model_args.lora_r, replytune_args.use_unsloth) == (5e-4, 8, "auto")
 
 
 @pytest.mark.parametrize(
