@@ -1,11 +1,104 @@
-"""OUTPUT/report.md of `make demo`: each stage's numbers, and links to the plots beside them (paths relative to
-OUTPUT, so the folder can be moved or zipped whole)."""
+"""The numbers of `make demo`: read back from each stage's artefacts (the files a user can open), and OUTPUT/report.md,
+which shows them with links to the plots beside them (paths relative to OUTPUT, so the folder can be moved whole)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+
+# --- numbers read back from each stage's artefacts ---------------------------------------------------------------
+
+
+def version_numbers(folder: Path) -> dict:
+    """A version's counts, and the two hashes that show a rerun built the same dataset."""
+    import pyarrow.parquet as pq
+
+    report = json.loads((folder / "report.json").read_text())
+    content = hashlib.sha256()
+    assignment = hashlib.sha256()
+    for path in sorted((folder / "data").glob("*.parquet")):
+        content.update(path.name.encode() + b"\0" + path.read_bytes())
+        split = path.name.split("-", 1)[0]
+        for reply_id in sorted(pq.read_table(path, columns=["reply_id"]).column("reply_id").to_pylist()):
+            assignment.update(f"{split}\t{reply_id}\n".encode())
+    dispositions = report.get("dispositions") or {}
+    return {
+        "version": folder.name,
+        "folder": str(folder),
+        "input_records": report.get("input_records"),
+        "splits": report.get("splits") or {},
+        "dispositions": dispositions,
+        "content_sha256": content.hexdigest(),
+        "split_assignment_sha256": assignment.hexdigest(),
+        "funnel_png": str(folder / "funnel.png") if (folder / "funnel.png").exists() else None,
+    }
+
+
+def describe_version(numbers: dict) -> str:
+    splits = ", ".join(f"{count} {name}" for name, count in numbers["splits"].items())
+    return (
+        f"{numbers['version']}: {numbers['input_records']} input records -> {splits} pairs; content sha256 "
+        f"{numbers['content_sha256'][:12]}, split sha256 {numbers['split_assignment_sha256'][:12]}"
+    )
+
+
+def training_numbers(adapter_dir: Path, curves_png: Path) -> dict:
+    """Steps, losses and the training-curves PNG (drawn from trainer_state.json's log history)."""
+    from judge.plots import plot_training_curves
+    from recipes.run_files import training_log_history
+
+    history, _ = training_log_history(adapter_dir)
+    train_losses = [entry["loss"] for entry in history if "loss" in entry]
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    plan = json.loads((adapter_dir / "plan.json").read_text()) if (adapter_dir / "plan.json").exists() else {}
+    drawn = plot_training_curves(history, curves_png, "SmolLM2-135M + LoRA on the demo data (CPU)")
+    steps = max((entry.get("step", 0) for entry in history), default=0)
+    return {
+        "steps": steps,
+        "train_examples": plan.get("train_examples") or plan.get("train", {}).get("examples"),
+        "first_train_loss": train_losses[0] if train_losses else None,
+        "last_train_loss": train_losses[-1] if train_losses else None,
+        "first_eval_loss": eval_losses[0] if eval_losses else None,
+        "best_eval_loss": min(eval_losses) if eval_losses else None,
+        "curves_png": str(curves_png) if drawn else None,
+    }
+
+
+def evaluation_numbers(eval_dir: Path) -> dict:
+    from judge.model_card import verdict_line
+
+    stats = json.loads((eval_dir / "stats.json").read_text())
+    score_report = json.loads((eval_dir / "score_report.json").read_text())
+    generation = json.loads((eval_dir / "generation_report.json").read_text())
+    return {
+        "tweets": generation["items"],
+        "systems": list(generation["systems"]),
+        "judge": f"{score_report['judge']} ({score_report['model']})",
+        "judge_calls": score_report["run"]["judged"],
+        "judge_from_cache": score_report["run"]["from_cache"],
+        "mean_scores": {name: entry["mean_score"] for name, entry in score_report["verdicts"]["single"].items()},
+        "pairwise_by_systems": score_report["verdicts"]["pairwise"],
+        "n": stats["n"],
+        "means": stats.get("means"),
+        "mean_difference": stats.get("mean_difference"),
+        "pairwise": stats["pairwise"],
+        "bootstrap_ci": stats["bootstrap_ci"],
+        "effect_size": stats.get("effect_size"),
+        "relative_improvement_pct": stats.get("relative_improvement_pct"),
+        "holm": stats.get("holm"),
+        "verdict": verdict_line(stats),
+        "caveats": stats["verdict"].get("caveats", []),
+        "forgetting": {
+            name: entry.get("change_vs_base_pct")
+            for name, entry in ((generation.get("forgetting") or {}).get("systems") or {}).items()
+        },
+    }
+
+
+# --- report.md ---------------------------------------------------------------------------------------------------
 
 
 def render_report(demo, results: dict, total_seconds: float) -> str:
