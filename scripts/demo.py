@@ -259,6 +259,8 @@ class Demo:
         version = latest_version(self.data_dir)
         numbers = version_numbers(self.data_dir / version)
         numbers["pushed"] = f"{self.dataset_id}@{version}"
+        if not numbers["splits"].get("train"):
+            raise DemoError(f"{version} holds no training pair: keep some pairs in the review and run the demo again")
         dispositions = numbers["dispositions"]
         decided = ", ".join(f"{count} {name}" for name, count in sorted(dispositions.items()) if count)
         return StageResult("curate", 0, f"{version} from v1: {decided}; pushed {self.dataset_id}@{version}", numbers)
@@ -298,7 +300,7 @@ class Demo:
             self.command(
                 "curate",
                 [self.python, "-m", "data_prep", "curate", "pull", "--argilla-dataset", "replytune-demo"]
-                + ["--output", self.data_dir, "--push-to-hub", self.dataset_id],
+                + ["--output", self.data_dir, "--push-to-hub", self.dataset_id, "--version", "v2"],
                 env,
             )
         finally:
