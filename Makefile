@@ -46,16 +46,14 @@ argilla: install
 install-gpu: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS),unsloth]"
 
-# The whole pipeline offline on the bundled sample: build the dataset, then train a LoRA on SmolLM2-135M (CPU).
+# The whole pipeline offline on the bundled sample, every stage into $(DEMO_DIR) (rebuilt each run), ending with
+# $(DEMO_DIR)/report.md: build + push v1, curate (auto: the validators decide; CURATE=argilla: a person in the local
+# Argilla), train SmolLM2-135M on the CPU, judge, publish, load the adapter back by revision and reply to a tweet.
+# Pushes go to a Hub stand-in on 127.0.0.1; HUB=real (with HF_TOKEN) pushes private repos to huggingface.co.
+CURATE ?= auto
+HUB ?= stand-in
 demo: install
-	rm -rf $(DEMO_DIR)
-	$(BIN)/python -m data_prep build --config data_prep/configs/demo.yaml \
-		--input data_prep/sample/demo_tweets.jsonl --output $(DEMO_DIR)/data
-	TRACKIO_DIR=$(DEMO_DIR)/trackio $(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 \
-		--mixed_precision no --dynamo_backend no recipes/sft_qlora.py \
-		--config recipes/smollm2-135m/sft/config_demo.yaml \
-		--dataset_name $(DEMO_DIR)/data --output_dir $(DEMO_DIR)/adapter
-	@echo "demo done: dataset in $(DEMO_DIR)/data/v1 (report.json, funnel.png), adapter in $(DEMO_DIR)/adapter"
+	$(BIN)/python -m scripts.demo --output $(DEMO_DIR) --curate $(CURATE) --hub $(HUB)
 
 test: install
 	$(BIN)/python -m pytest

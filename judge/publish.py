@@ -54,6 +54,7 @@ EVAL_REPORTS = (
     "validity.md",
 )
 VALIDITY_FOLDERS = ("", "validity")  # `judge validate --output EVAL` or `--output EVAL/validity`
+PUBLISHED_FILE_NAME = "published.json"  # written into --eval after a push: repo, tag, commit, hashes
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _NEXT_VERSION = re.compile(r"^v([1-9][0-9]*)$")
 
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         log.exception("publish failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
+    record_published(published, args.repo, args.adapter, args.eval)
     print(
         f"published {published.repo_id}@{published.revision} (commit {published.commit[:12]}, "
         f"{'private' if published.private else 'PUBLIC'}): {len(published.files)} files\n"
@@ -106,6 +108,19 @@ def run(args: argparse.Namespace) -> int:
         f'load it: PeftModel.from_pretrained(base, "{published.repo_id}", revision="{published.revision}")'
     )
     return EXIT_OK
+
+
+def record_published(published: Published, repo: str, adapter_dir: Path, eval_dir: Path) -> None:
+    """EVAL/published.json: what went where, so that `judge run --publish` skips a push already made."""
+    from data_prep.collect import write_json_atomically
+
+    record = {
+        "repo": repo,  # as given: `--repo name` is published as your-namespace/name (repo_id)
+        **dataclasses.asdict(published),
+        "adapter_sha256": sha256_of(Path(adapter_dir) / "adapter_model.safetensors"),
+        "stats_sha256": sha256_of(Path(eval_dir) / "stats.json"),
+    }
+    write_json_atomically(Path(eval_dir) / PUBLISHED_FILE_NAME, record)
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ after submission, so a restarted command polls the batch it already paid for ins
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -197,7 +198,7 @@ def run_tasks(
     if isinstance(judge, LocalJudge):
         with JsonlAppender(verdicts_path) as appender:
             outcome.torn_bytes_dropped = appender.dropped_torn_bytes
-            _run_local(pending, judge, appender, weights, outcome, progress)
+            _run_local(pending, judge, appender, weights, outcome, progress, cache)
         return outcome
     assert isinstance(judge, ApiJudge)
     run = _ApiRun(judge, cache, weights, outcome)
@@ -229,11 +230,39 @@ def run_tasks(
     return outcome
 
 
-def _run_local(tasks, judge: LocalJudge, appender, weights, outcome: RunOutcome, progress: bool) -> None:
-    with tqdm(total=len(tasks), desc=f"judge {judge.name}", unit=" verdicts", disable=not progress) as bar:
-        for start in range(0, len(tasks), LOCAL_CHUNK):
-            chunk = tasks[start : start + LOCAL_CHUNK]
+def _run_local(
+    tasks, judge: LocalJudge, appender, weights, outcome: RunOutcome, progress: bool, cache: ResponseCache | None
+) -> None:
+    """A local judge costs no money but minutes of CPU: its verdicts go through the disk cache too, so a rerun on the
+    same replies (a fresh output folder, a second `make demo`) judges nothing again."""
+    identity = (judge.name, judge.model, judge.prompt_version)
+    keys = {task.key: cache_key(*identity, judge.cache_request(task)) for task in tasks}
+    uncached = []
+    for task in tasks:
+        entry = cache.get(keys[task.key]) if cache else None
+        if entry is None:
+            uncached.append(task)
+            continue
+        parsed = ParsedVerdict(**entry["response"])
+        appender.append(verdict_record(task, judge, parsed, weights, cached=True).to_json())
+        outcome.from_cache += 1
+        outcome.parse_errors += parsed.parse_error is not None
+    with tqdm(total=len(uncached), desc=f"judge {judge.name}", unit=" verdicts", disable=not progress) as bar:
+        for start in range(0, len(uncached), LOCAL_CHUNK):
+            chunk = uncached[start : start + LOCAL_CHUNK]
             for task, parsed in zip(chunk, judge.judge_tasks(chunk)):
+                if cache is not None:
+                    request = judge.cache_request(task)
+                    cache.put(
+                        keys[task.key],
+                        {
+                            "judge": judge.name,
+                            "model": judge.model,
+                            "prompt_version": judge.prompt_version,
+                            "request": request,
+                            "response": dataclasses.asdict(parsed),
+                        },
+                    )
                 appender.append(verdict_record(task, judge, parsed, weights).to_json())
                 outcome.judged += 1
                 outcome.parse_errors += parsed.parse_error is not None

@@ -129,7 +129,20 @@ def client_errors(sdk) -> tuple[tuple[type[Exception], ...], tuple[type[Exceptio
 
 
 class LocalJudge(Judge):
-    """A judge that runs here and costs nothing."""
+    """A judge that runs here and costs nothing but time."""
 
     def judge_tasks(self, tasks: list[JudgeTask]) -> list[ParsedVerdict]:
         raise NotImplementedError
+
+    def cache_settings(self) -> dict[str, Any]:
+        """What else changes a verdict besides the name, model, prompt version and texts (part of the cache key)."""
+        return {}
+
+    def cache_request(self, task: JudgeTask) -> dict[str, Any]:
+        """What the disk cache keys this task's verdict on (with the judge's name, model and prompt version)."""
+        return {
+            "kind": task.kind,
+            "tweet": task.tweet_text,
+            "replies": list(task.replies),
+            "settings": self.cache_settings(),
+        }

@@ -97,6 +97,18 @@ class TransformersJudge(LocalJudge):
             label = criterion.capitalize()
             self.frames[criterion] = self._frame(self._single_system(criterion), f"{label} (1-10):", SCORE_LABELS)
 
+    def cache_settings(self) -> dict:
+        config = self.config
+        return {
+            "revision": config.revision,
+            "dtype": config.dtype,
+            "load_in_4bit": config.load_in_4bit,
+            "use_cpu": config.use_cpu,
+            "min_answer_probability": config.min_answer_probability,
+            "criteria_weights": self.weights,
+            "max_chars": [self.prompt.max_tweet_chars, self.prompt.max_reply_chars],
+        }
+
     # --- prompts -----------------------------------------------------------------------------------------------
 
     def _data(self, kind: str, tweet: str, replies: list[str]) -> str:

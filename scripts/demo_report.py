@@ -1,0 +1,273 @@
+"""The numbers of `make demo`: read back from each stage's artefacts (the files a user can open), and OUTPUT/report.md,
+which shows them with links to the plots beside them (paths relative to OUTPUT, so the folder can be moved whole)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+# --- numbers read back from each stage's artefacts ---------------------------------------------------------------
+
+
+def version_numbers(folder: Path) -> dict:
+    """A version's counts, and the two hashes that show a rerun built the same dataset."""
+    import pyarrow.parquet as pq
+
+    report = json.loads((folder / "report.json").read_text())
+    content = hashlib.sha256()
+    assignment = hashlib.sha256()
+    for path in sorted((folder / "data").glob("*.parquet")):
+        content.update(path.name.encode() + b"\0" + path.read_bytes())
+        split = path.name.split("-", 1)[0]
+        for reply_id in sorted(pq.read_table(path, columns=["reply_id"]).column("reply_id").to_pylist()):
+            assignment.update(f"{split}\t{reply_id}\n".encode())
+    dispositions = report.get("dispositions") or {}
+    return {
+        "version": folder.name,
+        "folder": str(folder),
+        "input_records": report.get("input_records"),
+        "splits": report.get("splits") or {},
+        "dispositions": dispositions,
+        "content_sha256": content.hexdigest(),
+        "split_assignment_sha256": assignment.hexdigest(),
+        "funnel_png": str(folder / "funnel.png") if (folder / "funnel.png").exists() else None,
+    }
+
+
+def describe_version(numbers: dict) -> str:
+    splits = ", ".join(f"{count} {name}" for name, count in numbers["splits"].items())
+    return (
+        f"{numbers['version']}: {numbers['input_records']} input records -> {splits} pairs; content sha256 "
+        f"{numbers['content_sha256'][:12]}, split sha256 {numbers['split_assignment_sha256'][:12]}"
+    )
+
+
+def training_numbers(adapter_dir: Path, curves_png: Path) -> dict:
+    """Steps, losses and the training-curves PNG (drawn from trainer_state.json's log history)."""
+    from judge.plots import plot_training_curves
+    from recipes.run_files import training_log_history
+
+    history, _ = training_log_history(adapter_dir)
+    train_losses = [entry["loss"] for entry in history if "loss" in entry]
+    eval_losses = [entry["eval_loss"] for entry in history if "eval_loss" in entry]
+    plan = json.loads((adapter_dir / "plan.json").read_text()) if (adapter_dir / "plan.json").exists() else {}
+    drawn = plot_training_curves(history, curves_png, "SmolLM2-135M + LoRA on the demo data (CPU)")
+    steps = max((entry.get("step", 0) for entry in history), default=0)
+    return {
+        "steps": steps,
+        "train_examples": plan.get("train_examples") or plan.get("train", {}).get("examples"),
+        "first_train_loss": train_losses[0] if train_losses else None,
+        "last_train_loss": train_losses[-1] if train_losses else None,
+        "first_eval_loss": eval_losses[0] if eval_losses else None,
+        "best_eval_loss": min(eval_losses) if eval_losses else None,
+        "curves_png": str(curves_png) if drawn else None,
+    }
+
+
+def evaluation_numbers(eval_dir: Path) -> dict:
+    from judge.model_card import verdict_line
+
+    stats = json.loads((eval_dir / "stats.json").read_text())
+    score_report = json.loads((eval_dir / "score_report.json").read_text())
+    generation = json.loads((eval_dir / "generation_report.json").read_text())
+    return {
+        "tweets": generation["items"],
+        "systems": list(generation["systems"]),
+        "judge": f"{score_report['judge']} ({score_report['model']})",
+        "judge_calls": score_report["run"]["judged"],
+        "judge_from_cache": score_report["run"]["from_cache"],
+        "mean_scores": {name: entry["mean_score"] for name, entry in score_report["verdicts"]["single"].items()},
+        "pairwise_by_systems": score_report["verdicts"]["pairwise"],
+        "n": stats["n"],
+        "means": stats.get("means"),
+        "mean_difference": stats.get("mean_difference"),
+        "pairwise": stats["pairwise"],
+        "bootstrap_ci": stats["bootstrap_ci"],
+        "effect_size": stats.get("effect_size"),
+        "relative_improvement_pct": stats.get("relative_improvement_pct"),
+        "holm": stats.get("holm"),
+        "verdict": verdict_line(stats),
+        "caveats": stats["verdict"].get("caveats", []),
+        "forgetting": {
+            name: entry.get("change_vs_base_pct")
+            for name, entry in ((generation.get("forgetting") or {}).get("systems") or {}).items()
+        },
+    }
+
+
+# --- report.md ---------------------------------------------------------------------------------------------------
+
+
+def render_report(demo, results: dict, total_seconds: float) -> str:
+    out = Path(demo.output)
+    hub = "the local stand-in (tests/stand_ins/hub.py)" if demo.hub == "stand-in" else "huggingface.co"
+    lines = [
+        "# replytune demo report",
+        "",
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {total_seconds / 60:.1f} min on {os.cpu_count()} CPU "
+        f"cores, Hub: {hub}.",
+        "",
+        "This is a **135M-parameter model trained for a few steps on the CPU, on synthetic tweets**: it shows that "
+        "every stage runs and hands the next one what it needs. Its numbers say nothing about what Qwen3-8B on real "
+        "data will do; the README's GPU quickstart runs the same stages at full size.",
+        "",
+        "| stage | time | result |",
+        "| --- | ---: | --- |",
+    ]
+    lines += [f"| {r.name} | {r.seconds:.0f} s | {r.summary.replace('|', '/')} |" for r in results.values()]
+    lines.append("")
+    if "build" in results:
+        lines += dataset_section("1. Dataset v1 (`data_prep build`)", results["build"].numbers, out)
+    if "curate" in results:
+        lines += curation_section(demo.curate, results["curate"].numbers, out)
+    if "train" in results:
+        lines += training_section(results["train"].numbers, out)
+    if "evaluate" in results:
+        lines += evaluation_section(results["evaluate"].numbers, demo.eval_dir, out)
+    if "publish" in results:
+        lines += publish_section(results["publish"].numbers)
+    if "reply" in results:
+        lines += reply_section(results["reply"].numbers)
+    lines += [
+        "## Reproducibility",
+        "",
+        "Two runs build the same dataset (the demo's pseudonym key is fixed and public: the tweets are synthetic) "
+        "and the second one answers every judge request from the cache outside this folder. Compare "
+        "`demo_summary.json` of two runs: `content_sha256` and `split_assignment_sha256` of each version, and "
+        "`judge_calls`. Every command's full output is in `logs/`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def link(path: str | None, out: Path, alt: str) -> list[str]:
+    if not path or not Path(path).exists():
+        return [f"_({alt}: no plot was written)_", ""]
+    return [f"![{alt}]({os.path.relpath(path, out)})", ""]
+
+
+def dataset_section(title: str, numbers: dict, out: Path) -> list[str]:
+    dispositions = numbers["dispositions"]
+    rejected = sorted(((count, reason) for reason, count in dispositions.items() if reason != "kept"), reverse=True)
+    lines = [
+        f"## {title}",
+        "",
+        f"- input records: {numbers['input_records']}; kept: {dispositions.get('kept', 0)} pairs "
+        f"({', '.join(f'{count} {name}' for name, count in numbers['splits'].items())})",
+        f"- pushed to `{numbers['pushed']}` (private)",
+        f"- content sha256 `{numbers['content_sha256']}`, split assignment sha256 "
+        f"`{numbers['split_assignment_sha256']}`",
+        "",
+    ]
+    if rejected:
+        lines += ["| disposition | records |", "| --- | ---: |"]
+        lines += [f"| {reason} | {count} |" for count, reason in rejected[:12]]
+        if len(rejected) > 12:
+            lines.append(f"| ({len(rejected) - 12} more, in report.json) | {sum(c for c, _ in rejected[12:])} |")
+        lines.append("")
+    return lines + link(numbers.get("funnel_png"), out, "funnel: where the records went")
+
+
+def curation_section(mode: str, numbers: dict, out: Path) -> list[str]:
+    if numbers.get("skipped"):
+        return ["## 2. Curation", "", "Skipped: this checkout has no `data_prep curate auto`; training used v1.", ""]
+    who = (
+        "the validators' suggestions stood in for people (`curate auto`)" if mode == "auto" else "a person in Argilla"
+    )
+    title = f"2. Curation: {numbers['version']}, decided by {who}"
+    return dataset_section(title, numbers, out)
+
+
+def training_section(numbers: dict, out: Path) -> list[str]:
+    def value(name: str) -> str:
+        number = numbers.get(name)
+        return "n/a" if number is None else f"{number:.4f}"
+
+    return [
+        "## 3. Training (SmolLM2-135M-Instruct + LoRA, CPU recipe)",
+        "",
+        f"- dataset `{numbers['dataset']}` (loaded from the Hub at its tag); {numbers['steps']} optimizer steps on "
+        f"{numbers.get('train_examples') or '?'} training pairs",
+        f"- train loss {value('first_train_loss')} -> {value('last_train_loss')}; eval loss "
+        f"{value('first_eval_loss')} -> best {value('best_eval_loss')}",
+        "",
+        *link(numbers.get("curves_png"), out, "training curves: train and eval loss per step"),
+    ]
+
+
+def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
+    pairwise, ci = numbers["pairwise"], numbers["bootstrap_ci"]
+    level = f"{ci['level'] * 100:g}%"
+    win_rate_ci = ci.get("win_rate") or [None, None]
+    lines = [
+        "## 4. Evaluation (`judge run`: generate, score, stats)",
+        "",
+        f"- {numbers['tweets']} held-out tweets, systems: {', '.join(numbers['systems'])}",
+        f"- judge: {numbers['judge']}; judge calls this run: **{numbers['judge_calls']}** "
+        f"({numbers['judge_from_cache']} answered from the cache)",
+        "",
+        "| system | mean score (1-10) |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {name} | {score:.2f} |" for name, score in numbers["mean_scores"].items()]
+    lines += ["", "| pair (both orders combined) | wins | ties | inconsistency |", "| --- | --- | ---: | ---: |"]
+    for name, entry in numbers["pairwise_by_systems"].items():
+        wins = ", ".join(f"{system} {count}" for system, count in entry["wins"].items())
+        lines.append(f"| {name} | {wins} | {entry['ties']} | {entry['inconsistency_rate']} |")
+    lines += [
+        "",
+        f"**adapter vs base** on {numbers['n']} tweets: win/tie/loss {pairwise['wins']}/{pairwise['ties']}/"
+        f"{pairwise['losses']}, win rate {number(pairwise.get('win_rate'))} ({level} CI "
+        f"{number(win_rate_ci[0])} to {number(win_rate_ci[1])}); mean score difference "
+        f"{number(numbers.get('mean_difference'), signed=True)} "
+        f"({level} CI {number(ci['mean_difference'][0])} to {number(ci['mean_difference'][1])}); "
+        f"d_z {number((numbers.get('effect_size') or {}).get('d_z'))}.",
+        "",
+        f"Verdict: {numbers['verdict']}",
+        "",
+    ]
+    lines += [f"- caveat: {caveat}" for caveat in numbers["caveats"]]
+    lines.append("")
+    for name, alt in (
+        ("score_distributions.png", "score distributions per system"),
+        ("win_tie_loss.png", "win / tie / loss of the adapter against the base, with confidence intervals"),
+        ("reply_lengths.png", "reply lengths per system"),
+    ):
+        lines += link(str(eval_dir / name), out, alt)
+    return lines
+
+
+def number(value, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def publish_section(published: dict) -> list[str]:
+    repo, revision = published["repo_id"], published["revision"]
+    return [
+        "## 5. Published",
+        "",
+        f"`{repo}@{revision}` (commit `{published['commit'][:12]}`, {'private' if published['private'] else 'public'}"
+        f"): {len(published['files'])} files in one tagged commit: the adapter, the model card and the evaluation.",
+        "",
+        "```python",
+        f'model = PeftModel.from_pretrained(base, "{repo}", revision="{revision}")',
+        "```",
+        "",
+    ]
+
+
+def reply_section(numbers: dict) -> list[str]:
+    return [
+        f"## 6. The adapter, loaded back from `{numbers['loaded']}`, answers a new tweet",
+        "",
+        f"> {numbers['tweet']}",
+        "",
+        f"- adapter: {numbers.get('adapter')!r}",
+        f"- base model (the same decoding): {numbers.get('base')!r}",
+        "",
+    ]
