@@ -279,7 +279,7 @@ def write_curated_version(
     from data_prep.build import rows_to_dataset
     from data_prep.card import build_card
     from data_prep.funnel import Funnel, plot_funnel, write_report
-    from data_prep.publish import save_and_push
+    from data_prep.publish import save_and_push, staging_folder
 
     funnel = Funnel(input_records=len(ledger))
     for entry in ledger:
@@ -314,19 +314,20 @@ def write_curated_version(
         },
     )
     curated = rows_to_dataset(rows)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_report(report, folder / "report.json")
-    with open(folder / "curation.jsonl", "w", encoding="utf-8") as file:
+    staging = staging_folder(folder)  # no half-written vN if the run is killed or the push fails
+    write_report(report, staging / "report.json")
+    with open(staging / "curation.jsonl", "w", encoding="utf-8") as file:
         for entry in ledger:
             file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    plot_funnel(funnel, folder / "funnel.png", title=f"curation {input_version.version} -> {version}")
-    (folder / "config.yaml").write_text(
+    plot_funnel(funnel, staging / "funnel.png", title=f"curation {input_version.version} -> {version}")
+    (staging / "config.yaml").write_text(
         (input_version.folder / "config.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     card = build_card(
         report, input_version.config_dict, repo_id=push_to_hub, folder=folder.name, extra_section=card_section(report)
     )
-    save_and_push(folder, curated, card, version, push_to_hub, input_version.config.output, "curation kept no pair")
+    output = input_version.config.output
+    folder = save_and_push(staging, curated, card, version, push_to_hub, output, "curation kept no pair", final=folder)
     return PullResult(folder, report)
 
 

@@ -241,20 +241,10 @@ class Demo:
         if self.curate == "argilla":
             self.curate_in_argilla()
         else:
-            probe = subprocess.run(
-                [self.python, "-m", "data_prep", "curate", "auto", "--help"],
-                cwd=REPO_ROOT,
-                env=self.env,
-                capture_output=True,
-            )
-            if probe.returncode:
-                summary = "skipped: this checkout has no `data_prep curate auto` yet; training on v1"
-                print(summary)
-                return StageResult("curate", 0, summary, {"version": "v1", "skipped": True})
             self.command(
                 "curate",
                 [self.python, "-m", "data_prep", "curate", "auto", "--dataset", f"{self.data_dir}@v1"]
-                + ["--output", self.data_dir, "--push-to-hub", self.dataset_id],
+                + ["--output", self.data_dir, "--push-to-hub", self.dataset_id, "--version", "v2"],
             )
         version = latest_version(self.data_dir)
         numbers = version_numbers(self.data_dir / version)
