@@ -43,11 +43,10 @@ SECRETS = {
     "WANDB_API_KEY": "e2efakewandbkeythatmustneverleak0000004",
 }
 PSEUDONYM_KEY = "e2e-fixed-pseudonym-key-for-determinism"
-TWEETS = 4  # held-out tweets answered and judged
+TWEETS = 4  # held-out tweets answered and judged (the sample's test split holds more)
 SYSTEMS = ("base", "adapter")
-# per held-out tweet (the sample's test split holds 2): base vs adapter in both orders, and one score per system
-ITEMS = 2
-JUDGE_TASKS = ITEMS * (2 + len(SYSTEMS))
+ITEMS = TWEETS
+JUDGE_TASKS = ITEMS * (2 + len(SYSTEMS))  # per tweet: base vs adapter in both orders, and one score per system
 HUB_FAULT_RATE = 0.2
 DATA_BUILD = (
     "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
