@@ -132,11 +132,12 @@ def test_a_dry_run_prints_and_writes_the_plan_without_loading_a_model(
     assert sft_qlora.main(args) == 0
     planned = json.loads((output / "plan.json").read_text())
     assert (planned["train_examples"], planned["eval_examples"]) == (40, 8)
-    assert planned["examples_per_optimizer_step"] == 16 and planned["optimizer_steps"] == 3
+    # 40 examples at 16 per step: 3 steps per epoch, 2 epochs; an evaluation every ceil(0.2 * 6) = 2 steps
+    assert planned["examples_per_optimizer_step"] == 16 and planned["optimizer_steps"] == 6
     assert planned["train_tokens"]["max_per_example"] >= planned["train_tokens"]["mean_per_example"] > 0
-    assert planned["evaluation_steps"] == [1, 2, 3] and planned["warmup_steps"] == 0
+    assert planned["evaluation_steps"] == [2, 4, 6] and planned["warmup_steps"] == 2
     printed = capsys.readouterr().out
-    assert "16 examples per optimizer step" in printed and "evaluations:  3 at steps [1, 2, 3]" in printed
+    assert "16 examples per optimizer step" in printed and "evaluations:  3 at steps [2, 4, 6]" in printed
     assert not (output / "adapter_model.safetensors").exists()
 
 
