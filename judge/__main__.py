@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 # command -> (module, one-line help). A module that does not exist yet is left out of the command line.
@@ -30,6 +31,10 @@ COMMANDS = {
     "human-eval": ("judge.human_eval", "blind pairwise evaluation by people in Argilla (push | pull)"),
     "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),
 }
+
+# Spinning OpenMP threads make CPU generation and the local judge several times slower when the cores are shared
+# (see recipes/sft_qlora.py); set before torch loads OpenMP, an explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:
