@@ -330,7 +330,9 @@ class Demo:
             [self.python, "-m", "judge", "run", "--config", self.judge_config]
             + ["--dataset", f"{self.dataset_id}@{version}", "--output", self.eval_dir]
             + [part for system in systems for part in ("--system", system)]
-            + ["--candidate", "adapter", "--baseline", "base", *cache, *self.judge_overrides],
+            + ["--candidate", "adapter", "--baseline", "base", *cache]
+            # the engagement judge learns from v1's train likes (every kept pair, bland ones too), never the test split
+            + ["--train-dataset", f"{self.dataset_id}@v1", *self.judge_overrides],
         )
         numbers = evaluation_numbers(self.eval_dir)
         pairwise = numbers["pairwise"]
