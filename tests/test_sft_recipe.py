@@ -43,10 +43,14 @@ def test_every_shipped_recipe_parses_with_trl_parser(recipe):
     script_args, training_args, model_args, replytune_args = configs.parse_recipe_args(
         ["--config", str(recipe), "--use_cpu", "true"]
     )
-    # the seed's batch: examples, not packed rows; padding-free rows are never truncated, so max_length is unset
-    assert training_args.padding_free and not training_args.packing and training_args.max_length is None
     assert replytune_args.max_example_tokens == 1024
-    assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps == 16
+    if recipe.stem.endswith("_throughput"):  # packed rows for 10k+ pairs: whole pairs only, never cut
+        assert training_args.packing and training_args.packing_strategy == "bfd"
+        assert training_args.max_length >= replytune_args.max_example_tokens
+    else:
+        # the seed's batch: examples, not packed rows; padding-free rows are never truncated, so max_length is unset
+        assert training_args.padding_free and not training_args.packing and training_args.max_length is None
+        assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps == 16
     assert training_args.completion_only_loss is True and training_args.eos_token == "<|im_end|>"
     assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout) == (16, 16, 0.1)
     assert model_args.lora_target_modules == SEVEN_PROJECTIONS and model_args.lora_task_type == "CAUSAL_LM"
