@@ -34,29 +34,28 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def adapter_base(adapter: str, revision: str | None) -> str:
-    """The Hub id of the base model, as the adapter's adapter_config.json names it."""
-    from huggingface_hub import hf_hub_download
-
-    path = hf_hub_download(adapter, "adapter_config.json", revision=revision)
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)["base_model_name_or_path"]
-
-
 def reply(args: argparse.Namespace) -> dict[str, str]:
     """{"base": ..., "adapter": ...}: each model's reply to the tweet, decoded the same way."""
     from peft import PeftModel
 
     from data_prep.config import OutputConfig
+    from judge.held_out import prompt_problem
+    from recipes.data import tokenizer_control_tokens
     from recipes.generation import GenerationSettings, generate_replies
-    from recipes.model_utils import inference_dtype, load_model_for_inference
+    from recipes.model_utils import inference_dtype, load_model_for_inference, read_adapter
 
-    base_name = args.base_model or adapter_base(args.adapter, args.revision)
+    prompt = [{"role": "user", "content": OutputConfig().prompt_template.format(tweet=args.tweet)}]
+    problem = prompt_problem(prompt)  # the tweet is data: it may not open or close a chat turn
+    if problem:
+        raise ValueError(f"--tweet: {problem}")
+    base_name = args.base_model or read_adapter(args.adapter, args.revision).base_model
     loaded = load_model_for_inference(
         base_name, gguf_file=args.gguf_file, dtype=inference_dtype("auto", args.cpu), use_cpu=args.cpu
     )
+    problem = prompt_problem(prompt, tuple(tokenizer_control_tokens(loaded.tokenizer)))
+    if problem:
+        raise ValueError(f"--tweet: {problem}")
     model = PeftModel.from_pretrained(loaded.model, args.adapter, revision=args.revision)
-    prompt = [{"role": "user", "content": OutputConfig().prompt_template.format(tweet=args.tweet)}]
     settings = GenerationSettings(
         max_new_tokens=args.max_new_tokens, do_sample=True, repetition_penalty=args.repetition_penalty, seed=args.seed
     )
@@ -67,8 +66,14 @@ def reply(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from recipes.model_utils import ModelLoadError
+
     args = parse_arguments(argv)
-    replies = reply(args)
+    try:
+        replies = reply(args)
+    except (ValueError, ModelLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     where = f"{args.adapter}@{args.revision}" if args.revision else args.adapter
     print(f"tweet:             {args.tweet}")
     print(f"base model:        {replies['base']}")
