@@ -33,7 +33,7 @@ def test_push_versions_and_load_each_back_by_tag(hub_endpoint, tmp_path, monkeyp
     monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
     repo, api = f"{USER}/reply-pairs", HfApi()
     assert push(tmp_path, "v1") == 0
-    assert push(tmp_path, "v2", FAST + "cleaning: {semantic_dedup: false, max_pairs: 60}\n") == 0
+    assert push(tmp_path, "v2", FAST + "cleaning: {semantic_dedup: false, max_pairs: 20}\n") == 0
 
     assert hub_endpoint.is_private(repo, "dataset")
     assert {tag.name for tag in api.list_repo_refs(repo, repo_type="dataset").tags} == {"v1", "v2"}
@@ -41,7 +41,7 @@ def test_push_versions_and_load_each_back_by_tag(hub_endpoint, tmp_path, monkeyp
         local = load_dataset(str(tmp_path / "out" / version), cache_dir=str(tmp_path / "cache" / version))
         pushed = load_dataset(repo, revision=version)
         assert rows_of(pushed) == rows_of(local), version
-    assert sum(load_dataset(repo, revision="v2").num_rows.values()) == 60
+    assert sum(load_dataset(repo, revision="v2").num_rows.values()) == 20
     assert sum(load_dataset(repo, revision="v1").num_rows.values()) > 20
 
     # the version's card, report, chart and config travel with it
