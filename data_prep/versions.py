@@ -130,7 +130,9 @@ def _read_rows(folder: Path) -> dict[str, list[dict]]:
     rows: dict[str, list[dict]] = {}
     files = sorted((folder / "data").glob("*.parquet"), key=_split_order)
     if not files:
-        raise InputError(f"{folder / 'data'}: no parquet files")
+        empty = (folder / "report.json").is_file() and not any((folder / "data").glob("*"))
+        reason = "it holds no pair (see its report.json for where every record went)" if empty else "no parquet files"
+        raise InputError(f"{folder / 'data'}: {reason}")
     for file in files:
         match = _SPLIT_FILE.match(file.name)
         if not match:

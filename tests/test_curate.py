@@ -226,3 +226,14 @@ def test_curate_auto_discards_what_the_soft_checks_flag_and_the_card_says_no_per
     assert sorted(path.name for path in (tmp_path / "data").iterdir()) == ["v1", "v2"]
     assert main(command[:-1] + [str(tmp_path / "other"), "--push-to-hub", "someone/replies"]) == 2
     assert "--push-to-hub needs --version" in capsys.readouterr().err
+
+
+def test_a_version_the_build_left_empty_is_named_as_empty_not_as_broken(tmp_path):
+    from data_prep.sources import InputError
+    from data_prep.versions import load_version
+
+    folder = write_version(tmp_path / "data" / "v1", review_rows())
+    for parquet in (folder / "data").glob("*.parquet"):
+        parquet.unlink()  # what `build` leaves when no pair survived: report.json, the card, an empty data/
+    with pytest.raises(InputError, match="it holds no pair"):
+        load_version(str(tmp_path / "data") + "@v1")
