@@ -64,6 +64,7 @@ class PipelineResult:
     sources: Counter = field(default_factory=Counter)  # source file -> input records
     stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage, in pipeline order
     embedded_texts: int = 0  # distinct texts embedded (replies for dedup, replies and tweets for the leakage check)
+    embedded_in_background: int = 0  # of those, embedded while the cheap stages ran (some of them then dropped)
     embeddings: TextEmbeddings | None = None  # those texts and their vectors (the build benchmark compares them)
 
 
@@ -224,7 +225,8 @@ def run_pipeline(
 ) -> PipelineResult:
     """Every stage of the build on `records` (Tweet or sources.Rejected, one per input record), in order.
 
-    The cheap stages run first, so that only what survives them is embedded (each distinct text once).
+    The cheap stages run first, so that only what survives them is embedded on both cores (each distinct text
+    once); while they run on one core, the other embeds the replies still standing (`TextEmbeddings.prefetch`).
     """
     clock = StageClock()
     sources: Counter = Counter()
@@ -236,6 +238,12 @@ def run_pipeline(
     candidate_root_ids = {pair.tweet.tweet_id for pair in pairs} | set(pairing.root_drops)
     logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
     clock.lap("pairs + normalization")
+    # The stages up to semantic dedup run on one core: the embedding model starts on the other, on the replies
+    # still standing, while they run.
+    embeddings, embedding_fallback = text_embeddings(config, progress)
+    if embeddings is not None:
+        embeddings.prefetch([pair.reply_text for pair in pairs])
+    clock.lap("load embedding model")
 
     validators = Validators.load(config.validation)
     language = validators.language
@@ -243,14 +251,14 @@ def run_pipeline(
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
     root_drops = {**pairing.root_drops, **root_drops}
     pairs = filter_replies(pairs, config, reply_drops)
+    if embeddings is not None:
+        embeddings.prefetch([pair.reply_text for pair in pairs])
     clock.lap("filters")
     pairs = validate(pairs, validators, reply_drops, progress)
     clock.lap("validation")
     pairs = cap_per_author(pairs, config, reply_drops)
     pairs = drop_exact_duplicates(pairs, config, reply_drops)
     clock.lap("author cap + exact dedup")
-    embeddings, embedding_fallback = text_embeddings(config, progress)
-    clock.lap("load embedding model")
     pairs = drop_semantic_duplicates(pairs, embeddings, config, reply_drops, progress)
     clock.lap("semantic dedup (embeddings)")
     pairs = score_quality(pairs, config, reply_drops)
@@ -288,6 +296,7 @@ def run_pipeline(
         sources,
         clock.seconds,
         len(embeddings) if embeddings is not None else 0,
+        embeddings.prefetched if embeddings is not None else 0,
         embeddings,
     )
 
@@ -399,6 +408,7 @@ def build(
         skipped_files=dict(Counter(reason for _, reason in scan.skipped)),
         hub_repo=push_to_hub,
         embedded_texts=result.embedded_texts,
+        embedded_in_background=result.embedded_in_background,
         stage_seconds=result.stage_seconds,
     )
     staging = staging_folder(folder)

@@ -266,7 +266,7 @@ class CleaningConfig:
     semantic_threshold: float = 0.9
     embedding_model: str | None = None
     embedding_backend: Literal["auto", "torch", "onnx"] = "auto"
-    embedding_batch_size: int = 64
+    embedding_batch_size: int = 16
     embedding_max_tokens: int = 128
     quality_weights: QualityWeightsConfig = field(default_factory=QualityWeightsConfig)
     max_pairs: int | None = None

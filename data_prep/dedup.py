@@ -12,6 +12,7 @@ The embeddings come from a sentence-transformers model, on PyTorch or on its ONN
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -84,11 +85,17 @@ def embedding_dimension(model) -> int:
 
 
 def embed_texts(
-    model, texts: Sequence[str], batch_size: int = 64, progress: bool = True, max_tokens: int | None = None
+    model,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    progress: bool = True,
+    max_tokens: int | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
     """L2-normalized float32 embeddings, one row per text; `max_tokens` caps the sequence length (default: the
     model's own, 256 for all-MiniLM-L6-v2). sentence-transformers sorts the texts by length before batching, so a
-    short batch holds texts of nearly one length and pads little."""
+    short batch holds texts of nearly one length and pads little. `workers`: the ONNX backend's parallel batches
+    (default one per core; PyTorch's operators take every core themselves)."""
     if not texts:
         return np.zeros((0, embedding_dimension(model)), dtype=np.float32)
     model_max_tokens = model.max_seq_length
@@ -101,6 +108,7 @@ def embed_texts(
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,
+            **({"workers": workers} if workers else {}),
         )
     finally:
         model.max_seq_length = model_max_tokens  # the model is cached and shared: leave it as it was
@@ -109,24 +117,88 @@ def embed_texts(
 
 class TextEmbeddings:
     """Embeds each distinct text once, on demand: semantic dedup (replies) and the leakage check (replies and the
-    tweets replied to) read the same vectors, and a tweet answered many times is embedded once."""
+    tweets replied to) read the same vectors, and a tweet answered many times is embedded once.
+
+    `prefetch` embeds texts likely to be asked for on one core in the background while the caller runs
+    single-threaded work on the other (the build: its filters and validators); `of` keeps what it finished.
+    """
+
+    PREFETCH_CHUNK = 32  # texts per background call: how long `stop_prefetch` may wait for the one under way
 
     def __init__(self, model, batch_size: int = 64, max_tokens: int | None = None, progress: bool = True):
         self.model, self.batch_size, self.max_tokens, self.progress = model, batch_size, max_tokens, progress
         self._rows: dict[str, int] = {}
         self._blocks: list[np.ndarray] = []
         self._matrix: np.ndarray | None = None
+        self.prefetched = 0  # texts embedded in the background (some may never be asked for)
+        self._queue: list[str] = []
+        self._done: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def __len__(self) -> int:
+        self.stop_prefetch()
         return len(self._rows)
 
     @property
     def texts(self) -> list[str]:
-        """Every text embedded so far, in the order of its first request."""
+        """Every text embedded so far, in the order it was embedded."""
+        self.stop_prefetch()
         return list(self._rows)
+
+    def prefetch(self, texts: Sequence[str]) -> None:
+        """Embed `texts` in the background, longest first (a short reply is the likeliest to fail a validator), on
+        one core, until `stop_prefetch` or `of`; a later call replaces the list (e.g. with the texts a filter kept).
+
+        The vectors are those `of` would compute: the ONNX backend's vector of a text does not depend on the batch
+        it is in (tested). On PyTorch this does nothing: its operators already take every core, and would slow the
+        work this is meant to overlap.
+        """
+        from data_prep.onnx_embeddings import OnnxSentenceEncoder
+
+        if not isinstance(self.model, OnnxSentenceEncoder) or self._stop.is_set():
+            return
+        with self._lock:
+            wanted = {text for text in texts if text not in self._rows and text not in self._done}
+            self._queue = sorted(wanted, key=lambda text: (-len(text), text))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._embed_queue, name="prefetch-embeddings", daemon=True)
+            self._thread.start()
+
+    def _embed_queue(self) -> None:
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    chunk, self._queue = self._queue[: self.PREFETCH_CHUNK], self._queue[self.PREFETCH_CHUNK :]
+                if not chunk:
+                    return
+                vectors = embed_texts(self.model, chunk, self.batch_size, False, self.max_tokens, workers=1)
+                with self._lock:
+                    self._done.update(zip(chunk, vectors))
+        except BaseException as error:  # raised again in the caller's thread by stop_prefetch
+            self._error = error
+
+    def stop_prefetch(self) -> None:
+        """Wait for the background call under way (at most PREFETCH_CHUNK texts), keep what it embedded, stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._done:
+            for text in self._done:
+                self._rows[text] = len(self._rows)
+            self._blocks.append(np.stack(list(self._done.values())))
+            self.prefetched += len(self._done)
+            self._done, self._matrix = {}, None
 
     def of(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text, in order (embedding those not seen before)."""
+        self.stop_prefetch()
         new = list(dict.fromkeys(text for text in texts if text not in self._rows))
         if new:
             for text in new:

@@ -229,16 +229,21 @@ def hand_made_conversations() -> list:
 
 @needs_onnx
 def test_a_build_keeps_the_same_pairs_on_either_backend_and_says_which_ran():
-    """The goal's condition on a small input: the build's ONNX backend (batch 64, 128 tokens) keeps exactly the pairs
-    that the plain PyTorch path (sentence-transformers' defaults: batch 32, 256 tokens) keeps, and every record goes
-    the same way, semantic duplicates and leaking pairs included."""
+    """The goal's condition on a small input: the build's ONNX backend (its default batch and token cap, replies
+    embedded in the background while the validators run) keeps exactly the pairs that the plain PyTorch path
+    (sentence-transformers' defaults: batch 32, 256 tokens) keeps, and every record goes the same way, semantic
+    duplicates and leaking pairs included."""
     from data_prep.build import run_pipeline
     from data_prep.config import DataPrepConfig
     from data_prep.privacy import Pseudonymizer
 
     records = hand_made_conversations()
     kept, dispositions, scorers = {}, {}, {}
-    for backend, batch_size, max_tokens in (("auto", 64, 128), ("torch", 32, 256)):
+    defaults = CleaningConfig()
+    for backend, batch_size, max_tokens in (
+        ("auto", defaults.embedding_batch_size, defaults.embedding_max_tokens),
+        ("torch", 32, 256),
+    ):
         config = DataPrepConfig()
         config.validation.toxicity_scorer = "profanity_check"
         config.split.train_fraction, config.split.eval_fraction, config.split.test_fraction = 0.5, 0.25, 0.25
@@ -260,3 +265,66 @@ def test_a_build_keeps_the_same_pairs_on_either_backend_and_says_which_ran():
     assert scorers["auto"]["embedding_backend"].startswith("onnxruntime")
     assert scorers["torch"]["embedding_backend"].startswith("PyTorch")
     assert scorers["auto"]["embedding_backend_fallback"] is None
+
+
+@needs_onnx
+def test_a_texts_onnx_vector_does_not_depend_on_the_batch_it_is_in():
+    """What lets the build embed some replies in the background and the rest later, in other batches, and still
+    publish the same dataset on every run: each text's vector is the same bit for bit, whatever else is in its batch
+    (other lengths, so other padding) and however many batches run side by side."""
+    texts = real_tweet_texts(80)
+    texts.append(" ".join(texts[:6]))  # cut at the token cap
+    model = load_embedding_model(backend="onnx")
+    alone = np.stack([embed_texts(model, [text], 1, progress=False, max_tokens=128)[0] for text in texts])
+    for batch_size, workers in ((16, None), (5, 1), (64, 2)):
+        together = embed_texts(model, texts, batch_size, progress=False, max_tokens=128, workers=workers)
+        assert np.array_equal(together, alone), (batch_size, workers)
+    order = np.random.default_rng(0).permutation(len(texts))[:37]
+    subset = embed_texts(model, [texts[i] for i in order], 7, progress=False, max_tokens=128)
+    assert np.array_equal(subset, alone[order])
+
+
+@needs_onnx
+def test_texts_embedded_in_the_background_are_reused_and_the_same():
+    import time
+
+    from data_prep.dedup import TextEmbeddings
+
+    texts = real_tweet_texts(120)
+    model = load_embedding_model(backend="onnx")
+    expected = embed_texts(model, texts, 16, progress=False, max_tokens=128)
+    embeddings = TextEmbeddings(model, 16, 128, progress=False)
+    embeddings.prefetch(texts + ["a text that is never asked for, embedded for nothing"])
+    embeddings.prefetch(texts[:90])  # a filter dropped some: the list is replaced
+    deadline = time.monotonic() + 60
+    while not embeddings._done and time.monotonic() < deadline:
+        time.sleep(0.05)
+    vectors = embeddings.of(texts)
+    assert 0 < embeddings.prefetched <= 90
+    assert np.array_equal(vectors, expected)
+    assert len(embeddings) == len(texts)  # nothing embedded twice, nothing missing
+    embeddings.prefetch(texts)  # after `of`: the cheap stages are over, nothing starts again
+    assert embeddings._thread is None
+
+
+@needs_onnx
+def test_a_failure_in_the_background_is_raised_where_the_vectors_are_asked_for(monkeypatch):
+    from data_prep.dedup import TextEmbeddings
+
+    model = load_embedding_model(backend="onnx")
+    embeddings = TextEmbeddings(model, 16, 128, progress=False)
+    monkeypatch.setattr(model, "encode", lambda *args, **kwargs: (_ for _ in ()).throw(MemoryError("no room")))
+    embeddings.prefetch(["one reply", "another reply"])
+    embeddings._thread.join(timeout=60)
+    with pytest.raises(MemoryError, match="no room"):
+        embeddings.of(["one reply"])
+
+
+def test_pytorch_embeds_nothing_in_the_background():
+    """Its operators already take every core: running them beside the validators would only slow both."""
+    from data_prep.dedup import TextEmbeddings
+
+    embeddings = TextEmbeddings(load_embedding_model(backend="torch"), 16, 128, progress=False)
+    embeddings.prefetch(["one reply", "another reply"])
+    assert embeddings._thread is None
+    assert embeddings.of(["one reply"]).shape == (1, 384) and embeddings.prefetched == 0
