@@ -238,14 +238,17 @@ def run_pipeline(
     candidate_root_ids = {pair.tweet.tweet_id for pair in pairs} | set(pairing.root_drops)
     logger.info("%d unique tweets, %d candidate pairs on %d tweets", len(tweets), len(pairs), len(candidate_root_ids))
     clock.lap("pairs + normalization")
-    # The stages up to semantic dedup run on one core: the embedding model starts on the other, on the replies
-    # still standing, while they run.
+    # The stages up to semantic dedup run on one core (Detoxify aside): the embedding model starts on the other, on
+    # the replies still standing, while they run.
     embeddings, embedding_fallback = text_embeddings(config, progress)
     if embeddings is not None:
         embeddings.prefetch([pair.reply_text for pair in pairs])
     clock.lap("load embedding model")
 
     validators = Validators.load(config.validation)
+    if embeddings is not None and validators.toxicity.uses_every_core:
+        # Detoxify's operators already take both cores: embedding beside them would slow both.
+        embeddings.stop_prefetch()
     language = validators.language
     clock.lap("load validators")
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)

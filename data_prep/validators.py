@@ -114,6 +114,7 @@ class ToxicityScorer:
     name: str
     score: Callable[[list[str]], list[float]]
     fallback_reason: str | None = None  # why the configured scorer did not run
+    uses_every_core: bool = False  # its operators run on all cores (Detoxify's PyTorch BERT)
 
 
 def torch_hub_checkpoints() -> Path:
@@ -153,7 +154,7 @@ def _detoxify_scorer(config: ValidationConfig) -> ToxicityScorer:
             scores += batch if isinstance(batch, list) else [batch]
         return scores
 
-    return ToxicityScorer(f"detoxify {version('detoxify')} ({config.detoxify_model})", score)
+    return ToxicityScorer(f"detoxify {version('detoxify')} ({config.detoxify_model})", score, uses_every_core=True)
 
 
 def _profanity_check_scorer(fallback_reason: str | None = None) -> ToxicityScorer:

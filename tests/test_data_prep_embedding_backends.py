@@ -328,3 +328,49 @@ def test_pytorch_embeds_nothing_in_the_background():
     embeddings.prefetch(["one reply", "another reply"])
     assert embeddings._thread is None
     assert embeddings.of(["one reply"]).shape == (1, 384) and embeddings.prefetched == 0
+
+
+@needs_onnx
+@pytest.mark.parametrize("uses_every_core", [True, False])
+def test_nothing_is_embedded_beside_a_toxicity_model_that_takes_every_core(monkeypatch, uses_every_core):
+    """Detoxify's PyTorch operators use both cores: the background embedding stops before it scores (running beside
+    it would slow both); beside a one-core scorer (alt-profanity-check) it goes on."""
+    import time
+
+    from data_prep import validators as validators_module
+    from data_prep.build import run_pipeline
+    from data_prep.config import DataPrepConfig
+    from data_prep.dedup import TextEmbeddings
+    from data_prep.privacy import Pseudonymizer
+    from data_prep.validators import ToxicityScorer
+
+    model = load_embedding_model(backend="auto")
+    real_encode = model.encode
+    background, scoring = [], []
+
+    def slow_background_encode(texts, *args, workers=None, **kwargs):
+        start = time.monotonic()
+        if workers == 1:  # the background's calls: slow, so that it is still at work when the scorer runs
+            time.sleep(0.5)
+        vectors = real_encode(texts, *args, workers=workers, **kwargs)
+        if workers == 1:
+            background.append((start, time.monotonic()))
+        return vectors
+
+    def score(texts):
+        start = time.monotonic()
+        time.sleep(0.2)
+        scoring.append((start, time.monotonic()))
+        return [0.0] * len(texts)
+
+    monkeypatch.setattr(model, "encode", slow_background_encode)
+    monkeypatch.setattr(TextEmbeddings, "PREFETCH_CHUNK", 1)
+    scorer = ToxicityScorer("stand-in", score, uses_every_core=uses_every_core)
+    monkeypatch.setattr(validators_module, "load_toxicity_scorer", lambda config: scorer)
+    config = DataPrepConfig()
+    config.split.train_fraction, config.split.eval_fraction, config.split.test_fraction = 0.5, 0.25, 0.25
+    result = run_pipeline(hand_made_conversations(), config, Pseudonymizer(b"k" * 32, 16, "test"), progress=False)
+
+    assert scoring and result.rows["train"]
+    overlapped = any(start < end_ and start_ < end for start, end in background for start_, end_ in scoring)
+    assert overlapped is not uses_every_core
