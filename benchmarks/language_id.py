@@ -23,9 +23,9 @@ from pathlib import Path
 
 from data_prep.cleaning import normalize_text
 from data_prep.pairs import visible_text
-from data_prep.schema import Tweet
 from data_prep.sources import iter_tweets, list_input_files
 from data_prep.validators import LanguageDetector
+from replytune.schema import Tweet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 0.8

@@ -57,7 +57,7 @@ RECIPES = {
 def real_pairs(dataset: str | None) -> tuple[list[tuple[str, str]], str]:
     """(prompt, reply) texts: a data_prep output folder if given, else RumourEval's source tweets and replies."""
     from data_prep.config import OutputConfig
-    from data_prep.schema import COMPLETION, PROMPT
+    from replytune.schema import COMPLETION, PROMPT
     from tests.paths import REALDATA
 
     if dataset:

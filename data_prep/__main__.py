@@ -25,8 +25,8 @@ from data_prep.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from data_prep.curate import add_curate_arguments, run_curate
 from data_prep.privacy import PrivacyError
 from data_prep.publish import PublishError
-from data_prep.secrets import redact
 from data_prep.sources import InputError
+from replytune.secrets import redact
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2

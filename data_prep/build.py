@@ -20,7 +20,6 @@ from pathlib import Path
 import yaml
 from datasets import Dataset, DatasetDict, disable_progress_bars
 
-from data_prep import schema as col
 from data_prep.card import build_card
 from data_prep.cleaning import find_exact_duplicates, quality_scores
 from data_prep.config import DataPrepConfig
@@ -46,11 +45,12 @@ from data_prep.publish import (
     staging_folder,
 )
 from data_prep.rows import PAIR_FEATURES, pair_row
-from data_prep.schema import TOXICITY_SCORE
-from data_prep.secrets import redact
 from data_prep.sources import iter_tweets, scan_input_files
 from data_prep.split import SPLITS, LeakageReport, check_leakage, split_by_conversation
 from data_prep.validators import LanguageDetector, Validators
+from replytune import schema as col
+from replytune.schema import TOXICITY_SCORE
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 

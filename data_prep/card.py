@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from data_prep import schema as col
-from data_prep.secrets import redact
+from replytune import schema as col
+from replytune.secrets import redact
 
 COLUMN_DESCRIPTIONS = {
     col.PROMPT: 'TRL conversational prompt: `[{"role": "user", "content": <prompt_template with the tweet>}]`',

@@ -23,7 +23,7 @@ Output, in DIR:
 
 Retries: apify-client retries 429, 5xx and network timeouts itself with exponential backoff and jitter; the config
 sets how many times (`max_retries`) and the first delay (`retry_min_delay_s`). The token (APIFY_TOKEN) is read
-through data_prep.secrets and never printed or written.
+through replytune.secrets and never printed or written.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from typing import Any
 from tqdm import tqdm
 
 from data_prep.config import DEFAULT_CONFIG_PATH, CollectConfig, load_config
-from data_prep.schema import Tweet
-from data_prep.secrets import get_secret, redact
 from data_prep.sources import QUERY_KEY, RUN_ID_KEY, normalize_record, read_id
-from data_prep.yaml_config import ConfigError
+from replytune.schema import Tweet
+from replytune.secrets import get_secret, redact
+from replytune.yaml_config import ConfigError
 
 OUTPUT_FILE_NAME = "tweets.jsonl"
 CHECKPOINT_FILE_NAME = "collect_checkpoint.json"

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
+from replytune.yaml_config import ConfigError, parse_dataclass, read_yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
 

@@ -23,7 +23,7 @@ auto: no Argilla and no person: every pair a soft check flags is discarded (the 
 other pair kept, and the next version written exactly as pull writes it; its card says that no person reviewed it.
 
 What the annotators see is defined in curation_dataset.py, how their answers become rows in curation_decisions.py,
-and every call to Argilla goes through argilla_client.py.
+and every call to Argilla goes through replytune/argilla_client.py.
 """
 
 from __future__ import annotations
@@ -38,18 +38,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from data_prep import schema as col
-from data_prep.argilla_client import (
-    ArgillaClientError,
-    RecordResponses,
-    connect,
-    create_or_reuse_dataset,
-    dataset_metadata,
-    find_dataset,
-    log_records,
-    read_records,
-    set_dataset_metadata,
-)
 from data_prep.curation_dataset import (
     DECISION,
     DISCARD,
@@ -61,10 +49,22 @@ from data_prep.curation_dataset import (
     reviewable_rows,
 )
 from data_prep.curation_decisions import count_outcomes, curate_rows
-from data_prep.secrets import redact
 from data_prep.sources import InputError
 from data_prep.versions import load_version
-from data_prep.yaml_config import ConfigError
+from replytune import schema as col
+from replytune.argilla_client import (
+    ArgillaClientError,
+    RecordResponses,
+    connect,
+    create_or_reuse_dataset,
+    dataset_metadata,
+    find_dataset,
+    log_records,
+    read_records,
+    set_dataset_metadata,
+)
+from replytune.secrets import redact
+from replytune.yaml_config import ConfigError
 
 logger = logging.getLogger(__name__)
 

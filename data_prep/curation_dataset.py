@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from data_prep import schema as col
-from data_prep.argilla_client import plain_text_field
 from data_prep.config import ValidationConfig
 from data_prep.versions import DatasetVersion
+from replytune import schema as col
+from replytune.argilla_client import plain_text_field
 
 FIELD_TWEET, FIELD_REPLY = "tweet", "reply"
 DECISION, QUALITY, EDITED_REPLY, NOTES = "decision", "quality", "edited_reply", "notes"

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from data_prep import schema as col
 from data_prep.config import DataPrepConfig
 from data_prep.curation_dataset import DECISION, DISCARD, EDITED_REPLY, KEEP, NOTES, QUALITY, VECTOR, reviewable_rows
 from data_prep.versions import DatasetVersion
+from replytune import schema as col
 
 
 @dataclass
@@ -111,8 +111,8 @@ class EditChecker:
     def rejection(self, reply_id: str, split: str, text: str) -> tuple[str | None, dict]:
         """Why the build would reject `text` as this pair's reply ("<stage>/<reason>"), and its validator scores."""
         from data_prep.cleaning import URL, exact_duplicate_key, has_text
-        from data_prep.control_strings import find_control_strings
         from data_prep.filters import bounds_rejection
+        from replytune.control_strings import find_control_strings
 
         filters = self.config.reply_filters
         if find_control_strings(text):
@@ -248,7 +248,7 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
     labels_by_record = {
         f"{split}/{index}": resolution.votes for (split, index), resolution in resolutions.items() if resolution.votes
     }
-    from data_prep.agreement import decision_agreement
+    from replytune.agreement import decision_agreement
 
     facts = {
         "agreement": decision_agreement(labels_by_record),

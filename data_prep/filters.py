@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from data_prep.cleaning import URL, has_text
 from data_prep.config import ReplyFiltersConfig, RootFiltersConfig
-from data_prep.control_strings import find_control_strings
 from data_prep.pairs import Pair
-from data_prep.schema import Tweet
+from replytune.control_strings import find_control_strings
+from replytune.schema import Tweet
 
 # The filters' names of counts -> the Tweet field listed in `extra["unreadable_fields"]` when a source held garbage.
 _COUNT_FIELDS = {"likes": "likes", "retweets": "retweets", "followers": "author_followers"}

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from data_prep.cleaning import normalize_text, sanitize_text
 from data_prep.config import PairsConfig
 from data_prep.funnel import DUPLICATE_ID, Funnel
-from data_prep.schema import Tweet
+from replytune.schema import Tweet
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@\w+)+\s*")
 

@@ -24,8 +24,8 @@ import re
 import secrets as random_secrets
 from dataclasses import dataclass
 
-from data_prep.schema import Tweet
-from data_prep.secrets import get_secret
+from replytune.schema import Tweet
+from replytune.secrets import get_secret
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from datasets import DatasetDict
 from huggingface_hub import DatasetCard, HfApi
 
 from data_prep.config import OutputConfig
-from data_prep.hub_commit import push_commit, retrying
-from data_prep.secrets import get_secret
+from replytune.hub import push_commit, retrying
+from replytune.secrets import get_secret
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def push_version(
 ) -> str:
     """Push the version saved in `folder` (parquet files, card, report, funnel, config) as ONE commit and tag that
     commit `version`: a Hub that fails mid-push leaves either the whole version or nothing, never half of one
-    (data_prep/hub_commit.py: pinned parent, retries on transient errors, the tag only after the commit).
+    (replytune/hub.py: pinned parent, retries on transient errors, the tag only after the commit).
 
     A private dataset is never pushed into an existing public repo unless `allow_public_repo` (PublishError).
     Returns the tagged commit's sha. The token is HF_TOKEN, from the environment or .env.

@@ -1,13 +1,13 @@
-"""Published rows: a Pair becomes one row of the DatasetDict, with only the columns named in schema.py."""
+"""Published rows: a Pair becomes one row of the DatasetDict, with only the columns named in replytune/schema.py."""
 
 from __future__ import annotations
 
 from datasets import Features, List, Value
 
-from data_prep import schema as col
 from data_prep.config import OutputConfig, PrivacyConfig
 from data_prep.pairs import Pair
 from data_prep.privacy import Pseudonymizer, published_id, replace_handles
+from replytune import schema as col
 
 _MESSAGES = List({"role": Value("string"), "content": Value("string")})
 

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from data_prep.schema import Tweet
+from replytune.schema import Tweet
 
 try:
     from orjson import loads as _orjson_loads

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from data_prep.cleaning import URL, URL_PATTERN, fold_confusables
 from data_prep.config import ValidationConfig
-from data_prep.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
+from replytune.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
     DIR/vN, DIR@vN, DIR (its latest vN), or OWNER/NAME@vN (downloaded with huggingface_hub)
 
-A version is its parquet splits (data/<split>-00000-of-00001.parquet, every column of data_prep/schema.py), the
+A version is its parquet splits (data/<split>-00000-of-00001.parquet, every column of replytune/schema.py), the
 resolved config that built it (config.yaml) and its report.json; anything less is refused with a message that names
 what is missing.
 """
@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep import schema as col
 from data_prep.config import DataPrepConfig
 from data_prep.publish import PublishError, check_version_name, next_local_version
-from data_prep.secrets import get_secret, redact
 from data_prep.sources import InputError
 from data_prep.split import SPLITS
-from data_prep.yaml_config import parse_dataclass, read_yaml
+from replytune import schema as col
+from replytune.secrets import get_secret, redact
+from replytune.yaml_config import parse_dataclass, read_yaml
 
 
 @dataclass
@@ -140,6 +140,6 @@ def _read_rows(folder: Path) -> dict[str, list[dict]]:
         table = pq.read_table(file)
         missing = [name for name in col.PAIR_COLUMNS if name not in table.column_names]
         if missing:
-            raise InputError(f"{file}: missing column(s) {', '.join(missing)} (see data_prep/schema.py)")
+            raise InputError(f"{file}: missing column(s) {', '.join(missing)} (see replytune/schema.py)")
         rows.setdefault(match.group("split"), []).extend(table.select(list(col.PAIR_COLUMNS)).to_pylist())
     return rows

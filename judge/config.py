@@ -1,6 +1,6 @@
 """The judge's configuration (judge/configs/default.yaml): one section per command, checked before any work.
 
-An unknown key or a wrong type stops the run naming the field (data_prep.yaml_config.parse_dataclass, the one
+An unknown key or a wrong type stops the run naming the field (replytune.yaml_config.parse_dataclass, the one
 config loader of the project).
 """
 
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
+from replytune.yaml_config import ConfigError, parse_dataclass, read_yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
 

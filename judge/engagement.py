@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep import schema as col
 from judge.backends.base import JudgeUnavailable, LocalJudge
 from judge.config import EngagementJudgeConfig
 from judge.prompts import ParsedVerdict
 from judge.records import PAIRWISE
 from judge.tasks import JudgeTask
+from replytune import schema as col
 
 logger = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import yaml
 
-from data_prep.secrets import redact
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, GenerateConfig, load_judge_config
 from judge.records import GENERATIONS_FILE_NAME
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -141,13 +141,13 @@ def refuse(message: str) -> int:
 
 def prepare(args: argparse.Namespace) -> Prepared:
     """Step 1: config, systems, dataset and split, adapters and their base, the output's earlier lines."""
-    from data_prep.secrets import get_secret
     from data_prep.sources import InputError
     from data_prep.versions import load_version
     from judge.generation_run import existing_lines
     from judge.held_out import held_out_tweets
     from judge.systems import parse_systems, plan_systems
     from recipes.model_utils import load_tokenizer
+    from replytune.secrets import get_secret
 
     config = resolve_config(args)
     systems = parse_systems(args.system if args.system else config.systems)

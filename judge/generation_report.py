@@ -11,9 +11,9 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from data_prep import schema as col
 from data_prep.collect import write_json_atomically
 from judge.records import GENERATIONS_FILE_NAME, GenerationRecord, read_records
+from replytune import schema as col
 
 REPORT_FORMAT = 1
 SANITY_NOTE = (

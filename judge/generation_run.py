@@ -19,9 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep import schema as col
 from data_prep.collect import write_json_atomically
 from judge.records import GenerationRecord, JsonlAppender, read_records
+from replytune import schema as col
 
 logger = logging.getLogger(__name__)
 

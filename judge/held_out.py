@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from data_prep import schema as col
 from data_prep.cleaning import sanitize_text
-from data_prep.control_strings import find_control_strings
 from data_prep.sources import InputError
 from judge.retrieval import most_liked_first
+from replytune import schema as col
+from replytune.control_strings import find_control_strings
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ DIR/human_eval_summary.md: winners, per-annotator counts, the share of votes for
 agreement between annotators, and with --verdicts, Cohen's kappa between the humans and a judge of `judge score`.
 
 What annotators see is defined in human_eval_dataset.py, how answers become verdicts in human_eval_results.py, and
-every call to Argilla goes through data_prep/argilla_client.py.
+every call to Argilla goes through replytune/argilla_client.py.
 Exit status: 0 done; 2 refused (bad config, input, server or key, named); 1 failed while working.
 """
 
@@ -35,16 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from data_prep.argilla_client import (
-    ArgillaClientError,
-    connect,
-    create_or_reuse_dataset,
-    find_dataset,
-    log_records,
-    read_records,
-)
 from data_prep.collect import write_json_atomically
-from data_prep.secrets import redact
 from data_prep.sources import InputError
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
 from judge.human_eval_dataset import (
@@ -58,6 +49,15 @@ from judge.human_eval_dataset import (
 )
 from judge.records import write_jsonl
 from judge.score import sha256_of
+from replytune.argilla_client import (
+    ArgillaClientError,
+    connect,
+    create_or_reuse_dataset,
+    find_dataset,
+    log_records,
+    read_records,
+)
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 

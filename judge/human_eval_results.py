@@ -9,7 +9,7 @@
   order; a person saw the pair once, in its random order, and that judgement stands for both. So the stats' order
   inconsistency is 0 by construction for humans: their position control is the per-tweet random order, and the
   share of decisive votes that picked reply A (0.5 without position bias) is reported instead.
-- Agreement: between annotators on the winner (data_prep.agreement: Cohen's kappa for two, Krippendorff's alpha for
+- Agreement: between annotators on the winner (replytune.agreement: Cohen's kappa for two, Krippendorff's alpha for
   more), and between the humans' winner and a judge's (its two orders combined by judge.verdict_lines, the same rule
   as judge stats), Cohen's kappa over the tweets that have both.
 """
@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_prep.agreement import decision_agreement
 from judge.human_eval_dataset import BETTER_REPLY, NOTES, TIE, BlindPair
 from judge.records import PAIRWISE, VerdictRecord
 from judge.verdict_lines import LOSS, WIN, Comparison, combine_orders
+from replytune.agreement import decision_agreement
 
 HUMAN_JUDGE = "human"
 PROMPT_VERSION = "human-eval-v1"  # what `prompt_version` holds on a human verdict line: the guidelines' version

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_prep.secrets import redact
 from judge.config import PublishConfig
+from replytune.secrets import redact
 
 if TYPE_CHECKING:
     from judge.publish import AdapterRun, Evaluation

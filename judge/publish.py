@@ -34,12 +34,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from data_prep.secrets import redact
-from data_prep.yaml_config import ConfigError
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
 from judge.score import sha256_of
 from judge.stats import STATS_FORMAT
+from replytune.secrets import redact
+from replytune.yaml_config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 # The evaluation's reports that are pushed (under eval/), and where judge validate may have written its own.
@@ -476,7 +476,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _read_yaml(path: Path) -> dict:
-    from data_prep.yaml_config import read_yaml
+    from replytune.yaml_config import read_yaml
 
     try:
         return read_yaml(path)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from data_prep import schema as col
 from judge.config import RetrievalConfig
+from replytune import schema as col
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_prep.collect import write_json_atomically
-from data_prep.secrets import redact
 from judge.backends.base import ApiJudge, ApiResponse, Judge, LocalJudge
 from judge.cache import ResponseCache, cache_key
 from judge.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage_cost, worst_case_cost
 from judge.prompts import ParsedVerdict, weighted_score
 from judge.records import PAIRWISE, JsonlAppender, VerdictRecord, read_records
 from judge.tasks import JudgeTask
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import yaml
 
-from data_prep.secrets import redact
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
 from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 

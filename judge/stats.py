@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.collect import write_json_atomically
-from data_prep.secrets import redact
 from data_prep.sources import InputError
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, StatsConfig, load_judge_config
 from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
 from judge.records import read_jsonl
 from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+from replytune.secrets import redact
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep import schema as col
 from data_prep.cleaning import has_text
 from data_prep.config import PairsConfig
 from data_prep.funnel import Funnel
 from data_prep.pairs import find_pairs, unique_tweets
 from data_prep.sources import iter_tweets, scan_input_files
+from replytune import schema as col
 
 
 @dataclass(frozen=True)

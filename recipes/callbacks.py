@@ -19,9 +19,9 @@ from typing import Any
 
 from transformers import EarlyStoppingCallback, TrainerCallback
 
-from data_prep.schema import PROMPT
 from recipes.configs import evaluates
 from recipes.generation import GenerationSettings, generate_replies
+from replytune.schema import PROMPT
 
 logger = logging.getLogger("replytune.sft")
 

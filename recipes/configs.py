@@ -19,8 +19,8 @@ from typing import Any
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
 from data_prep.versions import is_hub_repo_id
-from data_prep.yaml_config import ConfigError, read_yaml
 from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
+from replytune.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
 

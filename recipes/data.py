@@ -18,10 +18,10 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from data_prep.control_strings import find_control_strings
-from data_prep.schema import COMPLETION, PROMPT
 from data_prep.versions import is_hub_repo_id
 from recipes.configs import RecipeConfigError
+from replytune.control_strings import find_control_strings
+from replytune.schema import COMPLETION, PROMPT
 
 logger = logging.getLogger("replytune.sft")
 
@@ -202,7 +202,7 @@ def tokenizer_control_tokens(tokenizer: PreTrainedTokenizerBase) -> list[str]:
 def check_no_control_strings(splits: dict[str, Iterable[dict]], where: str, extra_tokens: Sequence[str]) -> None:
     """Refuse any row whose prompt or reply text still carries a chat-template control string.
 
-    Each message is checked after NFKC with zero-width characters removed (data_prep/control_strings' contract), so
+    Each message is checked after NFKC with zero-width characters removed (replytune/control_strings' contract), so
     a fullwidth or zero-width-split disguise is caught as the string it becomes. The error names the split, the row
     index, the column and the string, and counts the other rows that carry one.
     """

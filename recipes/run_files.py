@@ -33,9 +33,9 @@ from typing import Any
 
 import yaml
 
-from data_prep.hub_commit import PushError, push_commit, retrying
-from data_prep.secrets import SECRET_NAMES, redact
 from recipes.configs import RecipeConfigError
+from replytune.hub import PushError, push_commit, retrying
+from replytune.secrets import SECRET_NAMES, redact
 
 logger = logging.getLogger("replytune.sft")
 
@@ -502,7 +502,7 @@ def push_files(
 ) -> tuple[str, str]:
     """Upload `files` (path in the repo -> a file, or its bytes) as ONE commit on main, then tag that commit;
     returns (repo id, commit sha). Before any upload, a file that holds a secret value or one of `local_paths` is
-    refused (PushError). The commit, its retries and the tag: data_prep/hub_commit.py (`push_commit`)."""
+    refused (PushError). The commit, its retries and the tag: replytune/hub.py (`push_commit`)."""
     check_publishable(files, local_paths)
     return push_commit(repo_id, files, commit_message, tag=tag, private=private, token=token)
 
@@ -552,7 +552,7 @@ def check_push_target(repo_id: str, tag: str | None, token: str | None, private:
 
 
 def hub_token() -> str | None:
-    from data_prep.secrets import get_secret
+    from replytune.secrets import get_secret
 
     return get_secret("HF_TOKEN")
 

@@ -25,9 +25,9 @@ if str(REPO_ROOT) not in sys.path:  # `accelerate launch recipes/sft_qlora.py` p
 def import_unsloth_first(argv: list[str]) -> None:
     """Unsloth patches transformers/trl/peft when imported, so it must come first: only when the recipe asks for
     it, on a GPU, in a launch it can run in (one unsharded process). The loader says why when it is not used."""
-    from data_prep.yaml_config import ConfigError, read_yaml  # yaml only: no transformers before Unsloth
     from recipes import DEFAULT_RECIPE
     from recipes.model_utils import unsloth_blocker
+    from replytune.yaml_config import ConfigError, read_yaml  # yaml only: no transformers before Unsloth
 
     config = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else DEFAULT_RECIPE
     try:

@@ -147,7 +147,7 @@ class Demo:
 
     def check_can_start(self) -> None:
         """What would stop a stage later, checked before anything is deleted or written."""
-        from data_prep.secrets import get_secret
+        from replytune.secrets import get_secret
 
         if self.hub == "real" and not get_secret("HF_TOKEN"):
             raise DemoError(
@@ -176,7 +176,7 @@ class Demo:
         if self.hub == "real":
             from huggingface_hub import HfApi
 
-            from data_prep.secrets import get_secret, redact
+            from replytune.secrets import get_secret, redact
 
             try:
                 self.namespace = HfApi(token=get_secret("HF_TOKEN")).whoami()["name"]

@@ -16,7 +16,7 @@ os.environ.update(
         "TOKENIZERS_PARALLELISM": "false",
     }
 )
-from data_prep.secrets import SECRET_NAMES  # noqa: E402  (light: dotenv only)
+from replytune.secrets import SECRET_NAMES  # noqa: E402  (light: dotenv only)
 
 for secret in (*SECRET_NAMES, "ARGILLA_API_URL"):
     os.environ.pop(secret, None)  # a developer's real secrets never reach a test

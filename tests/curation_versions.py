@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from data_prep import schema as col
 from data_prep.build import rows_to_dataset
 from data_prep.card import build_card
 from data_prep.config import DataPrepConfig, ValidationConfig
 from data_prep.publish import save_local
+from replytune import schema as col
 
 CONFIG = DataPrepConfig(validation=ValidationConfig(toxicity_scorer="profanity_check"))
 

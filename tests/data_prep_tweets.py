@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from data_prep.schema import Tweet
+from replytune.schema import Tweet
 
 T0 = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
 _ids = itertools.count(1_000)

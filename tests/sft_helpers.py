@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from data_prep.config import OutputConfig
-from data_prep.schema import COMPLETION, PROMPT, REPLY_LIKES, TWEET_ID
-from data_prep.yaml_config import read_yaml
+from replytune.schema import COMPLETION, PROMPT, REPLY_LIKES, TWEET_ID
+from replytune.yaml_config import read_yaml
 from tests.paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "recipes" / "sft_qlora.py"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from data_prep import schema as col
-from data_prep.argilla_client import connect, create_user, find_dataset
 from data_prep.curate import push
+from replytune import schema as col
+from replytune.argilla_client import connect, create_user, find_dataset
 from tests.curation_versions import review_rows, write_version
 
 pytestmark = pytest.mark.slow

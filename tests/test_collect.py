@@ -27,9 +27,9 @@ from data_prep.collect import (
     run_collect,
     search_query,
 )
-from data_prep.schema import Tweet
 from data_prep.sources import iter_tweets, list_input_files
-from data_prep.yaml_config import ConfigError
+from replytune.schema import Tweet
+from replytune.yaml_config import ConfigError
 from tests.paths import REPO_ROOT
 from tests.stand_ins.apify import ApifyStandIn, apify_stand_in, default_fake_twitter  # noqa: F401 (a fixture)
 

@@ -8,14 +8,14 @@ import socket
 
 import pytest
 
-from data_prep import schema as col
 from data_prep.__main__ import main
-from data_prep.agreement import decision_agreement, krippendorff_alpha_nominal
-from data_prep.argilla_client import RecordResponses
 from data_prep.config import ValidationConfig
 from data_prep.curation_dataset import SoftLimits, curation_record
 from data_prep.curation_decisions import curate_rows, resolve
 from data_prep.versions import load_version
+from replytune import schema as col
+from replytune.agreement import decision_agreement, krippendorff_alpha_nominal
+from replytune.argilla_client import RecordResponses
 from tests.curation_versions import REPLIES, review_rows, write_version
 
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from datasets import load_dataset
 
-from data_prep import schema as col
 from data_prep.__main__ import main
-from data_prep.argilla_client import connect, create_user, find_dataset, read_records
 from data_prep.validators import Validators
+from replytune import schema as col
+from replytune.argilla_client import connect, create_user, find_dataset, read_records
 from tests.curation_versions import CONFIG, GOOD_EDIT, REPLIES, review_rows, write_version
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
-from data_prep import schema as col
 from data_prep.__main__ import main
-from data_prep.argilla_client import connect, find_dataset, read_records
+from replytune import schema as col
+from replytune.argilla_client import connect, find_dataset, read_records
 from tests.browser import open_annotation_page
 from tests.curation_versions import REPLIES, TWEET, review_rows, write_version
 from tests.paths import REPO_ROOT

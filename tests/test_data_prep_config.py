@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from data_prep.config import DEFAULT_CONFIG_PATH, DataPrepConfig, load_config
-from data_prep.yaml_config import ConfigError
+from replytune.yaml_config import ConfigError
 
 BUILD_SECTIONS = ("pairs", "root_filters", "reply_filters", "validation", "cleaning", "split", "privacy", "output")
 

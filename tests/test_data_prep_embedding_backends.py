@@ -22,7 +22,7 @@ from data_prep.dedup import (
 )
 from data_prep.onnx_embeddings import OnnxSentenceEncoder, OnnxUnavailable, export_folder, model_folder
 from data_prep.sources import iter_tweets, list_input_files
-from data_prep.yaml_config import ConfigError
+from replytune.yaml_config import ConfigError
 from tests.paths import REPO_ROOT, realdata_path
 
 needs_onnx = pytest.mark.skipif(

@@ -142,9 +142,7 @@ def _version_files(tmp_path, version="v1") -> set[str]:
 
 
 def test_a_flaky_hub_still_gets_the_whole_version_as_one_tagged_commit(hub_endpoint, tmp_path, monkeypatch):
-    from data_prep import hub_commit
-
-    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("replytune.hub.PUSH_RETRY_DELAY_S", 0.0)
     monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
     repo = f"{USER}/reply-pairs"
     _a_share_of_requests_fails(hub_endpoint, seed=7, rate=0.2)
@@ -165,9 +163,7 @@ def test_a_flaky_hub_still_gets_the_whole_version_as_one_tagged_commit(hub_endpo
 def test_a_push_that_keeps_failing_publishes_nothing_and_the_same_command_then_finishes(
     hub_endpoint, tmp_path, monkeypatch, capsys
 ):
-    from data_prep import hub_commit
-
-    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("replytune.hub.PUSH_RETRY_DELAY_S", 0.0)
     monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")
     repo = f"{USER}/reply-pairs"
     hub_endpoint.fail_requests("POST", r"/commit/main$", status=503, times=None)

@@ -11,8 +11,8 @@ from data_prep.funnel import Funnel, plot_funnel, settle_tweets
 from data_prep.pairs import find_pairs
 from data_prep.privacy import PrivacyError, Pseudonymizer, pseudonymizer_from_environment, replace_handles
 from data_prep.rows import PAIR_FEATURES, pair_row
-from data_prep.schema import PAIR_COLUMNS
 from data_prep.split import check_leakage, split_by_conversation, split_of
+from replytune.schema import PAIR_COLUMNS
 from tests.data_prep_tweets import reply_to, root_tweet
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from data_prep.config import ValidationConfig
-from data_prep.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
 from data_prep.validators import (
     LanguageDetector,
     Validators,
@@ -16,6 +15,7 @@ from data_prep.validators import (
     torch_hub_checkpoints,
     unique_meaningful_words,
 )
+from replytune.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
 
 GOOD = "Partial indexes saved us too, but the planner only uses them when the query repeats the exact predicate."
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from data_prep import schema as col
 from judge.records import GenerationRecord, read_records
+from replytune import schema as col
 from tests.curation_versions import CONFIG, pair_row, write_version
 from tests.paths import REPO_ROOT
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import hub_commit
 from judge import model_card
 from judge.__main__ import main
 from judge.records import GenerationRecord, write_jsonl
@@ -72,7 +71,7 @@ def local_adapter(tmp_path_factory, tiny_qwen3_dir):
 
 @pytest.fixture
 def no_retry_wait(monkeypatch):
-    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("replytune.hub.PUSH_RETRY_DELAY_S", 0.0)
 
 
 def _pushed(hub, repo: str, revision: str) -> dict[str, bytes]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_prep import schema as col
 from judge.__main__ import main
+from replytune import schema as col
 from tests.curation_versions import CONFIG, pair_row, write_version
 from tests.sft_helpers import tiny_overrides
 from tests.stand_ins.hub import USER

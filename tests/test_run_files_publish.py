@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from data_prep import hub_commit
 from recipes import run_files
 from recipes.configs import RecipeConfigError
+from replytune.hub import PUSH_ATTEMPTS
 from tests.stand_ins.hub import USER
 
 HOME = "/home/alice/projects/replytune"
@@ -108,7 +108,7 @@ def test_local_paths_of_a_run_are_the_folders_its_files_name(tmp_path):
 
 @pytest.fixture
 def no_retry_wait(monkeypatch):
-    monkeypatch.setattr(hub_commit, "PUSH_RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("replytune.hub.PUSH_RETRY_DELAY_S", 0.0)
 
 
 def test_a_push_is_one_commit_holding_exactly_these_files_and_its_tag(hub_endpoint, tmp_path, no_retry_wait):
@@ -151,7 +151,7 @@ def test_a_failed_commit_leaves_main_as_it_was_and_no_tag(hub_endpoint, tmp_path
     assert failed.value.commit is None
     assert hub.commits(repo)[0].oid == head and hub.tags(repo) == {}
     commit_requests = [r for r in hub.requests if r.method == "POST" and r.path.endswith("/commit/main")]
-    assert len(commit_requests) == hub_commit.PUSH_ATTEMPTS
+    assert len(commit_requests) == PUSH_ATTEMPTS
 
 
 def test_a_failed_tag_leaves_no_tag_and_the_same_push_again_tags_the_whole_commit(

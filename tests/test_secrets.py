@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from data_prep import secrets
+from replytune import secrets
 
 
 def test_environment_wins_over_dotenv_and_dotenv_fills_the_rest(tmp_path, monkeypatch):

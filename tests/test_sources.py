@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.schema import Tweet
 from data_prep.sources import (
     InputError,
     Rejected,
@@ -21,6 +20,7 @@ from data_prep.sources import (
     parse_datetime,
     scan_input_files,
 )
+from replytune.schema import Tweet
 from tests.paths import realdata_path
 
 AGENT_VIBES = ("apify", "agent-vibes__2025-09-17-apify-x-posts-100.json")

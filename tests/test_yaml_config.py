@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from data_prep.yaml_config import ConfigError, parse_dataclass, read_yaml
+from replytune.yaml_config import ConfigError, parse_dataclass, read_yaml
 
 
 @dataclass

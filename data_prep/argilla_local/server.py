@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from data_prep.secrets import load_dotenv_file
+from replytune.secrets import load_dotenv_file
 
 DEFAULT_PORT = 6900
 OWNER = "owner"

@@ -4,7 +4,7 @@ Each request carries the system prefix (rubric, instructions, examples) as a sys
 `cache_control: ephemeral`, so that every request after the first reads it from the prompt cache, and asks for
 structured output (`output_config.format`, a JSON schema), so the verdict is a JSON object and never prose.
 The SDK retries 429, 408/409, 5xx and timeouts with exponential backoff (honouring retry-after) up to
-`max_retries` times. The key is ANTHROPIC_API_KEY, read through data_prep.secrets; it is never written anywhere.
+`max_retries` times. The key is ANTHROPIC_API_KEY, read through replytune.secrets; it is never written anywhere.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from data_prep.secrets import get_secret
 from judge.backends.base import ApiJudge, ApiResponse, JudgeUnavailable, client_errors
 from judge.config import ClaudeJudgeConfig, PromptConfig
 from judge.cost import TokenUsage
 from judge.prompts import ParsedVerdict, output_schema, parse_answer
 from judge.tasks import JudgeTask
+from replytune.secrets import get_secret
 
 # Tests put an httpx2.Client with a MockTransport here (anthropic 2.x sends through httpx2); None: the SDK's own.
 http_client_factory: Callable[[], Any] = lambda: None  # noqa: E731

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from data_prep.secrets import redact
+from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 It knows nothing about tweets: callers pass `rg.Settings` and `rg.Record`s in and get plain dicts out, so curation
 (data_prep/curate.py) and the judge's human evaluation use the same code. The server is `make argilla` (a local
 argilla-server) or any real deployment (the Argilla Docker image, a Hugging Face Space): ARGILLA_API_URL and
-ARGILLA_API_KEY, from the environment or `.env` (data_prep/secrets.py), say which.
+ARGILLA_API_KEY, from the environment or `.env` (replytune/secrets.py), say which.
 
 Every failure a user can cause (no server at the URL, a wrong key, a dataset name that does not exist, a dataset
 whose questions differ from what the caller needs) raises ArgillaClientError with a message that names it.
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from data_prep.secrets import get_secret, redact
+from replytune.secrets import get_secret, redact
 
 logger = logging.getLogger(__name__)
 
