@@ -21,15 +21,10 @@ import sys
 from pathlib import Path
 
 from data_prep.collect import add_collect_arguments, run_collect
-from data_prep.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from data_prep.config import DEFAULT_CONFIG_PATH, load_config
 from data_prep.curate import add_curate_arguments, run_curate
-from data_prep.privacy import PrivacyError
-from data_prep.publish import PublishError
-from data_prep.sources import InputError
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.secrets import redact
-
-EXIT_FAILED = 1
-EXIT_REFUSED = 2
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +58,7 @@ def run_build(args: argparse.Namespace) -> int:
             version=args.version,
             progress=not args.no_progress,
         )
-    except (ConfigError, InputError, PublishError, PrivacyError) as error:
+    except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
@@ -76,7 +71,7 @@ def run_build(args: argparse.Namespace) -> int:
         + (f" and pushed to {args.push_to_hub}@{args.version}" if args.push_to_hub else "")
         + f": {', '.join(f'{pairs} {name}' for name, pairs in splits.items())} pairs"
     )
-    return 0
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

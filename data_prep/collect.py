@@ -41,19 +41,15 @@ from tqdm import tqdm
 
 from data_prep.config import DEFAULT_CONFIG_PATH, CollectConfig, load_config
 from data_prep.sources import QUERY_KEY, RUN_ID_KEY, normalize_record, read_id
+from replytune.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.schema import Tweet
 from replytune.secrets import get_secret, redact
-from replytune.yaml_config import ConfigError
 
 OUTPUT_FILE_NAME = "tweets.jsonl"
 CHECKPOINT_FILE_NAME = "collect_checkpoint.json"
 MANIFEST_FILE_NAME = "collect_manifest.json"
 CHECKPOINT_FORMAT = 1
 
-EXIT_OK = 0
-EXIT_API_FAILURE = 1  # the actor or the API failed after all retries: fix the cause, then --resume
-EXIT_REFUSED = 2  # bad config or arguments, over --max-cost, or an output folder in the way: nothing was run
-EXIT_INTERRUPTED = 130  # Ctrl-C: the checkpoint is kept, --resume continues
 
 # A run that ends in one of these statuses keeps its items (a timed-out run stored what it found so far).
 USABLE_RUN_STATUSES = ("SUCCEEDED", "TIMED-OUT")
@@ -495,14 +491,16 @@ def load_collect_config(path: Path) -> CollectConfig:
 
 
 def run_collect(args: argparse.Namespace) -> int:
-    """`python -m data_prep collect`: returns the exit status (see EXIT_* above)."""
+    """`python -m data_prep collect`: returns the exit status: refused (bad config or arguments, over --max-cost, an
+    output folder in the way: nothing was run), failed (the actor or the API failed after all retries: fix the cause,
+    then --resume), interrupted (Ctrl-C: the checkpoint is kept, --resume continues) or ok."""
     try:
         config = load_collect_config(args.config)
         if args.api_url:
             config.api_url = args.api_url
         output_dir: Path = args.output
         state = _prepare_state(config, output_dir, resume=args.resume)
-    except (ConfigError, CollectError) as error:
+    except (Refused, CollectError) as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
 
@@ -524,7 +522,7 @@ def run_collect(args: argparse.Namespace) -> int:
         collector.run(progress=not getattr(args, "no_progress", False))
     except CollectError as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
-        return EXIT_API_FAILURE
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"interrupted: the checkpoint in {output_dir} is kept; run again with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -534,7 +532,7 @@ def run_collect(args: argparse.Namespace) -> int:
             f"The checkpoint in {output_dir} is kept: run again with --resume to continue.",
             file=sys.stderr,
         )
-        return EXIT_API_FAILURE
+        return EXIT_FAILED
     totals = {**collector.state.totals, **conversation_totals(collector.state)}
     print(
         f"Collected {collector.state.output_records:,} tweets into {collector.output_path} "

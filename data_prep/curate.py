@@ -49,11 +49,9 @@ from data_prep.curation_dataset import (
     reviewable_rows,
 )
 from data_prep.curation_decisions import count_outcomes, curate_rows
-from data_prep.sources import InputError
 from data_prep.versions import load_version
 from replytune import schema as col
 from replytune.argilla_client import (
-    ArgillaClientError,
     RecordResponses,
     connect,
     create_or_reuse_dataset,
@@ -63,13 +61,11 @@ from replytune.argilla_client import (
     read_records,
     set_dataset_metadata,
 )
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, InputError, Refused
 from replytune.secrets import redact
-from replytune.yaml_config import ConfigError
 
 logger = logging.getLogger(__name__)
 
-EXIT_FAILED = 1
-EXIT_REFUSED = 2
 METADATA_KEY = "replytune"  # where push records the input version on the Argilla dataset
 AUTO_ANNOTATOR = "auto"  # the annotator name of `curate auto` decisions in curation.jsonl and the agreement
 
@@ -441,8 +437,6 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_curate(args: argparse.Namespace) -> int:
-    from data_prep.privacy import PrivacyError
-    from data_prep.publish import PublishError
 
     try:
         if args.curate_command == "push":
@@ -468,7 +462,7 @@ def run_curate(args: argparse.Namespace) -> int:
                     + ", ".join(f"{count} {reason}" for reason, count in reasons.items())
                     + " (each is logged above; pull counts them as curation/invalid_record)"
                 )
-            return 0
+            return EXIT_OK
         if args.curate_command == "auto":
             result = auto(args.dataset, args.output, push_to_hub=args.push_to_hub, version=args.version)
             counts = result.report["curation"]["counts"]
@@ -478,7 +472,7 @@ def run_curate(args: argparse.Namespace) -> int:
                 + f" in auto mode (no person reviewed it): of {counts['input_pairs']} pairs, {counts['kept']} kept, "
                 f"{counts['discarded']} discarded by the soft checks, {counts['invalid']} invalid"
             )
-            return 0
+            return EXIT_OK
         result = pull(
             args.argilla_dataset,
             args.output,
@@ -488,7 +482,7 @@ def run_curate(args: argparse.Namespace) -> int:
             version=args.version,
             progress=not args.no_progress,
         )
-    except (ArgillaClientError, InputError, ConfigError, PublishError, PrivacyError) as error:
+    except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
@@ -507,4 +501,4 @@ def run_curate(args: argparse.Namespace) -> int:
         f"{counts['discarded']} discarded, {counts['unreviewed']} unreviewed, {counts['edit_rejected']} edits "
         f"rejected; agreement on decision: {agreement_text}"
     )
-    return 0
+    return EXIT_OK

@@ -24,6 +24,7 @@ import re
 import secrets as random_secrets
 from dataclasses import dataclass
 
+from replytune.errors import Refused
 from replytune.schema import Tweet
 from replytune.secrets import get_secret
 
@@ -33,7 +34,7 @@ PSEUDONYM_KEY_NAME = "REPLYTUNE_PSEUDONYM_KEY"
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,50}")
 
 
-class PrivacyError(RuntimeError):
+class PrivacyError(Refused, RuntimeError):
     """The build cannot publish what it would have to publish (e.g. a push without the pseudonym key)."""
 
 

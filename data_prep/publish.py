@@ -22,6 +22,7 @@ from datasets import DatasetDict
 from huggingface_hub import DatasetCard, HfApi
 
 from data_prep.config import OutputConfig
+from replytune.errors import Refused
 from replytune.hub import push_commit, retrying
 from replytune.secrets import get_secret
 
@@ -31,7 +32,7 @@ _VERSION = re.compile(r"^v[1-9][0-9]*$")
 EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # curation.jsonl: `curate pull` only
 
 
-class PublishError(RuntimeError):
+class PublishError(Refused, RuntimeError):
     """The version cannot be written where it was asked for; nothing was written."""
 
 

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from replytune.errors import InputError
 from replytune.schema import Tweet
 
 try:
@@ -60,10 +61,6 @@ ANNOTATION_FILE_NAMES = frozenset(
 
 # Keys under which API responses wrap their list of records, tried in this order.
 WRAPPER_KEYS = ("items", "data", "tweets", "statuses", "results", "records")
-
-
-class InputError(ValueError):
-    """An input path that cannot be read: missing, not JSON, or malformed (the message names file and line)."""
 
 
 @dataclass(slots=True)
@@ -755,7 +752,6 @@ def _parse_epoch(number: float) -> datetime | None:
 
 
 __all__ = [
-    "InputError",
     "InputScan",
     "Rejected",
     "detect_format",

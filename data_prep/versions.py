@@ -16,9 +16,9 @@ from pathlib import Path
 
 from data_prep.config import DataPrepConfig
 from data_prep.publish import PublishError, check_version_name, next_local_version
-from data_prep.sources import InputError
 from data_prep.split import SPLITS
 from replytune import schema as col
+from replytune.errors import InputError
 from replytune.secrets import get_secret, redact
 from replytune.yaml_config import parse_dataclass, read_yaml
 

@@ -40,11 +40,11 @@ import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, GenerateConfig, load_judge_config
 from judge.records import GENERATIONS_FILE_NAME
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 REPORT_FILE_NAME = "generation_report.json"
 SUMMARY_FILE_NAME = "generation_summary.md"
 LENGTHS_PLOT_FILE_NAME = "reply_lengths.png"
@@ -109,14 +109,11 @@ class Prepared:
 
 
 def run(args: argparse.Namespace) -> int:
-    from data_prep.sources import InputError
-    from judge.generation_run import GenerationsMismatch
-    from judge.systems import SystemSpecError
     from recipes.model_utils import ModelLoadError
 
     try:
         prepared = prepare(args)
-    except (ConfigError, InputError, SystemSpecError, ModelLoadError, GenerationsMismatch) as error:
+    except (Refused, ModelLoadError) as error:
         return refuse(str(error))
     try:
         report = generate(prepared, progress=not args.no_progress)
@@ -141,12 +138,12 @@ def refuse(message: str) -> int:
 
 def prepare(args: argparse.Namespace) -> Prepared:
     """Step 1: config, systems, dataset and split, adapters and their base, the output's earlier lines."""
-    from data_prep.sources import InputError
     from data_prep.versions import load_version
     from judge.generation_run import existing_lines
     from judge.held_out import held_out_tweets
     from judge.systems import parse_systems, plan_systems
     from recipes.model_utils import load_tokenizer
+    from replytune.errors import InputError
     from replytune.secrets import get_secret
 
     config = resolve_config(args)

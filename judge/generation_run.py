@@ -22,13 +22,14 @@ from tqdm import tqdm
 from data_prep.collect import write_json_atomically
 from judge.records import GenerationRecord, JsonlAppender, read_records
 from replytune import schema as col
+from replytune.errors import Refused
 
 logger = logging.getLogger(__name__)
 
 BASE_MODEL_KEY = "(base model)"  # the forgetting check's reference when no `base` system is listed
 
 
-class GenerationsMismatch(RuntimeError):
+class GenerationsMismatch(Refused, RuntimeError):
     """generations.jsonl holds lines this run must not extend; the message names the line and the difference."""
 
 

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from data_prep.cleaning import sanitize_text
-from data_prep.sources import InputError
 from judge.retrieval import most_liked_first
 from replytune import schema as col
 from replytune.control_strings import find_control_strings
+from replytune.errors import InputError
 
 
 @dataclass(frozen=True)

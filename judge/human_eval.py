@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.collect import write_json_atomically
-from data_prep.sources import InputError
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
 from judge.human_eval_dataset import (
     MAPPING_FILE_NAME,
@@ -50,18 +49,17 @@ from judge.human_eval_dataset import (
 from judge.records import write_jsonl
 from judge.score import sha256_of
 from replytune.argilla_client import (
-    ArgillaClientError,
     connect,
     create_or_reuse_dataset,
     find_dataset,
     log_records,
     read_records,
 )
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, InputError, Refused
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 VERDICTS_FILE_NAME = "human_verdicts.jsonl"
 SUMMARY_JSON, SUMMARY_MARKDOWN = "human_eval_summary.json", "human_eval_summary.md"
 SUMMARY_FORMAT = 1
@@ -479,7 +477,7 @@ def run(args: argparse.Namespace) -> int:
             workspace=args.workspace,
             progress=not args.no_progress,
         )
-    except (ArgillaClientError, InputError, ConfigError) as error:
+    except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr

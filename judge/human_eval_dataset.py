@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.collect import write_json_atomically
-from data_prep.sources import InputError
 from replytune.argilla_client import plain_text_field
+from replytune.errors import InputError
 
 FIELD_TWEET, FIELD_REPLY_A, FIELD_REPLY_B = "tweet", "reply_a", "reply_b"
 BETTER_REPLY, NOTES = "better_reply", "notes"

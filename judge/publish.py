@@ -38,10 +38,10 @@ from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
 from judge.score import sha256_of
 from judge.stats import STATS_FORMAT
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, Refused
 from replytune.secrets import redact
 from replytune.yaml_config import ConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 # The evaluation's reports that are pushed (under eval/), and where judge validate may have written its own.
 EVAL_REPORTS = (
     "stats.json",
@@ -61,7 +61,7 @@ _NEXT_VERSION = re.compile(r"^v([1-9][0-9]*)$")
 log = logging.getLogger("judge.publish")
 
 
-class PublishRefused(Exception):
+class PublishRefused(Refused):
     """Publishing cannot start: the message names the file, field or flag. Nothing was uploaded."""
 
 
@@ -83,14 +83,14 @@ def _boolean(text: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recipes.run_files import PushError, hub_token
+    from recipes.run_files import hub_token
 
     try:
         config = load_judge_config(args.config).publish
         published = publish_adapter(
             args.adapter, args.eval, args.repo, args.revision, args.private, config, hub_token()
         )
-    except (PublishRefused, ConfigError) as error:
+    except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
     except PushError as error:
@@ -144,10 +144,10 @@ def publish_adapter(
 ) -> Published:
     """Check the inputs and the push target, build the card, and push everything as one tagged commit.
 
-    Raises PublishRefused (nothing uploaded) or recipes.run_files.PushError (no tag made). `judge run --publish`
+    Raises PublishRefused (nothing uploaded) or PushError (no tag made). `judge run --publish`
     calls this."""
     from recipes.configs import RecipeConfigError
-    from recipes.run_files import PushError, check_publishable, check_push_target, push_files
+    from recipes.run_files import check_publishable, check_push_target, push_files
 
     config = config or PublishConfig()
     private = config.private if private is None else private

@@ -27,8 +27,7 @@ from pathlib import Path
 from judge.config import DEFAULT_CONFIG_PATH
 from judge.publish import PUBLISHED_FILE_NAME
 from judge.records import GENERATIONS_FILE_NAME, VERDICTS_FILE_NAME
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+from replytune.errors import EXIT_OK, EXIT_REFUSED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

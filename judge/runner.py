@@ -40,6 +40,7 @@ from judge.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage
 from judge.prompts import ParsedVerdict, weighted_score
 from judge.records import PAIRWISE, JsonlAppender, VerdictRecord, read_records
 from judge.tasks import JudgeTask
+from replytune.errors import Refused
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,11 @@ BATCHES_FILE_NAME = "batches.json"
 LOCAL_CHUNK = 512
 
 
-class CostRefused(RuntimeError):
+class CostRefused(Refused, RuntimeError):
     """The estimate for the requests still to send is above the cost cap; nothing was sent."""
 
 
-class VerdictsMismatch(RuntimeError):
+class VerdictsMismatch(Refused, RuntimeError):
     """verdicts.jsonl holds verdicts that this run must not extend (another judge, model, prompt, or other texts)."""
 
 

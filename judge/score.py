@@ -35,11 +35,10 @@ import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
 from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

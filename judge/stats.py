@@ -21,15 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.collect import write_json_atomically
-from data_prep.sources import InputError
-from judge.config import DEFAULT_CONFIG_PATH, ConfigError, StatsConfig, load_judge_config
+from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
 from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
 from judge.records import read_jsonl
 from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.secrets import redact
 
-EXIT_FAILED = 1
-EXIT_REFUSED = 2
 STATS_FORMAT = 1
 LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
 PLOT_FILES = {
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         generations = args.generations or args.verdicts.parent / "generations.jsonl"
         lengths = read_reply_lengths(generations, explicit=args.generations is not None)
         results = compute_stats(comparison, config, lengths)
-    except (ConfigError, InputError) as error:
+    except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
     try:

@@ -20,12 +20,13 @@ import re
 from dataclasses import dataclass, field
 
 from judge.config import SYSTEM_KINDS, BaseModelConfig
+from replytune.errors import Refused
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SPEC_HELP = "a system is base, base:MODEL, adapter:DIR_OR_REPO[@revision], retrieval or human (as NAME=SPEC)"
 
 
-class SystemSpecError(ValueError):
+class SystemSpecError(Refused, ValueError):
     """A system spec, or a set of systems, that cannot run; the message names it."""
 
 

@@ -33,10 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 
 logger = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,7 +184,7 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     return exit_code
 
 
-class RefusedError(RuntimeError):
+class RefusedError(Refused, RuntimeError):
     """The judge cannot run, or would cost more than allowed: nothing was judged."""
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data_prep.sources import InputError
+from replytune.errors import InputError
 
 TIE = "tie"
 WIN, LOSS = "win", "loss"  # from the candidate's side

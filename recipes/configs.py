@@ -20,6 +20,7 @@ from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
 from data_prep.versions import is_hub_repo_id
 from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
+from replytune.errors import Refused
 from replytune.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
@@ -124,7 +125,7 @@ class ReplytuneArguments:
 RECIPE_DATACLASSES = (ScriptArguments, SFTConfig, ModelConfig, ReplytuneArguments)
 
 
-class RecipeConfigError(ValueError):
+class RecipeConfigError(Refused, ValueError):
     """A recipe field that cannot be used; the message names the file and the field."""
 
 

@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from recipes.configs import RecipeConfigError
-from replytune.hub import PushError, push_commit, retrying
+from replytune.errors import PushError
+from replytune.hub import push_commit, retrying
 from replytune.secrets import SECRET_NAMES, redact
 
 logger = logging.getLogger("replytune.sft")

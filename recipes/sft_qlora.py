@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     import_unsloth_first(argv)
     from recipes import callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer
+    from replytune.errors import PushError
 
     try:
         script_args, training_args, model_args, replytune_args = configs.parse_recipe_args(argv)
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
                 repo_id, commit = run_files.push_adapter(
                     output_dir, repo_id, private, replytune_args.hub_tag, run_files.hub_token(), message
                 )
-            except run_files.PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
+            except PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
                 configs.logger.error("%s; the adapter is saved in %s (judge publish can push it)", error, output_dir)
                 exit_code = 1
             else:

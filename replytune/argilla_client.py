@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from replytune.errors import Refused
 from replytune.secrets import get_secret, redact
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ DEFAULT_API_URL = "http://127.0.0.1:6900"  # where `make argilla` listens
 DEFAULT_BATCH_SIZE = 256  # records per request; the server accepts at most 500
 
 
-class ArgillaClientError(RuntimeError):
+class ArgillaClientError(Refused, RuntimeError):
     """Argilla cannot be used as asked; the message names the server, credential or dataset at fault."""
 
 

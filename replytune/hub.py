@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from replytune.errors import PushError
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
@@ -28,15 +29,6 @@ PUSH_RETRY_DELAY_S = 2.0  # doubled after each failed attempt
 TRANSIENT_STATUS = (408, 412, 429, 500, 502, 503, 504)
 
 T = TypeVar("T")
-
-
-class PushError(RuntimeError):
-    """A push that did not complete. `commit`: the sha of a whole commit that landed but could not be tagged, or
-    None when nothing landed."""
-
-    def __init__(self, message: str, commit: str | None = None):
-        super().__init__(message)
-        self.commit = commit
 
 
 def push_commit(

@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from replytune.errors import Refused
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(Refused, ValueError):
     """A config file or field that cannot be used; the message names the file and the field."""
 
 

@@ -28,6 +28,7 @@ from data_prep.collect import (
     search_query,
 )
 from data_prep.sources import iter_tweets, list_input_files
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from replytune.schema import Tweet
 from replytune.yaml_config import ConfigError
 from tests.paths import REPO_ROOT
@@ -125,7 +126,7 @@ def test_bad_collect_fields_name_the_field(tmp_path, section, message):
 
 def test_bad_config_exits_before_any_request(in_tmp, api, capsys):
     config = write_config(in_tmp, max_root_tweets=-1)
-    assert collect_here(config, in_tmp / "out", api.url) == collect.EXIT_REFUSED
+    assert collect_here(config, in_tmp / "out", api.url) == EXIT_REFUSED
     assert "max_root_tweets" in capsys.readouterr().err
     assert api.requests == []
 
@@ -158,7 +159,7 @@ def test_cost_estimate_is_the_most_the_plan_can_cost():
 def test_collection_flow_output_and_manifest(in_tmp, api, capsys):
     config = write_config(in_tmp)
     output = in_tmp / "out"
-    assert collect_here(config, output, api.url, "--max-cost", "1") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--max-cost", "1") == EXIT_OK
     out, err = capsys.readouterr()
     assert "Estimated cost: up to 350 items" in out and "$0.14" in out
 
@@ -207,14 +208,14 @@ def test_collection_flow_output_and_manifest(in_tmp, api, capsys):
 def test_the_fixture_stand_in_serves_the_collector(in_tmp, apify_stand_in, monkeypatch):  # noqa: F811
     monkeypatch.setenv("APIFY_TOKEN", apify_stand_in.token)
     config = write_config(in_tmp, search_terms=["topic0"], max_root_tweets=1)
-    assert collect_here(config, in_tmp / "out", apify_stand_in.url, "--no-progress") == collect.EXIT_OK
+    assert collect_here(config, in_tmp / "out", apify_stand_in.url, "--no-progress") == EXIT_OK
     assert len(ids_in(in_tmp / "out")) == 3 + 2 + 4  # search results + the replies of the most liked root
 
 
 def test_wrong_token_is_an_api_failure_without_the_token_in_the_message(in_tmp, api, monkeypatch, capsys):
     monkeypatch.setenv("APIFY_TOKEN", "apify_api_WRONGtoken")
     config = write_config(in_tmp)
-    assert collect_here(config, in_tmp / "out", api.url) == collect.EXIT_API_FAILURE
+    assert collect_here(config, in_tmp / "out", api.url) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "--resume" in err and "apify_api_WRONGtoken" not in err
     assert all(not request.authorized for request in api.requests)
@@ -234,7 +235,7 @@ def test_missing_token_stops_before_any_request(in_tmp, api, monkeypatch):
 
 def test_over_max_cost_refuses_before_any_actor_call(in_tmp, api, capsys):
     config = write_config(in_tmp)
-    assert collect_here(config, in_tmp / "out", api.url, "--max-cost", "0.10") == collect.EXIT_REFUSED
+    assert collect_here(config, in_tmp / "out", api.url, "--max-cost", "0.10") == EXIT_REFUSED
     out, err = capsys.readouterr()
     assert "Estimated cost" in out and "$0.14" in out
     assert "exceeds --max-cost $0.10" in err
@@ -252,7 +253,7 @@ def test_429_and_5xx_are_retried_and_the_result_is_unchanged(in_tmp, api):
     api.fail_next(2, 500, "/items")
     api.fail_next(1, 503, "/actor-runs/")
     api.fail_every(7, 502)
-    assert collect_here(write_config(in_tmp), in_tmp / "out", api.url, "--no-progress") == collect.EXIT_OK
+    assert collect_here(write_config(in_tmp), in_tmp / "out", api.url, "--no-progress") == EXIT_OK
     statuses = Counter(request.status for request in api.requests)
     assert statuses[429] == 2 and statuses[500] == 2 and statuses[503] == 1 and statuses[502] >= 3
     ids = ids_in(in_tmp / "out")
@@ -262,25 +263,25 @@ def test_429_and_5xx_are_retried_and_the_result_is_unchanged(in_tmp, api):
 def test_a_request_that_times_out_is_retried(in_tmp, api):
     api.stall_next(1, 1.5, "/runs")
     config = write_config(in_tmp, search_terms=["topic0"], max_root_tweets=1, request_timeout_s=0.3)
-    assert collect_here(config, in_tmp / "out", api.url, "--no-progress") == collect.EXIT_OK
+    assert collect_here(config, in_tmp / "out", api.url, "--no-progress") == EXIT_OK
     assert len(ids_in(in_tmp / "out")) == 3 + 2 + 4
 
 
 def test_retries_exhausted_keep_the_checkpoint_and_resume_finishes(in_tmp, api, capsys):
     config = write_config(in_tmp, max_retries=1)
     output = in_tmp / "out"
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_OK
     reference = set(ids_in(output))
 
     output = in_tmp / "out2"
     api.fail_next(1000, 500, "/actor-runs/")  # every status poll fails: the first search cannot finish
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_API_FAILURE
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_FAILED
     assert "run again with --resume" in capsys.readouterr().err
     assert json.loads((output / CHECKPOINT_FILE_NAME).read_text())["pending_run"]["step"] == "search:topic0"
 
     api.clear_faults()
     runs_before = len(api.run_inputs())
-    assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--no-progress", "--resume") == EXIT_OK
     assert set(ids_in(output)) == reference and len(ids_in(output)) == len(reference)
     # the run started before the failure was re-attached, not started again
     assert len(api.run_inputs()) - runs_before == UNINTERRUPTED_ACTOR_RUNS - 1
@@ -290,12 +291,12 @@ def test_an_in_flight_run_that_vanished_is_started_again_on_resume(in_tmp, api, 
     config = write_config(in_tmp, max_retries=0)
     output = in_tmp / "out"
     api.fail_next(1000, 500, "/actor-runs/")
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_API_FAILURE
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_FAILED
     lost_run = json.loads((output / CHECKPOINT_FILE_NAME).read_text())["pending_run"]["run_id"]
     api.clear_faults()
     del api.runs[lost_run]  # e.g. deleted on Apify, or past its retention
 
-    assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--no-progress", "--resume") == EXIT_OK
     assert f"actor run {lost_run} (search:topic0) no longer exists" in capsys.readouterr().err
     ids = ids_in(output)
     assert len(ids) == len(set(ids)) == EXPECTED_RECORDS
@@ -306,12 +307,12 @@ def test_a_failed_actor_run_stops_and_resume_runs_that_step_again(in_tmp, api, c
     config = write_config(in_tmp)
     output = in_tmp / "out"
     api.next_run_statuses = ["SUCCEEDED", "FAILED"]  # the second search fails on Apify's side
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_API_FAILURE
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_FAILED
     assert "(search:topic1) ended FAILED" in capsys.readouterr().err
     checkpoint = json.loads((output / CHECKPOINT_FILE_NAME).read_text())
     assert list(checkpoint["steps_done"]) == ["search:topic0"] and checkpoint["pending_run"] is None
 
-    assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--no-progress", "--resume") == EXIT_OK
     ids = ids_in(output)
     assert len(ids) == len(set(ids)) == EXPECTED_RECORDS  # nothing of the failed run was kept
     assert len(api.run_inputs()) == UNINTERRUPTED_ACTOR_RUNS + 1
@@ -325,18 +326,18 @@ def test_a_failed_actor_run_stops_and_resume_runs_that_step_again(in_tmp, api, c
 def test_existing_collection_needs_resume_and_the_same_config(in_tmp, api, capsys):
     config = write_config(in_tmp)
     output = in_tmp / "out"
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_OK
-    assert collect_here(config, output, api.url) == collect.EXIT_REFUSED
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_OK
+    assert collect_here(config, output, api.url) == EXIT_REFUSED
     assert "pass --resume" in capsys.readouterr().err
 
     # max_retries only changes how the collection runs, so it may differ; max_items_per_query may not
     changed = write_config(in_tmp, "changed.yaml", max_items_per_query=60, max_retries=2)
-    assert collect_here(changed, output, api.url, "--resume") == collect.EXIT_REFUSED
+    assert collect_here(changed, output, api.url, "--resume") == EXIT_REFUSED
     err = capsys.readouterr().err
     assert "max_items_per_query" in err and "max_retries" not in err
 
     requests_before = len(api.requests)
-    assert collect_here(config, output, api.url, "--resume", "--max-cost", "0") == collect.EXIT_OK  # nothing left
+    assert collect_here(config, output, api.url, "--resume", "--max-cost", "0") == EXIT_OK  # nothing left
     assert len(api.requests) == requests_before
     assert "up to 0 items" in capsys.readouterr().out
 
@@ -357,13 +358,13 @@ def test_crash_between_run_start_and_commit_reattaches_and_drops_partial_lines(i
         return real_commit(self, *args, **kwargs)
 
     monkeypatch.setattr(collect.Collector, "_commit", crash_on_fourth_commit)
-    assert collect_here(config, output, api.url, "--no-progress") == collect.EXIT_API_FAILURE
+    assert collect_here(config, output, api.url, "--no-progress") == EXIT_FAILED
     checkpoint = json.loads((output / CHECKPOINT_FILE_NAME).read_text())
     assert checkpoint["pending_run"]["step"] == commits[3]
     assert (output / OUTPUT_FILE_NAME).stat().st_size > checkpoint["output_bytes"]
 
     monkeypatch.setattr(collect.Collector, "_commit", real_commit)
-    assert collect_here(config, output, api.url, "--no-progress", "--resume") == collect.EXIT_OK
+    assert collect_here(config, output, api.url, "--no-progress", "--resume") == EXIT_OK
     ids = ids_in(output)  # every line parses: the torn line is gone
     assert len(ids) == len(set(ids)) == EXPECTED_RECORDS
     assert len(api.run_inputs()) == UNINTERRUPTED_ACTOR_RUNS  # the in-flight run was not paid for twice
@@ -398,7 +399,7 @@ def _steps_done(checkpoint: Path) -> int:
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(in_tmp, monkeypatch):
     config = write_config(in_tmp)
     with ApifyStandIn(default_fake_twitter(), token=TOKEN) as api:
-        assert collect_here(config, in_tmp / "reference", api.url, "--no-progress") == collect.EXIT_OK
+        assert collect_here(config, in_tmp / "reference", api.url, "--no-progress") == EXIT_OK
     reference_lines = read_lines(in_tmp / "reference")
 
     output = in_tmp / "killed"

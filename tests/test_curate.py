@@ -229,8 +229,8 @@ def test_curate_auto_discards_what_the_soft_checks_flag_and_the_card_says_no_per
 
 
 def test_a_version_the_build_left_empty_is_named_as_empty_not_as_broken(tmp_path):
-    from data_prep.sources import InputError
     from data_prep.versions import load_version
+    from replytune.errors import InputError
 
     folder = write_version(tmp_path / "data" / "v1", review_rows())
     for parquet in (folder / "data").glob("*.parquet"):

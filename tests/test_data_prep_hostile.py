@@ -18,10 +18,11 @@ from data_prep.build import run_pipeline
 from data_prep.cleaning import URL, fold_confusables, has_text, normalize_text, sanitize_text
 from data_prep.config import DataPrepConfig, SplitConfig, ValidationConfig
 from data_prep.privacy import Pseudonymizer
-from data_prep.sources import InputError, iter_tweets, list_input_files, normalize_record, scan_input_files
+from data_prep.sources import iter_tweets, list_input_files, normalize_record, scan_input_files
 from data_prep.split import check_leakage, split_of
 from data_prep.validators import Validators, plain_text, words_of
 from replytune.control_strings import find_control_strings
+from replytune.errors import InputError
 from tests.data_prep_tweets import GOOD_REPLY, reply_to, root_tweet
 from tests.test_data_prep_build import build_args, fast_config, raw_tweet, read_report
 

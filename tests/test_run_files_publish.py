@@ -10,6 +10,7 @@ import yaml
 
 from recipes import run_files
 from recipes.configs import RecipeConfigError
+from replytune.errors import PushError
 from replytune.hub import PUSH_ATTEMPTS
 from tests.stand_ins.hub import USER
 
@@ -146,7 +147,7 @@ def test_a_failed_commit_leaves_main_as_it_was_and_no_tag(hub_endpoint, tmp_path
     head = hub.commits(repo)[0].oid
     files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
     hub.fail_requests("POST", r"/commit/main$", status=500, times=None)
-    with pytest.raises(run_files.PushError, match="nothing was committed") as failed:
+    with pytest.raises(PushError, match="nothing was committed") as failed:
         run_files.push_files(repo, files, True, "v1", None, "adapter v1")
     assert failed.value.commit is None
     assert hub.commits(repo)[0].oid == head and hub.tags(repo) == {}
@@ -160,7 +161,7 @@ def test_a_failed_tag_leaves_no_tag_and_the_same_push_again_tags_the_whole_commi
     hub, repo = hub_endpoint, f"{USER}/replies"
     files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
     hub.fail_requests("POST", r"/tag/", status=502, times=None)
-    with pytest.raises(run_files.PushError, match="Run the same push again") as failed:
+    with pytest.raises(PushError, match="Run the same push again") as failed:
         run_files.push_files(repo, files, True, "v1", None, "adapter v1")
     commit = failed.value.commit
     assert hub.tags(repo) == {} and hub.commits(repo)[0].oid == commit
@@ -175,11 +176,11 @@ def test_a_secret_or_a_local_path_in_any_file_stops_the_push_before_any_request(
     folder = _run_folder(tmp_path)
     (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"{HOME}/models/smollm2"}))
     files = run_files.publishable_files(folder, run_files.PUSHED_FILES)
-    with pytest.raises(run_files.PushError, match=f"adapter_config.json names the local path {HOME}/models/smollm2"):
+    with pytest.raises(PushError, match=f"adapter_config.json names the local path {HOME}/models/smollm2"):
         run_files.push_files(repo, files, True, "v1", None, "adapter v1", run_files.local_paths_of_run(folder))
     monkeypatch.setenv("WANDB_API_KEY", "wandb-key-0123456789")
     files["notes.txt"] = b"key wandb-key-0123456789"
-    with pytest.raises(run_files.PushError, match="a secret value appears in notes.txt"):
+    with pytest.raises(PushError, match="a secret value appears in notes.txt"):
         run_files.push_files(repo, files, True, "v1", None, "adapter v1")
     assert hub.requests == [] and not hub.repo_exists(repo)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from data_prep.sources import (
-    InputError,
     Rejected,
     iter_tweets,
     list_input_files,
@@ -20,6 +19,7 @@ from data_prep.sources import (
     parse_datetime,
     scan_input_files,
 )
+from replytune.errors import InputError
 from replytune.schema import Tweet
 from tests.paths import realdata_path
 

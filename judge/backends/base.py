@@ -20,9 +20,10 @@ from judge.cost import RequestSize, TokenUsage, estimate_tokens
 from judge.prompts import ParsedVerdict, cut, system_prefix, user_message
 from judge.records import PAIRWISE
 from judge.tasks import JudgeTask
+from replytune.errors import Refused
 
 
-class JudgeUnavailable(RuntimeError):
+class JudgeUnavailable(Refused, RuntimeError):
     """The judge cannot run here (no API key, no training data, a model without a price); the message says why."""
 
 
