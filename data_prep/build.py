@@ -49,6 +49,7 @@ from data_prep.sources import iter_tweets, scan_input_files
 from data_prep.split import SPLITS, LeakageReport, check_leakage, split_by_conversation
 from data_prep.validators import LanguageDetector, Validators
 from replytune import schema as col
+from replytune.files import sha256_of
 from replytune.schema import TOXICITY_SCORE
 from replytune.secrets import redact
 
@@ -328,14 +329,6 @@ def without_local_paths(config: dict) -> dict:
             value = Path(value).name
         cleaned[key] = value
     return cleaned
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_inputs(inputs: list[str | Path], files: list[Path], records: Counter) -> list[dict]:

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from data_prep.config import DEFAULT_CONFIG_PATH, CollectConfig, load_config
 from data_prep.sources import QUERY_KEY, RUN_ID_KEY, normalize_record, read_id
 from replytune.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, Refused
+from replytune.files import write_json_atomically
 from replytune.schema import Tweet
 from replytune.secrets import get_secret, redact
 
@@ -161,17 +162,6 @@ class CollectState:
         }
     )
     format: int = CHECKPOINT_FORMAT
-
-
-def write_json_atomically(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder, fsync it, then rename it over `path` (atomic on POSIX)."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=2, ensure_ascii=False)
-        file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def load_state(path: Path) -> CollectState:

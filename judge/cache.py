@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from data_prep.collect import write_json_atomically
+from replytune.files import write_json_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ above the base's is flagged. The numbers are a sanity check next to the others, 
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -35,10 +34,6 @@ def read_documents(path: str | Path) -> list[str]:
 
 def text_file(config: ForgettingConfig) -> Path:
     return Path(config.text_file).expanduser() if config.text_file else DEFAULT_TEXT_FILE
-
-
-def text_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def perplexity(model, tokenizer, documents: list[str], window_tokens: int) -> dict:

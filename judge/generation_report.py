@@ -8,12 +8,11 @@ resumed run reports on the whole evaluation, not on its own part of it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
-from data_prep.collect import write_json_atomically
 from judge.records import GENERATIONS_FILE_NAME, GenerationRecord, read_records
 from replytune import schema as col
+from replytune.files import sha256_of, write_json_atomically
 
 REPORT_FORMAT = 1
 SANITY_NOTE = (
@@ -85,7 +84,7 @@ def build_report(prepared, forgetting: dict | None, timings: dict) -> dict:
         "forgetting": forgetting,
         "generations": {
             "path": str(path),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None,
+            "sha256": sha256_of(path) if path.exists() else None,
             "lines": len(records) + len(problems),
             "problems": [str(problem) for problem in problems[:20]],
             "lines_of_other_systems_or_tweets": other_lines,

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.collect import write_json_atomically
 from judge.records import GenerationRecord, JsonlAppender, read_records
 from replytune import schema as col
 from replytune.errors import Refused
+from replytune.files import sha256_of, write_json_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class GenerationRun:
 
     def forgetting_check(self) -> dict | None:
         """Perplexity on the general text, for the base and each adapter (reusing earlier runs' figures)."""
-        from judge.forgetting import compare_to_base, perplexity, read_documents, text_file, text_sha256
+        from judge.forgetting import compare_to_base, perplexity, read_documents, text_file
         from recipes.model_utils import active_adapter
 
         config, plan = self.prepared.config.forgetting, self.prepared.plan
@@ -249,7 +249,7 @@ class GenerationRun:
             return {"skipped": f"{path} does not exist"}
         base_name = next((s.name for s in plan.systems if s.kind == "base"), BASE_MODEL_KEY)
         measured = {base_name: None, **{name: name for name in plan.adapters}}  # name -> adapter (None: the base)
-        key = {"text_sha256": text_sha256(path), "window_tokens": config.window_tokens, "base_model": plan.base.label}
+        key = {"text_sha256": sha256_of(path), "window_tokens": config.window_tokens, "base_model": plan.base.label}
         revisions = {name: plan.adapters[name].revision_label if name in plan.adapters else None for name in measured}
         cache_path = self.prepared.output / "forgetting.json"
         cached = _read_json(cache_path)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,7 +34,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from data_prep.collect import write_json_atomically
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
 from judge.human_eval_dataset import (
     MAPPING_FILE_NAME,
@@ -46,8 +44,7 @@ from judge.human_eval_dataset import (
     blind_record,
     human_eval_settings,
 )
-from judge.records import write_jsonl
-from judge.score import sha256_of
+from judge.records import write_lines_atomically
 from replytune.argilla_client import (
     connect,
     create_or_reuse_dataset,
@@ -56,6 +53,7 @@ from replytune.argilla_client import (
     read_records,
 )
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, InputError, Refused
+from replytune.files import sha256_of, write_json_atomically, write_text_atomically
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
@@ -327,23 +325,6 @@ def pull(
 
 def _item_order(verdict) -> tuple:
     return (len(verdict.item_id), verdict.item_id)  # t2 before t10
-
-
-def write_lines_atomically(path: Path, rows: list[dict]) -> None:
-    """Write the JSONL file beside, fsynced line by line (judge.records), then rename it over `path`."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.unlink(missing_ok=True)
-    write_jsonl(temporary, rows)
-    os.replace(temporary, path)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
 
 
 def summary_markdown(summary: dict) -> str:

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from data_prep.collect import write_json_atomically
 from replytune.argilla_client import plain_text_field
 from replytune.errors import InputError
+from replytune.files import write_json_atomically
 
 FIELD_TWEET, FIELD_REPLY_A, FIELD_REPLY_B = "tweet", "reply_a", "reply_b"
 BETTER_REPLY, NOTES = "better_reply", "notes"

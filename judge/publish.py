@@ -36,9 +36,9 @@ from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
-from judge.score import sha256_of
 from judge.stats import STATS_FORMAT
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, Refused
+from replytune.files import sha256_of, write_json_atomically
 from replytune.secrets import redact
 from replytune.yaml_config import ConfigError
 
@@ -112,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
 
 def record_published(published: Published, repo: str, adapter_dir: Path, eval_dir: Path) -> None:
     """EVAL/published.json: what went where, so that `judge run --publish` skips a push already made."""
-    from data_prep.collect import write_json_atomically
 
     record = {
         "repo": repo,  # as given: `--repo name` is published as your-namespace/name (repo_id)

@@ -346,3 +346,11 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     with JsonlAppender(path) as appender:
         for row in rows:
             appender.append(row)
+
+
+def write_lines_atomically(path: Path, rows: list[dict]) -> None:
+    """Write the JSONL file beside, fsynced line by line (`write_jsonl`), then rename it over `path`."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    write_jsonl(temporary, rows)
+    os.replace(temporary, path)

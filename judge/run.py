@@ -185,7 +185,7 @@ def publish_summary(output: Path) -> str:
 
 def already_published(output: Path, repo: str, adapter: Path) -> dict | None:
     """DIR/published.json, when it records this repo, this adapter's weights and this stats.json."""
-    from judge.score import sha256_of
+    from replytune.files import sha256_of
 
     path = output / PUBLISHED_FILE_NAME
     weights = adapter / "adapter_model.safetensors"

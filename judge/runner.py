@@ -33,7 +33,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data_prep.collect import write_json_atomically
 from judge.backends.base import ApiJudge, ApiResponse, Judge, LocalJudge
 from judge.cache import ResponseCache, cache_key
 from judge.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage_cost, worst_case_cost
@@ -41,6 +40,7 @@ from judge.prompts import ParsedVerdict, weighted_score
 from judge.records import PAIRWISE, JsonlAppender, VerdictRecord, read_records
 from judge.tasks import JudgeTask
 from replytune.errors import Refused
+from replytune.files import write_json_atomically
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)

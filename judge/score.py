@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import sys
@@ -36,6 +35,7 @@ import yaml
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
 from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
+from replytune.files import sha256_of
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
@@ -146,10 +146,6 @@ def refuse(message: str) -> int:
 def write_resolved_config(config: ScoreConfig, path: Path) -> None:
     text = yaml.safe_dump({"score": dataclasses.asdict(config)}, sort_keys=False, allow_unicode=True)
     path.write_text(redact(text), encoding="utf-8")
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks) -> dict:

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.collect import write_json_atomically
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
 from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
 from judge.records import read_jsonl
 from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
+from replytune.files import write_json_atomically
 from replytune.secrets import redact
 
 STATS_FORMAT = 1
