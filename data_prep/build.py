@@ -36,8 +36,7 @@ from data_prep.pairs import Pair, find_pairs, unique_tweets
 from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment, published_id
 from data_prep.publish import (
     PublishError,
-    check_hub_repo_visibility,
-    check_hub_version_free,
+    check_dataset_push_target,
     check_local_version_free,
     check_version_name,
     next_local_version,
@@ -365,8 +364,8 @@ def build(
     """Build one dataset version into `output_dir/vN/` (and push it, tagged vN, when `push_to_hub` names a repo).
 
     Everything that can stop the run is checked before any record is read: the input files (InputError), the
-    version name and that it is free locally and on the Hub, and that a private dataset would not go into a public
-    repo (PublishError), the pseudonym key for a push (PrivacyError). Returns the version folder.
+    version name and that it is free locally (PublishError) and on the Hub, and that a private dataset would not go
+    into a public repo (PushTargetError), the pseudonym key for a push (PrivacyError). Returns the version folder.
     """
     scan = scan_input_files(inputs)
     output_dir = Path(output_dir)
@@ -378,8 +377,7 @@ def build(
     check_local_version_free(folder)
     pseudonymizer = pseudonymizer_from_environment(config.privacy.pseudonym_length, for_push=bool(push_to_hub))
     if push_to_hub:
-        check_hub_version_free(push_to_hub, version)
-        check_hub_repo_visibility(push_to_hub, config.output.private, config.output.allow_public_repo)
+        check_dataset_push_target(push_to_hub, version, config.output.private, config.output.allow_public_repo)
 
     if not progress:
         disable_progress_bars()

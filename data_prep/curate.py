@@ -244,8 +244,9 @@ def pull(
 def next_version_folder(
     input_version: Any, output_dir: str | Path, version: str | None, push_to_hub: str | None
 ) -> tuple[str, Path]:
-    """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken."""
-    from data_prep.publish import PublishError, check_hub_version_free, check_local_version_free, check_version_name
+    """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken
+    or the push target cannot take it (a private dataset into a public repo)."""
+    from data_prep.publish import PublishError, check_dataset_push_target, check_local_version_free, check_version_name
 
     if push_to_hub and not version:
         raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
@@ -254,7 +255,8 @@ def next_version_folder(
     folder = Path(output_dir) / version
     check_local_version_free(folder)
     if push_to_hub:
-        check_hub_version_free(push_to_hub, version)
+        output = input_version.config.output  # the curated version is pushed as its input was configured
+        check_dataset_push_target(push_to_hub, version, output.private, output.allow_public_repo)
     return version, folder
 
 

@@ -19,12 +19,11 @@ import shutil
 from pathlib import Path
 
 from datasets import DatasetDict
-from huggingface_hub import DatasetCard, HfApi
+from huggingface_hub import DatasetCard
 
 from data_prep.config import OutputConfig
 from replytune.errors import Refused
-from replytune.hub import push_commit, retrying
-from replytune.secrets import get_secret
+from replytune.hub import check_push_target, hub_token, push_commit
 
 logger = logging.getLogger(__name__)
 
@@ -54,30 +53,18 @@ def check_local_version_free(folder: Path) -> None:
         raise PublishError(f"{folder} already exists and is not empty: a version is never overwritten")
 
 
-def check_hub_version_free(repo_id: str, version: str) -> None:
-    """Refuse to reuse a tag: `load_dataset(repo, revision=vN)` must keep returning what vN first meant."""
-    api = HfApi(token=get_secret("HF_TOKEN"))
-    if not retrying(lambda: api.repo_exists(repo_id, repo_type="dataset"), "repo exists"):
-        return
-    tags = {ref.name for ref in retrying(lambda: api.list_repo_refs(repo_id, repo_type="dataset"), "list tags").tags}
-    if version in tags:
-        raise PublishError(f"{repo_id} already has a tag {version}: a version is never overwritten")
-
-
-def check_hub_repo_visibility(repo_id: str, private: bool = True, allow_public_repo: bool = False) -> None:
-    """Refuse to push a private dataset into an existing public repo: `create_repo(exist_ok=True)` leaves a public
-    repo public, and every scraped tweet of the version would be public at once. `allow_public_repo` (the
-    `--allow-public-repo` flag, `output.allow_public_repo`) is the explicit yes."""
-    if not private or allow_public_repo:
-        return
-    api = HfApi(token=get_secret("HF_TOKEN"))
-    exists = retrying(lambda: api.repo_exists(repo_id, repo_type="dataset"), "repo exists")
-    if exists and not retrying(lambda: api.dataset_info(repo_id), "repo info").private:
-        raise PublishError(
-            f"{repo_id} exists and is public: refusing to push this private dataset (scraped tweets) into it. "
-            "Make the repo private on the Hub, push to another repo, or pass --allow-public-repo "
-            "(output.allow_public_repo: true) to publish it publicly on purpose"
-        )
+def check_dataset_push_target(
+    repo_id: str, version: str | None, private: bool = True, allow_public_repo: bool = False
+) -> None:
+    """replytune.hub's one push-target check for a dataset repo: the tag `version` is free
+    (`load_dataset(repo, revision=vN)` must keep returning what vN first meant), and a private dataset is never pushed
+    into an existing public repo: `create_repo(exist_ok=True)` leaves a public repo public, and every scraped tweet of
+    the version would be public at once. `allow_public_repo` (the `--allow-public-repo` flag,
+    `output.allow_public_repo`) is the explicit yes. Raises PushTargetError."""
+    check_push_target(
+        repo_id, version, hub_token(), private=private and not allow_public_repo, repo_type="dataset",
+        public_push="pass --allow-public-repo (output.allow_public_repo: true) to publish it publicly on purpose",
+    )  # fmt: skip
 
 
 def save_local(folder: Path, dataset: DatasetDict, card: DatasetCard) -> None:
@@ -105,11 +92,11 @@ def push_version(
     commit `version`: a Hub that fails mid-push leaves either the whole version or nothing, never half of one
     (replytune/hub.py: pinned parent, retries on transient errors, the tag only after the commit).
 
-    A private dataset is never pushed into an existing public repo unless `allow_public_repo` (PublishError).
+    A private dataset is never pushed into an existing public repo unless `allow_public_repo` (PushTargetError).
     Returns the tagged commit's sha. The token is HF_TOKEN, from the environment or .env.
     """
-    token = get_secret("HF_TOKEN")
-    check_hub_repo_visibility(repo_id, private, allow_public_repo)
+    token = hub_token()
+    check_dataset_push_target(repo_id, None, private, allow_public_repo)
     files: dict[str, Path | bytes] = {
         f"data/{split}-00000-of-00001.parquet": folder / "data" / f"{split}-00000-of-00001.parquet"
         for split in dataset

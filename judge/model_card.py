@@ -34,7 +34,8 @@ def build_card(
     files: dict[str, Path | bytes],
 ) -> str:
     """The card's text (front matter and markdown), through recipes.run_files.adapter_card, path-free."""
-    from recipes.run_files import adapter_card, card_values, path_free, path_free_text
+    from recipes.run_files import adapter_card, card_values
+    from replytune.publishable import path_free, path_free_text
 
     stats = evaluation.stats
     values = card_values(

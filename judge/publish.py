@@ -17,7 +17,7 @@ adapter, and pushes ONE commit, tagged --revision (default: the repo's next free
 - eval/: stats.json and its plots, score_report.json, validity.json/.md/.png, generation_report.json and its plots.
 
 generations.jsonl and the verdicts stay local (they quote tweets of a dataset that is private by default), as do
-checkpoints. Nothing pushed names a local path or holds a secret (recipes/run_files.py: publishable_bytes,
+checkpoints. Nothing pushed names a local path or holds a secret (replytune/publishable.py, replytune/hub.py:
 push_files). Exit 0: pushed and tagged; 2: refused before any upload, with the reason; 1: the push failed (no tag
 was made; the message says whether a whole commit landed untagged, which the same command then tags).
 """
@@ -37,8 +37,17 @@ from typing import Any
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
 from judge.stats import STATS_FORMAT
-from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, Refused
+from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, PushTargetError, Refused
 from replytune.files import sha256_of, write_json_atomically
+from replytune.hub import check_push_target, hub_token, next_free_revision, push_files
+from replytune.publishable import (
+    PUSHED_FILES,
+    check_publishable,
+    is_local_path,
+    local_paths_of_run,
+    publishable_bytes,
+    publishable_files,
+)
 from replytune.secrets import redact
 from replytune.yaml_config import ConfigError
 
@@ -56,7 +65,6 @@ EVAL_REPORTS = (
 VALIDITY_FOLDERS = ("", "validity")  # `judge validate --output EVAL` or `--output EVAL/validity`
 PUBLISHED_FILE_NAME = "published.json"  # written into --eval after a push: repo, tag, commit, hashes
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_NEXT_VERSION = re.compile(r"^v([1-9][0-9]*)$")
 
 log = logging.getLogger("judge.publish")
 
@@ -83,8 +91,6 @@ def _boolean(text: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recipes.run_files import hub_token
-
     try:
         config = load_judge_config(args.config).publish
         published = publish_adapter(
@@ -145,8 +151,6 @@ def publish_adapter(
 
     Raises PublishRefused (nothing uploaded) or PushError (no tag made). `judge run --publish`
     calls this."""
-    from recipes.configs import RecipeConfigError
-    from recipes.run_files import check_publishable, check_push_target, push_files
 
     config = config or PublishConfig()
     private = config.private if private is None else private
@@ -165,7 +169,7 @@ def publish_adapter(
         try:
             repo_id = check_push_target(repo, revision, token, private)
             revision = revision or next_free_revision(repo_id, token)
-        except RecipeConfigError as error:
+        except PushTargetError as error:
             raise PublishRefused(f"--repo {repo}: {error}") from error
         provenance = {
             "adapter weights (sha256)": adapter.weights_sha256,
@@ -199,7 +203,7 @@ class AdapterRun:
 
 def read_adapter_run(folder: Path) -> AdapterRun:
     from data_prep.versions import is_hub_repo_id
-    from recipes.run_files import is_local_path, local_paths_of_run, training_log_history
+    from recipes.run_files import training_log_history
 
     if not folder.is_dir():
         raise PublishRefused(f"--adapter {folder}: no such folder")
@@ -249,7 +253,6 @@ class Evaluation:
 
 def read_evaluation(folder: Path) -> Evaluation:
     from judge.records import GenerationRecord, read_records
-    from recipes.run_files import is_local_path
 
     stats_path = folder / "stats.json"
     if not stats_path.is_file():
@@ -368,7 +371,6 @@ def check_evaluated_adapter(adapter: AdapterRun, evaluation: Evaluation, token: 
 def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str | None) -> tuple[bool | None, str]:
     """(True | False | None when it cannot tell, why) for a system spec such as adapter:outputs/run@v1."""
     from data_prep.versions import is_hub_repo_id
-    from recipes.run_files import is_local_path
 
     target = spec.split(":", 1)[1] if ":" in spec else ""
     revision = None
@@ -419,19 +421,6 @@ def _hashes_named(value: Any, inside_adapter: bool) -> set[str]:
     return found
 
 
-def next_free_revision(repo_id: str, token: str | None) -> str:
-    """v1 for a new repo, else one past the highest vN tag."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        tags = [ref.name for ref in HfApi(token=token).list_repo_refs(repo_id).tags]
-    except RepositoryNotFoundError:
-        return "v1"
-    numbers = [int(match.group(1)) for tag in tags if (match := _NEXT_VERSION.match(tag))]
-    return f"v{max(numbers, default=0) + 1}"
-
-
 # --- the files of the commit ----------------------------------------------------------------------------------
 
 
@@ -439,7 +428,6 @@ def collect_files(adapter: AdapterRun, evaluation: Evaluation, staging: Path) ->
     """Path in the repo -> content: the adapter's files (its own card aside), the training curves, the evaluation's
     reports and plots under eval/. Text files are path-free and redacted (publishable_files)."""
     from judge import plots
-    from recipes.run_files import PUSHED_FILES, publishable_bytes, publishable_files
 
     files = publishable_files(adapter.folder, [name for name in PUSHED_FILES if name != "README.md"])
     if adapter.log_source and "trainer_state.json" not in files:  # a run saved before it was kept: a checkpoint's

@@ -7,7 +7,7 @@
 - `trainer.py`: the SFTTrainer subclass, its per-step token counts and the final (FSDP-safe) save;
 - `callbacks.py`: overfitting guards, sample generations, tracker metadata;
 - `generation.py`: the one batched-generation function (the judge calls it too);
-- `run_files.py`: resolved config, metadata, adapter card, Hub push.
+- `run_files.py`: resolved config, metadata, adapter card (the push itself: replytune/hub.py).
 
 The recipe files live under `<model>/sft/`. Nothing heavy is imported here: the script reads these paths before
 Unsloth, which must be imported before transformers.

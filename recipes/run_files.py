@@ -1,4 +1,4 @@
-"""What a run leaves behind, and the Hub push.
+"""What a run leaves behind: the resolved config, its provenance, resume, and the adapter card.
 
 Beside the adapter (adapter_model.safetensors, adapter_config.json) and the tokenizer, `output_dir` gets:
 - `resolved_config.yaml`: every field with the value this run used, re-runnable with `--config` (secrets redacted);
@@ -11,9 +11,9 @@ Beside the adapter (adapter_model.safetensors, adapter_config.json) and the toke
 - `README.md`: the adapter card (huggingface_hub ModelCard), naming the base model's Hub id and the dataset
   repo@revision, never a local path. `adapter_card` takes plain values so the judge's publish step can extend it.
 
-`push_adapter` uploads all of that as ONE commit and tags that commit; `python -m judge publish` pushes the same
-files plus the evaluation through the same `push_files`. What is pushed passes through `publishable_bytes` first:
-no secret and no absolute local path leaves the machine.
+replytune/hub.py's `push_adapter` uploads all of that as ONE commit and tags that commit; `python -m judge publish`
+pushes the same files plus the evaluation through the same `push_files`. What is pushed passes through
+replytune/publishable.py first: no secret and no absolute local path leaves the machine.
 """
 
 from __future__ import annotations
@@ -23,20 +23,16 @@ import enum
 import hashlib
 import json
 import logging
-import os
-import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from recipes.configs import RecipeConfigError
-from replytune.errors import PushError
-from replytune.hub import push_commit, retrying
-from replytune.secrets import SECRET_NAMES, redact
+from replytune.publishable import assert_no_secrets
+from replytune.secrets import redact
 
 logger = logging.getLogger("replytune.sft")
 
@@ -153,22 +149,6 @@ def write_run_files(output_dir: str | Path, config: dict, metadata: dict, metric
     record = {**metadata, "metrics": metrics or {}, "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (output_dir / "run_metadata.json").write_text(redact(json.dumps(record, indent=2, default=str)), encoding="utf-8")
     assert_no_secrets(output_dir)
-
-
-def _secret_values() -> list[str]:
-    return [os.environ[name] for name in SECRET_NAMES if len(os.environ.get(name) or "") >= 4]
-
-
-def assert_no_secrets(folder: str | Path) -> None:
-    """Fail if any known secret value appears in a text file of `folder` (about to be saved or pushed)."""
-    secrets = _secret_values()
-    if not secrets:
-        return
-    for path in Path(folder).rglob("*"):
-        if path.is_file() and path.suffix in (".json", ".yaml", ".yml", ".md", ".txt", ".jsonl"):
-            text = path.read_text(encoding="utf-8", errors="ignore")
-            if any(secret in text for secret in secrets):
-                raise RuntimeError(f"a secret value appears in {path}; refusing to save or push it")
 
 
 def training_log_history(output_dir: str | Path) -> tuple[list[dict], str | None]:
@@ -324,238 +304,6 @@ def write_adapter_card(output_dir: str | Path, values: AdapterCardValues) -> Pat
     path = Path(output_dir) / "README.md"
     adapter_card(values).save(path)
     return path
-
-
-# --- what leaves the machine: publishable copies ------------------------------------------------------------------
-
-# Files that libraries read back are pushed byte for byte: their strings are vocabulary and settings, and rewriting
-# them could break loading. `push_files` still refuses one that names a local folder of the run.
-VERBATIM_FILES = (
-    "adapter_model.safetensors",
-    "adapter_config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-)
-BINARY_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".model", ".png", ".jpg", ".jpeg", ".parquet"})
-# An absolute path inside a longer text: POSIX with at least two parts, not inside a URL (scheme://host/a/b) or a
-# relative path (runs/a/b, ./a, ~/a); or Windows (C:\\Users\\me).
-_POSIX_PATH_IN_TEXT = re.compile(r"(?<![\w.~/-])/(?!/)(?:[^\s/\\\"'`<>|(){}\[\],;]+/)+[^\s/\\\"'`<>|(){}\[\],;]*")
-_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
-_WINDOWS_PATH_IN_TEXT = re.compile(r"\b[A-Za-z]:\\(?:[^\\\s\"'`<>|]+\\)*[^\\\s\"'`<>|]*")
-
-
-def is_local_path(value: str) -> bool:
-    """An absolute path on this machine's or a Windows file system ("/home/me/run", "C:\\runs"), not "/"."""
-    return (value.startswith("/") and value.strip("/") != "") or bool(_WINDOWS_DRIVE.match(value))
-
-
-def path_free_text(text: str) -> str:
-    """`text` with every absolute local path in it shortened to its last part (/home/me/runs/v1 -> v1)."""
-    if is_local_path(text) and "\n" not in text:
-        return _last_part(text)
-    text = _POSIX_PATH_IN_TEXT.sub(lambda match: _last_part(match.group(0)), text)
-    return _WINDOWS_PATH_IN_TEXT.sub(lambda match: _last_part(match.group(0)), text)
-
-
-def _last_part(path: str) -> str:
-    pure = PureWindowsPath(path) if _WINDOWS_DRIVE.match(path) else PurePosixPath(path)
-    return pure.name or path
-
-
-def path_free(value, where: str = "", changed: list[str] | None = None):
-    """A JSON-like value with every string (keys too) path-free; the dotted names of the values that changed are
-    appended to `changed`."""
-    if isinstance(value, dict):
-        return {
-            path_free_text(str(key)): path_free(item, f"{where}.{key}" if where else str(key), changed)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [path_free(item, f"{where}[{index}]", changed) for index, item in enumerate(value)]
-    if isinstance(value, str):
-        shortened = path_free_text(value)
-        if shortened != value and changed is not None:
-            changed.append(where)
-        return shortened
-    return value
-
-
-def publishable_bytes(path: str | Path) -> bytes:
-    """What is pushed for the file at `path`, by the recipe's push and by `judge publish` alike: the run files, the
-    card and the evaluation reports with every absolute local path shortened to its last part (output_dir: /home/me/
-    runs/adapter -> adapter) and every secret value redacted; weights, images and the files libraries read back
-    (VERBATIM_FILES) unchanged. A JSON or YAML file names the fields it shortened (`local_paths_removed`, or a
-    comment); a file with nothing to change is returned byte for byte."""
-    path = Path(path)
-    data = path.read_bytes()
-    if path.name in VERBATIM_FILES or path.suffix.lower() in BINARY_SUFFIXES:
-        return data
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data  # not text: nothing in it reads as a path
-    suffix, changed = path.suffix.lower(), []
-    if suffix == ".json":
-        try:
-            document = json.loads(text)
-        except ValueError:
-            shortened = path_free_text(text)
-        else:
-            document = path_free(document, changed=changed)
-            if changed and isinstance(document, dict):
-                document["local_paths_removed"] = changed
-            shortened = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if changed else text
-    elif suffix in (".yaml", ".yml"):
-        document = path_free(yaml.safe_load(text), changed=changed)
-        if changed:
-            header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-            note = f"# Local paths shortened to their last part for publishing: {', '.join(changed)}.\n"
-            shortened = header + note + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-        else:
-            shortened = text
-    elif suffix == ".jsonl":
-        shortened = "".join(_path_free_line(line) for line in text.splitlines(keepends=True))
-    else:
-        shortened = path_free_text(text)
-    return redact(shortened).encode("utf-8")
-
-
-def _path_free_line(line: str) -> str:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return path_free_text(line)
-    changed: list[str] = []
-    record = path_free(record, changed=changed)
-    return json.dumps(record, ensure_ascii=False) + "\n" if changed else line
-
-
-def publishable_files(folder: str | Path, names, prefix: str = "") -> dict[str, Path | bytes]:
-    """{prefix + name: what to push} for the files of `folder` among `names` that exist (verbatim ones as paths)."""
-    folder, files = Path(folder), {}
-    for name in names:
-        path = folder / name
-        if path.is_file():
-            verbatim = path.name in VERBATIM_FILES or path.suffix.lower() in BINARY_SUFFIXES
-            files[prefix + name] = path if verbatim else publishable_bytes(path)
-    return files
-
-
-def local_paths_of_run(output_dir: str | Path) -> list[str]:
-    """The absolute local paths a run's files name (its output folder, the base model's and dataset's folders): none
-    of them may appear in anything pushed."""
-    output_dir = Path(output_dir)
-    found = {str(output_dir.resolve())}
-    for name, keys in (
-        ("run_metadata.json", ("dataset", "dataset_resolved", "base_model")),
-        ("resolved_config.yaml", ("output_dir", "dataset_name", "model_name_or_path")),
-    ):
-        path = output_dir / name
-        if not path.is_file():
-            continue
-        document = json.loads(path.read_text("utf-8")) if name.endswith(".json") else yaml.safe_load(path.read_text())
-        for key in keys:
-            value = (document or {}).get(key)
-            if isinstance(value, str) and (is_local_path(value) or Path(value).exists()):
-                found.add(str(Path(value).resolve()) if Path(value).exists() else value)
-    return sorted(found)
-
-
-# --- the Hub push --------------------------------------------------------------------------------------------------
-
-# Files of the output folder that are pushed: checkpoints, tracker logs and sample generations (they quote tweets
-# from a dataset that is private by default) stay local.
-PUSHED_FILES = (
-    *VERBATIM_FILES,
-    "README.md",
-    "resolved_config.yaml",
-    "run_metadata.json",
-    "plan.json",
-    "trainer_state.json",
-)
-
-
-def push_adapter(
-    output_dir: str | Path, repo_id: str, private: bool, tag: str | None, token: str | None, commit_message: str
-) -> tuple[str, str]:
-    """Upload the adapter folder as one commit and tag that commit; returns (repo id, commit sha)."""
-    output_dir = Path(output_dir)
-    assert_no_secrets(output_dir)
-    files = publishable_files(output_dir, PUSHED_FILES)
-    return push_files(repo_id, files, private, tag, token, commit_message, local_paths_of_run(output_dir))
-
-
-def push_files(
-    repo_id: str,
-    files: dict[str, Path | bytes],
-    private: bool,
-    tag: str | None,
-    token: str | None,
-    commit_message: str,
-    local_paths=(),
-) -> tuple[str, str]:
-    """Upload `files` (path in the repo -> a file, or its bytes) as ONE commit on main, then tag that commit;
-    returns (repo id, commit sha). Before any upload, a file that holds a secret value or one of `local_paths` is
-    refused (PushError). The commit, its retries and the tag: replytune/hub.py (`push_commit`)."""
-    check_publishable(files, local_paths)
-    return push_commit(repo_id, files, commit_message, tag=tag, private=private, token=token)
-
-
-def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
-    """PushError naming the first file that holds a secret value or one of `local_paths` (absolute paths)."""
-    secrets = [secret.encode() for secret in _secret_values()]
-    local = [path.encode() for path in local_paths if len(path.strip("/")) > 1]
-    for name, content in files.items():
-        data = content if isinstance(content, bytes) else Path(content).read_bytes()
-        if any(secret in data for secret in secrets):
-            raise PushError(f"a secret value appears in {name}; refusing to push it")
-        for path in local:
-            if path in data:
-                raise PushError(f"{name} names the local path {path.decode()}; refusing to push it")
-
-
-def check_push_target(repo_id: str, tag: str | None, token: str | None, private: bool | None = None) -> str:
-    """Before any work: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
-    checking that the Hub answers, that the tag is free (a tag that exists would not move to the new commit), and,
-    for a private push, that the repo is not an existing public one (create_repo(exist_ok=True) leaves it public)."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    api = HfApi(token=token)
-    try:
-        if "/" not in repo_id:
-            repo_id = f"{retrying(api.whoami, 'who am I')['name']}/{repo_id}"
-        public = private and not retrying(lambda: api.model_info(repo_id), "repo info").private
-        refs = retrying(lambda: api.list_repo_refs(repo_id), "list tags") if tag else None
-        tags = {ref.name: ref.target_commit for ref in refs.tags} if refs else {}
-    except RepositoryNotFoundError:
-        return repo_id  # the push creates it
-    except Exception as error:  # no token, a token without access, no connection: say so before the GPU time
-        raise RecipeConfigError(f"the Hub cannot be used for {repo_id!r}: {redact(str(error))}") from error
-    if tag in tags:
-        raise RecipeConfigError(
-            f"tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): a published revision never moves, "
-            "pick a new tag"
-        )
-    if public:
-        raise RecipeConfigError(
-            f"{repo_id} exists and is public: refusing a private push into it (everything pushed would be public). "
-            "Make the repo private on the Hub, push to another repo, or ask for a public push"
-        )
-    return repo_id
-
-
-def hub_token() -> str | None:
-    from replytune.secrets import get_secret
-
-    return get_secret("HF_TOKEN")
 
 
 def card_values(

@@ -59,7 +59,8 @@ def main(argv: list[str]) -> int:
     import_unsloth_first(argv)
     from recipes import callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer
-    from replytune.errors import PushError
+    from replytune import hub
+    from replytune.errors import PushError, Refused
 
     try:
         script_args, training_args, model_args, replytune_args = configs.parse_recipe_args(argv)
@@ -76,11 +77,11 @@ def main(argv: list[str]) -> int:
         if push_to_hub:
             repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
             private = training_args.hub_private_repo is not False
-            repo_id = run_files.check_push_target(repo_id, replytune_args.hub_tag, run_files.hub_token(), private)
+            repo_id = hub.check_push_target(repo_id, replytune_args.hub_tag, hub.hub_token(), private)
 
         # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
         loaded = model_utils.load_model_and_tokenizer(model_args, training_args, replytune_args)
-    except (configs.RecipeConfigError, model_utils.ModelLoadError) as error:  # names the field or row: no traceback
+    except (Refused, model_utils.ModelLoadError) as error:  # names the field, row or push target: no traceback
         print(f"recipe error: {error}", file=sys.stderr)
         return 2
     configs.logger.info("model: %s", loaded.description)
@@ -134,8 +135,8 @@ def main(argv: list[str]) -> int:
         if push_to_hub:
             message = f"replytune SFT adapter, dataset {card.dataset or 'local'}@{card.dataset_revision}"
             try:
-                repo_id, commit = run_files.push_adapter(
-                    output_dir, repo_id, private, replytune_args.hub_tag, run_files.hub_token(), message
+                repo_id, commit = hub.push_adapter(
+                    output_dir, repo_id, private, replytune_args.hub_tag, hub.hub_token(), message
                 )
             except PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
                 configs.logger.error("%s; the adapter is saved in %s (judge publish can push it)", error, output_dir)

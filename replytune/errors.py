@@ -33,3 +33,8 @@ class PushError(RuntimeError):
     def __init__(self, message: str, commit: str | None = None):
         super().__init__(message)
         self.commit = commit
+
+
+class PushTargetError(Refused, ValueError):
+    """The repo or tag a push would go to cannot be used (the Hub does not answer, the tag exists, a private push
+    into a public repo); checked before any work, so nothing was uploaded."""

@@ -9,6 +9,9 @@
   since: huggingface_hub skips the empty commit), not made twice.
 - A failed push raises PushError: `commit` is None when nothing landed, else the sha of a whole commit that could
   not be tagged; the same push again tags it without uploading anything.
+- `check_push_target` is the one check made before any work, for dataset and model repos alike: the Hub answers,
+  the tag is free (a published version never moves), and a private push would not land in an existing public repo.
+- `push_files` refuses a file that holds a secret or a local path (replytune/publishable.py) before it uploads.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from replytune.errors import PushError
-from replytune.secrets import redact
+from replytune.errors import PushError, PushTargetError
+from replytune.publishable import (
+    PUSHED_FILES,
+    assert_no_secrets,
+    check_publishable,
+    local_paths_of_run,
+    publishable_files,
+)
+from replytune.secrets import get_secret, redact
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +39,93 @@ PUSH_RETRY_DELAY_S = 2.0  # doubled after each failed attempt
 TRANSIENT_STATUS = (408, 412, 429, 500, 502, 503, 504)
 
 T = TypeVar("T")
+
+
+def hub_token() -> str | None:
+    """HF_TOKEN, from the environment or .env (None: huggingface_hub's own login, if any)."""
+    return get_secret("HF_TOKEN")
+
+
+def check_push_target(
+    repo_id: str,
+    tag: str | None,
+    token: str | None,
+    private: bool | None = None,
+    repo_type: str | None = None,
+    public_push: str = "ask for a public push",
+) -> str:
+    """Before any work: the full repo id to push to (`name` -> `your-user/name`, as create_repo would pick), after
+    checking that the Hub answers, that `tag` is free (a tag that exists would not move to the new commit, and
+    whoever loads the repo at that tag must keep getting what it first held), and, for a private push, that the repo
+    is not an existing public one (create_repo(exist_ok=True) leaves it public). `public_push` says how the caller's
+    user asks for a public push on purpose. Raises PushTargetError naming the repo and what is wrong."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    try:
+        if "/" not in repo_id:
+            repo_id = f"{retrying(api.whoami, 'who am I')['name']}/{repo_id}"
+        public = private and not retrying(lambda: api.repo_info(repo_id, repo_type=repo_type), "repo info").private
+        refs = retrying(lambda: api.list_repo_refs(repo_id, repo_type=repo_type), "list tags") if tag else None
+    except RepositoryNotFoundError:
+        return repo_id  # the push creates it
+    except Exception as error:  # no token, a token without access, no connection: say so before the work
+        raise PushTargetError(f"the Hub cannot be used for {repo_id!r}: {redact(str(error))}") from error
+    tags = {ref.name: ref.target_commit for ref in refs.tags} if refs else {}
+    if tag in tags:
+        raise PushTargetError(
+            f"tag {tag!r} already exists on {repo_id} (commit {tags[tag][:12]}): a published version never moves, "
+            f"and {repo_id} already has a tag {tag} that must keep meaning what it first meant. Pick a new tag"
+        )
+    if public:
+        raise PushTargetError(
+            f"{repo_id} exists and is public: refusing a private push into it (everything pushed would be public). "
+            f"Make the repo private on the Hub, push to another repo, or {public_push}"
+        )
+    return repo_id
+
+
+def next_free_revision(repo_id: str, token: str | None) -> str:
+    """v1 for a new repo, else one past the highest vN tag."""
+    import re
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        tags = [ref.name for ref in HfApi(token=token).list_repo_refs(repo_id).tags]
+    except RepositoryNotFoundError:
+        return "v1"
+    numbers = [int(match.group(1)) for tag in tags if (match := re.match(r"^v([1-9][0-9]*)$", tag))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def push_adapter(
+    output_dir: str | Path, repo_id: str, private: bool, tag: str | None, token: str | None, commit_message: str
+) -> tuple[str, str]:
+    """Upload an adapter folder (the recipe's output_dir: PUSHED_FILES) as one commit and tag that commit; returns
+    (repo id, commit sha)."""
+    output_dir = Path(output_dir)
+    assert_no_secrets(output_dir)
+    files = publishable_files(output_dir, PUSHED_FILES)
+    return push_files(repo_id, files, private, tag, token, commit_message, local_paths_of_run(output_dir))
+
+
+def push_files(
+    repo_id: str,
+    files: dict[str, Path | bytes],
+    private: bool,
+    tag: str | None,
+    token: str | None,
+    commit_message: str,
+    local_paths=(),
+) -> tuple[str, str]:
+    """Upload `files` (path in the repo -> a file, or its bytes) as ONE commit on main, then tag that commit;
+    returns (repo id, commit sha). Before any upload, a file that holds a secret value or one of `local_paths` is
+    refused (PushError)."""
+    check_publishable(files, local_paths)
+    return push_commit(repo_id, files, commit_message, tag=tag, private=private, token=token)
 
 
 def push_commit(

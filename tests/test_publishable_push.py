@@ -1,5 +1,6 @@
-"""What leaves the machine when an adapter is pushed (recipes/run_files.py, shared by the recipe's push and
-`judge publish`): path-free copies of the run files, and one commit with its tag or nothing at all."""
+"""What leaves the machine when an adapter is pushed (replytune/publishable.py and replytune/hub.py, shared by the
+recipe's push and `judge publish`): path-free copies of the run files, and one commit with its tag or nothing at
+all."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import json
 import pytest
 import yaml
 
-from recipes import run_files
-from recipes.configs import RecipeConfigError
-from replytune.errors import PushError
-from replytune.hub import PUSH_ATTEMPTS
+from replytune.errors import PushError, PushTargetError
+from replytune.hub import PUSH_ATTEMPTS, check_push_target, push_files
+from replytune.publishable import PUSHED_FILES, local_paths_of_run, publishable_bytes, publishable_files
 from tests.stand_ins.hub import USER
 
 HOME = "/home/alice/projects/replytune"
@@ -51,7 +51,7 @@ def _run_folder(tmp_path):
 
 def test_publishable_copies_of_the_run_files_name_no_local_path(tmp_path):
     folder = _run_folder(tmp_path)
-    config_text = run_files.publishable_bytes(folder / "resolved_config.yaml").decode()
+    config_text = publishable_bytes(folder / "resolved_config.yaml").decode()
     assert HOME not in config_text and str(tmp_path) not in config_text and "alice\\" not in config_text
     config = yaml.safe_load(config_text)
     assert (config["dataset_name"], config["output_dir"], config["model_name_or_path"]) == (
@@ -69,7 +69,7 @@ def test_publishable_copies_of_the_run_files_name_no_local_path(tmp_path):
     assert config_text.startswith("# The exact configuration of this run (config_hash abc)")
     assert "shortened to their last part for publishing: dataset_name, output_dir, model_name_or_path." in config_text
 
-    metadata = json.loads(run_files.publishable_bytes(folder / "run_metadata.json"))
+    metadata = json.loads(publishable_bytes(folder / "run_metadata.json"))
     assert HOME not in json.dumps(metadata)
     assert (metadata["dataset"], metadata["dataset_resolved"], metadata["base_model"]) == ("data", "v3", "smollm2")
     assert metadata["load_description"] == "CPU: LoRA on the unquantized model at smollm2 (float32)"
@@ -79,19 +79,17 @@ def test_publishable_copies_of_the_run_files_name_no_local_path(tmp_path):
 
     # a file with nothing local in it, and the files libraries read back, go byte for byte
     for name in ("plan.json", "tokenizer.json", "adapter_config.json", "adapter_model.safetensors"):
-        assert run_files.publishable_bytes(folder / name) == (folder / name).read_bytes(), name
+        assert publishable_bytes(folder / name) == (folder / name).read_bytes(), name
 
 
 def test_publishable_copies_redact_secrets_and_shorten_paths_in_any_text(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secretvalue123")
     notes = tmp_path / "validity.md"
     notes.write_text(f"judged {HOME}/eval/verdicts.jsonl with token hf_secretvalue123; see /srv/x/y.png, a/b/c, 3/4\n")
-    assert run_files.publishable_bytes(notes).decode() == (
-        "judged verdicts.jsonl with token ***; see y.png, a/b/c, 3/4\n"
-    )
+    assert publishable_bytes(notes).decode() == ("judged verdicts.jsonl with token ***; see y.png, a/b/c, 3/4\n")
     lines = tmp_path / "report.jsonl"
     lines.write_text(json.dumps({"system_spec": f"adapter:{HOME}/out@v1"}) + "\nnot json /opt/a/b\n")
-    assert run_files.publishable_bytes(lines).decode().splitlines() == [
+    assert publishable_bytes(lines).decode().splitlines() == [
         '{"system_spec": "adapter:out@v1"}',
         "not json b",
     ]
@@ -99,7 +97,7 @@ def test_publishable_copies_redact_secrets_and_shorten_paths_in_any_text(tmp_pat
 
 def test_local_paths_of_a_run_are_the_folders_its_files_name(tmp_path):
     folder = _run_folder(tmp_path)
-    found = run_files.local_paths_of_run(folder)
+    found = local_paths_of_run(folder)
     assert str(folder.resolve()) in found and f"{HOME}/data/v3" in found and f"{HOME}/models/smollm2" in found
     assert "runs/demo" not in found and "Qwen/Qwen3-8B" not in found
 
@@ -119,11 +117,9 @@ def test_a_push_is_one_commit_holding_exactly_these_files_and_its_tag(hub_endpoi
     HfApi().create_repo(repo, private=True)
     HfApi().upload_file(path_or_fileobj=b"old\n", path_in_repo="eval/old_plot.png", repo_id=repo)
     folder = _run_folder(tmp_path)
-    files = run_files.publishable_files(folder, run_files.PUSHED_FILES)
+    files = publishable_files(folder, PUSHED_FILES)
     hub.fail_requests("POST", r"/commit/main$", status=503, times=1)  # one bad moment: retried
-    repo_id, commit = run_files.push_files(
-        repo, files, True, "v1", None, "adapter v1", run_files.local_paths_of_run(folder)
-    )
+    repo_id, commit = push_files(repo, files, True, "v1", None, "adapter v1", local_paths_of_run(folder))
     assert repo_id == repo and hub.tags(repo) == {"v1": commit}
     assert [r.status for r in hub.requests if r.path.endswith("/commit/main")] == [200, 503, 200]  # setup, ours
     commits = hub.commits(repo)
@@ -145,10 +141,10 @@ def test_a_failed_commit_leaves_main_as_it_was_and_no_tag(hub_endpoint, tmp_path
     hub, repo = hub_endpoint, f"{USER}/replies"
     HfApi().create_repo(repo, private=True)
     head = hub.commits(repo)[0].oid
-    files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
+    files = publishable_files(_run_folder(tmp_path), PUSHED_FILES)
     hub.fail_requests("POST", r"/commit/main$", status=500, times=None)
     with pytest.raises(PushError, match="nothing was committed") as failed:
-        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+        push_files(repo, files, True, "v1", None, "adapter v1")
     assert failed.value.commit is None
     assert hub.commits(repo)[0].oid == head and hub.tags(repo) == {}
     commit_requests = [r for r in hub.requests if r.method == "POST" and r.path.endswith("/commit/main")]
@@ -159,15 +155,15 @@ def test_a_failed_tag_leaves_no_tag_and_the_same_push_again_tags_the_whole_commi
     hub_endpoint, tmp_path, no_retry_wait
 ):
     hub, repo = hub_endpoint, f"{USER}/replies"
-    files = run_files.publishable_files(_run_folder(tmp_path), run_files.PUSHED_FILES)
+    files = publishable_files(_run_folder(tmp_path), PUSHED_FILES)
     hub.fail_requests("POST", r"/tag/", status=502, times=None)
     with pytest.raises(PushError, match="Run the same push again") as failed:
-        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+        push_files(repo, files, True, "v1", None, "adapter v1")
     commit = failed.value.commit
     assert hub.tags(repo) == {} and hub.commits(repo)[0].oid == commit
     assert set(hub.repo_files(repo, revision=commit)) == {".gitattributes", *files}  # whole, not half-written
     hub.fault = None
-    assert run_files.push_files(repo, files, True, "v1", None, "adapter v1")[1] == commit
+    assert push_files(repo, files, True, "v1", None, "adapter v1")[1] == commit
     assert hub.tags(repo) == {"v1": commit} and len(hub.commits(repo)) == 2  # tagged, nothing uploaded twice
 
 
@@ -175,13 +171,13 @@ def test_a_secret_or_a_local_path_in_any_file_stops_the_push_before_any_request(
     hub, repo = hub_endpoint, f"{USER}/replies"
     folder = _run_folder(tmp_path)
     (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": f"{HOME}/models/smollm2"}))
-    files = run_files.publishable_files(folder, run_files.PUSHED_FILES)
+    files = publishable_files(folder, PUSHED_FILES)
     with pytest.raises(PushError, match=f"adapter_config.json names the local path {HOME}/models/smollm2"):
-        run_files.push_files(repo, files, True, "v1", None, "adapter v1", run_files.local_paths_of_run(folder))
+        push_files(repo, files, True, "v1", None, "adapter v1", local_paths_of_run(folder))
     monkeypatch.setenv("WANDB_API_KEY", "wandb-key-0123456789")
     files["notes.txt"] = b"key wandb-key-0123456789"
     with pytest.raises(PushError, match="a secret value appears in notes.txt"):
-        run_files.push_files(repo, files, True, "v1", None, "adapter v1")
+        push_files(repo, files, True, "v1", None, "adapter v1")
     assert hub.requests == [] and not hub.repo_exists(repo)
 
 
@@ -192,9 +188,9 @@ def test_the_push_target_check_refuses_a_taken_tag_and_a_public_repo_for_a_priva
     api.create_repo(f"{USER}/public", private=False)
     api.create_repo(f"{USER}/tagged", private=True)
     api.create_tag(f"{USER}/tagged", tag="v1")
-    with pytest.raises(RecipeConfigError, match="exists and is public"):
-        run_files.check_push_target("public", "v1", None, private=True)
-    assert run_files.check_push_target("public", "v1", None, private=False) == f"{USER}/public"
-    with pytest.raises(RecipeConfigError, match="tag 'v1' already exists"):
-        run_files.check_push_target(f"{USER}/tagged", "v1", None, private=True)
-    assert run_files.check_push_target("new-repo", "v1", None, private=True) == f"{USER}/new-repo"
+    with pytest.raises(PushTargetError, match="exists and is public"):
+        check_push_target("public", "v1", None, private=True)
+    assert check_push_target("public", "v1", None, private=False) == f"{USER}/public"
+    with pytest.raises(PushTargetError, match="tag 'v1' already exists"):
+        check_push_target(f"{USER}/tagged", "v1", None, private=True)
+    assert check_push_target("new-repo", "v1", None, private=True) == f"{USER}/new-repo"
