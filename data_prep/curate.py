@@ -51,6 +51,7 @@ from data_prep.curation_dataset import (
 from data_prep.curation_decisions import count_outcomes, curate_rows
 from data_prep.versions import load_version
 from replytune import schema as col
+from replytune.agreement import describe_agreement
 from replytune.argilla_client import (
     RecordResponses,
     connect,
@@ -144,15 +145,7 @@ def push(
 def curation_card_section(report: dict) -> str:
     curation = report["curation"]
     counts = curation["counts"]
-    agreement = curation["agreement"]
-    if agreement["value"] is not None:
-        name = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}[agreement["metric"]]
-        agreement_text = (
-            f"{name} = {agreement['value']} on the {agreement['records']} pairs that two or more of the "
-            f"{agreement['annotators']} annotators answered ({agreement['percent_agreement']}% unanimous)."
-        )
-    else:
-        agreement_text = f"not measured: {agreement['note']}."
+    agreement_text = describe_agreement(curation["agreement"], "pairs")
     source = curation["input"]
     rows = [
         ("input pairs", counts["input_pairs"]),

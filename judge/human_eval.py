@@ -45,6 +45,7 @@ from judge.human_eval_dataset import (
     human_eval_settings,
 )
 from judge.records import write_lines_atomically
+from replytune.agreement import describe_agreement
 from replytune.argilla_client import (
     connect,
     create_or_reuse_dataset,
@@ -354,15 +355,7 @@ def summary_markdown(summary: dict) -> str:
         if position["rate"] is not None
         else "no decisive vote yet."
     )
-    agreement = summary["annotator_agreement"]
-    if agreement["value"] is not None:
-        name = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}[agreement["metric"]]
-        agreement_text = (
-            f"{name} = {agreement['value']} on the {agreement['records']} tweets that two or more annotators "
-            f"answered ({agreement['percent_agreement']}% unanimous)."
-        )
-    else:
-        agreement_text = f"not measured: {agreement['note']}."
+    agreement_text = describe_agreement(summary["annotator_agreement"], "tweets")
     text = f"""## Human evaluation
 
 Blind pairwise comparison of **{candidate}** (candidate) with **{baseline}** (baseline) by {len(summary["annotators"])}

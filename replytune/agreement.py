@@ -1,4 +1,5 @@
-"""Inter-annotator agreement on a nominal question (curation's keep/discard decision).
+"""Inter-annotator agreement on a nominal question (curation's keep/discard, human evaluation's winner), and the
+sentence a card states about it.
 
 Two annotators: Cohen's kappa (scikit-learn) on the records both answered. Three or more: Krippendorff's alpha for
 nominal data, which takes every record answered by two or more annotators, whoever they are, and any gaps. Both are
@@ -12,6 +13,8 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from itertools import permutations
+
+METRIC_NAMES = {"cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}
 
 
 def krippendorff_alpha_nominal(units: list[list[Hashable]]) -> float | None:
@@ -79,3 +82,15 @@ def decision_agreement(labels_by_record: Mapping[str, Mapping[str, Hashable]]) -
     else:
         result["value"] = round(value, 4)
     return result
+
+
+def describe_agreement(result: dict, unit: str) -> str:
+    """`decision_agreement`'s result as the sentence a card states: the metric and its value over the records
+    (`unit`: "pairs", "tweets") that two or more annotators answered, and the share that was unanimous; or why it
+    was not measured."""
+    if result["value"] is None:
+        return f"not measured: {result['note']}."
+    return (
+        f"{METRIC_NAMES[result['metric']]} = {result['value']} on the {result['records']} {unit} that two or more of "
+        f"the {result['annotators']} annotators answered ({result['percent_agreement']}% unanimous)."
+    )
