@@ -38,8 +38,6 @@ from data_prep.publish import (
     PublishError,
     check_dataset_push_target,
     check_local_version_free,
-    check_version_name,
-    next_local_version,
     save_and_push,
     staging_folder,
 )
@@ -51,6 +49,7 @@ from replytune import schema as col
 from replytune.files import sha256_of
 from replytune.schema import TOXICITY_SCORE
 from replytune.secrets import redact
+from replytune.versions import check_version_name, next_version
 
 logger = logging.getLogger(__name__)
 
@@ -371,7 +370,8 @@ def build(
     output_dir = Path(output_dir)
     if push_to_hub and not version:
         raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    version = version or next_local_version(output_dir)
+    if not version:
+        version = next_version(child.name for child in output_dir.iterdir()) if output_dir.is_dir() else "v1"
     check_version_name(version)
     folder = output_dir / version
     check_local_version_free(folder)

@@ -239,11 +239,14 @@ def next_version_folder(
 ) -> tuple[str, Path]:
     """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken
     or the push target cannot take it (a private dataset into a public repo)."""
-    from data_prep.publish import PublishError, check_dataset_push_target, check_local_version_free, check_version_name
+    from data_prep.publish import PublishError, check_dataset_push_target, check_local_version_free
+    from replytune.versions import check_version_name, next_version
 
     if push_to_hub and not version:
         raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    version = version or f"v{input_version.number + 1}"
+    if not version and input_version.number is None:
+        raise PublishError(f"{input_version.source} is not named vN: name the curated version with --version vN")
+    version = version or next_version([input_version.version])
     check_version_name(version)
     folder = Path(output_dir) / version
     check_local_version_free(folder)

@@ -14,7 +14,6 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -27,25 +26,11 @@ from replytune.hub import check_push_target, hub_token, push_commit
 
 logger = logging.getLogger(__name__)
 
-_VERSION = re.compile(r"^v[1-9][0-9]*$")
 EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # curation.jsonl: `curate pull` only
 
 
 class PublishError(Refused, RuntimeError):
     """The version cannot be written where it was asked for; nothing was written."""
-
-
-def check_version_name(version: str) -> None:
-    if not _VERSION.match(version):
-        raise PublishError(f"--version {version!r}: a version is v1, v2, ...")
-
-
-def next_local_version(output_dir: Path) -> str:
-    """The first vN not present in `output_dir`."""
-    taken = (
-        {int(p.name[1:]) for p in output_dir.glob("v*") if _VERSION.match(p.name)} if output_dir.is_dir() else set()
-    )
-    return f"v{max(taken, default=0) + 1}"
 
 
 def check_local_version_free(folder: Path) -> None:

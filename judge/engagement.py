@@ -30,6 +30,7 @@ from judge.prompts import ParsedVerdict
 from judge.records import PAIRWISE
 from judge.tasks import JudgeTask
 from replytune import schema as col
+from replytune.versions import VersionError, load_rows
 
 logger = logging.getLogger(__name__)
 
@@ -272,30 +273,31 @@ def examples_from_rows(rows) -> list[ReplyExample]:
     ]
 
 
-def load_dataset_splits(name: str, revision: str | None, needed_splits: Sequence[str] = ("train",)):
-    """A data_prep DatasetDict (local folder or Hub repo at a revision, through the recipe's loader) and a
-    description of what was loaded; the splits named must exist and hold the reply columns."""
-    from recipes.configs import RecipeConfigError
-    from recipes.data import load_reply_dataset
+REPLY_COLUMNS = (col.CONVERSATION_ID, col.TWEET_ID, col.REPLY_ID, col.TWEET_TEXT, col.REPLY_TEXT, col.REPLY_LIKES)
 
+
+def load_dataset_splits(spec: str, revision: str | None = None, needed_splits: Sequence[str] = ("train",)):
+    """A data_prep dataset's reply rows per split (a local folder or a Hub repo at a revision, through
+    replytune/versions.py's one loader) and the spec that names exactly what was read; the splits named must exist
+    and hold rows."""
     try:
-        dataset, source = load_reply_dataset(name, revision, splits=list(needed_splits))
-    except RecipeConfigError as error:
-        raise JudgeUnavailable(f"dataset {name}: {error}") from error
-    needed = {col.CONVERSATION_ID, col.TWEET_ID, col.REPLY_ID, col.TWEET_TEXT, col.REPLY_TEXT, col.REPLY_LIKES}
+        loaded = load_rows(spec, REPLY_COLUMNS, revision)
+    except VersionError as error:
+        raise JudgeUnavailable(f"dataset {error}") from error
+    described = loaded.resolved.name
     for split in needed_splits:
-        missing = needed - set(dataset[split].column_names)
-        if missing:
-            raise JudgeUnavailable(f"dataset {name}: split {split!r} has no column(s) {sorted(missing)}")
-    described = f"{source.name}@{source.revision}" if source.revision else source.name
-    return dataset, described
+        if not loaded.rows.get(split):
+            state = "has no rows" if split in loaded.rows else f"does not exist (it has {', '.join(loaded.rows)})"
+            raise JudgeUnavailable(f"dataset {described}: split {split!r} {state}")
+    return loaded.rows, described
 
 
 def engagement_judge_from_dataset(
-    config: EngagementJudgeConfig, cache_dir: Path, dataset: str | None, revision: str | None, progress: bool = True
+    config: EngagementJudgeConfig, cache_dir: Path, dataset: str | None, progress: bool = True
 ) -> tuple[EngagementJudge, dict]:
-    """Fit (or load the cached fit of) the scorer on the dataset's TRAIN split; report its held-out fit."""
-    name, revision = (dataset, revision) if dataset else (config.train_dataset, config.train_dataset_revision)
+    """Fit (or load the cached fit of) the scorer on the TRAIN split of `dataset` (a spec, `--train-dataset`; else the
+    config's train_dataset at train_dataset_revision); report its held-out fit."""
+    name, revision = (dataset, None) if dataset else (config.train_dataset, config.train_dataset_revision)
     if not name:
         raise JudgeUnavailable(
             "judge engagement learns from real likes: name the data_prep dataset whose TRAIN split it fits on "

@@ -39,7 +39,7 @@ from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_l
 from judge.stats import STATS_FORMAT
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, PushTargetError, Refused
 from replytune.files import sha256_of, write_json_atomically
-from replytune.hub import check_push_target, hub_token, next_free_revision, push_files
+from replytune.hub import check_push_target, hub_token, is_hub_repo_id, push_files
 from replytune.publishable import (
     PUSHED_FILES,
     check_publishable,
@@ -49,6 +49,7 @@ from replytune.publishable import (
     publishable_files,
 )
 from replytune.secrets import redact
+from replytune.versions import next_free_revision, parse_spec
 from replytune.yaml_config import ConfigError
 
 # The evaluation's reports that are pushed (under eval/), and where judge validate may have written its own.
@@ -202,7 +203,6 @@ class AdapterRun:
 
 
 def read_adapter_run(folder: Path) -> AdapterRun:
-    from data_prep.versions import is_hub_repo_id
     from recipes.run_files import training_log_history
 
     if not folder.is_dir():
@@ -370,12 +370,7 @@ def check_evaluated_adapter(adapter: AdapterRun, evaluation: Evaluation, token: 
 
 def _spec_matches(spec: str, adapter: AdapterRun, eval_folder: Path, token: str | None) -> tuple[bool | None, str]:
     """(True | False | None when it cannot tell, why) for a system spec such as adapter:outputs/run@v1."""
-    from data_prep.versions import is_hub_repo_id
-
-    target = spec.split(":", 1)[1] if ":" in spec else ""
-    revision = None
-    if "@" in target and "/" not in target.rsplit("@", 1)[1]:
-        target, revision = target.rsplit("@", 1)
+    target, revision = parse_spec(spec.split(":", 1)[1] if ":" in spec else "")
     if not target:
         return None, "it names no adapter folder or repo"
     shown = target  # the card shortens it (the whole card is made path-free)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from judge.config import SYSTEM_KINDS, BaseModelConfig
 from replytune.errors import Refused
+from replytune.versions import parse_spec
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SPEC_HELP = "a system is base, base:MODEL, adapter:DIR_OR_REPO[@revision], retrieval or human (as NAME=SPEC)"
@@ -69,9 +70,7 @@ def parse_system(text: str) -> System:
         return System(name, spec, kind, model=argument or None)
     if not argument:
         raise SystemSpecError(f"system spec {text!r}: adapter:DIR_OR_REPO[@revision] needs the adapter")
-    from judge.backends import split_revision
-
-    source, revision = split_revision(argument)
+    source, revision = parse_spec(argument)
     return System(name, spec, kind, adapter=source, revision=revision)
 
 

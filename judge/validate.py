@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     try:
         data = load_validation_data(args, config)
-    except (ValueError, OSError) as error:  # data_prep's InputError, a dataset that cannot be loaded
+    except (Refused, ValueError, OSError) as error:  # a dataset spec that cannot be read, a threads file
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REFUSED
     pairs = sample_pairs(data.pairs, max_pairs, config.validate.seed)
@@ -107,11 +107,9 @@ def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> Valid
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
         return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
-    from judge.backends import split_revision
     from judge.engagement import load_dataset_splits
 
-    name, revision = split_revision(args.dataset)
-    splits, described = load_dataset_splits(name, revision, [args.split])
+    splits, described = load_dataset_splits(args.dataset, needed_splits=[args.split])
     replies = replies_from_rows(splits[args.split])
     train = replies_from_rows(splits["train"]) if "train" in splits and args.split != "train" else None
     return ValidationData(f"{described} split {args.split}", replies, like_pairs(replies), train, Counter())

@@ -18,9 +18,9 @@ from typing import Any
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from data_prep.versions import is_hub_repo_id
 from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
 from replytune.errors import Refused
+from replytune.hub import is_hub_repo_id
 from replytune.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
@@ -43,8 +43,9 @@ class ReplytuneArguments:
     dataset_revision: str | None = field(
         default=None,
         metadata={
-            "help": "Hub dataset: the tag, branch or commit to load (e.g. v2). Local folder: the versioned subfolder "
-            "(e.g. v2) or 'latest' for the highest vN; unset when dataset_name already is the DatasetDict folder."
+            "help": "The version to load: vN, or 'latest' (the highest vN: a local subfolder, or a Hub tag); a Hub "
+            "dataset also takes a branch or commit (e.g. main). Unset: the latest, or dataset_name itself when it "
+            "is a version folder (replytune/versions.py)."
         },
     )
     base_model_hub_id: str | None = field(

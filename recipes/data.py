@@ -1,5 +1,6 @@
-"""The training data: the data_prep DatasetDict (a local versioned folder or a Hub repo at a revision), its rows in
-TRL's conversational prompt-completion format, and the checks every row passes before any model loads.
+"""The training data: the data_prep DatasetDict (a local versioned folder or a Hub repo at a revision, resolved by
+replytune/versions.py), its rows in TRL's conversational prompt-completion format, and the checks every row passes
+before any model loads.
 
 Checked before a model loads, because each would otherwise fail deep inside TRL or, worse, train silently:
 the splits exist and hold chat messages; no prompt or reply carries a chat-template control string (a reply holding
@@ -18,10 +19,10 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from data_prep.versions import is_hub_repo_id
 from recipes.configs import RecipeConfigError
 from replytune.control_strings import find_control_strings
 from replytune.schema import COMPLETION, PROMPT
+from replytune.versions import VersionError, hub_commit, resolve
 
 logger = logging.getLogger("replytune.sft")
 
@@ -39,55 +40,23 @@ class DatasetSource:
 # --- loading -----------------------------------------------------------------------------------------------------
 
 
-def is_dataset_folder(folder: Path) -> bool:
-    """data_prep's layout (data/<split>-*.parquet, like the Hub repo) or a `save_to_disk` DatasetDict."""
-    return (folder / "dataset_dict.json").is_file() or any((folder / "data").glob("*.parquet"))
-
-
-def resolve_local_dataset(path: Path, revision: str | None) -> Path:
-    """The dataset folder: `path` itself, `path/revision`, or the highest `path/vN` for `latest`."""
-    if not path.is_dir():
-        raise RecipeConfigError(
-            f"dataset_name {str(path)!r} is a file: give the dataset folder (`data_prep build --output`)"
-        )
-    if is_dataset_folder(path):
-        if revision not in (None, "latest", path.name):
-            raise RecipeConfigError(f"{path} is itself a dataset folder, but dataset_revision is {revision!r}")
-        return path
-    versions = sorted(
-        (child for child in path.iterdir() if child.is_dir() and is_dataset_folder(child)),
-        key=lambda child: (_version_number(child.name), child.name),
-    )
-    if not versions:
-        raise RecipeConfigError(f"{path}: no dataset in it or in a versioned subfolder (vN/data/*.parquet)")
-    if revision in (None, "latest"):
-        if revision is None and len(versions) > 1:
-            raise RecipeConfigError(
-                f"{path} holds several versions ({', '.join(v.name for v in versions)}): set dataset_revision"
-            )
-        return versions[-1]
-    chosen = path / revision
-    if not (chosen.is_dir() and is_dataset_folder(chosen)):
-        raise RecipeConfigError(f"{path}: no version {revision!r}; found {', '.join(v.name for v in versions)}")
-    return chosen
-
-
-def _version_number(name: str) -> int:
-    digits = name[1:] if name[:1] in "vV" else name
-    return int(digits) if digits.isdigit() else -1
-
-
 def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str], eval_split: str | None = None):
-    """Load the DatasetDict and check the prompt/completion columns of each split the run uses.
+    """Load the DatasetDict that TRL's `dataset_name` and `dataset_revision` name (replytune/versions.py resolves
+    them: `latest`, a local folder of versions, a Hub repo at a revision; `dataset_name X@v2` works too) and check the
+    prompt/completion columns of each split the run uses.
 
     `eval_split` (one of `splits`) names the split the run evaluates on: when it is missing, the error says which
     two flags choose another split or no evaluation.
     """
     from datasets import load_dataset, load_from_disk
 
-    path = Path(name)
-    if path.exists():
-        folder = resolve_local_dataset(path, revision)
+    try:
+        resolved = resolve(name, revision)
+    except VersionError as error:
+        with_revision = f" with dataset_revision {revision}" if revision else ""
+        raise RecipeConfigError(f"dataset_name {name!r}{with_revision}: {error.reason}") from error
+    if resolved.folder is not None:
+        folder = resolved.folder
         try:
             if (folder / "dataset_dict.json").is_file():
                 dataset = load_from_disk(str(folder))
@@ -95,21 +64,18 @@ def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str], e
                 dataset = load_dataset(str(folder))
         except (ValueError, IndexError) as error:  # an empty split file: 'Instruction "eval" corresponds to no data!'
             raise RecipeConfigError(f"dataset {folder}: it cannot be loaded (is a split empty?): {error}") from error
-        source = DatasetSource(name=str(path), revision=revision or folder.name, kind="local", resolved=str(folder))
+        written = str(Path(resolved.source))  # as dataset_name names it
+        source = DatasetSource(written, revision or resolved.version, kind="local", resolved=str(folder))
     else:
-        if not is_hub_repo_id(name):
-            raise RecipeConfigError(f"dataset_name {name!r}: no such folder (and not a Hub repo id)")
-        if revision == "latest":
-            revision = _latest_hub_version(name)
         try:
-            dataset = load_dataset(name, revision=revision)
+            dataset = load_dataset(resolved.repo_id, revision=resolved.version)
         except OSError as error:  # datasets' DatasetNotFoundError (repo or revision), offline mode, no connection
-            at_revision = f" at dataset_revision {revision!r}" if revision else ""
             raise RecipeConfigError(
-                f"dataset_name {name!r}{at_revision}: no local folder of that name, and the Hub could not load it: "
-                f"{error}"
+                f"dataset_name {resolved.repo_id!r} at dataset_revision {resolved.version!r}: no local folder of that "
+                f"name, and the Hub could not load it: {error}"
             ) from error
-        source = DatasetSource(name=name, revision=revision, kind="hub", resolved=_hub_dataset_sha(name, revision))
+        commit = hub_commit(resolved.repo_id, resolved.version)
+        source = DatasetSource(resolved.repo_id, resolved.version, kind="hub", resolved=commit)
     where = f"dataset {source.name}@{source.revision}" if source.revision else f"dataset {source.name}"
     if eval_split is not None and eval_split not in dataset:
         # Chosen: fail fast rather than train without evaluation. Without an eval split there is no early stopping,
@@ -149,33 +115,6 @@ def check_reply_split(dataset, split: str, where: str) -> None:
 
 def _is_message(message) -> bool:
     return isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message
-
-
-def _latest_hub_version(repo_id: str) -> str:
-    from huggingface_hub import HfApi
-
-    try:
-        refs = HfApi().list_repo_refs(repo_id, repo_type="dataset")
-    except OSError as error:  # huggingface_hub's RepositoryNotFoundError and HTTP errors, offline mode
-        raise RecipeConfigError(
-            f"dataset_name {repo_id!r} with dataset_revision latest: no local folder of that name, and its Hub tags "
-            f"could not be listed: {error}"
-        ) from error
-    tags = [ref.name for ref in refs.tags]
-    versions = [tag for tag in tags if _version_number(tag) >= 0]
-    if not versions:
-        raise RecipeConfigError(f"dataset {repo_id}: dataset_revision latest, but the repo has no vN tag ({tags})")
-    return max(versions, key=_version_number)
-
-
-def _hub_dataset_sha(repo_id: str, revision: str | None) -> str | None:
-    try:
-        from huggingface_hub import HfApi
-
-        return HfApi().dataset_info(repo_id, revision=revision).sha
-    except Exception as error:  # the revision was loaded already; the sha is only bookkeeping
-        logger.warning("could not resolve the commit of dataset %s@%s: %s", repo_id, revision, error)
-        return None
 
 
 def to_training_rows(split, enable_thinking: bool):

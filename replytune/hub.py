@@ -41,6 +41,18 @@ TRANSIENT_STATUS = (408, 412, 429, 500, 502, 503, 504)
 T = TypeVar("T")
 
 
+def is_hub_repo_id(name: str) -> bool:
+    """`name` is a valid Hub repo id (NAME or OWNER/NAME), whether or not such a repo exists."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def hub_token() -> str | None:
     """HF_TOKEN, from the environment or .env (None: huggingface_hub's own login, if any)."""
     return get_secret("HF_TOKEN")
@@ -84,21 +96,6 @@ def check_push_target(
             f"Make the repo private on the Hub, push to another repo, or {public_push}"
         )
     return repo_id
-
-
-def next_free_revision(repo_id: str, token: str | None) -> str:
-    """v1 for a new repo, else one past the highest vN tag."""
-    import re
-
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        tags = [ref.name for ref in HfApi(token=token).list_repo_refs(repo_id).tags]
-    except RepositoryNotFoundError:
-        return "v1"
-    numbers = [int(match.group(1)) for tag in tags if (match := re.match(r"^v([1-9][0-9]*)$", tag))]
-    return f"v{max(numbers, default=0) + 1}"
 
 
 def push_adapter(

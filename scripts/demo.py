@@ -40,6 +40,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from replytune import versions
+from replytune.errors import Refused
 from scripts.demo_report import (
     describe_version,
     evaluation_numbers,
@@ -246,7 +248,7 @@ class Demo:
                 [self.python, "-m", "data_prep", "curate", "auto", "--dataset", f"{self.data_dir}@v1"]
                 + ["--output", self.data_dir, "--push-to-hub", self.dataset_id, "--version", "v2"],
             )
-        version = latest_version(self.data_dir)
+        version = versions.resolve(str(self.data_dir)).version
         numbers = version_numbers(self.data_dir / version)
         numbers["pushed"] = f"{self.dataset_id}@{version}"
         if not numbers["splits"].get("train"):
@@ -303,7 +305,7 @@ class Demo:
 
     # --- 3. train -------------------------------------------------------------------------------------------------
     def stage_train(self) -> StageResult:
-        version = latest_version(self.data_dir)
+        version = versions.resolve(str(self.data_dir)).version
         self.command(
             "train",
             [self.python, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1"]
@@ -322,7 +324,7 @@ class Demo:
 
     # --- 4. evaluate ----------------------------------------------------------------------------------------------
     def stage_evaluate(self) -> StageResult:
-        version = latest_version(self.data_dir)
+        version = versions.resolve(str(self.data_dir)).version
         systems = ["base=base", f"adapter=adapter:{self.adapter_dir}", "retrieval=retrieval", "human=human"]
         cache = ["--cache-dir", self.judge_cache] if self.judge_cache else []
         self.command(
@@ -389,13 +391,6 @@ class Demo:
 # --- small helpers ------------------------------------------------------------------------------------------------
 
 
-def latest_version(data_dir: Path) -> str:
-    versions = sorted((int(p.name[1:]), p.name) for p in data_dir.glob("v*") if p.name[1:].isdigit())
-    if not versions:
-        raise DemoError(f"{data_dir}: no dataset version")
-    return versions[-1][1]
-
-
 def wait_for_argilla(url: str, server: subprocess.Popen, log: Path, timeout_s: float = 180.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -436,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             argilla_port=args.argilla_port,
         )
         demo.run()
-    except DemoError as error:
+    except (DemoError, Refused) as error:  # Refused: a dataset version the demo expected is not there
         print(f"\ndemo stopped: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

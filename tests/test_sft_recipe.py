@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from recipes import callbacks, configs, data, model_utils, run_files, trainer
+from replytune import versions
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import (
     DEMO_RECIPE,
@@ -149,13 +150,13 @@ def test_the_script_stops_on_a_bad_field_before_loading_any_model(tmp_path):
 def test_local_versions_resolve_to_the_named_or_latest_folder(tmp_path):
     for version in ("v1", "v2", "v10"):
         write_versioned_dataset(tmp_path / "data", version, train=2, eval=1, test=1)
-    assert data.resolve_local_dataset(tmp_path / "data", "latest").name == "v10"
-    assert data.resolve_local_dataset(tmp_path / "data", "v2").name == "v2"
-    assert data.resolve_local_dataset(tmp_path / "data" / "v1", None).name == "v1"
-    with pytest.raises(configs.RecipeConfigError, match="several versions"):
-        data.resolve_local_dataset(tmp_path / "data", None)
-    with pytest.raises(configs.RecipeConfigError, match="no version 'v3'"):
-        data.resolve_local_dataset(tmp_path / "data", "v3")
+    assert versions.resolve(str(tmp_path / "data"), "latest").folder.name == "v10"
+    assert versions.resolve(str(tmp_path / "data"), "v2").folder.name == "v2"
+    assert versions.resolve(str(tmp_path / "data" / "v1"), None).folder.name == "v1"
+    # naming no version means the latest (replytune/versions.py's one rule; this was refused as "several versions")
+    assert versions.resolve(str(tmp_path / "data"), None).folder.name == "v10"
+    with pytest.raises(versions.VersionError, match="no version 'v3'"):
+        versions.resolve(str(tmp_path / "data"), "v3")
     dataset, source = data.load_reply_dataset(str(tmp_path / "data"), "v2", ["train", "eval"])
     assert (source.kind, source.revision, Path(source.resolved).name) == ("local", "v2", "v2")
     assert {"prompt", "completion", "tweet_id"} <= set(dataset["train"].column_names)
@@ -185,7 +186,7 @@ def test_an_unloadable_local_dataset_is_named(tmp_path):
     with pytest.raises(configs.RecipeConfigError, match=f"dataset {folder}: it cannot be loaded .*eval"):
         data.load_reply_dataset(str(tmp_path / "data"), "v1", ["train", "eval"])
     a_file = folder / "data" / "train-00000-of-00001.parquet"
-    with pytest.raises(configs.RecipeConfigError, match="dataset_name .*train-00000-of-00001.parquet' is a file"):
+    with pytest.raises(configs.RecipeConfigError, match="dataset_name .*train-00000-of-00001.parquet': a file, not"):
         data.load_reply_dataset(str(a_file), None, ["train"])
 
 
@@ -216,7 +217,8 @@ def test_the_script_reports_a_dataset_error_without_a_traceback(tmp_path, capsys
     missing = tmp_path / "no" / "such" / "folder"
     code = sft_qlora.main(["--config", str(DEMO_RECIPE), "--dataset_name", str(missing), "--report_to", "none"])
     assert code == 2
-    assert f"recipe error: dataset_name {str(missing)!r}: no such folder" in (capsys.readouterr().err)
+    error = capsys.readouterr().err
+    assert f"recipe error: dataset_name {str(missing)!r} with dataset_revision latest: no such folder" in error
 
 
 def test_a_push_naming_no_hub_id_for_a_local_base_model_is_refused_before_training(tmp_path, tiny_qwen3_dir, capsys):

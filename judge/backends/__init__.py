@@ -31,9 +31,8 @@ def make_judge(
     if name == "engagement":
         from judge.engagement import engagement_judge_from_dataset
 
-        dataset, revision = split_revision(train_dataset) if train_dataset else (None, None)
         cache_dir = Path(config.cache_dir).expanduser()
-        return engagement_judge_from_dataset(config.engagement, cache_dir, dataset, revision, progress)
+        return engagement_judge_from_dataset(config.engagement, cache_dir, train_dataset, progress)
     if name == "local":
         from judge.backends.local_transformers import TransformersJudge
 
@@ -41,12 +40,4 @@ def make_judge(
     raise JudgeUnavailable(f"unknown judge {name!r}; the judges are {', '.join(JUDGE_NAMES)}")
 
 
-def split_revision(name: str) -> tuple[str, str | None]:
-    """`DIR_OR_REPO[@vN]` -> (DIR_OR_REPO, vN or None)."""
-    base, at, revision = name.rpartition("@")
-    if Path(name).exists() or not (at and base and revision):
-        return name, None
-    return base, revision
-
-
-__all__ = ["ApiJudge", "Judge", "JudgeUnavailable", "LocalJudge", "JUDGE_NAMES", "make_judge", "split_revision"]
+__all__ = ["ApiJudge", "Judge", "JudgeUnavailable", "LocalJudge", "JUDGE_NAMES", "make_judge"]
