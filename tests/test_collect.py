@@ -30,8 +30,9 @@ from data_prep.collect import (
 from data_prep.schema import Tweet
 from data_prep.sources import iter_tweets, list_input_files
 from data_prep.yaml_config import ConfigError
+from standins.apify import ApifyStandIn, default_fake_twitter
 from tests.paths import REPO_ROOT
-from tests.stand_ins.apify import ApifyStandIn, apify_stand_in, default_fake_twitter  # noqa: F401 (a fixture)
+from tests.stand_ins.apify import apify_stand_in  # noqa: F401 (a fixture)
 
 TOKEN = "apify_api_TESTtoken0123456789"
 

@@ -11,7 +11,7 @@ import yaml
 from data_prep import hub_commit
 from recipes import run_files
 from recipes.configs import RecipeConfigError
-from tests.stand_ins.hub import USER
+from standins.hub import USER
 
 HOME = "/home/alice/projects/replytune"
 

@@ -14,9 +14,9 @@ import pytest
 
 from recipes import configs, plan
 from recipes.data import RowLengths
+from standins.realdata import REAL_QWEN3_8B_DIR, REAL_QWEN3_TOKENIZER_DIR
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import DEMO_RECIPE, QWEN3_RECIPE, SCRIPT, reply_dataset_dict, write_versioned_dataset
-from tests.tiny_models import REAL_QWEN3_8B_DIR, REAL_QWEN3_TOKENIZER_DIR
 
 
 def _args(recipe: Path, *overrides: str):

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from recipes import callbacks, configs, data, model_utils, run_files, trainer
+from standins.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import (
     DEMO_RECIPE,
@@ -23,7 +24,6 @@ from tests.sft_helpers import (
     tiny_overrides,
     write_versioned_dataset,
 )
-from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
 SHIPPED_RECIPES = sorted((REPO_ROOT / "recipes").glob("*/sft/*.yaml"))
 SEVEN_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -192,7 +192,7 @@ def test_an_unloadable_local_dataset_is_named(tmp_path):
 def test_a_missing_hub_dataset_or_revision_is_named(hub_endpoint):
     from huggingface_hub import HfApi
 
-    from tests.stand_ins.hub import USER
+    from standins.hub import USER
 
     repo = f"{USER}/reply-pairs"
     reply_dataset_dict(train=2, eval=1, test=1).push_to_hub(repo, private=True)
