@@ -15,8 +15,8 @@ RumourEval tweet/reply threads in ../shared/realdata, measured in Qwen3 tokens w
 Each (path, batching) runs in its own process, so Unsloth's patches never touch the transformers measurement.
 
 Batching modes:
-- padding-free (the recipes' default, the seed's batch): `--batch` examples per micro-batch, concatenated into one row
-  whose position ids restart per example; no padding computed, no truncation;
+- padding-free (the recipes' default, the original spec's batch): `--batch` examples per micro-batch, concatenated into
+  one row whose position ids restart per example; no padding computed, no truncation;
 - packed: bfd packing into rows of `--seq` tokens, `--batch` rows per micro-batch (many more examples per step);
 - padded: `--batch` examples per micro-batch, padded to the longest.
 
@@ -136,7 +136,7 @@ def recipe_argv(args) -> list[str]:
         "load_best_model_at_end": "false",
         "logging_steps": 1,
         "report_to": "none",
-        # the row order the README's shares were measured with; the recipe's seeds would only change which rows
+        # the row order docs/benchmarks.md's shares were measured with; the recipe's seeds would only change which rows
         # share a batch (and the LoRA init), not what a step costs
         "seed": 0,
         "data_seed": 0,

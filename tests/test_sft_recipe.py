@@ -48,7 +48,8 @@ def test_every_shipped_recipe_parses_with_trl_parser(recipe):
         assert training_args.packing and training_args.packing_strategy == "bfd"
         assert training_args.max_length >= replytune_args.max_example_tokens
     else:
-        # the seed's batch: examples, not packed rows; padding-free rows are never truncated, so max_length is unset
+        # the original spec's batch: examples, not packed rows; padding-free rows are never truncated, so max_length
+        # is unset
         assert training_args.padding_free and not training_args.packing and training_args.max_length is None
         assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps == 16
     assert training_args.completion_only_loss is True and training_args.eos_token == "<|im_end|>"
@@ -299,7 +300,7 @@ def test_the_preflight_check_refuses_a_template_that_drops_im_end(tmp_path):
         data.check_loss_on_reply_only(tokenizer, ROW, args)
 
 
-# --- the seed's batch: padding-free examples, the loss kernel, the per-step figures ------------------------------
+# --- the original spec's batch: padding-free examples, the loss kernel, the per-step figures -------------------------
 
 
 def _recipe_trainer(tmp_path, rows, *overrides: str, tokenizer=None):
