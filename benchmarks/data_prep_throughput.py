@@ -42,7 +42,7 @@ START = datetime(2025, 9, 1, tzinfo=timezone.utc)
 
 
 def synthetic_records(count: int, rng: random.Random) -> list[dict]:
-    """Conversations of one root and 19 replies, most of which pass the seed's filters."""
+    """Conversations of one root and 19 replies, most of which pass the original spec's filters."""
     records = []
     next_id = 10**18
     while len(records) < count:

@@ -3,8 +3,8 @@ config's list prices, with and without Message Batches and prompt caching, and a
 
     python benchmarks/judge_cost.py [--tweets 100] [--model claude-sonnet-4-6]
 
-It runs the real `python -m judge score` (in process) against the Anthropic stand-in of the tests
-(tests/stand_ins/anthropic_api.py), which answers like the API and reports usage the way the API bills it:
+It runs the real `python -m judge score` (in process) against the Anthropic stand-in the tests use
+(standins/anthropic_api.py), which answers like the API and reports usage the way the API bills it:
 a system prefix marked for caching is written once and read afterwards when it reaches the model's minimum
 cacheable length. The dollars are then computed by the judge's own ledger from that usage and the price table.
 What is simulated, and how:
@@ -45,7 +45,7 @@ def realistic_answer(kind: str, data: dict) -> dict:
 
 def tweets_and_replies(count: int) -> tuple[list[tuple[str, str, str]], str]:
     """(tweet, reply 1, reply 2) triples: real RumourEval threads when present."""
-    from tests.paths import REALDATA
+    from standins.realdata import REALDATA
 
     threads = REALDATA / "tweets" / "rumoureval2017_autoreleasefool"
     if threads.is_dir():
@@ -62,14 +62,14 @@ def tweets_and_replies(count: int) -> tuple[list[tuple[str, str, str]], str]:
         ]
         triples = (triples * (count // max(1, len(triples)) + 1))[:count]
         return triples, f"RumourEval threads ({len(by_tweet)} tweets, reused in order to reach {count})"
-    from tests.judge_helpers import ADAPTER_REPLIES, BASE_REPLIES, TWEETS
+    from standins.example_replies import ADAPTER_REPLIES, BASE_REPLIES, TWEETS
 
     triples = [(TWEETS[i % 4], BASE_REPLIES[i % 4], ADAPTER_REPLIES[i % 4]) for i in range(count)]
     return triples, "the tests' example tweets (../shared/realdata is absent)"
 
 
 def token_counter():
-    from tests.tiny_models import REAL_QWEN3_TOKENIZER_DIR
+    from standins.realdata import REAL_QWEN3_TOKENIZER_DIR
 
     if REAL_QWEN3_TOKENIZER_DIR.is_dir():
         from transformers import AutoTokenizer
@@ -83,7 +83,7 @@ def run_scenario(folder: Path, name: str, model: str, caching: bool, batch: bool
     from judge.__main__ import main
     from judge.backends import claude
     from judge.config import load_judge_config
-    from tests.stand_ins.anthropic_api import FakeAnthropic
+    from standins.anthropic_api import FakeAnthropic
 
     config = folder / f"{name}.yaml"
     config.write_text(

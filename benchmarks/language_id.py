@@ -1,4 +1,4 @@
-"""False rejections of real English tweets by the offline language detectors, at the seed's 0.8.
+"""False rejections of real English tweets by the offline language detectors, at the original spec's 0.8.
 
 The texts: every tweet or reply in ../shared/realdata (the apify exports and RumourEval) that X itself labels
 `lang: en`, read and normalized by data_prep exactly as the build does (visible text, normalize_text; links,

@@ -15,8 +15,8 @@ RumourEval tweet/reply threads in ../shared/realdata, measured in Qwen3 tokens w
 Each (path, batching) runs in its own process, so Unsloth's patches never touch the transformers measurement.
 
 Batching modes:
-- padding-free (the recipes' default, the seed's batch): `--batch` examples per micro-batch, concatenated into one row
-  whose position ids restart per example; no padding computed, no truncation;
+- padding-free (the recipes' default, the original spec's batch): `--batch` examples per micro-batch, concatenated into
+  one row whose position ids restart per example; no padding computed, no truncation;
 - packed: bfd packing into rows of `--seq` tokens, `--batch` rows per micro-batch (many more examples per step);
 - padded: `--batch` examples per micro-batch, padded to the longest.
 
@@ -58,7 +58,7 @@ def real_pairs(dataset: str | None) -> tuple[list[tuple[str, str]], str]:
     """(prompt, reply) texts: a data_prep output folder if given, else RumourEval's source tweets and replies."""
     from data_prep.config import OutputConfig
     from replytune.schema import COMPLETION, PROMPT
-    from tests.paths import REALDATA
+    from standins.realdata import REALDATA
 
     if dataset:
         from recipes.data import load_reply_dataset
@@ -83,12 +83,12 @@ def measure_lengths(pairs: list[tuple[str, str]]) -> tuple[list[tuple[int, int]]
     from transformers import AutoTokenizer
 
     from recipes.data import loss_mask
-    from tests.tiny_models import REAL_QWEN3_TOKENIZER_DIR
+    from standins.realdata import REAL_QWEN3_TOKENIZER_DIR
 
     if REAL_QWEN3_TOKENIZER_DIR.is_dir():
         tokenizer, name = AutoTokenizer.from_pretrained(REAL_QWEN3_TOKENIZER_DIR), "real Qwen3 tokenizer"
     else:
-        from tests.tiny_models import build_tiny_tokenizer
+        from standins.tiny_models import build_tiny_tokenizer
 
         tokenizer, name = build_tiny_tokenizer(), "tiny byte-level tokenizer (real Qwen3 tokenizer absent)"
     lengths = []
@@ -136,7 +136,7 @@ def recipe_argv(args) -> list[str]:
         "load_best_model_at_end": "false",
         "logging_steps": 1,
         "report_to": "none",
-        # the row order the README's shares were measured with; the recipe's seeds would only change which rows
+        # the row order docs/benchmarks.md's shares were measured with; the recipe's seeds would only change which rows
         # share a batch (and the LoRA init), not what a step costs
         "seed": 0,
         "data_seed": 0,
@@ -246,7 +246,7 @@ def make_random_weights(config_file: str, tokenizer_dir: str | None, directory: 
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from tests.tiny_models import build_tiny_tokenizer
+    from standins.tiny_models import build_tiny_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir) if tokenizer_dir else build_tiny_tokenizer()
     tokenizer.save_pretrained(directory)
@@ -315,7 +315,7 @@ def main() -> None:
         weights = make_random_weights(args.model_config, args.tokenizer, workdir / "random_weights")
         print(f"random weights ready in {weights} ({time.perf_counter() - started:.0f} s)", flush=True)
     else:
-        from tests.tiny_models import save_tiny_qwen3
+        from standins.tiny_models import save_tiny_qwen3
 
         weights = save_tiny_qwen3(workdir / "tiny_qwen3")
     results = []

@@ -165,7 +165,7 @@ def drop_semantic_duplicates(
 
 
 def score_quality(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
-    """The seed's quality score on every pair; with `max_pairs`, only the best stay."""
+    """The original spec's quality score on every pair; with `max_pairs`, only the best stay."""
     scores = quality_scores(
         [p.reply.likes for p in pairs],
         [p.reply.author_followers for p in pairs],

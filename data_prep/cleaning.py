@@ -1,4 +1,4 @@
-"""Cleaning: text normalization, exact dedup, and the seed's quality sort.
+"""Cleaning: text normalization, exact dedup, and the original spec's quality sort.
 
 Semantic dedup lives in dedup.py. Normalization runs right after pairing, so that the filters and validators
 measure the text that will be published.
@@ -204,7 +204,7 @@ def quality_scores(
     delays: Sequence[float],
     weights: QualityWeightsConfig,
 ) -> list[float]:
-    """The seed's quality sort, as a 0..1 score per reply.
+    """The original spec's quality sort, as a 0..1 score per reply.
 
     engagement  = log(1 + reply likes)
     credibility = log(1 + reply author followers)

@@ -1,8 +1,8 @@
 """The data_prep configuration: one dataclass per section of `data_prep/configs/default.yaml`.
 
-Every default here is the seed's value and is repeated, with its documentation, in default.yaml (a test
-keeps the two equal). `load_config` is strict: an unknown key or a wrong type stops the run before any
-work, with a message that names the file and the field.
+Every default here is the original spec's value (docs/README.md#terms) and is repeated, with its documentation, in
+default.yaml (a test keeps the two equal). `load_config` is strict: an unknown key or a wrong type stops the run before
+any work, with a message that names the file and the field.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ class ValidationConfig:
 
 @dataclass
 class QualityWeightsConfig:
-    """Weights of the seed's quality sort; each component is scaled to 0..1 over the build before weighting."""
+    """Weights of the original spec's quality sort; each component is scaled to 0..1 over the build, then weighted."""
 
     engagement: float = 0.5
     credibility: float = 0.3

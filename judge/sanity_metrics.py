@@ -1,4 +1,4 @@
-"""The seed's Tier 1 metrics, per system: SANITY CHECKS ONLY.
+"""The original spec's Tier 1 metrics, per system: SANITY CHECKS ONLY.
 
 Overlap with the real reply says little about whether people would like a reply (a good reply can share no word
 with the one that was posted), so these numbers catch broken systems (empty, looping, copied, cut-off replies), not

@@ -1,7 +1,7 @@
 """The statistics behind the verdict, each a plain function over numbers (scipy.stats underneath).
 
 The design is paired: both systems answer the same tweets, so the primary tests work on per-item differences
-(candidate - baseline). The seed's unpaired tests (Mann-Whitney U, pooled Cohen's d) are kept for comparison.
+(candidate - baseline). The original spec's unpaired tests (Mann-Whitney U, pooled Cohen's d) are kept for comparison.
 A value that the data cannot define (a test on no items, an SD of 0, a CI from one item) is NaN, never a
 guess: the verdict treats NaN as a criterion not met.
 """
@@ -28,7 +28,7 @@ def wilcoxon_signed_rank(differences: np.ndarray, alternative: str) -> dict:
 
 
 def mann_whitney(candidate: np.ndarray, baseline: np.ndarray, alternative: str) -> dict:
-    """Mann-Whitney U of candidate vs baseline scores as two independent samples (the seed's test); U is the
+    """Mann-Whitney U of candidate vs baseline scores as two independent samples (the original spec's test); U is the
     candidate's: the number of (candidate, baseline) pairs the candidate wins, ties counting one half."""
     if len(candidate) == 0 or len(baseline) == 0:
         return {"u": NAN, "p": NAN}
@@ -52,7 +52,7 @@ def paired_effect_size(differences: np.ndarray) -> float:
 
 
 def pooled_cohen_d(candidate: np.ndarray, baseline: np.ndarray) -> float:
-    """Cohen's d with the pooled SD of two independent samples (the seed's effect size)."""
+    """Cohen's d with the pooled SD of two independent samples (the original spec's effect size)."""
     n_candidate, n_baseline = len(candidate), len(baseline)
     if n_candidate < 1 or n_baseline < 1 or n_candidate + n_baseline < 3:
         return NAN

@@ -5,7 +5,7 @@ A system is `NAME=SPEC` (NAME is what verdicts and stats call it; without `NAME=
     base             the base model the adapters were trained on (or --base-model)
     base:MODEL       that base model: a Hub id, a local folder, or package:NAME (a model wheel)
     adapter:SOURCE   a LoRA adapter (a folder or a Hub repo, SOURCE[@revision]) on its base
-    retrieval        the real reply of the most similar TRAIN tweet (the seed's RAG baseline)
+    retrieval        the real reply of the most similar TRAIN tweet (the original spec's RAG baseline)
     human            the real reply to the tweet, as a reference
 
 Every model system runs on ONE loaded base with the adapters toggled, so all of them must share a base: an adapter

@@ -39,7 +39,7 @@ class Measurement:
     source: str
 
 
-# README "Training the reply adapter": Qwen3-8B architecture, random weights, seq 512, batch 4 packed (4 x 512
+# docs/benchmarks.md, "Training throughput": Qwen3-8B architecture, random weights, seq 512, batch 4 packed (4 x 512
 # token positions per micro-batch), LoRA r 16 on the seven projections, gradient checkpointing, 10 timed steps.
 MEASURED = (
     Measurement("bnb-4bit", "H200", 2133.0, 7.2, 4 * 512, "benchmarks/train_throughput.py, adamw_torch_fused"),

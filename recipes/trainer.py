@@ -4,7 +4,7 @@ also works when FSDP keeps the weights sharded.
 Per logged training step (every tracker gets them, and trainer_state.json's log_history keeps them):
 - `examples_per_optimizer_step`: examples (tweet/reply pairs) behind each optimizer step, over all processes.
   With padding-free batches an example is one position-id run, so this counts what the collator really built:
-  the seed's batch is 16;
+  the original spec's batch is 16;
 - `tokens_per_optimizer_step` and `loss_tokens_per_optimizer_step`: tokens computed, and those that carry loss;
 - `train_tokens_per_second`: tokens over the wall time of the optimizer steps themselves (evaluations,
   checkpoints and logging excluded).

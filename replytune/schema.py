@@ -91,7 +91,7 @@ LANGUAGE_CONFIDENCE = "language_confidence"  # the language detector's confidenc
 TOXICITY_SCORE = "toxicity_score"  # 0..1 from the toxicity scorer named in the dataset card
 UNIQUE_WORD_COUNT = "unique_word_count"  # unique meaningful words (stop words excluded)
 GENERIC_PHRASE_RATIO = "generic_phrase_ratio"  # share of the reply's words inside generic phrases
-QUALITY_SCORE = "quality_score"  # the seed's quality sort: engagement + credibility + timing, 0..1
+QUALITY_SCORE = "quality_score"  # the original spec's quality sort: engagement + credibility + timing, 0..1
 QUERY = "query"  # the search term that found the tweet, when known
 
 PAIR_COLUMNS = (

@@ -11,7 +11,7 @@
 6. reply     the adapter loaded back from the Hub by revision with PEFT answers a tweet it has never seen
 
 Every stage is the command a user would type (printed before it runs; its output is also kept in OUTPUT/logs/).
-The Hub is a stand-in on 127.0.0.1 (tests/stand_ins/hub.py) that the demo starts, so pushing and loading by
+The Hub is a stand-in on 127.0.0.1 (standins/hub) that the demo starts, so pushing and loading by
 revision run exactly as against huggingface.co; --hub real (HF_TOKEN set) pushes private repos to the real Hub.
 OUTPUT/report.md holds every stage's numbers and links the plots.
 
@@ -190,7 +190,7 @@ class Demo:
             print(f"Hub: huggingface.co as {self.namespace} (private repos)")
             yield
             return
-        from tests.stand_ins.hub import USER, HubStandIn
+        from standins.hub import USER, HubStandIn
 
         with HubStandIn() as hub:
             env.update(
@@ -204,7 +204,7 @@ class Demo:
             )
             env.pop("HUGGING_FACE_HUB_TOKEN", None)
             self.env, self.namespace = env, USER
-            print(f"Hub: the local stand-in at {hub.url} (tests/stand_ins/hub.py), as {USER}")
+            print(f"Hub: the local stand-in at {hub.url} (standins/hub), as {USER}")
             yield
 
     def command(self, stage: str, argv: list[str], env: dict[str, str] | None = None) -> None:

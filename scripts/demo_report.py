@@ -103,7 +103,7 @@ def evaluation_numbers(eval_dir: Path) -> dict:
 
 def render_report(demo, results: dict, total_seconds: float) -> str:
     out = Path(demo.output)
-    hub = "the local stand-in (tests/stand_ins/hub.py)" if demo.hub == "stand-in" else "huggingface.co"
+    hub = "the local stand-in (standins/hub)" if demo.hub == "stand-in" else "huggingface.co"
     lines = [
         "# replytune demo report",
         "",

@@ -70,7 +70,7 @@ def network_guard(_network_guard_for_subprocesses):
 @pytest.fixture(scope="session")
 def tiny_qwen3_dir(tmp_path_factory) -> Path:
     """A tiny random Qwen3 + trained tokenizer saved once per session; treat it as read-only."""
-    from tests.tiny_models import save_tiny_qwen3
+    from standins.tiny_models import save_tiny_qwen3
 
     return save_tiny_qwen3(tmp_path_factory.mktemp("tiny_qwen3"))
 

@@ -1,4 +1,4 @@
-"""Tweets built by hand for the data_prep tests: a root that passes the seed's root filters, and replies to it
+"""Tweets built by hand for the data_prep tests: a root that passes the original spec's root filters, and replies to it
 that pass every reply filter and validator unless a test changes one field."""
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from standins.realdata import REALDATA
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = REPO_ROOT.parent / "shared" / "realdata"
 
 
 def realdata_path(*parts: str) -> Path:

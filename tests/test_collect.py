@@ -31,8 +31,9 @@ from data_prep.sources import iter_tweets, list_input_files
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from replytune.schema import Tweet
 from replytune.yaml_config import ConfigError
+from standins.apify import ApifyStandIn, default_fake_twitter
 from tests.paths import REPO_ROOT
-from tests.stand_ins.apify import ApifyStandIn, apify_stand_in, default_fake_twitter  # noqa: F401 (a fixture)
+from tests.stand_ins.apify import apify_stand_in  # noqa: F401 (a fixture)
 
 TOKEN = "apify_api_TESTtoken0123456789"
 

@@ -229,7 +229,7 @@ def test_a_hub_version_is_curated_into_the_next_tag_on_the_hub(argilla_env, hub_
 
     from data_prep.build import rows_to_dataset
     from data_prep.publish import push_version
-    from tests.stand_ins.hub import USER
+    from standins.hub import USER
 
     repo = f"{USER}/reply-pairs"
     rows = {"train": review_rows()["train"][:3]}  # kept, discarded, tie

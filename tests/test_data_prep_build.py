@@ -26,7 +26,7 @@ DEMO_SAMPLE = REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"
 
 
 def fast_config(**sections) -> DataPrepConfig:
-    """The seed's thresholds without the embedding model (semantic dedup and leakage check off)."""
+    """The original spec's thresholds without the embedding model (semantic dedup and leakage check off)."""
     config = DataPrepConfig()
     config.validation.toxicity_scorer = "profanity_check"
     config.cleaning.semantic_dedup = False

@@ -1,4 +1,4 @@
-"""Pairing, root tweet filters and reply filters, each at its boundaries (the seed's defaults)."""
+"""Pairing, root tweet filters and reply filters, each at its boundaries (the original spec's defaults)."""
 
 import dataclasses
 

@@ -8,8 +8,8 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi, hf_hub_download
 
 from data_prep.__main__ import main
+from standins.hub import USER
 from tests.paths import REPO_ROOT
-from tests.stand_ins.hub import USER
 
 DEMO_SAMPLE = REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl"
 FAST = (

@@ -1,7 +1,7 @@
 """The real exports in ../shared/realdata through `build` (skipped, with the reason, where the folder is absent).
 
-With the seed's thresholds almost nothing survives these small files; a permissive config then checks that pairs
-really come out, and what the output folder holds.
+With the original spec's thresholds almost nothing survives these small files; a permissive config then checks that
+pairs really come out, and what the output folder holds.
 """
 
 import json
@@ -49,7 +49,7 @@ def test_seed_thresholds_on_every_real_export(tmp_path, realdata):
     assert report["input_records"] == 3299
     assert report["dispositions"]["ingest/duplicate_id"] == 4
     assert report["skipped_files"]["annotation_file"] > 0  # structure.json and subtask files are not records
-    # the seed's scorer fallback is recorded: Detoxify has no weights here
+    # the original spec's scorer fallback is recorded: Detoxify has no weights here
     assert report["scorers"]["toxicity_fallback"].startswith("Detoxify could not be loaded")
 
 

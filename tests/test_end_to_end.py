@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from standins.anthropic_api import FakeAnthropic
+from standins.hub import USER, HubStandIn
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import ACCELERATE, SCRIPT, tiny_overrides
-from tests.stand_ins.anthropic_api import FakeAnthropic
-from tests.stand_ins.hub import USER, HubStandIn
 
 pytestmark = pytest.mark.slow
 

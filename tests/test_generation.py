@@ -7,7 +7,7 @@ import torch
 
 from recipes.generation import GenerationSettings, generate_replies
 from recipes.model_utils import load_model_for_inference
-from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
+from standins.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
 PROMPTS = [
     [{"role": "user", "content": "Generate an engaging Twitter reply to:\n\nLoRA"}],

@@ -15,10 +15,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from tests.stand_ins.hub import (
-    TOKEN,
-    USER,
-)
+from standins.hub import TOKEN, USER
 
 
 def _assert_token_only_in_authorization(hub) -> None:

@@ -1,5 +1,5 @@
 """The Claude judge end to end through `python -m judge score`, against canned Anthropic responses sent through
-an injected httpx2 MockTransport (tests/stand_ins/anthropic_api.py): both orders, ties from inconsistent orders,
+an injected httpx2 MockTransport (standins/anthropic_api.py): both orders, ties from inconsistent orders,
 the cache, resume, retries, parse errors, the cost guard, batches that survive a restart, prompt injection."""
 
 import json
@@ -14,10 +14,10 @@ import pytest
 
 from judge.backends import claude
 from judge.records import VerdictRecord, read_records
+from standins.anthropic_api import FakeAnthropic
+from standins.judge_answers import always_first, prefers_longer
 from tests.judge_helpers import generation, read_verdicts, run_score, write_generations
 from tests.paths import REPO_ROOT
-from tests.stand_ins.anthropic_api import FakeAnthropic
-from tests.stand_ins.judge_answers import always_first, prefers_longer
 
 KEY = "test-anthropic-key"
 

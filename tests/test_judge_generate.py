@@ -380,7 +380,7 @@ def test_the_generate_section_of_default_yaml_is_the_dataclass_default_and_the_d
 def test_an_adapter_from_the_hub_at_a_tag_is_the_tagged_commit(hub_endpoint, tiny_qwen3_dir, adapters, tmp_path):
     from huggingface_hub import HfApi
 
-    from tests.stand_ins.hub import USER
+    from standins.hub import USER
 
     api, repo = HfApi(), f"{USER}/tiny-reply-lora"
     api.create_repo(repo, private=True)

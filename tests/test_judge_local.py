@@ -12,7 +12,8 @@ import yaml
 from judge.config import LocalJudgeConfig, PromptConfig
 from judge.records import PAIRWISE
 from judge.tasks import pairwise_tasks, single_task
-from tests.judge_helpers import ADAPTER_REPLIES, BASE_REPLIES, TWEETS, read_verdicts, run_score, write_generations
+from standins.example_replies import ADAPTER_REPLIES, BASE_REPLIES, TWEETS
+from tests.judge_helpers import read_verdicts, run_score, write_generations
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,14 @@
 """The OpenAI-compatible judge (vLLM, Ollama, TGI) through `python -m judge score`, against a local stand-in server
-(tests/stand_ins/openai_compatible.py): the same prompts and structured verdicts, retries, errors that stop a run."""
+(standins/openai_compatible.py): the same prompts and structured verdicts, retries, errors that stop a run."""
 
 import json
 import logging
 
 import pytest
 
+from standins.judge_answers import always_first
+from standins.openai_compatible import OpenAICompatibleStandIn
 from tests.judge_helpers import read_verdicts, run_score, write_generations
-from tests.stand_ins.judge_answers import always_first
-from tests.stand_ins.openai_compatible import OpenAICompatibleStandIn
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from judge import model_card
 from judge.__main__ import main
 from judge.records import GenerationRecord, write_jsonl
+from standins.hub import TOKEN, USER
 from tests.sft_helpers import reply_dataset_dict, tiny_overrides, write_versioned_dataset
-from tests.stand_ins.hub import TOKEN, USER
 
 BASE_HUB_ID = "replytune-tests/tiny-qwen3"
 ANTHROPIC_KEY = "sk-ant-FAKEpublishTestKey0042"
@@ -91,9 +91,9 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
 
     from judge.backends import claude
     from recipes.generation import GenerationSettings, generate_replies
+    from standins.anthropic_api import FakeAnthropic
+    from standins.judge_answers import prefers_longer
     from tests.judge_helpers import write_dataset
-    from tests.stand_ins.anthropic_api import FakeAnthropic
-    from tests.stand_ins.judge_answers import prefers_longer
 
     hub, api = hub_endpoint, HfApi()
     api.create_repo(BASE_HUB_ID)  # the base model, loadable by its Hub id like Qwen/Qwen3-8B

@@ -11,9 +11,9 @@ import yaml
 
 from judge.__main__ import main
 from replytune import schema as col
+from standins.hub import USER
 from tests.curation_versions import CONFIG, pair_row, write_version
 from tests.sft_helpers import tiny_overrides
-from tests.stand_ins.hub import USER
 
 BASE_HUB_ID = "replytune-tests/tiny-qwen3"
 TWEETS = [

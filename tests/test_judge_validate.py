@@ -11,9 +11,9 @@ from judge.backends import claude
 from judge.records import VerdictRecord
 from judge.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
 from judge.validity import ConversationBootstrap, combine_orders, judge_validity, length_credit
+from standins.anthropic_api import FakeAnthropic
+from standins.judge_answers import always_first, prefers_longer
 from tests.judge_helpers import write_dataset
-from tests.stand_ins.anthropic_api import FakeAnthropic
-from tests.stand_ins.judge_answers import always_first, prefers_longer
 
 
 def reply(conversation, reply_id, text, likes):

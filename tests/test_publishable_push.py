@@ -12,7 +12,7 @@ import yaml
 from replytune.errors import PushError, PushTargetError
 from replytune.hub import PUSH_ATTEMPTS, check_push_target, push_files
 from replytune.publishable import PUSHED_FILES, local_paths_of_run, publishable_bytes, publishable_files
-from tests.stand_ins.hub import USER
+from standins.hub import USER
 
 HOME = "/home/alice/projects/replytune"
 

@@ -14,9 +14,9 @@ import pytest
 
 from recipes import configs, plan
 from recipes.data import RowLengths
+from standins.realdata import REAL_QWEN3_8B_DIR, REAL_QWEN3_TOKENIZER_DIR
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import DEMO_RECIPE, QWEN3_RECIPE, SCRIPT, reply_dataset_dict, write_versioned_dataset
-from tests.tiny_models import REAL_QWEN3_8B_DIR, REAL_QWEN3_TOKENIZER_DIR
 
 
 def _args(recipe: Path, *overrides: str):
@@ -41,7 +41,8 @@ def test_steps_per_epoch_follow_trainer_and_accelerate_batching():
 
 @pytest.mark.parametrize("pairs", [800, 1000, 1200])
 def test_the_qwen3_recipe_evaluates_often_enough_on_a_seed_sized_dataset(pairs):
-    """The seed: 16 examples per step; the guards need evaluations: >= 8 on 800-1,200 pairs, checkpoints alike."""
+    """The original spec's 16 examples per step; the guards need >= 8 evaluations on 800-1,200 pairs, and as many
+    checkpoints."""
     train, evaluation = int(pairs * 0.8), int(pairs * 0.1)  # data_prep's default 80/10/10 split
     planned = _plan(QWEN3_RECIPE, train, evaluation)
     assert planned["examples_per_optimizer_step"] == 16
@@ -178,10 +179,10 @@ def test_help_lists_replytune_options_first_and_the_inherited_ones_after(tmp_pat
     assert inherited < text.index("  --learning_rate") and inherited < text.index("  --lora_r")
 
 
-# --- the seed-sized real dataset, with the real Qwen3 tokenizer ---------------------------------------------------
+# --- a real dataset of the original spec's size, with the real Qwen3 tokenizer ---------------------------------------
 
 RUMOUREVAL_BUILD = """
-# RumourEval 2017 replies with the filters off: a seed-sized real dataset for the plan
+# RumourEval 2017 replies with the filters off: a real dataset of the original spec's size for the plan
 pairs: {direct_replies_only: false}
 root_filters: {min_likes: null, max_likes: null, min_retweets: null, max_retweets: null, languages: []}
 reply_filters: {min_likes: null, max_likes: null, min_follower_count: null, max_follower_count: null,
@@ -240,7 +241,7 @@ def test_a_dry_run_on_seed_sized_real_data_plans_the_seed_batch_and_cadence(
     args += ["--dataset_name", str(tmp_path / "data"), "--output_dir", str(output), "--dry_run", "true"]
     assert sft_qlora.main(args) == 0
     planned = json.loads((output / "plan.json").read_text())
-    assert 700 <= planned["train_examples"] <= 1000  # a seed-sized build (RumourEval: 947 pairs)
+    assert 700 <= planned["train_examples"] <= 1000  # a build of the original spec's size (RumourEval: 947 pairs)
     assert 50 < planned["train_tokens"]["mean_per_example"] < 120 and planned["train_tokens"]["max_per_example"] < 300
     assert planned["examples_per_optimizer_step"] == 16
     assert len(planned["evaluation_steps"]) >= 8 and planned["warnings"] == []

@@ -13,6 +13,7 @@ import yaml
 
 from recipes import callbacks, configs, data, model_utils, run_files, trainer
 from replytune import versions
+from standins.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 from tests.paths import REPO_ROOT
 from tests.sft_helpers import (
     DEMO_RECIPE,
@@ -24,7 +25,6 @@ from tests.sft_helpers import (
     tiny_overrides,
     write_versioned_dataset,
 )
-from tests.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
 SHIPPED_RECIPES = sorted((REPO_ROOT / "recipes").glob("*/sft/*.yaml"))
 SEVEN_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -49,7 +49,8 @@ def test_every_shipped_recipe_parses_with_trl_parser(recipe):
         assert training_args.packing and training_args.packing_strategy == "bfd"
         assert training_args.max_length >= replytune_args.max_example_tokens
     else:
-        # the seed's batch: examples, not packed rows; padding-free rows are never truncated, so max_length is unset
+        # the original spec's batch: examples, not packed rows; padding-free rows are never truncated, so max_length
+        # is unset
         assert training_args.padding_free and not training_args.packing and training_args.max_length is None
         assert training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps == 16
     assert training_args.completion_only_loss is True and training_args.eos_token == "<|im_end|>"
@@ -193,7 +194,7 @@ def test_an_unloadable_local_dataset_is_named(tmp_path):
 def test_a_missing_hub_dataset_or_revision_is_named(hub_endpoint):
     from huggingface_hub import HfApi
 
-    from tests.stand_ins.hub import USER
+    from standins.hub import USER
 
     repo = f"{USER}/reply-pairs"
     reply_dataset_dict(train=2, eval=1, test=1).push_to_hub(repo, private=True)
@@ -301,7 +302,7 @@ def test_the_preflight_check_refuses_a_template_that_drops_im_end(tmp_path):
         data.check_loss_on_reply_only(tokenizer, ROW, args)
 
 
-# --- the seed's batch: padding-free examples, the loss kernel, the per-step figures ------------------------------
+# --- the original spec's batch: padding-free examples, the loss kernel, the per-step figures -------------------------
 
 
 def _recipe_trainer(tmp_path, rows, *overrides: str, tokenizer=None):

@@ -295,7 +295,7 @@ def test_dataset_from_the_hub_at_a_tag_and_adapter_pushed_under_a_tag(hub_endpoi
     from transformers import AutoModelForCausalLM
 
     from recipes import sft_qlora
-    from tests.stand_ins.hub import TOKEN, USER
+    from standins.hub import TOKEN, USER
 
     api = HfApi()
     dataset_repo, model_repo = f"{USER}/reply-pairs", f"{USER}/tiny-reply-lora"

@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.tiny_models import QWEN3_SPECIAL_TOKENS, build_tiny_qwen3, build_tiny_tokenizer
+from standins.tiny_models import QWEN3_SPECIAL_TOKENS, build_tiny_qwen3, build_tiny_tokenizer
 
 MESSAGES = [{"role": "user", "content": "Generate an engaging Twitter reply to:\n\nLoRA on one GPU, finally 🚀"}]
 NON_THINKING_ASSISTANT_START = "<|im_start|>assistant\n<think>\n\n</think>\n\n"

@@ -12,8 +12,8 @@ from replytune.versions import (
     resolve,
     version_number,
 )
+from standins.hub import USER
 from tests.judge_helpers import write_dataset
-from tests.stand_ins.hub import USER
 
 
 def test_version_names_and_the_latest_and_next_of_a_list():

@@ -346,7 +346,7 @@ def experience(rng: random.Random, template: str, thing: str, area: str) -> str:
     )  # fmt: skip
 
 
-# Replies every real scrape holds and the seed's filters drop: (kind, text, or None for a liked reply's text).
+# Replies every real scrape holds and the original spec's filters drop: (kind, text, or None for a liked reply's text).
 BAD_REPLIES = [
     ("bot", None),
     ("influencer", None),
@@ -468,7 +468,7 @@ def add_round(records: list[dict], rng: random.Random, ids: Ids, moment: datetim
             parent=injected,
         )  # fmt: skip
     )
-    # roots the seed's root filters reject, with replies that are otherwise fine
+    # roots the original spec's root filters reject, with replies that are otherwise fine
     for likes, retweets in ((40, 2), (9_000, 1_200)):
         moment += timedelta(hours=5)
         root = tweet_record(

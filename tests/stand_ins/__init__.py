@@ -1,1 +1,1 @@
-"""Local stand-ins for the services replytune talks to (Hub API, Apify API), started by test fixtures on loopback."""
+"""The pytest wiring (fixtures) of the offline stand-ins in standins/: the Hub, the Apify API, an OpenAI server."""

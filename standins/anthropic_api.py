@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx2
 
-from tests.stand_ins.judge_answers import Policy, answer_text, approximate_tokens, kind_of, prefers_longer, task_data
+from standins.judge_answers import Policy, answer_text, approximate_tokens, kind_of, prefers_longer, task_data
 
 ERROR_TYPES = {
     400: "invalid_request_error",
