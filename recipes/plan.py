@@ -319,10 +319,15 @@ def choose_batch_shape(
         chosen = None
         for size in micro_batches:
             for checkpoint in checkpointing:
+                # a path not measured yet borrows bitsandbytes' memory (Unsloth's own kernels use less)
                 estimates = [
                     peak_memory_gb(measured, mean_tokens * size)
                     for path in load_paths
-                    if (measured := nearest_measurement(path, checkpoint, size)) is not None
+                    if (
+                        measured := nearest_measurement(path, checkpoint, size)
+                        or nearest_measurement("bnb-4bit", checkpoint, size)
+                    )
+                    is not None
                 ]
                 if not estimates:
                     continue

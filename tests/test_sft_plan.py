@@ -128,6 +128,10 @@ def test_the_plan_picks_the_largest_micro_batch_and_checkpointing_only_where_mem
     # an explicit batch field wins, the other follows; the plan still decides checkpointing
     assert shape("--per_device_train_batch_size", "4") == (4, 4, False)
     assert shape("--gradient_accumulation_steps", "2") == (8, 2, False)
+    # Unsloth, where not measured, is planned with bitsandbytes' memory (its kernels use less)
+    assert (
+        _plan(QWEN3_RECIPE, 800, 100, "--use_unsloth", "true", model_config=qwen3_8b)["examples_per_micro_batch"] == 16
+    )
     # no measurement for another model: every example in one micro-batch, checkpointing on to be safe
     assert shape(model_config={**qwen3_8b, "hidden_size": 2048}) == (16, 1, True)
     both = _plan(QWEN3_RECIPE, 800, 100, "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2")
