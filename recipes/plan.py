@@ -48,19 +48,25 @@ class Measurement:
     source: str
 
 
-# The table the plan reads (docs/benchmarks.md has each run's full output). Real reply pairs of 76 tokens on average.
+# The table the plan reads (docs/benchmarks.md has the runs). Real reply pairs of ~68 Qwen3 tokens; the memory is
+# torch's peak reserved, on one H200 (torch 2.11, transformers 5.17, bitsandbytes 0.50.2, unsloth 2026.10.9).
+GPU_RUN = "2026-12-04, one H200, benchmarks/gpu_run.py, 660 RumourEval pairs"
 MEASURED = (
     Measurement(
-        "bnb-4bit", "H200", 4, True, 4 * 76, 400.0, 7.4, None, None, None,
-        "2026-12-04, one H200, the recipe's former default (4 x 4), 780 RumourEval pairs (NOTES.md, third round)",
+        "bnb-4bit", "H200", 16, False, 1068.0, 1411.0, 19.36, 6.35, 4.25, 23.9,
+        f"{GPU_RUN}: the default recipe, 84 steps, 10 evaluations",
     ),
     Measurement(
-        "bnb-4bit", "H200", 16, True, 16 * 76, 1100.0, 8.2, None, None, None,
+        "bnb-4bit", "H200", 4, True, 274.9, 268.0, 6.88, 6.35, None, 22.0,
+        f"{GPU_RUN}: the former default, 4 x 4 with gradient checkpointing, 6 steps",
+    ),
+    Measurement(
+        "bnb-4bit", "H200", 16, True, 16 * 76.0, 1100.0, 8.2, None, None, None,
         "2026-12-04, one H200, 16 x 1 with gradient checkpointing, 780 RumourEval pairs (NOTES.md, third round)",
     ),
     Measurement(
-        "bnb-4bit", "H200", 16, False, 16 * 76, 2000.0, 20.6, None, None, None,
-        "2026-12-04, one H200, 16 x 1 without gradient checkpointing, 780 RumourEval pairs (NOTES.md, third round)",
+        "unsloth", "H200", 16, False, 1088.5, 878.0, 14.52, 6.35, None, 36.3,
+        f"{GPU_RUN}: use_unsloth true, 20 steps",
     ),
 )  # fmt: skip
 QWEN3_8B_SHAPE = {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers": 36, "intermediate_size": 12288}
