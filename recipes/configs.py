@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,27 @@ class ReplytuneArguments:
         default=None,
         metadata={"help": "With push_to_hub: the tag to create on the pushed commit (e.g. v1), so users can pin it."},
     )
+    examples_per_optimizer_step: int | None = field(
+        default=None,
+        metadata={
+            "help": "Examples (tweet/reply pairs) per optimizer step over all processes. The plan then picks the "
+            "micro-batch: the largest (up to all of them) whose estimated memory fits the GPU, and "
+            "gradient_accumulation_steps to match. An explicit per_device_train_batch_size or "
+            "gradient_accumulation_steps (in the recipe or on the command line) wins; unset: the recipe sets both."
+        },
+    )
+    gpu_memory_gb: float | None = field(
+        default=None,
+        metadata={
+            "help": "GPU memory the plan may fill when it picks the micro-batch and gradient checkpointing. Unset: "
+            "the total memory of this machine's GPU, or 48 (an A6000, the smallest GPU the recipes target) where "
+            "the plan runs without one (a dry run on a laptop)."
+        },
+    )
+    # Set by parse_recipe_args, not by the user: what the plan decides (gradient_checkpointing: auto, a micro-batch
+    # left to the plan by examples_per_optimizer_step).
+    gradient_checkpointing_auto: bool = field(default=False, init=False)
+    choose_micro_batch: bool = field(default=False, init=False)
 
     def __post_init__(self):
         for name in ("dataset_revision", "gguf_file", "hub_tag", "base_model_hub_id"):  # `--gguf_file null`
@@ -121,6 +143,10 @@ class ReplytuneArguments:
             raise ValueError(f"overfit_gap_threshold must be > 0, got {self.overfit_gap_threshold}")
         if self.max_example_tokens < 1:
             raise ValueError(f"max_example_tokens must be >= 1, got {self.max_example_tokens}")
+        if self.examples_per_optimizer_step is not None and self.examples_per_optimizer_step < 1:
+            raise ValueError(f"examples_per_optimizer_step must be >= 1, got {self.examples_per_optimizer_step}")
+        if self.gpu_memory_gb is not None and not self.gpu_memory_gb > 0:
+            raise ValueError(f"gpu_memory_gb must be > 0, got {self.gpu_memory_gb}")
 
 
 RECIPE_DATACLASSES = (ScriptArguments, SFTConfig, ModelConfig, ReplytuneArguments)
@@ -140,6 +166,9 @@ RENAMED_FIELDS = {
 PACKING_STRATEGIES = ("bfd", "bfd_split", "wrapped")
 # Fields that take a YAML boolean although their argparse type is a string.
 BOOLEAN_STRING_FIELDS = {"use_unsloth", "resume_from_checkpoint"}
+# Boolean fields that also take `auto`: the plan decides (recipes/plan.py, choose_batch_shape).
+AUTO_BOOLEAN_FIELDS = {"gradient_checkpointing"}
+BATCH_SHAPE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps")
 
 
 def make_parser() -> TrlParser:
@@ -190,6 +219,8 @@ def _check_value(action, key: str, value: Any, path: Path) -> None:
     if value is None:
         return  # every optional field takes null; a required one fails in its dataclass
     if key in BOOLEAN_STRING_FIELDS and isinstance(value, bool):
+        return
+    if key in AUTO_BOOLEAN_FIELDS and str(value).lower() == "auto":
         return
     if action.nargs in ("+", "*"):
         if not isinstance(value, list):
@@ -268,7 +299,9 @@ def parse_recipe_args(
         import torch
 
         cuda_available = torch.cuda.is_available()
-    sets_use_cpu = "use_cpu" in read_yaml(config_path) or any(a.split("=")[0] == "--use_cpu" for a in argv)
+    recipe = read_yaml(config_path)
+    sets_use_cpu = "use_cpu" in recipe or any(a.split("=")[0] == "--use_cpu" for a in argv)
+    argv, gradient_checkpointing_auto = _take_auto_values(argv, recipe)
     if not cuda_available and not sets_use_cpu:
         argv = [*argv, "--use_cpu", "true"]  # lets SFTConfig accept a bf16 recipe; a real run is refused below
     try:
@@ -284,8 +317,86 @@ def parse_recipe_args(
         )
     if len(training_args.report_to) == 1 and "," in training_args.report_to[0]:  # --report_to trackio,wandb
         training_args.report_to = [name.strip() for name in training_args.report_to[0].split(",") if name.strip()]
+    replytune_args.gradient_checkpointing_auto = gradient_checkpointing_auto
+    apply_examples_per_step(training_args, replytune_args, _explicit_fields(argv, recipe, BATCH_SHAPE_FIELDS))
     check_recipe_values(script_args, training_args, model_args, replytune_args)
     return script_args, training_args, model_args, replytune_args
+
+
+def world_size(environ=os.environ) -> int:
+    """The number of processes `accelerate launch` started (1 for a plain `python` run)."""
+    return int(environ.get("WORLD_SIZE", "1") or 1)
+
+
+def _flag_values(argv: Sequence[str], name: str) -> list[str]:
+    """The values given to `--name value` / `--name=value`, in order."""
+    values = []
+    for index, arg in enumerate(argv):
+        if arg == f"--{name}" and index + 1 < len(argv):
+            values.append(argv[index + 1])
+        elif arg.startswith(f"--{name}="):
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def _explicit_fields(argv: Sequence[str], recipe: dict, names: Sequence[str]) -> set[str]:
+    return {name for name in names if name in recipe or _flag_values(argv, name)}
+
+
+def _take_auto_values(argv: list[str], recipe: dict) -> tuple[list[str], bool]:
+    """`gradient_checkpointing: auto` (recipe or flag, the flag winning): parse it as false, leave it to the plan."""
+    name = "gradient_checkpointing"
+    given = _flag_values(argv, name)
+    value = given[-1] if given else recipe.get(name)
+    if str(value).lower() != "auto":
+        return argv, False
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == f"--{name}":
+            skip = True
+        elif not arg.startswith(f"--{name}="):
+            kept.append(arg)
+    return [*kept, f"--{name}", "false"], True
+
+
+def apply_examples_per_step(
+    training_args: SFTConfig, replytune_args, explicit: set[str], processes: int | None = None
+) -> None:
+    """examples_per_optimizer_step: derive the batch field the user did not set from the one they did, or leave both
+    to the plan (recipes/plan.py, choose_batch_shape) when neither is set. Both set: they win as they are."""
+    examples = replytune_args.examples_per_optimizer_step
+    if examples is None or explicit >= set(BATCH_SHAPE_FIELDS):
+        return
+    processes = processes or world_size()
+    if examples % processes:
+        raise RecipeConfigError(
+            f"field 'examples_per_optimizer_step': {examples} examples cannot be shared evenly by {processes} "
+            "processes; pick a multiple of the process count"
+        )
+    per_process = examples // processes
+    if not explicit:
+        replytune_args.choose_micro_batch = True
+        training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps = per_process, 1
+        return
+    if "per_device_train_batch_size" in explicit:
+        micro_batch = training_args.per_device_train_batch_size
+        if per_process % micro_batch:
+            raise RecipeConfigError(
+                f"per_device_train_batch_size {micro_batch} does not divide the {per_process} examples each process "
+                f"trains per optimizer step (examples_per_optimizer_step {examples}); set gradient_accumulation_steps "
+                "too, or pick a divisor"
+            )
+        training_args.gradient_accumulation_steps = per_process // micro_batch
+    else:
+        accumulation = training_args.gradient_accumulation_steps
+        if per_process % accumulation:
+            raise RecipeConfigError(
+                f"gradient_accumulation_steps {accumulation} does not divide the {per_process} examples each process "
+                f"trains per optimizer step (examples_per_optimizer_step {examples})"
+            )
+        training_args.per_device_train_batch_size = per_process // accumulation
 
 
 def check_recipe_values(script_args, training_args: SFTConfig, model_args, replytune_args) -> None:

@@ -118,6 +118,11 @@ def _unsloth_if_wanted(use_unsloth: str, on_gpu: bool) -> tuple[str, str | None]
     return path, why_not
 
 
+def gpu_memory_reserved_gb() -> float | None:
+    """What torch holds on the GPU now, in GB (None on the CPU)."""
+    return round(torch.cuda.memory_reserved() / 1e9, 2) if torch.cuda.is_available() else None
+
+
 # --- pieces shared by training and inference ------------------------------------------------------------------------
 
 

@@ -5,10 +5,11 @@ file before training. The step arithmetic follows transformers 5.17's Trainer (`
 `TrainerState.compute_steps`, `DefaultFlowCallback`), so `evaluation_steps` is the list of steps at which the trainer
 will evaluate; tests/test_sft_training.py compares it with the steps a real run evaluated at.
 
-The GPU estimate is given only where a measurement backs it (MEASURED below, from benchmarks/train_throughput.py run
-through this recipe on Qwen3-8B's shapes): a memory ceiling when this plan's micro-batches are no bigger than the
-measured ones, and a lower bound on training time (small padding-free micro-batches run below the packed rate that
-was measured). Anything else says why there is no estimate.
+Where the recipe leaves the batch shape to the plan (`examples_per_optimizer_step` without a batch size, and
+`gradient_checkpointing: auto`), the plan picks it from MEASURED: the largest micro-batch whose estimated peak memory
+fits the GPU, and gradient checkpointing only where it is needed to fit. The time and memory estimate comes from the
+same table, the measured run nearest to this plan's shape (benchmarks/gpu_run.py through `accelerate launch`, on
+Qwen3-8B's shapes); anything else says why there is no estimate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes.configs import evaluates
+from recipes.configs import evaluates, world_size
 from recipes.data import RowLengths
 from recipes.model_utils import ModelLoadError, choose_load_path, unsloth_blocker
 
@@ -31,25 +32,48 @@ logger = logging.getLogger("replytune.sft")
 
 @dataclass(frozen=True)
 class Measurement:
-    load_path: str
+    """One run of the Qwen3-8B recipe on a GPU through `accelerate launch`, and what it cost (benchmarks/gpu_run.py).
+    Random weights of Qwen3-8B's shape: throughput and memory depend on shapes, not on weight values."""
+
+    load_path: str  # "bnb-4bit" or "unsloth"
     gpu: str
-    tokens_per_second: float
-    peak_memory_gb: float
-    tokens_per_micro_batch: int
+    examples_per_micro_batch: int
+    gradient_checkpointing: bool
+    tokens_per_micro_batch: float  # the mean over the run's micro-batches
+    tokens_per_second: float  # over the optimizer steps alone
+    peak_memory_gb: float  # torch's peak reserved memory
+    memory_after_load_gb: float | None  # the 4-bit model and its adapter before the first step; None: not recorded
+    seconds_per_evaluation: float | None  # one evaluation with its sample generations and the checkpoint after it
+    load_seconds: float | None  # launch to the first step: imports, row checks, the 4-bit load
     source: str
 
 
-# docs/benchmarks.md, "Training throughput": Qwen3-8B architecture, random weights, seq 512, batch 4 packed (4 x 512
-# token positions per micro-batch), LoRA r 16 on the seven projections, gradient checkpointing, 10 timed steps.
+# The table the plan reads (docs/benchmarks.md has the runs). Real reply pairs of ~68 Qwen3 tokens; the memory is
+# torch's peak reserved, on one H200 (torch 2.11, transformers 5.17, bitsandbytes 0.50.2, unsloth 2026.10.9).
+GPU_RUN = "2026-12-04, one H200, benchmarks/gpu_run.py, 660 RumourEval pairs"
 MEASURED = (
-    Measurement("bnb-4bit", "H200", 2133.0, 7.2, 4 * 512, "benchmarks/train_throughput.py, adamw_torch_fused"),
-    Measurement("unsloth", "H100", 2127.0, 7.0, 4 * 512, "benchmarks/train_throughput.py"),
-)
+    Measurement(
+        "bnb-4bit", "H200", 16, False, 1068.0, 1411.0, 19.36, 6.35, 4.25, 23.9,
+        f"{GPU_RUN}: the default recipe, 84 steps, 10 evaluations",
+    ),
+    Measurement(
+        "bnb-4bit", "H200", 4, True, 274.9, 268.0, 6.88, 6.35, None, 22.0,
+        f"{GPU_RUN}: the former default, 4 x 4 with gradient checkpointing, 6 steps",
+    ),
+    Measurement(
+        "bnb-4bit", "H200", 16, True, 16 * 76.0, 1100.0, 8.2, None, None, None,
+        "2026-12-04, one H200, 16 x 1 with gradient checkpointing, 780 RumourEval pairs (NOTES.md, third round)",
+    ),
+    Measurement(
+        "unsloth", "H200", 16, False, 1088.5, 878.0, 14.52, 6.35, None, 36.3,
+        f"{GPU_RUN}: use_unsloth true, 20 steps",
+    ),
+)  # fmt: skip
 QWEN3_8B_SHAPE = {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers": 36, "intermediate_size": 12288}
-
-
-def world_size(environ=os.environ) -> int:
-    return int(environ.get("WORLD_SIZE", "1") or 1)
+# The plan fills at most this share of the GPU's memory: the allocator fragments, and other rows may run longer.
+MEMORY_HEADROOM = 0.85
+# Where a dry run has no GPU to ask: an A6000, the smallest GPU the Qwen3-8B recipe is written for.
+ASSUMED_GPU_MEMORY_GB = 48.0
 
 
 def steps_of_each_epoch(train_examples: int, per_device: int, accumulation: int, processes: int) -> list[int]:
@@ -135,7 +159,9 @@ def plan_training(
     processes: int = 1,
     model_config: dict | None = None,
 ) -> dict[str, Any]:
-    """The plan as a JSON-ready dict (see the module docstring)."""
+    """The plan as a JSON-ready dict (see the module docstring). Where the recipe leaves the micro-batch or gradient
+    checkpointing to the plan, they are chosen first (choose_batch_shape) and set on training_args."""
+    batch_shape = choose_batch_shape(training_args, model_args, replytune_args, train_lengths, processes, model_config)
     per_device = training_args.per_device_train_batch_size
     accumulation = training_args.gradient_accumulation_steps
     train_examples = len(train_lengths.total)
@@ -170,6 +196,8 @@ def plan_training(
         "examples_per_packed_row": round(examples_per_row, 2) if row_tokens is not None else None,
         "examples_per_micro_batch": per_device if row_tokens is None else round(per_device * examples_per_row, 1),
         "micro_batches_per_optimizer_step": accumulation,
+        "gradient_checkpointing": bool(training_args.gradient_checkpointing),
+        "batch_shape": batch_shape or {"chosen_by": "recipe"},
         "examples_per_optimizer_step": round(rows_per_step * examples_per_row),
         "examples_in_last_step_of_each_epoch": round(epoch_steps[-1] * examples_per_row),
         "optimizer_steps_per_epoch": len(epoch_steps),
@@ -225,42 +253,161 @@ def planned_load_paths(training_args, model_args, replytune_args) -> list[str]:
     return [path]
 
 
+def is_qwen3_8b(model_config: dict | None) -> bool:
+    return model_config is not None and {k: model_config.get(k) for k in QWEN3_8B_SHAPE} == QWEN3_8B_SHAPE
+
+
+def nearest_measurement(load_path: str, checkpointing: bool, examples_per_micro_batch: int) -> Measurement | None:
+    """The measured run of this load path and checkpointing whose micro-batch is closest to this one."""
+    measured = [m for m in MEASURED if m.load_path == load_path and m.gradient_checkpointing == checkpointing]
+    return min(measured, key=lambda m: abs(m.examples_per_micro_batch - examples_per_micro_batch), default=None)
+
+
+def peak_memory_gb(measured: Measurement, tokens_per_micro_batch: float) -> float:
+    """Peak memory at another micro-batch size: the activations scale with the tokens of a micro-batch, the loaded
+    model does not. Without the after-load figure, the whole peak scales up (never down): an overestimate."""
+    ratio = tokens_per_micro_batch / measured.tokens_per_micro_batch
+    if measured.memory_after_load_gb is None:
+        return measured.peak_memory_gb * max(ratio, 1.0)
+    activations = measured.peak_memory_gb - measured.memory_after_load_gb
+    return measured.memory_after_load_gb + activations * ratio
+
+
+def gpu_memory_budget(replytune_args, on_gpu: bool) -> tuple[float, str]:
+    """(GB the plan may plan for, where that figure comes from)."""
+    if replytune_args.gpu_memory_gb:
+        return replytune_args.gpu_memory_gb, "gpu_memory_gb"
+    if on_gpu:
+        import torch
+
+        if torch.cuda.is_available():
+            properties = torch.cuda.get_device_properties(0)
+            return round(properties.total_memory / 1e9, 1), properties.name
+    return ASSUMED_GPU_MEMORY_GB, "assumed: no GPU here, an A6000's 48 GB (set gpu_memory_gb for another)"
+
+
+def choose_batch_shape(
+    training_args, model_args, replytune_args, train_lengths: RowLengths, processes: int, model_config: dict | None
+) -> dict[str, Any] | None:
+    """The micro-batch and gradient checkpointing of this run, where the recipe leaves them to the plan
+    (examples_per_optimizer_step without a batch size; gradient_checkpointing: auto). Sets them on training_args.
+
+    The largest micro-batch (up to every example of the step) whose estimated peak memory fits the GPU, without
+    gradient checkpointing where that fits too: checkpointing recomputes each layer's forward in the backward pass,
+    which cost ~2x the step time at 16 examples on an H200 (MEASURED). Returns None when the recipe set both.
+    """
+    if not (replytune_args.choose_micro_batch or replytune_args.gradient_checkpointing_auto):
+        return None
+    per_process = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    micro_batches = (
+        [size for size in range(per_process, 0, -1) if per_process % size == 0]
+        if replytune_args.choose_micro_batch
+        else [training_args.per_device_train_batch_size]
+    )
+    auto_checkpointing = replytune_args.gradient_checkpointing_auto
+    checkpointing = [False, True] if auto_checkpointing else [training_args.gradient_checkpointing]
+    load_paths = planned_load_paths(training_args, model_args, replytune_args)
+    mean_tokens = statistics.fmean(train_lengths.total) if train_lengths.total else 0.0
+    shape: dict[str, Any] = {"chosen_by": "plan", "candidates": []}
+    if load_paths == ["cpu"] or load_paths[0].startswith("refused"):
+        chosen = (micro_batches[0], checkpointing[0])
+        shape["why"] = "no GPU memory to plan for (a CPU run): every example of the step in one micro-batch"
+    elif not is_qwen3_8b(model_config):
+        chosen = (micro_batches[0], checkpointing[-1])
+        shape["why"] = (
+            "no memory measurement for this model (MEASURED holds Qwen3-8B's shapes): every example of the step in "
+            "one micro-batch" + (", gradient checkpointing on, the memory-safe choice" if chosen[1] else "")
+        )
+    else:
+        budget, budget_source = gpu_memory_budget(replytune_args, not training_args.use_cpu)
+        shape.update(gpu_memory_gb=budget, gpu_memory_source=budget_source, headroom=MEMORY_HEADROOM)
+        # auto may fall back from Unsloth to bitsandbytes at load time: plan for the path that needs more memory
+        chosen = None
+        for size in micro_batches:
+            for checkpoint in checkpointing:
+                # a path not measured yet borrows bitsandbytes' memory (Unsloth's own kernels use less)
+                estimates = [
+                    peak_memory_gb(measured, mean_tokens * size)
+                    for path in load_paths
+                    if (
+                        measured := nearest_measurement(path, checkpoint, size)
+                        or nearest_measurement("bnb-4bit", checkpoint, size)
+                    )
+                    is not None
+                ]
+                if not estimates:
+                    continue
+                estimate = round(max(estimates), 1)
+                shape["candidates"].append({"micro_batch": size, "gradient_checkpointing": checkpoint, "gb": estimate})
+                if chosen is None and estimate <= budget * MEMORY_HEADROOM:
+                    chosen = (size, checkpoint)
+        if chosen is None:
+            chosen = (micro_batches[-1], checkpointing[-1])
+            shape["why"] = f"no measured shape fits {budget} GB: the smallest micro-batch, which may not fit either"
+        else:
+            shape["why"] = (
+                f"the largest micro-batch whose estimated peak fits {MEMORY_HEADROOM:.0%} of {budget} GB "
+                f"({budget_source})"
+                + (", with gradient checkpointing (needed to fit)" if chosen[1] else ", no gradient checkpointing")
+            )
+    training_args.per_device_train_batch_size = chosen[0]
+    training_args.gradient_accumulation_steps = per_process // chosen[0]
+    training_args.gradient_checkpointing = chosen[1]
+    shape.update(
+        examples_per_micro_batch=chosen[0],
+        gradient_accumulation_steps=per_process // chosen[0],
+        gradient_checkpointing=chosen[1],
+        processes=processes,
+    )
+    return shape
+
+
 def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mean_tokens: float) -> dict[str, Any]:
-    """Memory ceiling and time floor from MEASURED, or why there is none."""
+    """Time and memory of this run from the nearest MEASURED run of the same load path and checkpointing, or why
+    there is none."""
     if plan["load_path_on_gpu"] == ["cpu"]:
         return {"available": False, "why": "a CPU recipe: no GPU estimate"}
     if model_config is None:
         return {"available": False, "why": "the model's config.json could not be read, so its size is unknown"}
-    shape = {key: model_config.get(key) for key in QWEN3_8B_SHAPE}
-    if shape != QWEN3_8B_SHAPE:
+    if not is_qwen3_8b(model_config):
+        shape = {key: model_config.get(key) for key in QWEN3_8B_SHAPE}
         return {
             "available": False,
             "why": f"measured only for Qwen3-8B's shapes {QWEN3_8B_SHAPE}; this model has {shape}",
         }
-    if not model_args.load_in_4bit or not training_args.gradient_checkpointing:
-        return {"available": False, "why": "measured only for 4-bit weights with gradient checkpointing"}
+    if not model_args.load_in_4bit or plan["packing"]:
+        return {"available": False, "why": "measured only for 4-bit weights and padding-free (unpacked) batches"}
+    micro_batch = plan["examples_per_micro_batch"]
+    checkpointing = bool(training_args.gradient_checkpointing)
     tokens_trained = mean_tokens * plan["examples_trained"]
     estimates = {}
-    for measured in MEASURED:
-        if measured.load_path not in plan["load_path_on_gpu"]:
+    for path in plan["load_path_on_gpu"]:
+        measured = nearest_measurement(path, checkpointing, micro_batch)
+        if measured is None:
             continue
-        largest = max(plan["max_tokens_per_micro_batch"], plan["max_tokens_per_eval_micro_batch"])
-        memory_ok = largest <= measured.tokens_per_micro_batch
-        estimates[measured.load_path] = {
-            "peak_memory_gb_at_most": measured.peak_memory_gb if memory_ok else None,
-            "training_hours_at_least": round(tokens_trained / measured.tokens_per_second / 3600, 3),
+        steps_minutes = tokens_trained / measured.tokens_per_second / 60
+        figures = {
+            "gpu": measured.gpu,
+            "peak_memory_gb": round(peak_memory_gb(measured, mean_tokens * micro_batch), 1),
+            "steps_minutes": round(steps_minutes, 1),
+            "whole_run_minutes": None,
             "basis": (
                 f"{measured.tokens_per_second:,.0f} tokens/s and {measured.peak_memory_gb} GB peak measured on one "
-                f"{measured.gpu} ({measured.source}) with micro-batches of {measured.tokens_per_micro_batch:,} token "
-                f"positions; this plan's micro-batches hold at most {plan['max_tokens_per_micro_batch']:,} tokens "
-                f"(evaluation: {plan['max_tokens_per_eval_micro_batch']:,})"
-                + ("" if memory_ok else ", more than measured: no memory ceiling")
-                + ". Smaller micro-batches use the GPU less, so real training takes longer than this floor; "
-                "evaluations, sample generations, model load and saving are not included."
+                f"{measured.gpu} at {measured.examples_per_micro_batch} examples per micro-batch, gradient "
+                f"checkpointing {'on' if measured.gradient_checkpointing else 'off'} ({measured.source}); other GPUs "
+                "are not measured"
             ),
         }
+        if measured.seconds_per_evaluation is not None and measured.load_seconds is not None:
+            evaluations = len(plan["evaluation_steps"]) * measured.seconds_per_evaluation
+            figures["whole_run_minutes"] = round(steps_minutes + (evaluations + measured.load_seconds) / 60, 1)
+        estimates[path] = figures
     if not estimates:
-        return {"available": False, "why": f"no measurement for load path(s) {plan['load_path_on_gpu']}"}
+        return {
+            "available": False,
+            "why": f"no measurement for load path(s) {plan['load_path_on_gpu']} with gradient checkpointing "
+            f"{'on' if checkpointing else 'off'}",
+        }
     return {"available": True, **estimates}
 
 
@@ -318,15 +465,22 @@ def format_plan(plan: dict[str, Any]) -> str:
         f"  evaluations:  {len(plan['evaluation_steps'])} at steps {plan['evaluation_steps']}",
         f"  checkpoints:  {plan['checkpoint_steps']}",
     ]
+    shape = plan["batch_shape"]
+    lines.append(
+        f"  shape:        gradient checkpointing {'on' if plan['gradient_checkpointing'] else 'off'}; "
+        + (f"chosen by the plan: {shape['why']}" if shape["chosen_by"] == "plan" else "as the recipe sets it")
+    )
     estimate = plan["estimate"]
     if estimate.get("available"):
         for path, figures in estimate.items():
             if path == "available":
                 continue
-            memory = figures["peak_memory_gb_at_most"]
+            whole = figures["whole_run_minutes"]
             lines.append(
-                f"  GPU ({path}): peak memory {'<= ' + str(memory) + ' GB' if memory else 'not estimated'}, "
-                f"training >= {figures['training_hours_at_least'] * 60:.1f} min; basis: {figures['basis']}"
+                f"  GPU ({path}, as measured on one {figures['gpu']}): peak memory ~{figures['peak_memory_gb']} GB, "
+                f"optimizer steps ~{figures['steps_minutes']} min"
+                + (f", whole run ~{whole} min (load and evaluations included)" if whole is not None else "")
+                + f"; basis: {figures['basis']}"
             )
     else:
         lines.append(f"  GPU estimate: none ({estimate['why']})")

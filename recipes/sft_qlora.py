@@ -11,7 +11,10 @@ or a missing eval split stops the run before any model loads, naming it.
 
 import os
 import sys
+import time
 from pathlib import Path
+
+STARTED = time.perf_counter()  # the run's "load" stage: imports, row checks, the model load, up to the first step
 
 # OpenMP threads that spin while waiting for each other burn the CPU when its cores are shared with other work: the
 # CPU demo under load spent ~45-65% of its samples in libgomp's spin loop (py-spy), 260 s per optimizer step. Waiting
@@ -108,6 +111,8 @@ def main(argv: list[str]) -> int:
     resume = run_files.resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if resume:
         configs.logger.info("resuming from %s", resume)
+    trainer.stage_seconds["load"] = time.perf_counter() - STARTED
+    memory_after_load = model_utils.gpu_memory_reserved_gb()
     try:
         result = trainer.train(resume_from_checkpoint=resume)
     except callbacks.NonFiniteLossError as error:
@@ -117,7 +122,9 @@ def main(argv: list[str]) -> int:
 
     # Save the adapter, tokenizer, generation config, card and resolved config; optionally push them as one commit
     output_dir = training_args.output_dir
-    trainer.save_adapter(output_dir)
+    with trainer.timed("save"):
+        trainer.save_adapter(output_dir)
+    metrics.update(trainer.run_costs(), memory_after_load_gb=memory_after_load)
     exit_code = 0
     if trainer.is_world_process_zero():
         card = run_files.card_values(

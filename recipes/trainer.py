@@ -8,12 +8,18 @@ Per logged training step (every tracker gets them, and trainer_state.json's log_
 - `tokens_per_optimizer_step` and `loss_tokens_per_optimizer_step`: tokens computed, and those that carry loss;
 - `train_tokens_per_second`: tokens over the wall time of the optimizer steps themselves (evaluations,
   checkpoints and logging excluded).
+
+Over the whole run, `stage_seconds` adds up the wall time of the optimizer steps, the evaluations (with their sample
+generations) and the checkpoints; the script adds the load before training and the final save, and run_metadata.json
+keeps them with the GPU's peak memory (benchmarks/gpu_run.py reads them).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 
 import torch
 from transformers import TrainerCallback
@@ -111,6 +117,7 @@ class ThroughputCallback(TrainerCallback):
     def __init__(self):
         self._reset()
         self._step_started: float | None = None
+        self.total_seconds = 0.0  # every optimizer step of the run
 
     def _reset(self):
         self.examples = self.tokens = self.loss_tokens = self.seconds = 0.0
@@ -129,7 +136,9 @@ class ThroughputCallback(TrainerCallback):
             return
         if torch.cuda.is_available():
             torch.cuda.synchronize()  # the step's kernels, not only their launch
-        self.seconds += time.perf_counter() - self._step_started
+        elapsed = time.perf_counter() - self._step_started
+        self.seconds += elapsed
+        self.total_seconds += elapsed
         self.steps += 1
         self._step_started = None
 
@@ -150,6 +159,7 @@ class ReplytuneSFTTrainer(SFTTrainer):
     def __init__(self, *args, callbacks=None, **kwargs):
         install_cpu_loss_fallback()
         self.throughput = ThroughputCallback()
+        self.stage_seconds: dict[str, float] = defaultdict(float)
         super().__init__(*args, callbacks=[self.throughput, *(callbacks or [])], **kwargs)
         for callback in self.callback_handler.callbacks:
             if hasattr(callback, "trainer_callbacks"):  # TrackingMetadataCallback finds the tensorboard writer there
@@ -169,6 +179,33 @@ class ReplytuneSFTTrainer(SFTTrainer):
             if hasattr(callback, "add_metrics"):
                 callback.add_metrics(logs, self.state)
         super().log(logs, start_time)
+
+    @contextmanager
+    def timed(self, stage: str):
+        """Adds the wall time of the block (its GPU work finished) to stage_seconds[stage]."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.stage_seconds[stage] += time.perf_counter() - started
+
+    def evaluate(self, *args, **kwargs):
+        with self.timed("evaluations"):
+            return super().evaluate(*args, **kwargs)
+
+    def _save_checkpoint(self, *args, **kwargs):
+        with self.timed("checkpoints"):
+            return super()._save_checkpoint(*args, **kwargs)
+
+    def run_costs(self) -> dict[str, float | dict[str, float] | None]:
+        """Seconds per stage of the training loop, and the GPU's peak memory (None on the CPU)."""
+        stages = {"steps": self.throughput.total_seconds, **self.stage_seconds}
+        costs: dict = {"stage_seconds": {name: round(seconds, 2) for name, seconds in stages.items()}}
+        on_gpu = torch.cuda.is_available()
+        costs["peak_memory_gb"] = round(torch.cuda.max_memory_reserved() / 1e9, 2) if on_gpu else None
+        return costs
 
     def save_adapter(self, output_dir: str) -> None:
         """Save the final adapter; call it on every process.

@@ -63,7 +63,10 @@ def test_a_cadence_that_makes_early_stopping_impossible_is_warned_about():
 
 
 def test_packing_would_hide_the_batch_meaning_and_the_plan_says_so():
-    planned = _plan(QWEN3_RECIPE, 624, 78, "--packing", "true", "--max_length", "512", "--padding_free", "false")
+    planned = _plan(
+        QWEN3_RECIPE, 624, 78, "--packing", "true", "--max_length", "512", "--padding_free", "false",
+        "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "4",
+    )  # fmt: skip
     assert "packing_note" in planned
     # 76-token examples: 6 whole ones fill a 512-token row (456 tokens), so 624 examples make 104 rows; a step
     # takes 4 x 4 rows, i.e. 96 examples, and an epoch ceil(104 / 16) = 7 steps.
@@ -79,29 +82,79 @@ def test_the_throughput_recipe_states_its_examples_per_step():
     assert len(planned["evaluation_steps"]) >= 8 and planned["warnings"] == []
 
 
-def test_the_gpu_estimate_is_given_only_for_measured_shapes(tmp_path):
-    qwen3_8b = (
-        json.loads(
-            (
-                REPO_ROOT.parent / "shared" / "realdata" / "tokenizer" / "qwen3_8b_sanjithudupa" / "config.json"
-            ).read_text()
-        )
-        if REAL_QWEN3_8B_DIR.is_dir()
-        else dict(plan.QWEN3_8B_SHAPE)
-    )
-    estimate = _plan(QWEN3_RECIPE, 800, 100, model_config=qwen3_8b)["estimate"]
-    assert estimate["available"] and set(estimate) == {"available", "unsloth", "bnb-4bit"}
+def _qwen3_8b_config() -> dict:
+    if REAL_QWEN3_8B_DIR.is_dir():
+        return json.loads((REAL_QWEN3_8B_DIR / "config.json").read_text())
+    return dict(plan.QWEN3_8B_SHAPE)
+
+
+def test_the_gpu_estimate_comes_from_the_measured_run_nearest_to_the_plans_shape(tmp_path):
+    qwen3_8b = _qwen3_8b_config()
+    planned = _plan(QWEN3_RECIPE, 800, 100, "--use_unsloth", "false", model_config=qwen3_8b)
+    estimate = planned["estimate"]
+    assert estimate["available"] and set(estimate) == {"available", "bnb-4bit"}
+    measured = plan.nearest_measurement("bnb-4bit", planned["gradient_checkpointing"], 16)
     bnb = estimate["bnb-4bit"]
-    assert bnb["peak_memory_gb_at_most"] == 7.2 and "H200" in bnb["basis"]
-    # 1,600 examples x 76 tokens at 2,133 tokens/s: a floor, not a promise
-    assert bnb["training_hours_at_least"] == pytest.approx(1600 * 76 / 2133 / 3600, abs=1e-3)
+    assert (
+        bnb["gpu"] == measured.gpu and measured.gpu in bnb["basis"] and "other GPUs are not measured" in bnb["basis"]
+    )
+    assert measured.examples_per_micro_batch == 16 and not measured.gradient_checkpointing
+    # 1,600 examples x 76 tokens at the measured tokens/s of that shape
+    assert bnb["steps_minutes"] == pytest.approx(1600 * 76 / measured.tokens_per_second / 60, abs=0.05)
+    assert bnb["peak_memory_gb"] == pytest.approx(plan.peak_memory_gb(measured, 16 * 76), abs=0.05)
     other = {**qwen3_8b, "hidden_size": 2048}
     assert _plan(QWEN3_RECIPE, 800, 100, model_config=other)["estimate"]["available"] is False
     assert _plan(DEMO_RECIPE, 800, 100)["estimate"] == {"available": False, "why": "a CPU recipe: no GPU estimate"}
-    assert _plan(QWEN3_RECIPE, 800, 100, "--use_unsloth", "false", model_config=qwen3_8b)["estimate"].keys() == {
-        "available",
-        "bnb-4bit",
-    }
+
+
+def test_the_plan_picks_the_largest_micro_batch_and_checkpointing_only_where_memory_needs_it():
+    qwen3_8b = _qwen3_8b_config()
+
+    def shape(*overrides, processes=1, model_config=qwen3_8b):
+        planned = _plan(QWEN3_RECIPE, 800, 100, "--use_unsloth", "false", *overrides, processes=processes,
+                        model_config=model_config)  # fmt: skip
+        assert planned["examples_per_optimizer_step"] == 16  # whatever the shape, the seed's batch
+        return (
+            planned["examples_per_micro_batch"],
+            planned["micro_batches_per_optimizer_step"],
+            planned["gradient_checkpointing"],
+        )
+
+    without = plan.nearest_measurement("bnb-4bit", False, 16)
+    needed_without = plan.peak_memory_gb(without, 16 * 76) / plan.MEMORY_HEADROOM
+    assert shape() == (16, 1, False)  # no GPU here: planned for an A6000's 48 GB
+    assert shape("--gpu_memory_gb", str(needed_without + 1)) == (16, 1, False)
+    assert shape("--gpu_memory_gb", str(needed_without - 1)) == (16, 1, True)  # checkpointing, not smaller batches
+    assert shape("--gpu_memory_gb", str(needed_without - 1), "--gradient_checkpointing", "false")[2] is False
+    # an explicit batch field wins, the other follows; the plan still decides checkpointing
+    assert shape("--per_device_train_batch_size", "4") == (4, 4, False)
+    assert shape("--gradient_accumulation_steps", "2") == (8, 2, False)
+    # Unsloth, where not measured, is planned with bitsandbytes' memory (its kernels use less)
+    assert (
+        _plan(QWEN3_RECIPE, 800, 100, "--use_unsloth", "true", model_config=qwen3_8b)["examples_per_micro_batch"] == 16
+    )
+    # no measurement for another model: every example in one micro-batch, checkpointing on to be safe
+    assert shape(model_config={**qwen3_8b, "hidden_size": 2048}) == (16, 1, True)
+    both = _plan(QWEN3_RECIPE, 800, 100, "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2")
+    assert both["examples_per_optimizer_step"] == 4  # both fields given: they win over examples_per_optimizer_step
+
+
+def test_processes_share_the_examples_of_a_step():
+    _, training_args, _, replytune_args = _args(QWEN3_RECIPE)
+    configs.apply_examples_per_step(training_args, replytune_args, set(), processes=2)
+    assert (training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps) == (8, 1)
+    training_args.per_device_train_batch_size = 2  # as if given: 4 processes x 2 examples x 2 micro-batches
+    configs.apply_examples_per_step(training_args, replytune_args, {"per_device_train_batch_size"}, processes=4)
+    assert training_args.gradient_accumulation_steps == 2
+    with pytest.raises(configs.RecipeConfigError, match="examples_per_optimizer_step"):
+        configs.apply_examples_per_step(training_args, replytune_args, set(), processes=3)
+
+
+def test_examples_per_step_that_do_not_divide_are_refused_naming_the_field():
+    with pytest.raises(configs.RecipeConfigError, match="per_device_train_batch_size 3"):
+        _args(QWEN3_RECIPE, "--per_device_train_batch_size", "3")
+    with pytest.raises(configs.RecipeConfigError, match="gradient_accumulation_steps 5"):
+        _args(QWEN3_RECIPE, "--gradient_accumulation_steps", "5")
 
 
 # --- the dry run and the default recipe, through the script ----------------------------------------------------
@@ -245,7 +298,8 @@ def test_a_dry_run_on_seed_sized_real_data_plans_the_seed_batch_and_cadence(
     assert 50 < planned["train_tokens"]["mean_per_example"] < 120 and planned["train_tokens"]["max_per_example"] < 300
     assert planned["examples_per_optimizer_step"] == 16
     assert len(planned["evaluation_steps"]) >= 8 and planned["warnings"] == []
-    assert planned["estimate"]["available"] and planned["estimate"]["bnb-4bit"]["peak_memory_gb_at_most"] == 7.2
+    assert planned["estimate"]["available"] and planned["batch_shape"]["chosen_by"] == "plan"
+    assert (planned["examples_per_micro_batch"], planned["gradient_checkpointing"]) == (16, False)  # fits 48 GB
     assert "16 examples per optimizer step" in capsys.readouterr().out
 
 

@@ -66,7 +66,10 @@ def test_qwen3_recipe_has_the_seed_hyperparameters():
     )
     assert (args.num_train_epochs, args.learning_rate, args.lr_scheduler_type.value) == (2, 2e-4, "cosine")
     assert (args.warmup_steps, args.weight_decay, args.optim.value) == (0.03, 0.01, "adamw_torch_fused")
-    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 4)
+    # the seed's 16 examples per step; the plan picks the micro-batch and gradient checkpointing for the GPU
+    assert replytune_args.examples_per_optimizer_step == 16 and replytune_args.choose_micro_batch
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 16
+    assert replytune_args.gradient_checkpointing_auto
     # evaluations and checkpoints at a ratio of the run: 10 of each whatever the dataset size (tests/test_sft_plan.py)
     assert (args.eval_strategy.value, args.eval_steps, args.save_steps, args.save_total_limit) == (
         "steps",
@@ -75,7 +78,7 @@ def test_qwen3_recipe_has_the_seed_hyperparameters():
         3,
     )
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss"
-    assert args.gradient_checkpointing and args.bf16 and args.seed == 42 and args.logging_steps == 1
+    assert args.bf16 and args.seed == 42 and args.logging_steps == 1
     assert model_args.load_in_4bit and model_args.bnb_4bit_quant_type == "nf4" and model_args.use_bnb_nested_quant
     assert model_args.dtype == "bfloat16" and replytune_args.use_unsloth == "auto"
     assert replytune_args.overfit_gap_threshold == 0.3
@@ -331,7 +334,7 @@ def _varied_rows(count: int) -> list[dict]:
 def test_a_padding_free_batch_keeps_its_examples_apart(tmp_path):
     """The collator's real output: one row of 4 examples, position ids restarting at each, no padding computed,
     and logits equal to each example's forward alone (sdpa builds a block-diagonal mask from the position ids)."""
-    sft_trainer = _recipe_trainer(tmp_path, _varied_rows(8))
+    sft_trainer = _recipe_trainer(tmp_path, _varied_rows(8), "--per_device_train_batch_size", "4")
     batch = next(iter(sft_trainer.get_train_dataloader()))
     assert set(batch) == {"input_ids", "labels", "position_ids"} and batch["input_ids"].shape[0] == 1
     positions = batch["position_ids"][0].tolist()
@@ -367,6 +370,65 @@ def test_the_trainer_logs_sixteen_examples_per_optimizer_step(tmp_path):
     assert sum(entry["loss_tokens_per_optimizer_step"] for entry in logged) == sum(lengths.reply)
     assert all(entry["train_tokens_per_second"] > 0 for entry in logged)
     assert all("real_token_share" not in entry for entry in logged)  # 1.0 by construction once padding is gone
+
+
+def _first_step_of_lora_training(tmp_path, micro_batch: int, accumulation: int) -> tuple[float, dict]:
+    """(the logged loss, every LoRA weight's gradient) of the first optimizer step of the shipped Qwen3-8B recipe's
+    settings on the tiny Qwen3, at micro_batch x accumulation."""
+    from transformers import TrainerCallback
+    from trl import get_peft_config
+
+    class KeepGradients(TrainerCallback):
+        gradients: dict = {}
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            self.gradients = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    argv = ["--config", str(QWEN3_RECIPE), "--use_cpu", "true", "--bf16", "false", "--report_to", "none"]
+    argv += ["--output_dir", str(tmp_path / f"{micro_batch}x{accumulation}"), "--save_strategy", "no"]
+    argv += [
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--optim",
+        "adamw_torch",
+        "--max_steps",
+        "1",
+    ]
+    argv += ["--max_grad_norm", "0", "--logging_steps", "1"]  # clipping would rescale both alike, but keep it plain
+    # LoRA dropout draws a different mask for each micro-batch layout: off, so the two runs can be compared exactly
+    argv += ["--lora_dropout", "0", "--per_device_train_batch_size", str(micro_batch)]
+    argv += ["--gradient_accumulation_steps", str(accumulation)]
+    _, args, model_args, _ = configs.parse_recipe_args(argv)
+    from datasets import Dataset
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(0)
+    keep = KeepGradients()
+    sft_trainer = trainer.ReplytuneSFTTrainer(
+        model=build_tiny_qwen3(tokenizer),
+        args=args,
+        train_dataset=data.to_training_rows(Dataset.from_list(_varied_rows(16)), enable_thinking=False),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        callbacks=[keep],
+    )
+    sft_trainer.train()
+    loss = next(entry["loss"] for entry in sft_trainer.state.log_history if "loss" in entry)
+    return loss, {name: grad for name, grad in keep.gradients.items() if "lora_" in name}
+
+
+def test_sixteen_examples_in_one_micro_batch_train_like_four_micro_batches_of_four(tmp_path):
+    """The plan may put all 16 examples of a step in one micro-batch instead of 4 x 4: the same examples, the same
+    loss and the same LoRA gradients, because TRL normalises the loss by the loss tokens of the whole step."""
+    loss_4x4, gradients_4x4 = _first_step_of_lora_training(tmp_path, 4, 4)
+    loss_16x1, gradients_16x1 = _first_step_of_lora_training(tmp_path, 16, 1)
+    assert len(gradients_16x1) == len(gradients_4x4) == 2 * 7 * 2  # A and B of 7 projections on 2 layers
+    assert loss_16x1 == pytest.approx(loss_4x4, rel=1e-5)
+    assert any(gradient.abs().max() > 0 for gradient in gradients_16x1.values())
+    for name, gradient in gradients_16x1.items():
+        torch.testing.assert_close(gradient, gradients_4x4[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_batch_token_counts_count_examples_in_padded_and_padding_free_batches():
