@@ -35,7 +35,10 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REALDATA = Path(os.environ.get("REPLYTUNE_REALDATA", REPO_ROOT.parent / "shared" / "realdata"))
+if str(REPO_ROOT) not in sys.path:  # `python benchmarks/gpu_run.py` puts only benchmarks/ on the path
+    sys.path.insert(0, str(REPO_ROOT))
+from standins.realdata import REALDATA  # noqa: E402
+
 DEFAULT_RECIPE = REPO_ROOT / "recipes" / "qwen3-8b" / "sft" / "config_qlora.yaml"
 DATA_CONFIG = REPO_ROOT / "benchmarks" / "configs" / "gpu_run_data.yaml"
 QWEN3_8B_CONFIG = Path("tokenizer") / "qwen3_8b_sanjithudupa"  # config.json and generation_config.json
