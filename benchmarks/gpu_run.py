@@ -3,6 +3,7 @@ base and adapter on the held-out tweets, and measure each stage.
 
     python benchmarks/gpu_run.py --output DIR            # a GPU: Qwen3-8B's architecture, RANDOM weights, 4-bit
     python benchmarks/gpu_run.py --tiny --output DIR     # the CPU: a 2-layer model of Qwen3's vocabulary
+                                                         # (what it does without a GPU; `make bench` runs it so)
 
 Full mode builds Qwen3-8B from its real config.json with random weights (no weights can be downloaded where this
 runs; throughput and memory depend on shapes, not on weight values, and losses and replies are meaningless). The data
@@ -192,7 +193,7 @@ def print_table(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output", required=True, help="folder for gpu_run.json and the logs")
+    parser.add_argument("--output", help="folder for gpu_run.json and the logs (default: a temporary folder)")
     parser.add_argument("--tiny", action="store_true", help="the CPU rehearsal with a 2-layer model")
     parser.add_argument("--dataset", help="a data_prep output folder (default: build one from RumourEval)")
     parser.add_argument("--realdata", type=Path, default=REALDATA, help="../shared/realdata (config, tokenizer)")
@@ -205,14 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.realdata / QWEN3_8B_CONFIG / "config.json").is_file():
         parser.error(f"Qwen3-8B's config.json is not under {args.realdata / QWEN3_8B_CONFIG} (pass --realdata)")
-    output = Path(args.output)
+    import torch
+
+    if not args.tiny and not torch.cuda.is_available():
+        print("no CUDA GPU here: running the --tiny rehearsal on the CPU (the full run needs a GPU)")
+        args.tiny = True
+    output = Path(args.output or tempfile.mkdtemp(prefix="gpu_run-out-"))
     output.mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu_run-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     env.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
     on_gpu = torch.cuda.is_available() and not args.tiny
     result: dict = {"mode": "tiny" if args.tiny else "full", "stages": {}}
     result["device"] = torch.cuda.get_device_name() if on_gpu else "cpu"
