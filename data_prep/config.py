@@ -345,8 +345,40 @@ class OutputConfig:
 
 
 @dataclass
+class PreferencesConfig:
+    """Preference pairs for DPO (`python -m data_prep preferences`, data_prep/preferences.py): two replies to the same
+    tweet in one split, the more liked one chosen, when the margins hold and both had a similar chance to be seen."""
+
+    min_like_ratio: float = 2.0
+    min_like_difference: int = 2
+    normalize_by_followers: bool = False
+    exposure_control: bool = True
+    max_delay_ratio: float | None = 1.5
+    max_delay_difference_seconds: float | None = 60.0
+    max_pairs_per_tweet: int | None = 10
+    seed: int = 42
+    pretty_name: str = "replytune reply preference pairs"
+
+    def __post_init__(self):
+        for name in ("min_like_ratio", "min_like_difference", "max_delay_ratio", "max_delay_difference_seconds"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+        for name in ("min_like_ratio", "max_delay_ratio"):  # a ratio of the larger to the smaller is never below 1
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        _check_at_least_one(self, "max_pairs_per_tweet")
+        if self.exposure_control and self.max_delay_ratio is None and self.max_delay_difference_seconds is None:
+            raise ValueError(
+                "exposure_control needs max_delay_ratio or max_delay_difference_seconds (or exposure_control: false)"
+            )
+
+
+@dataclass
 class DataPrepConfig:
-    """The whole file: `collect:` is read by `python -m data_prep collect`, the other sections by `build`."""
+    """The whole file: `collect:` is read by `python -m data_prep collect`, `preferences:` by `preferences`, the other
+    sections by `build`."""
 
     collect: CollectConfig = field(default_factory=CollectConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
@@ -357,6 +389,7 @@ class DataPrepConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    preferences: PreferencesConfig = field(default_factory=PreferencesConfig)
 
     def __post_init__(self):
         # A cap below a published bound would drop, as unreadable, texts the filters mean to keep.

@@ -118,3 +118,40 @@ PAIR_COLUMNS = (
     QUALITY_SCORE,
     QUERY,
 )
+
+# Columns of a published preference row (`data_prep preferences`: one pair of replies to the same tweet per row, the
+# more liked reply chosen), defined here once: data_prep writes them, the DPO recipe and the judge read them.
+# `prompt`/`chosen`/`rejected` hold TRL's conversational preference format, which DPOTrainer trains on:
+#   prompt   = the SFT rows' prompt, unchanged: [{"role": "user", "content": "Generate an engaging ...{tweet}"}]
+#   chosen   = [{"role": "assistant", "content": the more liked reply}]   (the SFT row's `completion`)
+#   rejected = [{"role": "assistant", "content": the less liked reply}]
+CHOSEN = "chosen"
+REJECTED = "rejected"
+CHOSEN_REPLY_ID = "chosen_reply_id"  # as `reply_id` of the dataset version it was made from
+REJECTED_REPLY_ID = "rejected_reply_id"
+CHOSEN_LIKES = "chosen_likes"
+REJECTED_LIKES = "rejected_likes"
+CHOSEN_AUTHOR_FOLLOWERS = "chosen_author_followers"
+REJECTED_AUTHOR_FOLLOWERS = "rejected_author_followers"
+CHOSEN_DELAY_SECONDS = "chosen_delay_seconds"  # the chosen reply's reply_delay_seconds
+REJECTED_DELAY_SECONDS = "rejected_delay_seconds"
+CHOSEN_IS_EARLIER = "chosen_is_earlier"  # the chosen reply was posted first; None when the delays are equal or unknown
+
+PREFERENCE_COLUMNS = (
+    PROMPT,
+    CHOSEN,
+    REJECTED,
+    TWEET_TEXT,
+    TWEET_ID,
+    CONVERSATION_ID,
+    CHOSEN_REPLY_ID,
+    REJECTED_REPLY_ID,
+    CHOSEN_LIKES,
+    REJECTED_LIKES,
+    CHOSEN_AUTHOR_FOLLOWERS,
+    REJECTED_AUTHOR_FOLLOWERS,
+    CHOSEN_DELAY_SECONDS,
+    REJECTED_DELAY_SECONDS,
+    CHOSEN_IS_EARLIER,
+    QUERY,
+)
