@@ -6,6 +6,8 @@
     python -m data_prep curate push --dataset DIR_OR_REPO[@vN] --argilla-dataset NAME [--workspace W]
     python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN]
     python -m data_prep curate auto --dataset DIR_OR_REPO[@vN] --output DIR [--push-to-hub REPO --version vN]
+    python -m data_prep preferences --dataset DIR_OR_REPO[@vN] --output DIR [--config CONFIG]
+        [--push-to-hub REPO --version vN] [--allow-public-repo]
 
 Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
 that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
@@ -23,6 +25,7 @@ from pathlib import Path
 from data_prep.collect import add_collect_arguments, run_collect
 from data_prep.config import DEFAULT_CONFIG_PATH, load_config
 from data_prep.curate import add_curate_arguments, run_curate
+from data_prep.preferences import add_preferences_arguments, run_preferences
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.secrets import redact
 
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
     add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
     add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
+    add_preferences_arguments(commands.add_parser("preferences", help="preference pairs for DPO from a version"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_collect(args)
     if args.command == "curate":
         return run_curate(args)
+    if args.command == "preferences":
+        return run_preferences(args)
     return run_build(args)
 
 
