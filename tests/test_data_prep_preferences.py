@@ -498,3 +498,20 @@ def test_ten_thousand_replies_to_one_tweet_stay_fast_and_capped():
     assert per_tweet == {"tweet-viral": 10, "tweet-quiet": 1}
     assert result.funnel.dispositions[prefs.OVER_TWEET_CAP] > 1_000_000
     assert result.earlier_reply_share["within_exposure_window"]["ci95"] is not None
+
+
+def test_the_rows_are_what_trl_reads_as_conversational_preferences(real_qwen3_tokenizer):
+    """TRL's own helpers (those DPOTrainer runs) render a row as prompt / chosen / rejected with the real Qwen3
+    template: the prompt ends where the assistant turn starts, and each reply is one whole assistant turn."""
+    from trl.data_utils import apply_chat_template, is_conversational
+
+    rows = {"train": [reply("a", "t", 40, 100.0), reply("b", "t", 3, 110.0)]}
+    (row,) = prefs.find_preferences(rows, PreferencesConfig()).rows["train"]
+    assert is_conversational(row)
+    rendered = apply_chat_template(
+        {name: row[name] for name in ("prompt", "chosen", "rejected")}, real_qwen3_tokenizer
+    )
+    assert rendered["prompt"].endswith("<|im_start|>assistant\n") and "Generate an engaging" in rendered["prompt"]
+    for name in ("chosen", "rejected"):
+        assert rendered[name].endswith(row[name][0]["content"] + "<|im_end|>\n")
+        assert "<|im_start|>" not in rendered[name]
