@@ -432,6 +432,24 @@ def test_a_push_is_private_and_tagged(hub_endpoint, tmp_path, capsys):
     assert not (tmp_path / "again").exists() and not (tmp_path / "public").exists()
 
 
+def test_a_hub_version_is_read_by_its_tag_and_named_with_its_commit(hub_endpoint, tmp_path):
+    from datasets import DatasetDict
+
+    from data_prep.publish import push_version
+
+    source = cli_version(tmp_path)
+    repo = f"{USER}/reply-pairs"
+    commit = push_version(repo, "v1", DatasetDict(load_dataset(str(source), cache_dir=str(tmp_path / "c"))), source)
+    folder = prefs.build_preferences(f"{repo}@v1", tmp_path / "prefs", CONFIG)
+    report = json.loads((folder / "report.json").read_text())
+    assert report["input"] | {"privacy": None} == {
+        "source": f"{repo}@v1", "version": "v1", "hub_repo": repo, "hub_commit": commit, "privacy": None,
+    }  # fmt: skip
+    local = prefs.build_preferences(str(source), tmp_path / "prefs", CONFIG)
+    assert json.loads((local / "report.json").read_text())["dispositions"] == report["dispositions"]
+    assert f"commit {commit}" in (folder / "README.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "named"),
     [
