@@ -81,8 +81,8 @@ def token_counter():
 
 def run_scenario(folder: Path, name: str, model: str, caching: bool, batch: bool, count_tokens, cache_dir: Path):
     from judge.__main__ import main
-    from judge.backends import claude
     from judge.config import load_judge_config
+    from judge.score.backends import claude
     from standins.anthropic_api import FakeAnthropic
 
     config = folder / f"{name}.yaml"

@@ -87,7 +87,7 @@ class PushSummary:
 
 def blind_pairs(generations_path: Path, baseline: str, candidate: str, seed: int):
     """(pairs with their texts, skipped reasons) for every tweet of the file that both systems answered."""
-    from judge.tasks import read_generations
+    from judge.score.tasks import read_generations
 
     if not generations_path.is_file():
         raise InputError(f"--generations {generations_path}: no such file")

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stage_arguments(module, argv: list[str]) -> argparse.Namespace:
     """The namespace `python -m judge <stage> ARGV` would give the stage's run(): one parser, one set of defaults."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__}")
+    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__.removesuffix('.cli')}")
     module.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -65,7 +65,8 @@ def option(name: str, value) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge import generate, publish, score, stats
+    from judge import generate, publish, stats
+    from judge.score import cli as score
 
     output = Path(args.output)
     progress = ["--no-progress"] if args.no_progress else []

@@ -6,8 +6,8 @@
 
 Input: real threads with like counts, either tweet exports (Apify or X API JSON/JSONL, the files `data_prep
 build` reads, through the same readers and pairing), or the held-out split of a data_prep dataset. Every pair of
-direct replies to one tweet with different like counts is a test: each judge sees both orders (judge.score's
-runner: cache, cost cap and resume included), and its combined verdict is compared with the likes.
+direct replies to one tweet with different like counts is a test: each judge sees both orders (the runner of
+judge score: cache, cost cap and resume included), and its combined verdict is compared with the likes.
 
 The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
 split and tested on --split; with --threads it is cross-fitted: the conversations are split into folds
@@ -80,14 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     output = Path(args.output)
     (output / "validation").mkdir(parents=True, exist_ok=True)
-    from judge.score import write_resolved_config
+    from judge.score.cli import write_resolved_config
 
     write_resolved_config(config, output / "validate_config.yaml")
     return validate(args, config, data, pairs, output)
 
 
 def _judge_names() -> tuple[str, ...]:
-    from judge.backends import JUDGE_NAMES
+    from judge.score.backends import JUDGE_NAMES
 
     return JUDGE_NAMES
 
@@ -107,7 +107,7 @@ def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> Valid
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
         return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
-    from judge.engagement import load_dataset_splits
+    from judge.score.backends.engagement import load_dataset_splits
 
     splits, described = load_dataset_splits(args.dataset, needed_splits=[args.split])
     replies = replies_from_rows(splits[args.split])
@@ -123,7 +123,7 @@ def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
 
 
 def validity_tasks(pairs: list) -> list:
-    from judge.tasks import pairwise_tasks
+    from judge.score.tasks import pairwise_tasks
 
     tasks = []
     for pair in pairs:
@@ -188,10 +188,10 @@ class RefusedError(Refused, RuntimeError):
 
 def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
     """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
-    from judge.backends import JudgeUnavailable, make_judge
-    from judge.cache import ResponseCache
     from judge.records import VerdictRecord, read_records
-    from judge.runner import CostRefused, VerdictsMismatch, run_tasks
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, VerdictsMismatch, run_tasks
 
     tasks = validity_tasks(pairs)
     judge_report: dict = {}
@@ -234,8 +234,15 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
 
 def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, tasks, verdicts_path: Path, args):
     """Judge every pair with an engagement scorer that never saw its conversation; report the held-out fit."""
-    from judge.engagement import Embedder, EngagementJudge, ReplyExample, features_of, fit_scorer, ranking_fit
-    from judge.runner import run_tasks
+    from judge.score.backends.engagement import (
+        Embedder,
+        EngagementJudge,
+        ReplyExample,
+        features_of,
+        fit_scorer,
+        ranking_fit,
+    )
+    from judge.score.runner import run_tasks
 
     settings = config.engagement
     progress = not args.no_progress

@@ -89,7 +89,7 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from judge.backends import claude
+    from judge.score.backends import claude
     from recipes.generation import GenerationSettings, generate_replies
     from standins.anthropic_api import FakeAnthropic
     from standins.judge_answers import prefers_longer

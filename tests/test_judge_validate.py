@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from judge.__main__ import main
-from judge.backends import claude
 from judge.records import VerdictRecord
+from judge.score.backends import claude
 from judge.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
 from judge.validity import ConversationBootstrap, combine_orders, judge_validity, length_credit
 from standins.anthropic_api import FakeAnthropic

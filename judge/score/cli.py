@@ -70,10 +70,10 @@ def resolve_config(args: argparse.Namespace) -> ScoreConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge.backends import JudgeUnavailable, make_judge
-    from judge.cache import ResponseCache
-    from judge.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
-    from judge.tasks import read_generations, tasks_from_generations
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
+    from judge.score.tasks import read_generations, tasks_from_generations
 
     try:
         config = resolve_config(args)
