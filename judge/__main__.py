@@ -23,7 +23,7 @@ import sys
 
 # command -> (module, one-line help). A module that does not exist yet is left out of the command line.
 COMMANDS = {
-    "generate": ("judge.generate", "replies from every system under comparison on held-out tweets"),
+    "generate": ("judge.generate.cli", "replies from every system under comparison on held-out tweets"),
     "score": ("judge.score.cli", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
     "validate": ("judge.validate", "judge validity: agreement with real likes, position consistency, length bias"),
     "stats": ("judge.stats", "paired significance over verdicts -> stats.json and plots"),

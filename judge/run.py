@@ -65,7 +65,8 @@ def option(name: str, value) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge import generate, publish, stats
+    from judge import publish, stats
+    from judge.generate import cli as generate
     from judge.score import cli as score
 
     output = Path(args.output)
@@ -129,7 +130,7 @@ def run_stage(name: str, module, argv: list[str], summary) -> int:
 def candidate_of(args: argparse.Namespace) -> tuple[str, str | None] | None:
     """(system name, its adapter folder or repo) of the candidate: --candidate, stats.candidate, or the one adapter."""
     from judge.config import load_judge_config
-    from judge.systems import parse_systems
+    from judge.generate.systems import parse_systems
 
     config = load_judge_config(args.config)
     systems = parse_systems(args.system if args.system else config.generate.systems)

@@ -23,7 +23,7 @@ LISTED_IDS = 50
 
 
 def build_report(prepared, forgetting: dict | None, timings: dict) -> dict:
-    from judge.sanity_metrics import ScoredReply, system_metrics
+    from judge.generate.sanity_metrics import ScoredReply, system_metrics
 
     config, plan, dataset = prepared.config, prepared.plan, prepared.dataset
     path = prepared.output / GENERATIONS_FILE_NAME
@@ -123,7 +123,7 @@ def system_entry(system, plan, lines: list[GenerationRecord], timings: dict) -> 
 
 
 def write_outputs(report: dict, output: Path) -> None:
-    from judge.generate import LENGTHS_PLOT_FILE_NAME, REPORT_FILE_NAME, SUMMARY_FILE_NAME
+    from judge.generate.cli import LENGTHS_PLOT_FILE_NAME, REPORT_FILE_NAME, SUMMARY_FILE_NAME
     from judge.plots import plot_length_distributions
 
     write_json_atomically(output / REPORT_FILE_NAME, report)

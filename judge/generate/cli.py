@@ -17,7 +17,7 @@ The story of a run:
    string (tweets are data: data_prep's rule) or is malformed is left out for every system, counted and named;
 3. batches of tweets (longest prompts first, so little goes to padding); for each batch, each system writes the
    replies it has not written yet, one fsynced line each, so a killed run resumes with the same command (how, and
-   why it ends with the same file: generation_run.py; for users: docs/evaluation.md, judge generate);
+   why it ends with the same file: runner.py; for users: docs/evaluation.md, judge generate);
 4. the forgetting check (perplexity on general text, base vs each adapter) and the sanity metrics;
 5. DIR/generation_report.json, DIR/generation_summary.md, DIR/reply_lengths.png, DIR/generate_config.yaml.
 
@@ -98,9 +98,9 @@ class Prepared:
     """Everything checked before any model loads."""
 
     config: GenerateConfig
-    plan: object  # judge.systems.SystemPlan
+    plan: object  # judge.generate.systems.SystemPlan
     dataset: object  # data_prep.versions.DatasetVersion
-    tweets: list  # judge.held_out.HeldOutTweet, in generation order
+    tweets: list  # judge.generate.held_out.HeldOutTweet, in generation order
     skipped: dict  # reason -> [item ids]
     output: Path
     tokenizer: object = None  # the base model's, when a model system runs
@@ -138,9 +138,9 @@ def refuse(message: str) -> int:
 def prepare(args: argparse.Namespace) -> Prepared:
     """Step 1: config, systems, dataset and split, adapters and their base, the output's earlier lines."""
     from data_prep.versions import load_version
-    from judge.generation_run import existing_lines
-    from judge.held_out import held_out_tweets
-    from judge.systems import parse_systems, plan_systems
+    from judge.generate.held_out import held_out_tweets
+    from judge.generate.runner import existing_lines
+    from judge.generate.systems import parse_systems, plan_systems
     from recipes.model_utils import load_tokenizer
     from replytune.errors import InputError
     from replytune.secrets import get_secret
@@ -171,8 +171,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
 
 def generate(prepared: Prepared, progress: bool = True) -> dict:
     """Steps 2-5: generate what is missing, then check forgetting and compute the report."""
-    from judge.generation_report import build_report, write_outputs
-    from judge.generation_run import GenerationRun
+    from judge.generate.report import build_report, write_outputs
+    from judge.generate.runner import GenerationRun
 
     prepared.output.mkdir(parents=True, exist_ok=True)
     write_resolved_config(prepared.config, prepared.output / CONFIG_FILE_NAME)

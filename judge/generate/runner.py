@@ -49,7 +49,7 @@ def line_identity(system, prepared) -> dict:
         else:
             identity["system_spec"] = f"base:{plan.base.label}"
     elif system.kind == "retrieval":
-        from judge.retrieval import embedding_model_name
+        from judge.generate.retrieval import embedding_model_name
 
         identity["system_spec"] = "retrieval"
         identity["generation_settings"] = {
@@ -180,7 +180,7 @@ class GenerationRun:
 
     def retrieval(self) -> dict[str, dict]:
         if self.retrieved is None:
-            from judge.retrieval import retrieve_replies
+            from judge.generate.retrieval import retrieve_replies
 
             config = self.prepared.config
             train_rows = self.prepared.dataset.rows[config.train_split]
@@ -237,7 +237,7 @@ class GenerationRun:
 
     def forgetting_check(self) -> dict | None:
         """Perplexity on the general text, for the base and each adapter (reusing earlier runs' figures)."""
-        from judge.forgetting import compare_to_base, perplexity, read_documents, text_file
+        from judge.generate.forgetting import compare_to_base, perplexity, read_documents, text_file
         from recipes.model_utils import active_adapter
 
         config, plan = self.prepared.config.forgetting, self.prepared.plan
