@@ -49,7 +49,7 @@ def tweets_and_replies(count: int) -> tuple[list[tuple[str, str, str]], str]:
 
     threads = REALDATA / "tweets" / "rumoureval2017_autoreleasefool"
     if threads.is_dir():
-        from judge.threads import replies_from_tweet_files
+        from judge.validate.threads import replies_from_tweet_files
 
         replies, _ = replies_from_tweet_files([threads])
         by_tweet: dict[str, list] = {}

@@ -262,7 +262,7 @@ def significance_section(stats: dict) -> str:
 
 def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None) -> str:
     """Who judged (score_report.json) and how far that judge can be trusted (validity.json)."""
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
     report, validity, judge = evaluation.score_report, evaluation.validity, stats.get("judge")
     lines = []

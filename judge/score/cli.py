@@ -166,7 +166,7 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
 
 def summarize_verdicts(records) -> dict:
     """Parse errors by kind; per pair of systems the combined pairwise outcome; per system the mean score."""
-    from judge.validity import combine_orders
+    from judge.validate.metrics import combine_orders
 
     parse_errors = Counter(record.kind for record in records if record.parse_error)
     pairwise: dict[str, dict] = {}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from judge.records import PAIRWISE, TIE, VerdictRecord
-from judge.threads import LikePair
+from judge.validate.threads import LikePair
 
 
 @dataclass

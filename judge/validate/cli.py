@@ -102,7 +102,7 @@ class ValidationData:
 
 
 def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> ValidationData:
-    from judge.threads import like_pairs, replies_from_rows, replies_from_tweet_files
+    from judge.validate.threads import like_pairs, replies_from_rows, replies_from_tweet_files
 
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
@@ -135,7 +135,13 @@ def validity_tasks(pairs: list) -> list:
 
 
 def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, output: Path) -> int:
-    from judge.validity import ConversationBootstrap, accuracy_summary, coin_credits, judge_validity, length_credit
+    from judge.validate.metrics import (
+        ConversationBootstrap,
+        accuracy_summary,
+        coin_credits,
+        judge_validity,
+        length_credit,
+    )
 
     settings = config.validate
     bootstrap = ConversationBootstrap(
@@ -289,7 +295,7 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
 
 
 def write_outputs(report: dict, output: Path) -> None:
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
     (output / "validity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = [
@@ -355,7 +361,7 @@ def plot_validity(report: dict, path: Path) -> None:
 
 
 def print_report(report: dict, output: Path) -> None:
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
     baseline = report["baselines"]["longer_reply"]
     print(f"{report['pairs']} pairs in {report['conversations']} conversations ({report['source']})")
