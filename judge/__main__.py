@@ -26,7 +26,7 @@ COMMANDS = {
     "generate": ("judge.generate.cli", "replies from every system under comparison on held-out tweets"),
     "score": ("judge.score.cli", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
     "validate": ("judge.validate.cli", "judge validity: agreement with real likes, position consistency, length bias"),
-    "stats": ("judge.stats", "paired significance over verdicts -> stats.json and plots"),
+    "stats": ("judge.stats.cli", "paired significance over verdicts -> stats.json and plots"),
     "publish": ("judge.publish", "push the adapter with a model card that states the results"),
     "human-eval": ("judge.human_eval", "blind pairwise evaluation by people in Argilla (push | pull)"),
     "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),

@@ -408,8 +408,8 @@ class ScoreConfig:
 @dataclass
 class StatsCriteriaConfig:
     """The success criteria, the original spec's by default (docs/README.md#terms). How the verdict reads them:
-    judge/criteria.py, and docs/evaluation.md (judge stats). A threshold set to null (or a flag set to false) takes
-    that criterion out."""
+    judge/stats/criteria.py, and docs/evaluation.md (judge stats). A threshold set to null (or a flag set to false)
+    takes that criterion out."""
 
     # Every test in `holm_family` that the data allows must have a Holm-adjusted p below `alpha`.
     significance: bool = True

@@ -237,7 +237,7 @@ def pull(
         resolve,
         verdict_lines,
     )
-    from judge.verdict_lines import read_verdicts, select_comparison
+    from judge.stats.verdicts import read_verdicts, select_comparison
 
     output_dir = Path(output_dir)
     mapping = Mapping.read(output_dir / MAPPING_FILE_NAME)

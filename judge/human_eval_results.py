@@ -10,7 +10,7 @@
   inconsistency is 0 by construction for humans: their position control is the per-tweet random order, and the
   share of decisive votes that picked reply A (0.5 without position bias) is reported instead.
 - Agreement: between annotators on the winner (replytune.agreement: Cohen's kappa for two, Krippendorff's alpha for
-  more), and between the humans' winner and a judge's (its two orders combined by judge.verdict_lines, the same rule
+  more), and between the humans' winner and a judge's (its two orders combined by judge.stats.verdicts, the same rule
   as judge stats), Cohen's kappa over the tweets that have both.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from judge.human_eval_dataset import BETTER_REPLY, NOTES, TIE, BlindPair
 from judge.records import PAIRWISE, VerdictRecord
-from judge.verdict_lines import LOSS, WIN, Comparison, combine_orders
+from judge.stats.verdicts import LOSS, WIN, Comparison, combine_orders
 from replytune.agreement import decision_agreement
 
 HUMAN_JUDGE = "human"

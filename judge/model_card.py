@@ -85,7 +85,7 @@ def verdict_line(stats: dict) -> str:
 
 
 def _num(value, comparison: str | None = None, threshold: float | None = None) -> str:
-    from judge.criteria import format_number
+    from judge.stats.criteria import format_number
 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "n/a" if value is None else str(value)

@@ -36,7 +36,7 @@ from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
 from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
-from judge.stats import STATS_FORMAT
+from judge.stats.cli import STATS_FORMAT
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, PushTargetError, Refused
 from replytune.files import sha256_of, write_json_atomically
 from replytune.hub import check_push_target, hub_token, is_hub_repo_id, push_files

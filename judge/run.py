@@ -65,9 +65,10 @@ def option(name: str, value) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge import publish, stats
+    from judge import publish
     from judge.generate import cli as generate
     from judge.score import cli as score
+    from judge.stats import cli as stats
 
     output = Path(args.output)
     progress = ["--no-progress"] if args.no_progress else []

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
-from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
 from judge.records import read_jsonl
-from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
+from judge.stats.verdicts import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.files import write_json_atomically
 from replytune.secrets import redact
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLengths | None = None) -> dict:
     """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared."""
-    from judge import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
+    from judge.stats import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
 
     baseline, candidate = comparison.baseline, comparison.candidate
     baseline_scores, candidate_scores = comparison.scores[baseline], comparison.scores[candidate]
