@@ -28,7 +28,7 @@ COMMANDS = {
     "validate": ("judge.validate.cli", "judge validity: agreement with real likes, position consistency, length bias"),
     "stats": ("judge.stats.cli", "paired significance over verdicts -> stats.json and plots"),
     "publish": ("judge.publish", "push the adapter with a model card that states the results"),
-    "human-eval": ("judge.human_eval", "blind pairwise evaluation by people in Argilla (push | pull)"),
+    "human-eval": ("judge.human_eval.cli", "blind pairwise evaluation by people in Argilla (push | pull)"),
     "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),
 }
 

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from judge.human_eval_dataset import BETTER_REPLY, NOTES, TIE, BlindPair
+from judge.human_eval.dataset import BETTER_REPLY, NOTES, TIE, BlindPair
 from judge.records import PAIRWISE, VerdictRecord
 from judge.stats.verdicts import LOSS, WIN, Comparison, combine_orders
 from replytune.agreement import decision_agreement

@@ -6,8 +6,8 @@
 
 push: every tweet that both systems answered in generations.jsonl becomes one Argilla record showing the tweet and
 the two replies as A and B, in an order drawn per tweet from the seed; annotators answer A / B / tie (and optional
-notes). Which system is A is written to DIR/human_eval_mapping.json and never sent to Argilla (see
-human_eval_dataset.py for why). Record ids follow from the texts, so pushing again updates records, never duplicates
+notes). Which system is A is written to DIR/human_eval_mapping.json and never sent to Argilla (see dataset.py
+for why). Record ids follow from the texts, so pushing again updates records, never duplicates
 them; a push that would change the replies of a tweet already pushed is refused (its answers would then describe
 other texts).
 
@@ -17,8 +17,8 @@ stats --verdicts DIR/human_verdicts.jsonl` reads as they are), DIR/human_eval_su
 DIR/human_eval_summary.md: winners, per-annotator counts, the share of votes for reply A (position bias),
 agreement between annotators, and with --verdicts, Cohen's kappa between the humans and a judge of `judge score`.
 
-What annotators see is defined in human_eval_dataset.py, how answers become verdicts in human_eval_results.py, and
-every call to Argilla goes through replytune/argilla_client.py.
+What annotators see is defined in dataset.py, how answers become verdicts in results.py, and every call to Argilla
+goes through replytune/argilla_client.py.
 Exit status: 0 done; 2 refused (bad config, input, server or key, named); 1 failed while working.
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
-from judge.human_eval_dataset import (
+from judge.human_eval.dataset import (
     MAPPING_FILE_NAME,
     TIE,
     BlindPair,
@@ -229,7 +229,7 @@ def pull(
     client: Any = None,
 ) -> dict:
     """Resolve the answers into human verdicts, compare them with a judge's, write the files; returns the summary."""
-    from judge.human_eval_results import (
+    from judge.human_eval.results import (
         annotator_agreement,
         annotator_counts,
         judge_agreement,
