@@ -27,7 +27,7 @@ COMMANDS = {
     "score": ("judge.score.cli", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
     "validate": ("judge.validate.cli", "judge validity: agreement with real likes, position consistency, length bias"),
     "stats": ("judge.stats.cli", "paired significance over verdicts -> stats.json and plots"),
-    "publish": ("judge.publish", "push the adapter with a model card that states the results"),
+    "publish": ("judge.publish.cli", "push the adapter with a model card that states the results"),
     "human-eval": ("judge.human_eval.cli", "blind pairwise evaluation by people in Argilla (push | pull)"),
     "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),
 }

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from judge.config import DEFAULT_CONFIG_PATH
-from judge.publish import PUBLISHED_FILE_NAME
+from judge.publish.cli import PUBLISHED_FILE_NAME
 from judge.records import GENERATIONS_FILE_NAME, VERDICTS_FILE_NAME
 from replytune.errors import EXIT_OK, EXIT_REFUSED
 
@@ -65,8 +65,8 @@ def option(name: str, value) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge import publish
     from judge.generate import cli as generate
+    from judge.publish import cli as publish
     from judge.score import cli as score
     from judge.stats import cli as stats
 
@@ -172,7 +172,7 @@ def score_summary(output: Path) -> str:
 
 
 def stats_summary(output: Path) -> str:
-    from judge.model_card import verdict_line
+    from judge.publish.card import verdict_line
 
     results = read_json(output / "stats.json")
     pairwise = results.get("pairwise") or {}

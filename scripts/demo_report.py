@@ -68,7 +68,7 @@ def training_numbers(adapter_dir: Path, curves_png: Path) -> dict:
 
 
 def evaluation_numbers(eval_dir: Path) -> dict:
-    from judge.model_card import verdict_line
+    from judge.publish.card import verdict_line
 
     stats = json.loads((eval_dir / "stats.json").read_text())
     score_report = json.loads((eval_dir / "score_report.json").read_text())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from judge import model_card
 from judge.__main__ import main
+from judge.publish import card as model_card
 from judge.records import GenerationRecord, write_jsonl
 from standins.hub import TOKEN, USER
 from tests.sft_helpers import reply_dataset_dict, tiny_overrides, write_versioned_dataset
@@ -356,7 +356,7 @@ def test_the_card_reads_a_generation_report_of_any_shape(local_adapter):
 def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_free(hub_endpoint, local_adapter):
     from huggingface_hub import HfApi
 
-    from judge import publish
+    from judge.publish import cli as publish
 
     adapter = publish.read_adapter_run(local_adapter[0])
     evaluation = publish.read_evaluation(local_adapter[1])

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
-from judge.model_card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
+from judge.publish.card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
 from judge.stats.cli import STATS_FORMAT
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, PushTargetError, Refused
 from replytune.files import sha256_of, write_json_atomically
