@@ -17,7 +17,7 @@ from judge.config import PublishConfig
 from replytune.secrets import redact
 
 if TYPE_CHECKING:
-    from judge.publish.cli import AdapterRun, Evaluation
+    from judge.publish.inputs import AdapterRun, Evaluation
 
 EVAL_FOLDER = "eval"  # where the evaluation's files go in the repo
 TRAINING_CURVES = "training_curves.png"
