@@ -37,14 +37,13 @@ from typing import Any
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
 from judge.human_eval.dataset import (
     MAPPING_FILE_NAME,
-    TIE,
     BlindPair,
     Mapping,
     blind_pair,
     blind_record,
     human_eval_settings,
 )
-from judge.records import write_lines_atomically
+from judge.records import TIE, write_lines_atomically
 from replytune.agreement import describe_agreement
 from replytune.argilla_client import (
     connect,

@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
-from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
+from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME, combine_orders
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from replytune.files import sha256_of
 from replytune.secrets import redact
@@ -166,7 +166,6 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
 
 def summarize_verdicts(records) -> dict:
     """Parse errors by kind; per pair of systems the combined pairwise outcome; per system the mean score."""
-    from judge.validate.metrics import combine_orders
 
     parse_errors = Counter(record.kind for record in records if record.parse_error)
     pairwise: dict[str, dict] = {}

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
-from judge.records import read_jsonl
+from judge.records import LOSS, PAIRWISE, SINGLE, TIE, WIN, combined_winner, read_jsonl
 from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
-from judge.stats.verdicts import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+from judge.stats.verdicts import Comparison, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.files import write_json_atomically
 from replytune.secrets import redact
@@ -35,6 +35,9 @@ PLOT_FILES = {
     "win_tie_loss": "win_tie_loss.png",
     "difference_vs_length": "difference_vs_length.png",
 }
+# stats.json counts parse errors by the verdict's kind, and has named a single-answer verdict "single_answer" since
+# its first format.
+PARSE_ERROR_KEYS = {SINGLE: "single_answer"}
 OUTCOME_VALUE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}  # the win rate counts a tie as half a win
 # A judge that reverses itself on more than one item in five when the order is swapped is a weak instrument: the
 # verdict says so (the rate itself is always in stats.json).
@@ -113,7 +116,8 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
     outcomes, consistent, incomplete = {}, {}, {}
     for item, orders in comparison.pairwise_orders.items():
         if len(orders) == 2:
-            outcomes[item], consistent[item] = combine_orders(orders, candidate)
+            winner, consistent[item] = combined_winner(list(orders.values()))
+            outcomes[item] = _outcome(winner, comparison)
         else:
             incomplete[item] = _missing_order(item, orders, comparison)
     for item in comparison.unparsed_orders.keys() - comparison.pairwise_orders.keys():
@@ -231,7 +235,7 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
                 "unparsed": _unparsed_items(comparison),
             },
             "lines": {
-                "parse_errors": dict(comparison.parse_errors),
+                "parse_errors": _parse_error_counts(comparison),
                 "rejected": len(comparison.rejected),
                 "rejected_reasons": _reason_counts(comparison.rejected),
                 "rejected_lines": [
@@ -278,6 +282,15 @@ def _caveats(results: dict) -> list[str]:
     return caveats
 
 
+def _outcome(winner: str, comparison: Comparison) -> str:
+    """The combined winner of one item's two orders from the candidate's side: WIN, LOSS or TIE."""
+    return TIE if winner == TIE else WIN if winner == comparison.candidate else LOSS
+
+
+def _parse_error_counts(comparison: Comparison) -> dict[str, int]:
+    return {PARSE_ERROR_KEYS.get(kind, kind): count for kind, count in comparison.parse_errors.items()}
+
+
 def _missing_order(item: str, orders: dict[int, str], comparison: Comparison) -> str:
     missing = 2 if 1 in orders else 1
     unparsed = comparison.unparsed_orders.get(item, set())
@@ -290,7 +303,7 @@ def _nothing_to_compare(comparison: Comparison, incomplete: dict) -> str:
     return (
         f"{comparison.source}: nothing to compare {candidate!r} with {baseline!r}: no item has scores from both "
         f"({counts[baseline]} scored for {baseline}, {counts[candidate]} for {candidate}) and no item has both "
-        f"pairwise orders ({len(incomplete)} with one only); parse errors: {dict(comparison.parse_errors) or 0}, "
+        f"pairwise orders ({len(incomplete)} with one only); parse errors: {_parse_error_counts(comparison) or 0}, "
         f"rejected lines: {len(comparison.rejected)}"
     )
 
@@ -441,7 +454,7 @@ def _outcomes_for_plot(comparison: Comparison, paired_items: list[str]) -> dict:
     if paired_items:
         return {}
     return {
-        item: combine_orders(orders, comparison.candidate)[0]
+        item: _outcome(combined_winner(list(orders.values()))[0], comparison)
         for item, orders in comparison.pairwise_orders.items()
         if len(orders) == 2
     }
