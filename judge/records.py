@@ -1,6 +1,7 @@
-"""The judge's artefacts, one JSON object per line: generations.jsonl (what each system replied) and verdicts.jsonl
-(what a judge said about it), the one way they are written and read back, and the vocabulary of a verdict (pairwise
-or single, a tie, a win or a loss) with the one rule that combines a pairwise verdict's two orders.
+"""The evaluation folder: the name of every file the judge's commands write there, the two line files at its heart,
+generations.jsonl (what each system replied) and verdicts.jsonl (what a judge said about it), the one way they are
+written and read back, and the vocabulary of a verdict (pairwise or single, a tie, a win or a loss) with the one rule
+that combines a pairwise verdict's two orders.
 
 Writing keeps one invariant: a line in the file is either whole or the torn tail of a killed run. Every line is
 written with a single `write` of the encoded line and its newline, then flushed and fsynced, so a crash leaves at
@@ -25,8 +26,43 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# --------------------------------------------------------------------------------------------------
+# The evaluation folder's files, by the command that writes them (`judge run` writes them all into one folder)
+# --------------------------------------------------------------------------------------------------
+
+# judge generate
 GENERATIONS_FILE_NAME = "generations.jsonl"
+GENERATION_REPORT_FILE_NAME = "generation_report.json"
+GENERATION_SUMMARY_FILE_NAME = "generation_summary.md"
+REPLY_LENGTHS_PLOT_FILE_NAME = "reply_lengths.png"
+GENERATE_CONFIG_FILE_NAME = "generate_config.yaml"
+FORGETTING_FILE_NAME = "forgetting.json"  # the forgetting check's perplexities, reused by a resumed run
+# judge score
 VERDICTS_FILE_NAME = "verdicts.jsonl"
+SCORE_REPORT_FILE_NAME = "score_report.json"
+SCORE_CONFIG_FILE_NAME = "score_config.yaml"
+ENGAGEMENT_FIT_FILE_NAME = "engagement_fit.json"  # the engagement judge only
+BATCHES_FILE_NAME = "batches.json"  # beside the verdicts: Message Batches still running, for a resumed run
+# judge stats
+STATS_FILE_NAME = "stats.json"
+STATS_PLOT_FILE_NAMES = {
+    "score_distributions": "score_distributions.png",
+    "win_tie_loss": "win_tie_loss.png",
+    "difference_vs_length": "difference_vs_length.png",
+}
+# judge validate (into the evaluation folder or a folder of its own, such as EVAL/validity)
+VALIDITY_FILE_NAME = "validity.json"
+VALIDITY_SUMMARY_FILE_NAME = "validity.md"
+VALIDITY_PLOT_FILE_NAME = "validity.png"
+VALIDATE_CONFIG_FILE_NAME = "validate_config.yaml"
+VALIDATION_VERDICTS_FOLDER_NAME = "validation"  # each judge's verdicts on the reply pairs, verdicts-JUDGE.jsonl
+# judge human-eval
+HUMAN_EVAL_MAPPING_FILE_NAME = "human_eval_mapping.json"
+HUMAN_VERDICTS_FILE_NAME = "human_verdicts.jsonl"
+HUMAN_EVAL_SUMMARY_FILE_NAME = "human_eval_summary.json"
+HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME = "human_eval_summary.md"
+# judge publish
+PUBLISHED_FILE_NAME = "published.json"  # what went where: repo, tag, commit, hashes
 
 
 class RecordError(ValueError):

@@ -38,17 +38,16 @@ from pathlib import Path
 import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, GenerateConfig, load_judge_config
-from judge.records import GENERATIONS_FILE_NAME
+from judge.records import (
+    GENERATE_CONFIG_FILE_NAME,
+    GENERATION_REPORT_FILE_NAME,
+    GENERATION_SUMMARY_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
-
-REPORT_FILE_NAME = "generation_report.json"
-SUMMARY_FILE_NAME = "generation_summary.md"
-LENGTHS_PLOT_FILE_NAME = "reply_lengths.png"
-CONFIG_FILE_NAME = "generate_config.yaml"
-FORGETTING_FILE_NAME = "forgetting.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,7 +174,7 @@ def generate(prepared: Prepared, progress: bool = True) -> dict:
     from judge.generate.runner import GenerationRun
 
     prepared.output.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(prepared.config, prepared.output / CONFIG_FILE_NAME)
+    write_resolved_config(prepared.config, prepared.output / GENERATE_CONFIG_FILE_NAME)
     started = time.monotonic()
     with GenerationRun(prepared, progress) as generation:
         generation.write_missing_replies()
@@ -211,4 +210,5 @@ def print_summary(report: dict, output: Path) -> None:
         change = entry.get("change_vs_base_pct")
         suffix = "" if change is None else f" ({change:+.1f}% vs base{', FLAGGED' if entry.get('flagged') else ''})"
         print(f"  forgetting: {name} perplexity {entry['perplexity']}{suffix}")
-    print(f"wrote {output / GENERATIONS_FILE_NAME}, {output / REPORT_FILE_NAME}, {output / SUMMARY_FILE_NAME}")
+    written = (GENERATIONS_FILE_NAME, GENERATION_REPORT_FILE_NAME, GENERATION_SUMMARY_FILE_NAME)
+    print(f"wrote {', '.join(str(output / name) for name in written)}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from judge.records import GenerationRecord, JsonlAppender, read_records
+from judge.records import FORGETTING_FILE_NAME, GENERATIONS_FILE_NAME, GenerationRecord, JsonlAppender, read_records
 from replytune import schema as col
 from replytune.errors import Refused
 from replytune.files import sha256_of, write_json_atomically
@@ -115,8 +115,6 @@ class GenerationRun:
         self.timings["model_replies"] = defaultdict(int)
 
     def __enter__(self) -> GenerationRun:
-        from judge.records import GENERATIONS_FILE_NAME
-
         self.appender = JsonlAppender(self.prepared.output / GENERATIONS_FILE_NAME)
         return self
 
@@ -251,7 +249,7 @@ class GenerationRun:
         measured = {base_name: None, **{name: name for name in plan.adapters}}  # name -> adapter (None: the base)
         key = {"text_sha256": sha256_of(path), "window_tokens": config.window_tokens, "base_model": plan.base.label}
         revisions = {name: plan.adapters[name].revision_label if name in plan.adapters else None for name in measured}
-        cache_path = self.prepared.output / "forgetting.json"
+        cache_path = self.prepared.output / FORGETTING_FILE_NAME
         cached = _read_json(cache_path)
         results = {}
         if cached.get("key") == key:

@@ -36,14 +36,20 @@ from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
 from judge.human_eval.dataset import (
-    MAPPING_FILE_NAME,
     BlindPair,
     Mapping,
     blind_pair,
     blind_record,
     human_eval_settings,
 )
-from judge.records import TIE, write_lines_atomically
+from judge.records import (
+    HUMAN_EVAL_MAPPING_FILE_NAME,
+    HUMAN_EVAL_SUMMARY_FILE_NAME,
+    HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME,
+    HUMAN_VERDICTS_FILE_NAME,
+    TIE,
+    write_lines_atomically,
+)
 from replytune.agreement import describe_agreement
 from replytune.argilla_client import (
     connect,
@@ -58,8 +64,6 @@ from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-VERDICTS_FILE_NAME = "human_verdicts.jsonl"
-SUMMARY_JSON, SUMMARY_MARKDOWN = "human_eval_summary.json", "human_eval_summary.md"
 SUMMARY_FORMAT = 1
 
 
@@ -166,7 +170,7 @@ def push(
         raise InputError(
             f"{generations_path}: no tweet has replies from both {config.baseline} and {config.candidate}"
         )
-    mapping_path = output_dir / MAPPING_FILE_NAME
+    mapping_path = output_dir / HUMAN_EVAL_MAPPING_FILE_NAME
     earlier = check_earlier_push(mapping_path, config, [pair for pair, _, _ in pairs])
 
     client = client or connect()
@@ -239,7 +243,7 @@ def pull(
     from judge.stats.verdicts import read_verdicts, select_comparison
 
     output_dir = Path(output_dir)
-    mapping = Mapping.read(output_dir / MAPPING_FILE_NAME)
+    mapping = Mapping.read(output_dir / HUMAN_EVAL_MAPPING_FILE_NAME)
     baseline, candidate = mapping.baseline, mapping.candidate
     comparison = None
     if verdicts_path is not None:  # read before any request: a bad file stops the run at once
@@ -273,7 +277,7 @@ def pull(
         for verdict in decided
         for line in verdict_lines(verdict, pairs[verdict.record_id], baseline, candidate, model)
     ]
-    write_lines_atomically(output_dir / VERDICTS_FILE_NAME, [line.to_json() for line in lines])
+    write_lines_atomically(output_dir / HUMAN_VERDICTS_FILE_NAME, [line.to_json() for line in lines])
 
     counts = annotator_counts(pairs, responses)
     winners = Counter(verdict.winner for verdict in decided)
@@ -302,8 +306,8 @@ def pull(
         "annotator_agreement": annotator_agreement(verdicts),
         "judge_agreement": judge_agreement(verdicts, comparison) if comparison is not None else None,
         "files": {
-            "mapping": str(output_dir / MAPPING_FILE_NAME),
-            "verdicts": str(output_dir / VERDICTS_FILE_NAME),
+            "mapping": str(output_dir / HUMAN_EVAL_MAPPING_FILE_NAME),
+            "verdicts": str(output_dir / HUMAN_VERDICTS_FILE_NAME),
             "judge_verdicts": str(verdicts_path) if verdicts_path is not None else None,
         },
         "items": [
@@ -318,8 +322,8 @@ def pull(
             for verdict in verdicts
         ],
     }
-    write_json_atomically(output_dir / SUMMARY_JSON, summary)
-    write_text_atomically(output_dir / SUMMARY_MARKDOWN, summary_markdown(summary))
+    write_json_atomically(output_dir / HUMAN_EVAL_SUMMARY_FILE_NAME, summary)
+    write_text_atomically(output_dir / HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME, summary_markdown(summary))
     return summary
 
 
@@ -408,7 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--output",
             type=Path,
             required=True,
-            help=f"folder of {MAPPING_FILE_NAME} (push writes it, pull reads it) and of the results",
+            help=f"folder of {HUMAN_EVAL_MAPPING_FILE_NAME} (push writes it, pull reads it) and of the results",
         )
         sub.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="judge config (human_eval section)")
         default = "the one the mapping names" if sub is pull_parser else "human_eval.argilla_dataset"
@@ -499,7 +503,8 @@ def print_pull(summary: dict, output_dir: Path) -> None:
             f"agreement with judge {judge['judge']}: Cohen's kappa {judge['cohen_kappa']} on {judge['items']} tweets"
             + (f" ({judge['note']})" if judge["note"] else "")
         )
+    verdicts = output_dir / HUMAN_VERDICTS_FILE_NAME
     print(
-        f"wrote {output_dir / VERDICTS_FILE_NAME} (python -m judge stats --verdicts {output_dir / VERDICTS_FILE_NAME} "
-        f"reads it), {output_dir / SUMMARY_JSON} and {output_dir / SUMMARY_MARKDOWN}"
+        f"wrote {verdicts} (python -m judge stats --verdicts {verdicts} reads it), "
+        f"{output_dir / HUMAN_EVAL_SUMMARY_FILE_NAME} and {output_dir / HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME}"
     )

@@ -42,6 +42,18 @@ from judge.publish.inputs import (
     read_adapter_run,
     read_evaluation,
 )
+from judge.records import (
+    ENGAGEMENT_FIT_FILE_NAME,
+    GENERATION_REPORT_FILE_NAME,
+    GENERATION_SUMMARY_FILE_NAME,
+    PUBLISHED_FILE_NAME,
+    SCORE_CONFIG_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    STATS_FILE_NAME,
+    VALIDITY_FILE_NAME,
+    VALIDITY_PLOT_FILE_NAME,
+    VALIDITY_SUMMARY_FILE_NAME,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, PushError, PushTargetError, Refused
 from replytune.files import sha256_of, write_json_atomically
 from replytune.hub import check_push_target, hub_token, push_files
@@ -51,16 +63,15 @@ from replytune.versions import next_free_revision
 
 # The evaluation's reports that are pushed (under eval/).
 EVAL_REPORTS = (
-    "stats.json",
-    "score_report.json",
-    "score_config.yaml",
-    "engagement_fit.json",
-    "generation_report.json",
-    "generation_summary.md",
-    "validity.json",
-    "validity.md",
+    STATS_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    SCORE_CONFIG_FILE_NAME,
+    ENGAGEMENT_FIT_FILE_NAME,
+    GENERATION_REPORT_FILE_NAME,
+    GENERATION_SUMMARY_FILE_NAME,
+    VALIDITY_FILE_NAME,
+    VALIDITY_SUMMARY_FILE_NAME,
 )
-PUBLISHED_FILE_NAME = "published.json"  # written into --eval after a push: repo, tag, commit, hashes
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 log = logging.getLogger("judge.publish")
@@ -116,7 +127,7 @@ def record_published(published: Published, repo: str, adapter_dir: Path, eval_di
         "repo": repo,  # as given: `--repo name` is published as your-namespace/name (repo_id)
         **dataclasses.asdict(published),
         "adapter_sha256": sha256_of(Path(adapter_dir) / "adapter_model.safetensors"),
-        "stats_sha256": sha256_of(Path(eval_dir) / "stats.json"),
+        "stats_sha256": sha256_of(Path(eval_dir) / STATS_FILE_NAME),
     }
     write_json_atomically(Path(eval_dir) / PUBLISHED_FILE_NAME, record)
 
@@ -167,7 +178,7 @@ def publish_adapter(
         provenance = {
             "adapter weights (sha256)": adapter.weights_sha256,
             "evaluation of this adapter": identity,
-            "stats.json (sha256)": sha256_of(evaluation.folder / "stats.json"),
+            "stats.json (sha256)": sha256_of(evaluation.folder / STATS_FILE_NAME),
         }
         card = build_card(adapter, evaluation, repo_id, revision, config, provenance, files)
         files["README.md"] = card.encode("utf-8")
@@ -195,6 +206,6 @@ def collect_files(adapter: AdapterRun, evaluation: Evaluation, staging: Path) ->
     files.update(publishable_files(evaluation.folder, EVAL_REPORTS, prefix))
     files.update(publishable_files(evaluation.folder, sorted(p.name for p in evaluation.folder.glob("*.png")), prefix))
     if evaluation.validity_folder is not None and evaluation.validity_folder != evaluation.folder:
-        names = ["validity.json", "validity.md", "validity.png"]
+        names = [VALIDITY_FILE_NAME, VALIDITY_SUMMARY_FILE_NAME, VALIDITY_PLOT_FILE_NAME]
         files.update(publishable_files(evaluation.validity_folder, names, f"{prefix}validity/"))
     return files

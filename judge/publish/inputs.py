@@ -11,6 +11,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from judge.records import (
+    GENERATION_REPORT_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    STATS_FILE_NAME,
+    VALIDITY_FILE_NAME,
+    VERDICTS_FILE_NAME,
+    GenerationRecord,
+    read_records,
+)
 from judge.stats.cli import STATS_FORMAT
 from replytune.errors import Refused
 from replytune.files import sha256_of
@@ -96,9 +106,7 @@ class Evaluation:
 
 
 def read_evaluation(folder: Path) -> Evaluation:
-    from judge.records import GenerationRecord, read_records
-
-    stats_path = folder / "stats.json"
+    stats_path = folder / STATS_FILE_NAME
     if not stats_path.is_file():
         raise PublishRefused(
             f"--eval {folder}: no stats.json; run `python -m judge stats --verdicts {folder}/verdicts.jsonl "
@@ -107,14 +115,14 @@ def read_evaluation(folder: Path) -> Evaluation:
     stats = _read_json(stats_path)
     _check_stats(stats, stats_path)
     validity_folder = next(
-        (folder / sub for sub in VALIDITY_FOLDERS if (folder / sub / "validity.json").is_file()), None
+        (folder / sub for sub in VALIDITY_FOLDERS if (folder / sub / VALIDITY_FILE_NAME).is_file()), None
     )
-    validity = _read_json(validity_folder / "validity.json") if validity_folder else None
+    validity = _read_json(validity_folder / VALIDITY_FILE_NAME) if validity_folder else None
     if validity is not None and not isinstance(validity.get("judges"), dict):
-        raise PublishRefused(f"{validity_folder / 'validity.json'}: not the report `judge validate` writes")
+        raise PublishRefused(f"{validity_folder / VALIDITY_FILE_NAME}: not the report `judge validate` writes")
     inputs = stats.get("inputs") or {}
     stated = {key: (inputs.get(key) or {}).get("path") for key in ("verdicts", "generations")}
-    generations_path = folder / "generations.jsonl"
+    generations_path = folder / GENERATIONS_FILE_NAME
     if (
         not generations_path.is_file()
         and isinstance(stated["generations"], str)
@@ -128,21 +136,20 @@ def read_evaluation(folder: Path) -> Evaluation:
         generations = [record for _, record in records]
         if problems:
             log.warning("%s: %d unreadable line(s) not used for the identity check", generations_path, len(problems))
-    verdicts_path = folder / "verdicts.jsonl"
+    verdicts_path = folder / VERDICTS_FILE_NAME
     if (
         verdicts_path.is_file()
         and isinstance(stated["verdicts"], str)
-        and Path(stated["verdicts"]).name == "verdicts.jsonl"
+        and Path(stated["verdicts"]).name == VERDICTS_FILE_NAME
     ):
         _check_same_input(stats, "verdicts", verdicts_path)
-    reports = {name: _read_json(folder / name) for name in ("score_report.json", "generation_report.json")}
     return Evaluation(
         folder=folder,
         stats=stats,
-        score_report=reports["score_report.json"],
+        score_report=_read_json(folder / SCORE_REPORT_FILE_NAME),
         validity=validity,
         validity_folder=validity_folder,
-        generation_report=reports["generation_report.json"],
+        generation_report=_read_json(folder / GENERATION_REPORT_FILE_NAME),
         generations=generations,
         local_paths=[path for path in stated.values() if isinstance(path, str) and is_local_path(path)],
     )

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from judge.records import PAIRWISE, JsonlAppender, VerdictRecord, read_records
+from judge.records import BATCHES_FILE_NAME, PAIRWISE, JsonlAppender, VerdictRecord, read_records
 from judge.score.backends.base import ApiJudge, ApiResponse, Judge, LocalJudge
 from judge.score.cache import ResponseCache, cache_key
 from judge.score.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage_cost, worst_case_cost
@@ -45,7 +45,6 @@ from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-BATCHES_FILE_NAME = "batches.json"
 LOCAL_CHUNK = 512
 
 

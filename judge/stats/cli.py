@@ -21,7 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
-from judge.records import LOSS, PAIRWISE, SINGLE, TIE, WIN, combined_winner, read_jsonl
+from judge.records import (
+    GENERATIONS_FILE_NAME,
+    LOSS,
+    PAIRWISE,
+    SINGLE,
+    STATS_FILE_NAME,
+    STATS_PLOT_FILE_NAMES,
+    TIE,
+    WIN,
+    combined_winner,
+    read_jsonl,
+)
 from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
 from judge.stats.verdicts import Comparison, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
@@ -30,11 +41,6 @@ from replytune.secrets import redact
 
 STATS_FORMAT = 1
 LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
-PLOT_FILES = {
-    "score_distributions": "score_distributions.png",
-    "win_tie_loss": "win_tie_loss.png",
-    "difference_vs_length": "difference_vs_length.png",
-}
 # stats.json counts parse errors by the verdict's kind, and has named a single-answer verdict "single_answer" since
 # its first format.
 PARSE_ERROR_KEYS = {SINGLE: "single_answer"}
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             candidate=args.candidate or config.candidate,
             judge=args.judge or config.judge,
         )
-        generations = args.generations or args.verdicts.parent / "generations.jsonl"
+        generations = args.generations or args.verdicts.parent / GENERATIONS_FILE_NAME
         lengths = read_reply_lengths(generations, explicit=args.generations is not None)
         results = compute_stats(comparison, config, lengths)
     except Refused as error:
@@ -88,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
             "config": dataclasses.asdict(config),
             "versions": _versions(),
         }
-        write_json_atomically(args.output / "stats.json", results)
+        write_json_atomically(args.output / STATS_FILE_NAME, results)
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
         log.exception("stats failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
     print(render_table(results))
-    drawn = [name for name in PLOT_FILES if results["plots"][name]]
-    print(f"\nwritten: {args.output / 'stats.json'} and {len(drawn)} plot(s) in {args.output}")
+    drawn = [name for name in STATS_PLOT_FILE_NAMES if results["plots"][name]]
+    print(f"\nwritten: {args.output / STATS_FILE_NAME} and {len(drawn)} plot(s) in {args.output}")
     return 0
 
 
@@ -400,10 +406,10 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
     if comparison.scores[baseline] or comparison.scores[candidate]:
         plots.plot_score_distributions(
             {system: np.array(list(comparison.scores[system].values())) for system in (baseline, candidate)},
-            folder / PLOT_FILES["score_distributions"],
+            folder / STATS_PLOT_FILE_NAMES["score_distributions"],
             f"single-answer scores ({comparison.judge or 'unnamed judge'}), all scored items",
         )
-        written["score_distributions"] = PLOT_FILES["score_distributions"]
+        written["score_distributions"] = STATS_PLOT_FILE_NAMES["score_distributions"]
     else:
         why_not["score_distributions"] = "no single-answer scores in the verdicts"
 
@@ -417,12 +423,12 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
     plots.plot_win_tie_loss(
         counts,
         intervals,
-        folder / PLOT_FILES["win_tie_loss"],
+        folder / STATS_PLOT_FILE_NAMES["win_tie_loss"],
         f"{candidate} vs {baseline}, from {pairwise['source']}\nwin rate (a tie counts half) "
         f"{format_number(pairwise['win_rate'])}, {100 * results['bootstrap_ci']['level']:g}% bootstrap CI "
         f"[{format_number(low)}, {format_number(high)}]",
     )
-    written["win_tie_loss"] = PLOT_FILES["win_tie_loss"]
+    written["win_tie_loss"] = STATS_PLOT_FILE_NAMES["win_tie_loss"]
 
     paired_items = sorted(set(comparison.scores[baseline]) & set(comparison.scores[candidate]))
     differences = np.array([comparison.scores[candidate][i] - comparison.scores[baseline][i] for i in paired_items])
@@ -440,14 +446,14 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
         plots.plot_difference_vs_length(
             x,
             y,
-            folder / PLOT_FILES["difference_vs_length"],
+            folder / STATS_PLOT_FILE_NAMES["difference_vs_length"],
             f"{what} vs reply length difference\n(n = {len(x)}, Spearman rho {format_number(rho)})",
             f"{what}, {candidate} - {baseline}" if what == "score difference" else what,
         )
-        written["difference_vs_length"] = PLOT_FILES["difference_vs_length"]
+        written["difference_vs_length"] = STATS_PLOT_FILE_NAMES["difference_vs_length"]
     for name, reason in why_not.items():
         log.warning("%s.png not drawn: %s", name, reason)
-    return {name: written.get(name) for name in PLOT_FILES} | {"not_drawn": why_not}
+    return {name: written.get(name) for name in STATS_PLOT_FILE_NAMES} | {"not_drawn": why_not}
 
 
 def _outcomes_for_plot(comparison: Comparison, paired_items: list[str]) -> dict:

@@ -33,6 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from judge.records import (
+    VALIDATE_CONFIG_FILE_NAME,
+    VALIDATION_VERDICTS_FOLDER_NAME,
+    VALIDITY_FILE_NAME,
+    VALIDITY_PLOT_FILE_NAME,
+    VALIDITY_SUMMARY_FILE_NAME,
+    VerdictRecord,
+    read_records,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 
 logger = logging.getLogger(__name__)
@@ -79,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
         print("error: no pair of replies to one tweet with different like counts in the input", file=sys.stderr)
         return EXIT_REFUSED
     output = Path(args.output)
-    (output / "validation").mkdir(parents=True, exist_ok=True)
+    (output / VALIDATION_VERDICTS_FOLDER_NAME).mkdir(parents=True, exist_ok=True)
     from judge.score.cli import write_resolved_config
 
-    write_resolved_config(config, output / "validate_config.yaml")
+    write_resolved_config(config, output / VALIDATE_CONFIG_FILE_NAME)
     return validate(args, config, data, pairs, output)
 
 
@@ -169,7 +178,7 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     }
     exit_code = EXIT_OK
     for name in args.judge:
-        verdicts_path = output / "validation" / f"verdicts-{name}.jsonl"
+        verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
         try:
             records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path)
         except RefusedError as error:
@@ -194,7 +203,6 @@ class RefusedError(Refused, RuntimeError):
 
 def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
     """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
-    from judge.records import VerdictRecord, read_records
     from judge.score.backends import JudgeUnavailable, make_judge
     from judge.score.cache import ResponseCache
     from judge.score.runner import CostRefused, VerdictsMismatch, run_tasks
@@ -297,7 +305,7 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
 def write_outputs(report: dict, output: Path) -> None:
     from judge.validate.metrics import verdict_statement
 
-    (output / "validity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output / VALIDITY_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = [
         "# Judge validity against real likes",
         "",
@@ -323,8 +331,8 @@ def write_outputs(report: dict, output: Path) -> None:
         )
     lines.append("")
     lines += [verdict_statement(name, result) for name, result in report["judges"].items()]
-    (output / "validity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    plot_validity(report, output / "validity.png")
+    (output / VALIDITY_SUMMARY_FILE_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot_validity(report, output / VALIDITY_PLOT_FILE_NAME)
 
 
 def _number(value) -> str:
@@ -384,4 +392,4 @@ def print_report(report: dict, output: Path) -> None:
                 f"    held-out fit: Spearman rho {_number(fit['spearman_rho'])}, pairwise accuracy "
                 f"{_number(fit['pairwise_accuracy'])} on {fit['replies']} replies ({result['scheme']})"
             )
-    print(f"wrote {output / 'validity.json'}, validity.md, validity.png")
+    print(f"wrote {output / VALIDITY_FILE_NAME}, {VALIDITY_SUMMARY_FILE_NAME}, {VALIDITY_PLOT_FILE_NAME}")
