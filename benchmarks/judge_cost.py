@@ -49,7 +49,7 @@ def tweets_and_replies(count: int) -> tuple[list[tuple[str, str, str]], str]:
 
     threads = REALDATA / "tweets" / "rumoureval2017_autoreleasefool"
     if threads.is_dir():
-        from judge.threads import replies_from_tweet_files
+        from judge.validate.threads import replies_from_tweet_files
 
         replies, _ = replies_from_tweet_files([threads])
         by_tweet: dict[str, list] = {}
@@ -81,8 +81,8 @@ def token_counter():
 
 def run_scenario(folder: Path, name: str, model: str, caching: bool, batch: bool, count_tokens, cache_dir: Path):
     from judge.__main__ import main
-    from judge.backends import claude
     from judge.config import load_judge_config
+    from judge.score.backends import claude
     from standins.anthropic_api import FakeAnthropic
 
     config = folder / f"{name}.yaml"

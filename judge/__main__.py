@@ -9,8 +9,8 @@
     python -m judge run        generate -> score -> stats (-> publish)
 
 Exit status: 0 done; 2 refused before any work (bad config, input or argument, named); 1 failed while working.
-Each command lives in its own module, which exposes `add_arguments(parser)` and `run(args) -> int`; heavy imports
-happen inside `run`, so `--help` stays fast.
+Each command lives in its own folder, judge/<command>/, whose cli.py exposes `add_arguments(parser)` and
+`run(args) -> int`; heavy imports happen inside `run`, so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import logging
 import os
 import sys
 
-# command -> (module, one-line help). A module that does not exist yet is left out of the command line.
+# command -> (its module, one-line help)
 COMMANDS = {
-    "generate": ("judge.generate", "replies from every system under comparison on held-out tweets"),
-    "score": ("judge.score", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
-    "validate": ("judge.validate", "judge validity: agreement with real likes, position consistency, length bias"),
-    "stats": ("judge.stats", "paired significance over verdicts -> stats.json and plots"),
-    "publish": ("judge.publish", "push the adapter with a model card that states the results"),
-    "human-eval": ("judge.human_eval", "blind pairwise evaluation by people in Argilla (push | pull)"),
+    "generate": ("judge.generate.cli", "replies from every system under comparison on held-out tweets"),
+    "score": ("judge.score.cli", "judge generations.jsonl with an LLM or offline judge -> verdicts.jsonl"),
+    "validate": ("judge.validate.cli", "judge validity: agreement with real likes, position consistency, length bias"),
+    "stats": ("judge.stats.cli", "paired significance over verdicts -> stats.json and plots"),
+    "publish": ("judge.publish.cli", "push the adapter with a model card that states the results"),
+    "human-eval": ("judge.human_eval.cli", "blind pairwise evaluation by people in Argilla (push | pull)"),
     "run": ("judge.run", "generate -> score -> stats (-> publish with --publish)"),
 }
 
@@ -44,13 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        modules[name] = module
+        module = modules[name] = importlib.import_module(module_name)
         module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

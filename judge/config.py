@@ -106,7 +106,7 @@ class ForgettingConfig:
     """Perplexity of the base and of each adapter on general text: a large rise flags catastrophic forgetting."""
 
     enabled: bool = True
-    text_file: str | None = None  # null: judge/forgetting/general_text.txt (public domain, see its README)
+    text_file: str | None = None  # null: judge/generate/forgetting/general_text.txt (public domain, see its README)
     window_tokens: int = 512  # each document is scored in windows of at most this many tokens
     max_increase_pct: float = 20.0  # an adapter whose perplexity is more than this % above the base's is flagged
 
@@ -408,8 +408,8 @@ class ScoreConfig:
 @dataclass
 class StatsCriteriaConfig:
     """The success criteria, the original spec's by default (docs/README.md#terms). How the verdict reads them:
-    judge/criteria.py, and docs/evaluation.md (judge stats). A threshold set to null (or a flag set to false) takes
-    that criterion out."""
+    judge/stats/criteria.py, and docs/evaluation.md (judge stats). A threshold set to null (or a flag set to false)
+    takes that criterion out."""
 
     # Every test in `holm_family` that the data allows must have a Holm-adjusted p below `alpha`.
     significance: bool = True

@@ -1,5 +1,7 @@
-"""The judge's artefacts, one JSON object per line: generations.jsonl (what each system replied) and verdicts.jsonl
-(what a judge said about it), and the one way they are written and read back.
+"""The evaluation folder: the name of every file the judge's commands write there, the two line files at its heart,
+generations.jsonl (what each system replied) and verdicts.jsonl (what a judge said about it), the one way they are
+written and read back, and the vocabulary of a verdict (pairwise or single, a tie, a win or a loss) with the one rule
+that combines a pairwise verdict's two orders.
 
 Writing keeps one invariant: a line in the file is either whole or the torn tail of a killed run. Every line is
 written with a single `write` of the encoded line and its newline, then flushed and fsynced, so a crash leaves at
@@ -16,15 +18,51 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# --------------------------------------------------------------------------------------------------
+# The evaluation folder's files, by the command that writes them (`judge run` writes them all into one folder)
+# --------------------------------------------------------------------------------------------------
+
+# judge generate
 GENERATIONS_FILE_NAME = "generations.jsonl"
+GENERATION_REPORT_FILE_NAME = "generation_report.json"
+GENERATION_SUMMARY_FILE_NAME = "generation_summary.md"
+REPLY_LENGTHS_PLOT_FILE_NAME = "reply_lengths.png"
+GENERATE_CONFIG_FILE_NAME = "generate_config.yaml"
+FORGETTING_FILE_NAME = "forgetting.json"  # the forgetting check's perplexities, reused by a resumed run
+# judge score
 VERDICTS_FILE_NAME = "verdicts.jsonl"
+SCORE_REPORT_FILE_NAME = "score_report.json"
+SCORE_CONFIG_FILE_NAME = "score_config.yaml"
+ENGAGEMENT_FIT_FILE_NAME = "engagement_fit.json"  # the engagement judge only
+BATCHES_FILE_NAME = "batches.json"  # beside the verdicts: Message Batches still running, for a resumed run
+# judge stats
+STATS_FILE_NAME = "stats.json"
+STATS_PLOT_FILE_NAMES = {
+    "score_distributions": "score_distributions.png",
+    "win_tie_loss": "win_tie_loss.png",
+    "difference_vs_length": "difference_vs_length.png",
+}
+# judge validate (into the evaluation folder or a folder of its own, such as EVAL/validity)
+VALIDITY_FILE_NAME = "validity.json"
+VALIDITY_SUMMARY_FILE_NAME = "validity.md"
+VALIDITY_PLOT_FILE_NAME = "validity.png"
+VALIDATE_CONFIG_FILE_NAME = "validate_config.yaml"
+VALIDATION_VERDICTS_FOLDER_NAME = "validation"  # each judge's verdicts on the reply pairs, verdicts-JUDGE.jsonl
+# judge human-eval
+HUMAN_EVAL_MAPPING_FILE_NAME = "human_eval_mapping.json"
+HUMAN_VERDICTS_FILE_NAME = "human_verdicts.jsonl"
+HUMAN_EVAL_SUMMARY_FILE_NAME = "human_eval_summary.json"
+HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME = "human_eval_summary.md"
+# judge publish
+PUBLISHED_FILE_NAME = "published.json"  # what went where: repo, tag, commit, hashes
 
 
 class RecordError(ValueError):
@@ -125,9 +163,10 @@ def _check_unicode(text: str, name: str) -> None:
 # verdicts.jsonl: one line per judged item and presentation, written by `python -m judge score`
 # --------------------------------------------------------------------------------------------------
 
-PAIRWISE = "pairwise"
-SINGLE = "single"
-TIE = "tie"
+PAIRWISE = "pairwise"  # a verdict's kind: which of two replies is better, or a tie
+SINGLE = "single"  # a verdict's kind: one reply scored on its own
+TIE = "tie"  # the pairwise winner when neither reply is better
+WIN, LOSS = "win", "loss"  # one item's pairwise outcome, from the candidate's side (judge stats)
 
 
 @dataclass
@@ -202,6 +241,48 @@ def task_key(kind: str, item_id: str, shown: Iterable[str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# A pairwise verdict's two orders, combined: the one rule that score, validate, stats and human-eval apply
+# --------------------------------------------------------------------------------------------------
+
+
+def combined_winner(winners: Sequence[str]) -> tuple[str, bool | None]:
+    """(winner, consistent) of one item from the winners of its parsed orders.
+
+    Two orders that name the same winner give it (a tie included); two that disagree give a tie, inconsistent (a
+    tie against a win included); any other number of parsed orders gives a tie whose consistency is unknown (None).
+    """
+    if len(winners) != 2:
+        return TIE, None
+    first, second = winners[0], winners[1]
+    return (first, True) if first == second else (TIE, False)
+
+
+@dataclass
+class CombinedVerdict:
+    winner: str  # a system name or "tie"
+    consistent: bool | None  # None: fewer than two parsed orders
+    parsed_orders: int
+    first_position_picks: int  # decisive order verdicts that picked the reply shown first
+    decisive_orders: int
+
+
+def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[str, ...]], CombinedVerdict]:
+    """(item_id, systems) -> the combined verdict of its pairwise lines (the last line of each order counts)."""
+    by_pair: dict[tuple[str, tuple[str, ...]], dict[int, VerdictRecord]] = defaultdict(dict)
+    for record in records:
+        if record.kind == PAIRWISE:
+            by_pair[(record.item_id, record.compared)][record.order] = record
+    combined = {}
+    for key, orders in by_pair.items():
+        winners = [record.winner for record in orders.values() if record.winner is not None]
+        decisive = [record for record in orders.values() if record.winner not in (None, TIE)]
+        first = sum(record.winner == record.systems[0] for record in decisive)
+        winner, consistent = combined_winner(winners)
+        combined[key] = CombinedVerdict(winner, consistent, len(winners), first, len(decisive))
+    return combined
+
+
+# --------------------------------------------------------------------------------------------------
 # JSONL reading and atomic appending
 # --------------------------------------------------------------------------------------------------
 
@@ -225,8 +306,13 @@ class JsonlContents:
 
 
 def read_jsonl(path: str | Path) -> JsonlContents:
+    return parse_jsonl(Path(path).read_bytes())
+
+
+def parse_jsonl(data: bytes) -> JsonlContents:
+    """`read_jsonl` of a file's bytes, for a reader that also needs them (to hash them, or to drop a byte-order mark).
+    Lines end at a newline byte only: str.splitlines() would also break inside a string holding a raw U+2028."""
     contents = JsonlContents()
-    data = Path(path).read_bytes()
     lines = data.split(b"\n")
     ends_with_newline = data.endswith(b"\n")
     if ends_with_newline:

@@ -25,8 +25,14 @@ import time
 from pathlib import Path
 
 from judge.config import DEFAULT_CONFIG_PATH
-from judge.publish import PUBLISHED_FILE_NAME
-from judge.records import GENERATIONS_FILE_NAME, VERDICTS_FILE_NAME
+from judge.records import (
+    GENERATION_REPORT_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+    PUBLISHED_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    STATS_FILE_NAME,
+    VERDICTS_FILE_NAME,
+)
 from replytune.errors import EXIT_OK, EXIT_REFUSED
 
 
@@ -55,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stage_arguments(module, argv: list[str]) -> argparse.Namespace:
     """The namespace `python -m judge <stage> ARGV` would give the stage's run(): one parser, one set of defaults."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__}")
+    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__.removesuffix('.cli')}")
     module.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -65,7 +71,10 @@ def option(name: str, value) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge import generate, publish, score, stats
+    from judge.generate import cli as generate
+    from judge.publish import cli as publish
+    from judge.score import cli as score
+    from judge.stats import cli as stats
 
     output = Path(args.output)
     progress = ["--no-progress"] if args.no_progress else []
@@ -128,7 +137,7 @@ def run_stage(name: str, module, argv: list[str], summary) -> int:
 def candidate_of(args: argparse.Namespace) -> tuple[str, str | None] | None:
     """(system name, its adapter folder or repo) of the candidate: --candidate, stats.candidate, or the one adapter."""
     from judge.config import load_judge_config
-    from judge.systems import parse_systems
+    from judge.generate.systems import parse_systems
 
     config = load_judge_config(args.config)
     systems = parse_systems(args.system if args.system else config.generate.systems)
@@ -150,7 +159,7 @@ def read_json(path: Path) -> dict:
 
 
 def generate_summary(output: Path) -> str:
-    report = read_json(output / "generation_report.json")
+    report = read_json(output / GENERATION_REPORT_FILE_NAME)
     run_counts = report["run"]
     return (
         f"{report['items']} tweets x {len(report['systems'])} systems ({', '.join(report['systems'])}): "
@@ -159,7 +168,7 @@ def generate_summary(output: Path) -> str:
 
 
 def score_summary(output: Path) -> str:
-    report = read_json(output / "score_report.json")
+    report = read_json(output / SCORE_REPORT_FILE_NAME)
     run_counts = report["run"]
     return (
         f"{run_counts['tasks']} judgements by {report['judge']} ({report['model']}): {run_counts['judged']} judge "
@@ -169,9 +178,9 @@ def score_summary(output: Path) -> str:
 
 
 def stats_summary(output: Path) -> str:
-    from judge.model_card import verdict_line
+    from judge.publish.card import verdict_line
 
-    results = read_json(output / "stats.json")
+    results = read_json(output / STATS_FILE_NAME)
     pairwise = results.get("pairwise") or {}
     wins, ties, losses = (pairwise.get(key) for key in ("wins", "ties", "losses"))
     record = f"win/tie/loss {wins}/{ties}/{losses}, " if wins is not None else ""
@@ -189,12 +198,12 @@ def already_published(output: Path, repo: str, adapter: Path) -> dict | None:
 
     path = output / PUBLISHED_FILE_NAME
     weights = adapter / "adapter_model.safetensors"
-    if not path.is_file() or not weights.is_file() or not (output / "stats.json").is_file():
+    if not path.is_file() or not weights.is_file() or not (output / STATS_FILE_NAME).is_file():
         return None
     published = read_json(path)
     same = (
         repo in (published.get("repo"), published.get("repo_id"))
         and published.get("adapter_sha256") == sha256_of(weights)
-        and published.get("stats_sha256") == sha256_of(output / "stats.json")
+        and published.get("stats_sha256") == sha256_of(output / STATS_FILE_NAME)
     )
     return published if same else None

@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from judge.records import PUBLISHED_FILE_NAME
 from replytune import versions
 from replytune.errors import Refused
 from scripts.demo_report import (
@@ -353,7 +354,7 @@ class Demo:
             [self.python, "-m", "judge", "publish", "--adapter", self.adapter_dir, "--eval", self.eval_dir]
             + ["--repo", self.model_id, "--config", self.judge_config],
         )
-        published = json.loads((self.eval_dir / "published.json").read_text())
+        published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
         summary = (
             f"{published['repo_id']}@{published['revision']} (commit {published['commit'][:12]}, "
             f"{'private' if published['private'] else 'PUBLIC'}, {len(published['files'])} files)"
@@ -362,7 +363,7 @@ class Demo:
 
     # --- 6. reply -------------------------------------------------------------------------------------------------
     def stage_reply(self) -> StageResult:
-        published = json.loads((self.eval_dir / "published.json").read_text())
+        published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
         loaded = f"{published['repo_id']}@{published['revision']}"
         self.command(
             "reply",

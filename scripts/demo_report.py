@@ -9,6 +9,14 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from judge.records import (
+    GENERATION_REPORT_FILE_NAME,
+    REPLY_LENGTHS_PLOT_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    STATS_FILE_NAME,
+    STATS_PLOT_FILE_NAMES,
+)
+
 # --- numbers read back from each stage's artefacts ---------------------------------------------------------------
 
 
@@ -68,11 +76,11 @@ def training_numbers(adapter_dir: Path, curves_png: Path) -> dict:
 
 
 def evaluation_numbers(eval_dir: Path) -> dict:
-    from judge.model_card import verdict_line
+    from judge.publish.card import verdict_line
 
-    stats = json.loads((eval_dir / "stats.json").read_text())
-    score_report = json.loads((eval_dir / "score_report.json").read_text())
-    generation = json.loads((eval_dir / "generation_report.json").read_text())
+    stats = json.loads((eval_dir / STATS_FILE_NAME).read_text())
+    score_report = json.loads((eval_dir / SCORE_REPORT_FILE_NAME).read_text())
+    generation = json.loads((eval_dir / GENERATION_REPORT_FILE_NAME).read_text())
     return {
         "tweets": generation["items"],
         "systems": list(generation["systems"]),
@@ -232,9 +240,12 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
     lines += [f"- caveat: {caveat}" for caveat in numbers["caveats"]]
     lines.append("")
     for name, alt in (
-        ("score_distributions.png", "score distributions per system"),
-        ("win_tie_loss.png", "win / tie / loss of the adapter against the base, with confidence intervals"),
-        ("reply_lengths.png", "reply lengths per system"),
+        (STATS_PLOT_FILE_NAMES["score_distributions"], "score distributions per system"),
+        (
+            STATS_PLOT_FILE_NAMES["win_tie_loss"],
+            "win / tie / loss of the adapter against the base, with confidence intervals",
+        ),
+        (REPLY_LENGTHS_PLOT_FILE_NAME, "reply lengths per system"),
     ):
         lines += link(str(eval_dir / name), out, alt)
     return lines

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from judge.engagement import ReplyExample
 from judge.records import GenerationRecord, VerdictRecord, read_records, write_jsonl
+from judge.score.backends.engagement import ReplyExample
 from standins.example_replies import ADAPTER_REPLIES, BASE_REPLIES, TWEETS
 
 

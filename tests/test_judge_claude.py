@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from judge.backends import claude
 from judge.records import VerdictRecord, read_records
+from judge.score.backends import claude
 from standins.anthropic_api import FakeAnthropic
 from standins.judge_answers import always_first, prefers_longer
 from tests.judge_helpers import generation, read_verdicts, run_score, write_generations

@@ -9,15 +9,15 @@ import pytest
 
 from judge.__main__ import main
 from judge.config import EngagementJudgeConfig
-from judge.engagement import (
+from judge.records import VerdictRecord, read_records
+from judge.score.backends.engagement import (
     EngagementJudge,
     EngagementScorer,
     engagement_targets,
     fit_scorer,
     held_out_fit,
 )
-from judge.records import VerdictRecord, read_records
-from judge.tasks import pairwise_tasks, single_task
+from judge.score.tasks import pairwise_tasks, single_task
 from tests.judge_helpers import synthetic_examples, write_dataset, write_generations
 
 
@@ -62,7 +62,7 @@ def test_the_fit_finds_a_real_signal_and_reports_its_held_out_fit():
 
 
 def test_too_little_training_data_is_refused_with_the_reason():
-    from judge.backends import JudgeUnavailable
+    from judge.score.backends import JudgeUnavailable
 
     one_conversation = synthetic_examples(1, seed=3)
     with pytest.raises(JudgeUnavailable, match="at least 2 are needed"):

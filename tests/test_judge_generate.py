@@ -178,7 +178,7 @@ def test_generate_writes_one_line_per_tweet_and_system_and_batching_changes_noth
 def test_forgetting_perplexity_through_the_shared_base_equals_a_fresh_load(tiny_qwen3_dir, adapters):
     from peft import PeftModel
 
-    from judge.forgetting import DEFAULT_TEXT_FILE, compare_to_base, perplexity, read_documents
+    from judge.generate.forgetting import DEFAULT_TEXT_FILE, compare_to_base, perplexity, read_documents
     from recipes.model_utils import active_adapter, load_adapters, load_model_for_inference, read_adapter
 
     documents = read_documents(DEFAULT_TEXT_FILE)[:2]
@@ -275,7 +275,7 @@ def test_retrieval_answers_with_the_nearest_train_tweets_reply_never_a_test_repl
 
 
 def test_most_liked_train_reply_is_the_one_retrieved():
-    from judge.retrieval import train_tweets
+    from judge.generate.retrieval import train_tweets
 
     rows = [row("a tweet", "quiet reply", 1, likes=2), row("a tweet", "liked reply", 1, likes=50)]
     assert [(tweet_id, reply[col.REPLY_TEXT]) for tweet_id, _, reply in train_tweets(rows)] == [("t1", "liked reply")]
@@ -336,7 +336,7 @@ def test_decoding_config_mirrors_the_generation_settings_of_the_recipe():
 
 
 def test_sanity_metrics():
-    from judge.sanity_metrics import ScoredReply, distinct_n, repetition_rate, system_metrics
+    from judge.generate.sanity_metrics import ScoredReply, distinct_n, repetition_rate, system_metrics
 
     assert repetition_rate("👉👉👉👉👉") == 0.75 and repetition_rate("a b c d") == 0.0
     assert distinct_n(["a b a b"], 1) == 0.5 and distinct_n([""], 2) is None

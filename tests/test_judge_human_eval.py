@@ -18,9 +18,10 @@ import pytest
 
 from judge.__main__ import main
 from judge.config import ConfigError, HumanEvalConfig, load_judge_config
-from judge.human_eval_dataset import BETTER_REPLY, MAPPING_FILE_NAME, TIE, Mapping, blind_pair
-from judge.human_eval_results import resolve
-from judge.records import VerdictRecord, write_jsonl
+from judge.human_eval.dataset import BETTER_REPLY, Mapping, blind_pair
+from judge.human_eval.results import resolve
+from judge.records import HUMAN_EVAL_MAPPING_FILE_NAME as MAPPING_FILE_NAME
+from judge.records import TIE, VerdictRecord, write_jsonl
 from judge.records import read_records as read_jsonl_records
 from replytune.argilla_client import connect, create_user, find_dataset, plain_text_field, read_records
 from standins.example_replies import ADAPTER_REPLIES, TWEETS

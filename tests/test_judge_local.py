@@ -1,4 +1,4 @@
-"""Judge `local` (judge/backends/local_transformers.py) on the tiny Qwen3: next-token probabilities, the cached
+"""Judge `local` (judge/score/backends/local_transformers.py) on the tiny Qwen3: next-token probabilities, the cached
 rubric prefix, G-Eval scores, and the whole `judge score --judge local` command."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import yaml
 
 from judge.config import LocalJudgeConfig, PromptConfig
 from judge.records import PAIRWISE
-from judge.tasks import pairwise_tasks, single_task
+from judge.score.tasks import pairwise_tasks, single_task
 from standins.example_replies import ADAPTER_REPLIES, BASE_REPLIES, TWEETS
 from tests.judge_helpers import read_verdicts, run_score, write_generations
 
 
 @pytest.fixture(scope="module")
 def judge(tiny_qwen3_dir):
-    from judge.backends.local_transformers import TransformersJudge
+    from judge.score.backends.local_transformers import TransformersJudge
     from recipes.model_utils import load_model_for_inference
 
     loaded = load_model_for_inference(str(tiny_qwen3_dir), dtype="float32")

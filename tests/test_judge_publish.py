@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from judge import model_card
 from judge.__main__ import main
+from judge.publish import card as model_card
 from judge.records import GenerationRecord, write_jsonl
 from standins.hub import TOKEN, USER
 from tests.sft_helpers import reply_dataset_dict, tiny_overrides, write_versioned_dataset
@@ -89,7 +89,7 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from judge.backends import claude
+    from judge.score.backends import claude
     from recipes.generation import GenerationSettings, generate_replies
     from standins.anthropic_api import FakeAnthropic
     from standins.judge_answers import prefers_longer
@@ -356,7 +356,7 @@ def test_the_card_reads_a_generation_report_of_any_shape(local_adapter):
 def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_free(hub_endpoint, local_adapter):
     from huggingface_hub import HfApi
 
-    from judge import publish
+    from judge.publish import cli as publish
 
     adapter = publish.read_adapter_run(local_adapter[0])
     evaluation = publish.read_evaluation(local_adapter[1])

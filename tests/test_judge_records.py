@@ -13,7 +13,7 @@ from judge.records import (
     read_jsonl,
     read_records,
 )
-from judge.tasks import read_generations, tasks_from_generations
+from judge.score.tasks import read_generations, tasks_from_generations
 from tests.judge_helpers import generation, write_generations
 
 

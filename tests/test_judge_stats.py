@@ -15,8 +15,8 @@ from scipy import stats
 
 from judge.__main__ import main
 from judge.config import ConfigError, StatsConfig, StatsCriteriaConfig, load_judge_config
-from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
-from judge.significance import holm_adjust, paired_t_power, pairs_needed
+from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
+from judge.stats.significance import holm_adjust, paired_t_power, pairs_needed
 from tests.paths import REPO_ROOT
 
 # Fixed data: ties among the |differences| and five zero differences; 9 wins, 5 ties, 2 losses for the candidate.

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from judge.__main__ import main
-from judge.backends import claude
-from judge.records import VerdictRecord
-from judge.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
-from judge.validity import ConversationBootstrap, combine_orders, judge_validity, length_credit
+from judge.records import VerdictRecord, combine_orders
+from judge.score.backends import claude
+from judge.validate.metrics import ConversationBootstrap, judge_validity, length_credit
+from judge.validate.threads import LikePair, RealReply, like_pairs, replies_from_tweet_files
 from standins.anthropic_api import FakeAnthropic
 from standins.judge_answers import always_first, prefers_longer
 from tests.judge_helpers import write_dataset

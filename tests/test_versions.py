@@ -53,7 +53,7 @@ def test_a_hub_repo_at_main_is_read_alike_by_generate_and_validate(hub_endpoint,
     from huggingface_hub import HfApi
 
     from data_prep.versions import load_version
-    from judge.engagement import load_dataset_splits
+    from judge.score.backends.engagement import load_dataset_splits
     from tests.test_data_prep_publish import push
 
     monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", "stable-secret-key-for-the-test-repo")

@@ -9,13 +9,14 @@ import json
 import re
 import traceback
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from standins.hub.model import GITATTRIBUTES, USER, Blob, Commit, HubError, Repo, timestamp, wants_lfs
 
-if TYPE_CHECKING:
-    from standins.hub.server import HubStandIn
+# The HubStandIn serving the request (server.py), reached as self.server.hub. Not imported, not even for type
+# checkers: server.py imports this module, and an import back would close a circle (tests/test_layering.py).
+Hub = Any
 
 _API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
@@ -76,7 +77,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ----------------------------------------------------------------------------------------------------
     def _handle(self) -> None:
-        hub: HubStandIn = self.server.hub  # type: ignore[attr-defined]
+        hub: Hub = self.server.hub  # type: ignore[attr-defined]
         split = urlsplit(self.path)
         self.query = parse_qs(split.query)
         body = self._read_body()
@@ -143,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HubError(401, None, "Invalid credentials in Authorization header")
 
     # -- routing -----------------------------------------------------------------------------------------------------
-    def _route(self, hub: HubStandIn, seg: list[str], body: bytes) -> None:
+    def _route(self, hub: Hub, seg: list[str], body: bytes) -> None:
         method = self.command
         if seg[0] == "api":
             return self._route_api(hub, method, seg[1:], body)
@@ -163,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._resolve(hub, repo_type, f"{seg[0]}/{seg[1]}", seg[3], "/".join(seg[4:]))
         raise HubError(404, None, f"the Hub stand-in does not implement {method} {self.path}")
 
-    def _route_api(self, hub: HubStandIn, method: str, seg: list[str], body: bytes) -> None:
+    def _route_api(self, hub: Hub, method: str, seg: list[str], body: bytes) -> None:
         if seg == ["whoami-v2"]:
             self._require_token()
             token = {"displayName": "stand-in", "role": "write"}
@@ -206,10 +207,10 @@ class Handler(BaseHTTPRequestHandler):
         raise HubError(404, None, f"the Hub stand-in does not implement {method} {self.path}")
 
     # -- repos -------------------------------------------------------------------------------------------------------
-    def _repo_url(self, hub: HubStandIn, repo: Repo) -> str:
+    def _repo_url(self, hub: Hub, repo: Repo) -> str:
         return f"{hub.url}/{_URL_PREFIX[repo.repo_type]}{repo.repo_id}"
 
-    def _create_repo(self, hub: HubStandIn, body: bytes) -> None:
+    def _create_repo(self, hub: Hub, body: bytes) -> None:
         payload = self._json_body(body)
         repo_type = payload.get("type") or "model"
         if repo_type not in _URL_PREFIX:
@@ -225,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
         repo.branches["main"] = initial.oid
         self._json({"url": self._repo_url(hub, repo), "name": repo_id, "id": repo_id})
 
-    def _delete_repo(self, hub: HubStandIn, body: bytes) -> None:
+    def _delete_repo(self, hub: Hub, body: bytes) -> None:
         payload = self._json_body(body)
         key = (payload.get("type") or "model", f"{payload.get('organization') or USER}/{payload['name']}")
         hub._get(*key)  # RepoNotFound if missing: delete_repo(missing_ok=True) relies on it
@@ -314,7 +315,7 @@ class Handler(BaseHTTPRequestHandler):
 
         self._json({"branches": refs(repo.branches, "heads"), "tags": refs(repo.tags, "tags"), "converts": []})
 
-    def _resolve(self, hub: HubStandIn, repo_type: str, repo_id: str, revision: str, path: str) -> None:
+    def _resolve(self, hub: Hub, repo_type: str, repo_id: str, revision: str, path: str) -> None:
         repo = hub._get(repo_type, repo_id, self.authorized)
         commit = repo.resolve(revision)
         headers = {"X-Repo-Commit": commit.oid}  # hf_hub_download refuses a response without it
@@ -349,7 +350,7 @@ class Handler(BaseHTTPRequestHandler):
             out.append({"path": item["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         self._json({"files": out, "commitOid": commit.oid})
 
-    def _commit(self, hub: HubStandIn, repo: Repo, branch: str, body: bytes) -> None:
+    def _commit(self, hub: Hub, repo: Repo, branch: str, body: bytes) -> None:
         if _truthy(self.query, "create_pr"):
             raise HubError(501, None, "the Hub stand-in does not implement pull requests (create_pr=True)")
         if branch not in repo.branches:
@@ -419,7 +420,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json({})
 
     # -- Git LFS (basic transfer) ------------------------------------------------------------------------------------
-    def _lfs_batch(self, hub: HubStandIn, repo_type: str, repo_id: str, body: bytes) -> None:
+    def _lfs_batch(self, hub: Hub, repo_type: str, repo_id: str, body: bytes) -> None:
         self._require_token()
         repo = hub._get(repo_type, repo_id, self.authorized)
         payload = self._json_body(body)

@@ -6,8 +6,8 @@
 
 Input: real threads with like counts, either tweet exports (Apify or X API JSON/JSONL, the files `data_prep
 build` reads, through the same readers and pairing), or the held-out split of a data_prep dataset. Every pair of
-direct replies to one tweet with different like counts is a test: each judge sees both orders (judge.score's
-runner: cache, cost cap and resume included), and its combined verdict is compared with the likes.
+direct replies to one tweet with different like counts is a test: each judge sees both orders (the runner of
+judge score: cache, cost cap and resume included), and its combined verdict is compared with the likes.
 
 The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
 split and tested on --split; with --threads it is cross-fitted: the conversations are split into folds
@@ -33,6 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from judge.records import (
+    VALIDATE_CONFIG_FILE_NAME,
+    VALIDATION_VERDICTS_FOLDER_NAME,
+    VALIDITY_FILE_NAME,
+    VALIDITY_PLOT_FILE_NAME,
+    VALIDITY_SUMMARY_FILE_NAME,
+    VerdictRecord,
+    read_records,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 
 logger = logging.getLogger(__name__)
@@ -79,15 +88,15 @@ def run(args: argparse.Namespace) -> int:
         print("error: no pair of replies to one tweet with different like counts in the input", file=sys.stderr)
         return EXIT_REFUSED
     output = Path(args.output)
-    (output / "validation").mkdir(parents=True, exist_ok=True)
-    from judge.score import write_resolved_config
+    (output / VALIDATION_VERDICTS_FOLDER_NAME).mkdir(parents=True, exist_ok=True)
+    from judge.score.cli import write_resolved_config
 
-    write_resolved_config(config, output / "validate_config.yaml")
+    write_resolved_config(config, output / VALIDATE_CONFIG_FILE_NAME)
     return validate(args, config, data, pairs, output)
 
 
 def _judge_names() -> tuple[str, ...]:
-    from judge.backends import JUDGE_NAMES
+    from judge.score.backends import JUDGE_NAMES
 
     return JUDGE_NAMES
 
@@ -102,12 +111,12 @@ class ValidationData:
 
 
 def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> ValidationData:
-    from judge.threads import like_pairs, replies_from_rows, replies_from_tweet_files
+    from judge.validate.threads import like_pairs, replies_from_rows, replies_from_tweet_files
 
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
         return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
-    from judge.engagement import load_dataset_splits
+    from judge.score.backends.engagement import load_dataset_splits
 
     splits, described = load_dataset_splits(args.dataset, needed_splits=[args.split])
     replies = replies_from_rows(splits[args.split])
@@ -123,7 +132,7 @@ def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
 
 
 def validity_tasks(pairs: list) -> list:
-    from judge.tasks import pairwise_tasks
+    from judge.score.tasks import pairwise_tasks
 
     tasks = []
     for pair in pairs:
@@ -135,7 +144,13 @@ def validity_tasks(pairs: list) -> list:
 
 
 def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, output: Path) -> int:
-    from judge.validity import ConversationBootstrap, accuracy_summary, coin_credits, judge_validity, length_credit
+    from judge.validate.metrics import (
+        ConversationBootstrap,
+        accuracy_summary,
+        coin_credits,
+        judge_validity,
+        length_credit,
+    )
 
     settings = config.validate
     bootstrap = ConversationBootstrap(
@@ -163,7 +178,7 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     }
     exit_code = EXIT_OK
     for name in args.judge:
-        verdicts_path = output / "validation" / f"verdicts-{name}.jsonl"
+        verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
         try:
             records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path)
         except RefusedError as error:
@@ -188,10 +203,9 @@ class RefusedError(Refused, RuntimeError):
 
 def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
     """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
-    from judge.backends import JudgeUnavailable, make_judge
-    from judge.cache import ResponseCache
-    from judge.records import VerdictRecord, read_records
-    from judge.runner import CostRefused, VerdictsMismatch, run_tasks
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, VerdictsMismatch, run_tasks
 
     tasks = validity_tasks(pairs)
     judge_report: dict = {}
@@ -234,8 +248,15 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
 
 def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, tasks, verdicts_path: Path, args):
     """Judge every pair with an engagement scorer that never saw its conversation; report the held-out fit."""
-    from judge.engagement import Embedder, EngagementJudge, ReplyExample, features_of, fit_scorer, ranking_fit
-    from judge.runner import run_tasks
+    from judge.score.backends.engagement import (
+        Embedder,
+        EngagementJudge,
+        ReplyExample,
+        features_of,
+        fit_scorer,
+        ranking_fit,
+    )
+    from judge.score.runner import run_tasks
 
     settings = config.engagement
     progress = not args.no_progress
@@ -282,9 +303,9 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
 
 
 def write_outputs(report: dict, output: Path) -> None:
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
-    (output / "validity.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output / VALIDITY_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = [
         "# Judge validity against real likes",
         "",
@@ -310,8 +331,8 @@ def write_outputs(report: dict, output: Path) -> None:
         )
     lines.append("")
     lines += [verdict_statement(name, result) for name, result in report["judges"].items()]
-    (output / "validity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    plot_validity(report, output / "validity.png")
+    (output / VALIDITY_SUMMARY_FILE_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot_validity(report, output / VALIDITY_PLOT_FILE_NAME)
 
 
 def _number(value) -> str:
@@ -348,7 +369,7 @@ def plot_validity(report: dict, path: Path) -> None:
 
 
 def print_report(report: dict, output: Path) -> None:
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
     baseline = report["baselines"]["longer_reply"]
     print(f"{report['pairs']} pairs in {report['conversations']} conversations ({report['source']})")
@@ -371,4 +392,4 @@ def print_report(report: dict, output: Path) -> None:
                 f"    held-out fit: Spearman rho {_number(fit['spearman_rho'])}, pairwise accuracy "
                 f"{_number(fit['pairwise_accuracy'])} on {fit['replies']} replies ({result['scheme']})"
             )
-    print(f"wrote {output / 'validity.json'}, validity.md, validity.png")
+    print(f"wrote {output / VALIDITY_FILE_NAME}, {VALIDITY_SUMMARY_FILE_NAME}, {VALIDITY_PLOT_FILE_NAME}")

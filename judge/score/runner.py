@@ -33,19 +33,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from judge.backends.base import ApiJudge, ApiResponse, Judge, LocalJudge
-from judge.cache import ResponseCache, cache_key
-from judge.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage_cost, worst_case_cost
-from judge.prompts import ParsedVerdict, weighted_score
-from judge.records import PAIRWISE, JsonlAppender, VerdictRecord, read_records
-from judge.tasks import JudgeTask
+from judge.records import BATCHES_FILE_NAME, PAIRWISE, JsonlAppender, VerdictRecord, read_records
+from judge.score.backends.base import ApiJudge, ApiResponse, Judge, LocalJudge
+from judge.score.cache import ResponseCache, cache_key
+from judge.score.cost import CostEstimate, CostGuard, TokenUsage, estimate_cost, usage_cost, worst_case_cost
+from judge.score.prompts import ParsedVerdict, weighted_score
+from judge.score.tasks import JudgeTask
 from replytune.errors import Refused
 from replytune.files import write_json_atomically
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-BATCHES_FILE_NAME = "batches.json"
 LOCAL_CHUNK = 512
 
 

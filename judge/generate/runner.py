@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from judge.records import GenerationRecord, JsonlAppender, read_records
+from judge.records import FORGETTING_FILE_NAME, GENERATIONS_FILE_NAME, GenerationRecord, JsonlAppender, read_records
 from replytune import schema as col
 from replytune.errors import Refused
 from replytune.files import sha256_of, write_json_atomically
@@ -49,7 +49,7 @@ def line_identity(system, prepared) -> dict:
         else:
             identity["system_spec"] = f"base:{plan.base.label}"
     elif system.kind == "retrieval":
-        from judge.retrieval import embedding_model_name
+        from judge.generate.retrieval import embedding_model_name
 
         identity["system_spec"] = "retrieval"
         identity["generation_settings"] = {
@@ -115,8 +115,6 @@ class GenerationRun:
         self.timings["model_replies"] = defaultdict(int)
 
     def __enter__(self) -> GenerationRun:
-        from judge.records import GENERATIONS_FILE_NAME
-
         self.appender = JsonlAppender(self.prepared.output / GENERATIONS_FILE_NAME)
         return self
 
@@ -180,7 +178,7 @@ class GenerationRun:
 
     def retrieval(self) -> dict[str, dict]:
         if self.retrieved is None:
-            from judge.retrieval import retrieve_replies
+            from judge.generate.retrieval import retrieve_replies
 
             config = self.prepared.config
             train_rows = self.prepared.dataset.rows[config.train_split]
@@ -237,7 +235,7 @@ class GenerationRun:
 
     def forgetting_check(self) -> dict | None:
         """Perplexity on the general text, for the base and each adapter (reusing earlier runs' figures)."""
-        from judge.forgetting import compare_to_base, perplexity, read_documents, text_file
+        from judge.generate.forgetting import compare_to_base, perplexity, read_documents, text_file
         from recipes.model_utils import active_adapter
 
         config, plan = self.prepared.config.forgetting, self.prepared.plan
@@ -251,7 +249,7 @@ class GenerationRun:
         measured = {base_name: None, **{name: name for name in plan.adapters}}  # name -> adapter (None: the base)
         key = {"text_sha256": sha256_of(path), "window_tokens": config.window_tokens, "base_model": plan.base.label}
         revisions = {name: plan.adapters[name].revision_label if name in plan.adapters else None for name in measured}
-        cache_path = self.prepared.output / "forgetting.json"
+        cache_path = self.prepared.output / FORGETTING_FILE_NAME
         cached = _read_json(cache_path)
         results = {}
         if cached.get("key") == key:

@@ -10,8 +10,8 @@
   inconsistency is 0 by construction for humans: their position control is the per-tweet random order, and the
   share of decisive votes that picked reply A (0.5 without position bias) is reported instead.
 - Agreement: between annotators on the winner (replytune.agreement: Cohen's kappa for two, Krippendorff's alpha for
-  more), and between the humans' winner and a judge's (its two orders combined by judge.verdict_lines, the same rule
-  as judge stats), Cohen's kappa over the tweets that have both.
+  more), and between the humans' winner and a judge's (its two orders combined by records.combined_winner, the rule
+  of judge stats), Cohen's kappa over the tweets that have both.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from judge.human_eval_dataset import BETTER_REPLY, NOTES, TIE, BlindPair
-from judge.records import PAIRWISE, VerdictRecord
-from judge.verdict_lines import LOSS, WIN, Comparison, combine_orders
+from judge.human_eval.dataset import BETTER_REPLY, NOTES, BlindPair
+from judge.records import PAIRWISE, TIE, VerdictRecord, combined_winner
+from judge.stats.verdicts import Comparison
 from replytune.agreement import decision_agreement
 
 HUMAN_JUDGE = "human"
@@ -134,8 +134,7 @@ def judge_agreement(verdicts: list[HumanVerdict], comparison: Comparison) -> dic
         if len(orders) < 2:
             incomplete += 1
             continue
-        outcome, _ = combine_orders(orders, candidate)
-        judged[item_id] = {WIN: candidate, LOSS: baseline}.get(outcome, TIE)
+        judged[item_id], _ = combined_winner(list(orders.values()))
     decided = {verdict.item_id: verdict.winner for verdict in verdicts if verdict.winner is not None}
     both = sorted(set(judged) & set(decided))
     agreement = decision_agreement({item: {"judge": judged[item], "human": decided[item]} for item in both})

@@ -13,7 +13,7 @@ next-token probabilities after a fixed prompt whose last words ask for the answe
   of its tokens' probabilities, and a shorter score that is a prefix of it ("1") gets only the probability of
   stopping there.
 
-The prompts are judge/prompts.py's: the rubric and worked examples of `score.prompt`, and the task data as JSON
+The prompts are judge/score/prompts.py's: the rubric and worked examples of `score.prompt`, and the task data as JSON
 between `<untrusted_data>` tags that no text can close. A verdict is a parse error only when the model puts almost
 no probability on the answer tokens (less than `min_answer_probability`): the reason says how much it put there.
 
@@ -27,11 +27,11 @@ import copy
 import logging
 from dataclasses import dataclass, field
 
-from judge.backends.base import JudgeUnavailable, LocalJudge
 from judge.config import LocalJudgeConfig, PromptConfig
-from judge.prompts import ParsedVerdict, cut, encode_untrusted, task_data
 from judge.records import PAIRWISE
-from judge.tasks import JudgeTask
+from judge.score.backends.base import JudgeUnavailable, LocalJudge
+from judge.score.prompts import ParsedVerdict, cut, encode_untrusted, task_data
+from judge.score.tasks import JudgeTask
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ The story of a run:
    string (tweets are data: data_prep's rule) or is malformed is left out for every system, counted and named;
 3. batches of tweets (longest prompts first, so little goes to padding); for each batch, each system writes the
    replies it has not written yet, one fsynced line each, so a killed run resumes with the same command (how, and
-   why it ends with the same file: generation_run.py; for users: docs/evaluation.md, judge generate);
+   why it ends with the same file: runner.py; for users: docs/evaluation.md, judge generate);
 4. the forgetting check (perplexity on general text, base vs each adapter) and the sanity metrics;
 5. DIR/generation_report.json, DIR/generation_summary.md, DIR/reply_lengths.png, DIR/generate_config.yaml.
 
@@ -38,17 +38,16 @@ from pathlib import Path
 import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, GenerateConfig, load_judge_config
-from judge.records import GENERATIONS_FILE_NAME
+from judge.records import (
+    GENERATE_CONFIG_FILE_NAME,
+    GENERATION_REPORT_FILE_NAME,
+    GENERATION_SUMMARY_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
-
-REPORT_FILE_NAME = "generation_report.json"
-SUMMARY_FILE_NAME = "generation_summary.md"
-LENGTHS_PLOT_FILE_NAME = "reply_lengths.png"
-CONFIG_FILE_NAME = "generate_config.yaml"
-FORGETTING_FILE_NAME = "forgetting.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,9 +97,9 @@ class Prepared:
     """Everything checked before any model loads."""
 
     config: GenerateConfig
-    plan: object  # judge.systems.SystemPlan
+    plan: object  # judge.generate.systems.SystemPlan
     dataset: object  # data_prep.versions.DatasetVersion
-    tweets: list  # judge.held_out.HeldOutTweet, in generation order
+    tweets: list  # judge.generate.held_out.HeldOutTweet, in generation order
     skipped: dict  # reason -> [item ids]
     output: Path
     tokenizer: object = None  # the base model's, when a model system runs
@@ -138,9 +137,9 @@ def refuse(message: str) -> int:
 def prepare(args: argparse.Namespace) -> Prepared:
     """Step 1: config, systems, dataset and split, adapters and their base, the output's earlier lines."""
     from data_prep.versions import load_version
-    from judge.generation_run import existing_lines
-    from judge.held_out import held_out_tweets
-    from judge.systems import parse_systems, plan_systems
+    from judge.generate.held_out import held_out_tweets
+    from judge.generate.runner import existing_lines
+    from judge.generate.systems import parse_systems, plan_systems
     from recipes.model_utils import load_tokenizer
     from replytune.errors import InputError
     from replytune.secrets import get_secret
@@ -171,11 +170,11 @@ def prepare(args: argparse.Namespace) -> Prepared:
 
 def generate(prepared: Prepared, progress: bool = True) -> dict:
     """Steps 2-5: generate what is missing, then check forgetting and compute the report."""
-    from judge.generation_report import build_report, write_outputs
-    from judge.generation_run import GenerationRun
+    from judge.generate.report import build_report, write_outputs
+    from judge.generate.runner import GenerationRun
 
     prepared.output.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(prepared.config, prepared.output / CONFIG_FILE_NAME)
+    write_resolved_config(prepared.config, prepared.output / GENERATE_CONFIG_FILE_NAME)
     started = time.monotonic()
     with GenerationRun(prepared, progress) as generation:
         generation.write_missing_replies()
@@ -211,4 +210,5 @@ def print_summary(report: dict, output: Path) -> None:
         change = entry.get("change_vs_base_pct")
         suffix = "" if change is None else f" ({change:+.1f}% vs base{', FLAGGED' if entry.get('flagged') else ''})"
         print(f"  forgetting: {name} perplexity {entry['perplexity']}{suffix}")
-    print(f"wrote {output / GENERATIONS_FILE_NAME}, {output / REPORT_FILE_NAME}, {output / SUMMARY_FILE_NAME}")
+    written = (GENERATIONS_FILE_NAME, GENERATION_REPORT_FILE_NAME, GENERATION_SUMMARY_FILE_NAME)
+    print(f"wrote {', '.join(str(output / name) for name in written)}")

@@ -1,8 +1,8 @@
 """The forgetting check: perplexity on general text, of the base model and of each adapter on that same base.
 
 An adapter trained on tweet replies should leave the base model's command of ordinary prose about where it was. Each
-document of a small public-domain text (judge/forgetting/general_text.txt, sources in the README beside it) is
-tokenized as plain text (no chat template) and scored in windows of at most `window_tokens` tokens; perplexity is
+document of a small public-domain text (forgetting/general_text.txt beside this module, sources in the README there)
+is tokenized as plain text (no chat template) and scored in windows of at most `window_tokens` tokens; perplexity is
 exp(total negative log-likelihood / predicted tokens). An adapter whose perplexity is more than `max_increase_pct`
 above the base's is flagged. The numbers are a sanity check next to the others, not a verdict.
 """

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judge.config import PublishConfig
+from judge.records import STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
 from replytune.secrets import redact
 
 if TYPE_CHECKING:
-    from judge.publish import AdapterRun, Evaluation
+    from judge.publish.inputs import AdapterRun, Evaluation
 
 EVAL_FOLDER = "eval"  # where the evaluation's files go in the repo
 TRAINING_CURVES = "training_curves.png"
@@ -85,7 +86,7 @@ def verdict_line(stats: dict) -> str:
 
 
 def _num(value, comparison: str | None = None, threshold: float | None = None) -> str:
-    from judge.criteria import format_number
+    from judge.stats.criteria import format_number
 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "n/a" if value is None else str(value)
@@ -157,7 +158,7 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
 def _other_plots(stats: dict, files: dict) -> list[str]:
     """The evaluation's PNGs that neither stats.json nor validity.json accounts for (judge generate's)."""
     claimed = {f"{EVAL_FOLDER}/{name}" for name in (stats.get("plots") or {}).values() if isinstance(name, str)}
-    claimed.add(f"{EVAL_FOLDER}/validity.png")
+    claimed.add(f"{EVAL_FOLDER}/{VALIDITY_PLOT_FILE_NAME}")
     return sorted(
         name
         for name in files
@@ -262,7 +263,7 @@ def significance_section(stats: dict) -> str:
 
 def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None) -> str:
     """Who judged (score_report.json) and how far that judge can be trusted (validity.json)."""
-    from judge.validity import verdict_statement
+    from judge.validate.metrics import verdict_statement
 
     report, validity, judge = evaluation.score_report, evaluation.validity, stats.get("judge")
     lines = []
@@ -308,8 +309,8 @@ def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None)
             lines.append(f"- {verdict_statement(name, result)}")
         except (KeyError, TypeError, ValueError):
             continue
-    image = "validity.png" if validity_dir is None else f"{validity_dir}/validity.png"
-    if evaluation.validity_folder is not None and (evaluation.validity_folder / "validity.png").is_file():
+    image = VALIDITY_PLOT_FILE_NAME if validity_dir is None else f"{validity_dir}/{VALIDITY_PLOT_FILE_NAME}"
+    if evaluation.validity_folder is not None and (evaluation.validity_folder / VALIDITY_PLOT_FILE_NAME).is_file():
         lines += ["", f"![validity]({EVAL_FOLDER}/{image})"]
     return "\n".join(lines)
 
@@ -541,7 +542,7 @@ def eval_results(
             metric_name=metric_name,
             metric_value=value,
             source_name="replytune judge stats (eval/stats.json)",
-            source_url=f"https://huggingface.co/{repo_id}/blob/{tag}/{EVAL_FOLDER}/stats.json",
+            source_url=f"https://huggingface.co/{repo_id}/blob/{tag}/{EVAL_FOLDER}/{STATS_FILE_NAME}",
         )
         for metric_type, metric_name, value in metrics
         if isinstance(value, (int, float)) and not isinstance(value, bool)

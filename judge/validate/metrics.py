@@ -2,8 +2,8 @@
 
 Definitions (all on pairs of real replies to one tweet with different like counts):
 
-- A pair's verdict combines its two presentations: both orders name the same winner -> that winner; they disagree
-  -> a tie; an order missing or unparseable -> a tie as well (counted as incomplete).
+- A pair's verdict combines its two presentations (records.combine_orders): both orders name the same winner -> that
+  winner; they disagree -> a tie; an order missing or unparseable -> a tie as well (counted as incomplete).
 - Accuracy: the share of pairs where the combined verdict names the reply people liked more; a tie earns half
   (what a coin would earn on average), so a judge cannot look better by abstaining.
 - The 95% interval is a percentile bootstrap that resamples CONVERSATIONS with replacement (pairs of one
@@ -22,43 +22,12 @@ Definitions (all on pairs of real replies to one tweet with different like count
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from judge.records import PAIRWISE, TIE, VerdictRecord
-from judge.threads import LikePair
-
-
-@dataclass
-class CombinedVerdict:
-    winner: str  # a system name or "tie"
-    consistent: bool | None  # None: fewer than two parsed orders
-    parsed_orders: int
-    first_position_picks: int  # decisive order verdicts that picked the reply shown first
-    decisive_orders: int
-
-
-def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[str, ...]], CombinedVerdict]:
-    """(item_id, systems) -> the combined verdict of its pairwise lines (the last line of each order counts)."""
-    by_pair: dict[tuple[str, tuple[str, ...]], dict[int, VerdictRecord]] = defaultdict(dict)
-    for record in records:
-        if record.kind == PAIRWISE:
-            by_pair[(record.item_id, record.compared)][record.order] = record
-    combined = {}
-    for key, orders in by_pair.items():
-        winners = [record.winner for record in orders.values() if record.winner is not None]
-        decisive = [record for record in orders.values() if record.winner not in (None, TIE)]
-        first = sum(record.winner == record.systems[0] for record in decisive)
-        if len(winners) == 2:
-            consistent = winners[0] == winners[1]
-            winner = winners[0] if consistent else TIE
-        else:
-            consistent, winner = None, TIE
-        combined[key] = CombinedVerdict(winner, consistent, len(winners), first, len(decisive))
-    return combined
+from judge.records import TIE, VerdictRecord, combine_orders
+from judge.validate.threads import LikePair
 
 
 def credit(winner: str, liked_more: str) -> float:

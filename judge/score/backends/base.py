@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import PriceTable, PromptConfig
-from judge.cost import RequestSize, TokenUsage, estimate_tokens
-from judge.prompts import ParsedVerdict, cut, system_prefix, user_message
 from judge.records import PAIRWISE
-from judge.tasks import JudgeTask
+from judge.score.cost import RequestSize, TokenUsage, estimate_tokens
+from judge.score.prompts import ParsedVerdict, cut, system_prefix, user_message
+from judge.score.tasks import JudgeTask
 from replytune.errors import Refused
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from judge.backends.base import ApiJudge, ApiResponse, client_errors
 from judge.config import OpenAICompatibleJudgeConfig, PromptConfig
-from judge.cost import TokenUsage
-from judge.prompts import ParsedVerdict, output_schema, parse_answer
-from judge.tasks import JudgeTask
+from judge.score.backends.base import ApiJudge, ApiResponse, client_errors
+from judge.score.cost import TokenUsage
+from judge.score.prompts import ParsedVerdict, output_schema, parse_answer
+from judge.score.tasks import JudgeTask
 from replytune.secrets import get_secret
 
 # Tests may put an httpx2.Client here; None: the openai client's own (it sends through httpx2).

@@ -14,6 +14,7 @@ judges are never pooled.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -22,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judge.records import PAIRWISE, SINGLE, TIE, parse_jsonl
 from replytune.errors import InputError
 
-TIE = "tie"
-WIN, LOSS = "win", "loss"  # from the candidate's side
-SINGLE_ANSWER, PAIRWISE = "single_answer", "pairwise"
+UNKNOWN = "unknown"  # the kind of a parse error line that names neither a system nor an order
 # Any judge's scale fits far inside this; beyond it, squares of scores overflow and SDs, d and U silently break.
 MAX_SCORE_MAGNITUDE = 1e100
 
@@ -54,7 +54,7 @@ class PairwiseLine:
 class ParseErrorLine:
     line: int
     item_id: str
-    kind: str  # SINGLE_ANSWER, PAIRWISE or "unknown"
+    kind: str  # SINGLE, PAIRWISE or UNKNOWN
     system: str | None
     order: int | None
     systems: tuple[str, str] | None
@@ -80,21 +80,18 @@ def read_verdicts(path: str | Path) -> VerdictFile:
     except OSError as error:
         raise InputError(f"{path}: cannot read the verdicts file ({error.strerror or error})") from error
     try:
-        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is not part of line 1
+        data.decode("utf-8-sig")  # a file that is not UTF-8 text is refused whole, not read line by line
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise InputError(f"{path}:{line}: not UTF-8 text") from error
-    verdicts = VerdictFile(path=path, sha256=hashlib.sha256(data).hexdigest(), lines=0)
-    # Split on "\n" only: str.splitlines() also breaks inside a JSON string holding a raw U+2028 or U+0085.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        verdicts.lines += 1
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            verdicts.rejected.append((number, "not JSON"))
-            continue
+    # The lines as records.py reads every JSONL file, less a byte-order mark (Windows editors), which is not part of
+    # line 1. Any line that is not JSON (a torn last line included) is rejected as "not JSON".
+    contents = parse_jsonl(data.removeprefix(codecs.BOM_UTF8))
+    verdicts = VerdictFile(
+        path=path, sha256=hashlib.sha256(data).hexdigest(), lines=len(contents.rows) + len(contents.problems)
+    )
+    verdicts.rejected = [(problem.line, "not JSON") for problem in contents.problems]
+    for number, record in contents.rows:
         try:
             parsed = _parse_record(record, number)
         except ValueError as error:
@@ -106,6 +103,7 @@ def read_verdicts(path: str | Path) -> VerdictFile:
             verdicts.pairwise.append(parsed)
         else:
             verdicts.parse_errors.append(parsed)
+    verdicts.rejected.sort()  # by line number, as the lines were read
     return verdicts
 
 
@@ -140,7 +138,7 @@ def _parse_record(record: Any, line: int) -> ScoreLine | PairwiseLine | ParseErr
         return PairwiseLine(line, item_id, order, winner, systems, judge)
     system = _system_name(record, "system")
     if unparsed:
-        return ParseErrorLine(line, item_id, SINGLE_ANSWER if system else "unknown", system, None, None, judge)
+        return ParseErrorLine(line, item_id, SINGLE if system else UNKNOWN, system, None, None, judge)
     if not has_score:
         raise ValueError("neither a score, a winner nor a parse_error")
     score = record["score"]
@@ -189,7 +187,7 @@ class Comparison:
     judge: str | None
     scores: dict[str, dict[str, float]]  # system -> item_id -> score
     pairwise_orders: dict[str, dict[int, str]]  # item_id -> order -> winner
-    parse_errors: Counter  # SINGLE_ANSWER / PAIRWISE / "unknown" -> lines
+    parse_errors: Counter  # SINGLE / PAIRWISE / UNKNOWN -> lines
     unparsed_scores: dict[str, set[str]]  # item_id -> systems whose score could not be parsed
     unparsed_orders: dict[str, set[int | None]]  # item_id -> pairwise orders not parsed (None: order not given)
     rejected: list[tuple[int, str]]
@@ -289,11 +287,11 @@ def select_comparison(
             comparison.pairwise_orders[line.item_id][line.order] = line.winner
         else:
             other_pair = line.systems and set(line.systems) != pair
-            if (line.kind == SINGLE_ANSWER and line.system not in pair) or other_pair:
+            if (line.kind == SINGLE and line.system not in pair) or other_pair:
                 comparison.skipped["another system"] += 1
                 continue
             comparison.parse_errors[line.kind] += 1
-            if line.kind == SINGLE_ANSWER:
+            if line.kind == SINGLE:
                 comparison.unparsed_scores[line.item_id].add(line.system)
             elif line.kind == PAIRWISE:
                 comparison.unparsed_orders[line.item_id].add(line.order)
@@ -340,19 +338,6 @@ def _choose_systems(
             )
         candidate = others[0]
     return baseline, candidate
-
-
-def combine_orders(orders: dict[int, str], candidate: str) -> tuple[str, bool]:
-    """One item's outcome for the candidate from its two presentations: (WIN | LOSS | TIE, consistent).
-
-    Orders that agree give that outcome; orders that disagree (a tie against a win included) give a tie.
-    """
-    first, second = orders[1], orders[2]
-    if first != second:
-        return TIE, False
-    if first == TIE:
-        return TIE, True
-    return (WIN if first == candidate else LOSS), True
 
 
 def _describe_counts(counts: dict) -> str:

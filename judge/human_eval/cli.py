@@ -6,8 +6,8 @@
 
 push: every tweet that both systems answered in generations.jsonl becomes one Argilla record showing the tweet and
 the two replies as A and B, in an order drawn per tweet from the seed; annotators answer A / B / tie (and optional
-notes). Which system is A is written to DIR/human_eval_mapping.json and never sent to Argilla (see
-human_eval_dataset.py for why). Record ids follow from the texts, so pushing again updates records, never duplicates
+notes). Which system is A is written to DIR/human_eval_mapping.json and never sent to Argilla (see dataset.py
+for why). Record ids follow from the texts, so pushing again updates records, never duplicates
 them; a push that would change the replies of a tweet already pushed is refused (its answers would then describe
 other texts).
 
@@ -17,8 +17,8 @@ stats --verdicts DIR/human_verdicts.jsonl` reads as they are), DIR/human_eval_su
 DIR/human_eval_summary.md: winners, per-annotator counts, the share of votes for reply A (position bias),
 agreement between annotators, and with --verdicts, Cohen's kappa between the humans and a judge of `judge score`.
 
-What annotators see is defined in human_eval_dataset.py, how answers become verdicts in human_eval_results.py, and
-every call to Argilla goes through replytune/argilla_client.py.
+What annotators see is defined in dataset.py, how answers become verdicts in results.py, and every call to Argilla
+goes through replytune/argilla_client.py.
 Exit status: 0 done; 2 refused (bad config, input, server or key, named); 1 failed while working.
 """
 
@@ -35,16 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, HumanEvalConfig, load_judge_config
-from judge.human_eval_dataset import (
-    MAPPING_FILE_NAME,
-    TIE,
+from judge.human_eval.dataset import (
     BlindPair,
     Mapping,
     blind_pair,
     blind_record,
     human_eval_settings,
 )
-from judge.records import write_lines_atomically
+from judge.records import (
+    HUMAN_EVAL_MAPPING_FILE_NAME,
+    HUMAN_EVAL_SUMMARY_FILE_NAME,
+    HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME,
+    HUMAN_VERDICTS_FILE_NAME,
+    TIE,
+    write_lines_atomically,
+)
 from replytune.agreement import describe_agreement
 from replytune.argilla_client import (
     connect,
@@ -59,8 +64,6 @@ from replytune.secrets import redact
 
 logger = logging.getLogger(__name__)
 
-VERDICTS_FILE_NAME = "human_verdicts.jsonl"
-SUMMARY_JSON, SUMMARY_MARKDOWN = "human_eval_summary.json", "human_eval_summary.md"
 SUMMARY_FORMAT = 1
 
 
@@ -87,7 +90,7 @@ class PushSummary:
 
 def blind_pairs(generations_path: Path, baseline: str, candidate: str, seed: int):
     """(pairs with their texts, skipped reasons) for every tweet of the file that both systems answered."""
-    from judge.tasks import read_generations
+    from judge.score.tasks import read_generations
 
     if not generations_path.is_file():
         raise InputError(f"--generations {generations_path}: no such file")
@@ -167,7 +170,7 @@ def push(
         raise InputError(
             f"{generations_path}: no tweet has replies from both {config.baseline} and {config.candidate}"
         )
-    mapping_path = output_dir / MAPPING_FILE_NAME
+    mapping_path = output_dir / HUMAN_EVAL_MAPPING_FILE_NAME
     earlier = check_earlier_push(mapping_path, config, [pair for pair, _, _ in pairs])
 
     client = client or connect()
@@ -229,7 +232,7 @@ def pull(
     client: Any = None,
 ) -> dict:
     """Resolve the answers into human verdicts, compare them with a judge's, write the files; returns the summary."""
-    from judge.human_eval_results import (
+    from judge.human_eval.results import (
         annotator_agreement,
         annotator_counts,
         judge_agreement,
@@ -237,10 +240,10 @@ def pull(
         resolve,
         verdict_lines,
     )
-    from judge.verdict_lines import read_verdicts, select_comparison
+    from judge.stats.verdicts import read_verdicts, select_comparison
 
     output_dir = Path(output_dir)
-    mapping = Mapping.read(output_dir / MAPPING_FILE_NAME)
+    mapping = Mapping.read(output_dir / HUMAN_EVAL_MAPPING_FILE_NAME)
     baseline, candidate = mapping.baseline, mapping.candidate
     comparison = None
     if verdicts_path is not None:  # read before any request: a bad file stops the run at once
@@ -274,7 +277,7 @@ def pull(
         for verdict in decided
         for line in verdict_lines(verdict, pairs[verdict.record_id], baseline, candidate, model)
     ]
-    write_lines_atomically(output_dir / VERDICTS_FILE_NAME, [line.to_json() for line in lines])
+    write_lines_atomically(output_dir / HUMAN_VERDICTS_FILE_NAME, [line.to_json() for line in lines])
 
     counts = annotator_counts(pairs, responses)
     winners = Counter(verdict.winner for verdict in decided)
@@ -303,8 +306,8 @@ def pull(
         "annotator_agreement": annotator_agreement(verdicts),
         "judge_agreement": judge_agreement(verdicts, comparison) if comparison is not None else None,
         "files": {
-            "mapping": str(output_dir / MAPPING_FILE_NAME),
-            "verdicts": str(output_dir / VERDICTS_FILE_NAME),
+            "mapping": str(output_dir / HUMAN_EVAL_MAPPING_FILE_NAME),
+            "verdicts": str(output_dir / HUMAN_VERDICTS_FILE_NAME),
             "judge_verdicts": str(verdicts_path) if verdicts_path is not None else None,
         },
         "items": [
@@ -319,8 +322,8 @@ def pull(
             for verdict in verdicts
         ],
     }
-    write_json_atomically(output_dir / SUMMARY_JSON, summary)
-    write_text_atomically(output_dir / SUMMARY_MARKDOWN, summary_markdown(summary))
+    write_json_atomically(output_dir / HUMAN_EVAL_SUMMARY_FILE_NAME, summary)
+    write_text_atomically(output_dir / HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME, summary_markdown(summary))
     return summary
 
 
@@ -409,7 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "--output",
             type=Path,
             required=True,
-            help=f"folder of {MAPPING_FILE_NAME} (push writes it, pull reads it) and of the results",
+            help=f"folder of {HUMAN_EVAL_MAPPING_FILE_NAME} (push writes it, pull reads it) and of the results",
         )
         sub.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="judge config (human_eval section)")
         default = "the one the mapping names" if sub is pull_parser else "human_eval.argilla_dataset"
@@ -500,7 +503,8 @@ def print_pull(summary: dict, output_dir: Path) -> None:
             f"agreement with judge {judge['judge']}: Cohen's kappa {judge['cohen_kappa']} on {judge['items']} tweets"
             + (f" ({judge['note']})" if judge["note"] else "")
         )
+    verdicts = output_dir / HUMAN_VERDICTS_FILE_NAME
     print(
-        f"wrote {output_dir / VERDICTS_FILE_NAME} (python -m judge stats --verdicts {output_dir / VERDICTS_FILE_NAME} "
-        f"reads it), {output_dir / SUMMARY_JSON} and {output_dir / SUMMARY_MARKDOWN}"
+        f"wrote {verdicts} (python -m judge stats --verdicts {verdicts} reads it), "
+        f"{output_dir / HUMAN_EVAL_SUMMARY_FILE_NAME} and {output_dir / HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME}"
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from judge.backends.base import ApiJudge, Judge, JudgeUnavailable, LocalJudge
 from judge.config import ScoreConfig
+from judge.score.backends.base import ApiJudge, Judge, JudgeUnavailable, LocalJudge
 
 JUDGE_NAMES = ("claude", "openai", "engagement", "local")
 
@@ -21,20 +21,20 @@ def make_judge(
     Raises JudgeUnavailable, with the reason, when it cannot run here (no key, no training data, no price).
     """
     if name == "claude":
-        from judge.backends.claude import ClaudeJudge
+        from judge.score.backends.claude import ClaudeJudge
 
         return ClaudeJudge(config.claude, config.prompt), None
     if name == "openai":
-        from judge.backends.openai_compatible import OpenAICompatibleJudge
+        from judge.score.backends.openai_compatible import OpenAICompatibleJudge
 
         return OpenAICompatibleJudge(config.openai, config.prompt), None
     if name == "engagement":
-        from judge.engagement import engagement_judge_from_dataset
+        from judge.score.backends.engagement import engagement_judge_from_dataset
 
         cache_dir = Path(config.cache_dir).expanduser()
         return engagement_judge_from_dataset(config.engagement, cache_dir, train_dataset, progress)
     if name == "local":
-        from judge.backends.local_transformers import TransformersJudge
+        from judge.score.backends.local_transformers import TransformersJudge
 
         return TransformersJudge(config.local, config.prompt, progress=progress), None
     raise JudgeUnavailable(f"unknown judge {name!r}; the judges are {', '.join(JUDGE_NAMES)}")

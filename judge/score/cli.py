@@ -33,7 +33,19 @@ from pathlib import Path
 import yaml
 
 from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
-from judge.records import GENERATIONS_FILE_NAME, PAIRWISE, SINGLE, TIE, VERDICTS_FILE_NAME
+from judge.records import (
+    ENGAGEMENT_FIT_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+    PAIRWISE,
+    SCORE_CONFIG_FILE_NAME,
+    SCORE_REPORT_FILE_NAME,
+    SINGLE,
+    TIE,
+    VERDICTS_FILE_NAME,
+    VerdictRecord,
+    combine_orders,
+    read_records,
+)
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from replytune.files import sha256_of
 from replytune.secrets import redact
@@ -70,10 +82,10 @@ def resolve_config(args: argparse.Namespace) -> ScoreConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from judge.backends import JudgeUnavailable, make_judge
-    from judge.cache import ResponseCache
-    from judge.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
-    from judge.tasks import read_generations, tasks_from_generations
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
+    from judge.score.tasks import read_generations, tasks_from_generations
 
     try:
         config = resolve_config(args)
@@ -106,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch and not judge.supports_batch:
         return refuse(f"--batch: judge {judge.name} has no batch API (the claude judge has)")
     output.mkdir(parents=True, exist_ok=True)
-    write_resolved_config(config, output / "score_config.yaml")
+    write_resolved_config(config, output / SCORE_CONFIG_FILE_NAME)
     if engagement_fit is not None:
-        (output / "engagement_fit.json").write_text(json.dumps(engagement_fit, indent=2) + "\n", encoding="utf-8")
+        (output / ENGAGEMENT_FIT_FILE_NAME).write_text(json.dumps(engagement_fit, indent=2) + "\n", encoding="utf-8")
     print(
         f"judging {len(tasks)} tasks on {len(generations.items)} items ({', '.join(generations.systems)}) "
         f"with {judge.name} ({judge.model})"
@@ -133,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     report = build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks)
-    (output / "score_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    (output / SCORE_REPORT_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print_summary(report, output)
     return EXIT_OK if outcome.complete else EXIT_FAILED
 
@@ -149,8 +161,6 @@ def write_resolved_config(config: ScoreConfig, path: Path) -> None:
 
 
 def build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks) -> dict:
-    from judge.records import VerdictRecord, read_records
-
     wanted = {task.key for task in tasks}
     records = [record for _, record in read_records(verdicts_path, VerdictRecord)[0] if record.task_key in wanted]
     return {
@@ -166,7 +176,6 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
 
 def summarize_verdicts(records) -> dict:
     """Parse errors by kind; per pair of systems the combined pairwise outcome; per system the mean score."""
-    from judge.validity import combine_orders
 
     parse_errors = Counter(record.kind for record in records if record.parse_error)
     pairwise: dict[str, dict] = {}
@@ -235,4 +244,4 @@ def print_summary(report: dict, output: Path) -> None:
         print(f"stopped by the cost cap: {run['left_by_cost_guard']} tasks left; rerun with a higher --max-cost")
     if run["waiting_in_batch"]:
         print(f"{run['waiting_in_batch']} tasks are still in a running batch: run the same command again later")
-    print(f"wrote {output / VERDICTS_FILE_NAME} and {output / 'score_report.json'}")
+    print(f"wrote {output / VERDICTS_FILE_NAME} and {output / SCORE_REPORT_FILE_NAME}")

@@ -10,7 +10,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from judge.records import GENERATIONS_FILE_NAME, GenerationRecord, read_records
+from judge.records import (
+    GENERATION_REPORT_FILE_NAME,
+    GENERATION_SUMMARY_FILE_NAME,
+    GENERATIONS_FILE_NAME,
+    REPLY_LENGTHS_PLOT_FILE_NAME,
+    GenerationRecord,
+    read_records,
+)
 from replytune import schema as col
 from replytune.files import sha256_of, write_json_atomically
 
@@ -23,7 +30,7 @@ LISTED_IDS = 50
 
 
 def build_report(prepared, forgetting: dict | None, timings: dict) -> dict:
-    from judge.sanity_metrics import ScoredReply, system_metrics
+    from judge.generate.sanity_metrics import ScoredReply, system_metrics
 
     config, plan, dataset = prepared.config, prepared.plan, prepared.dataset
     path = prepared.output / GENERATIONS_FILE_NAME
@@ -123,14 +130,13 @@ def system_entry(system, plan, lines: list[GenerationRecord], timings: dict) -> 
 
 
 def write_outputs(report: dict, output: Path) -> None:
-    from judge.generate import LENGTHS_PLOT_FILE_NAME, REPORT_FILE_NAME, SUMMARY_FILE_NAME
     from judge.plots import plot_length_distributions
 
-    write_json_atomically(output / REPORT_FILE_NAME, report)
-    (output / SUMMARY_FILE_NAME).write_text(summary_markdown(report), encoding="utf-8")
+    write_json_atomically(output / GENERATION_REPORT_FILE_NAME, report)
+    (output / GENERATION_SUMMARY_FILE_NAME).write_text(summary_markdown(report), encoding="utf-8")
     lengths = reply_lengths(output / GENERATIONS_FILE_NAME, report)
     title = f"Reply length per system ({report['dataset']['split']} split, {report['items']} tweets)"
-    plot_length_distributions(lengths, output / LENGTHS_PLOT_FILE_NAME, title)
+    plot_length_distributions(lengths, output / REPLY_LENGTHS_PLOT_FILE_NAME, title)
 
 
 def reply_lengths(path: Path, report: dict) -> dict[str, list[int]]:

@@ -21,20 +21,29 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
-from judge.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
-from judge.records import read_jsonl
-from judge.verdict_lines import LOSS, PAIRWISE, TIE, WIN, Comparison, combine_orders, read_verdicts, select_comparison
+from judge.records import (
+    GENERATIONS_FILE_NAME,
+    LOSS,
+    PAIRWISE,
+    SINGLE,
+    STATS_FILE_NAME,
+    STATS_PLOT_FILE_NAMES,
+    TIE,
+    WIN,
+    combined_winner,
+    read_jsonl,
+)
+from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
+from judge.stats.verdicts import Comparison, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.files import write_json_atomically
 from replytune.secrets import redact
 
 STATS_FORMAT = 1
 LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
-PLOT_FILES = {
-    "score_distributions": "score_distributions.png",
-    "win_tie_loss": "win_tie_loss.png",
-    "difference_vs_length": "difference_vs_length.png",
-}
+# stats.json counts parse errors by the verdict's kind, and has named a single-answer verdict "single_answer" since
+# its first format.
+PARSE_ERROR_KEYS = {SINGLE: "single_answer"}
 OUTCOME_VALUE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}  # the win rate counts a tie as half a win
 # A judge that reverses itself on more than one item in five when the order is swapped is a weak instrument: the
 # verdict says so (the rate itself is always in stats.json).
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             candidate=args.candidate or config.candidate,
             judge=args.judge or config.judge,
         )
-        generations = args.generations or args.verdicts.parent / "generations.jsonl"
+        generations = args.generations or args.verdicts.parent / GENERATIONS_FILE_NAME
         lengths = read_reply_lengths(generations, explicit=args.generations is not None)
         results = compute_stats(comparison, config, lengths)
     except Refused as error:
@@ -85,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
             "config": dataclasses.asdict(config),
             "versions": _versions(),
         }
-        write_json_atomically(args.output / "stats.json", results)
+        write_json_atomically(args.output / STATS_FILE_NAME, results)
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
         log.exception("stats failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
     print(render_table(results))
-    drawn = [name for name in PLOT_FILES if results["plots"][name]]
-    print(f"\nwritten: {args.output / 'stats.json'} and {len(drawn)} plot(s) in {args.output}")
+    drawn = [name for name in STATS_PLOT_FILE_NAMES if results["plots"][name]]
+    print(f"\nwritten: {args.output / STATS_FILE_NAME} and {len(drawn)} plot(s) in {args.output}")
     return 0
 
 
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
 def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLengths | None = None) -> dict:
     """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared."""
-    from judge import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
+    from judge.stats import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
 
     baseline, candidate = comparison.baseline, comparison.candidate
     baseline_scores, candidate_scores = comparison.scores[baseline], comparison.scores[candidate]
@@ -113,7 +122,8 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
     outcomes, consistent, incomplete = {}, {}, {}
     for item, orders in comparison.pairwise_orders.items():
         if len(orders) == 2:
-            outcomes[item], consistent[item] = combine_orders(orders, candidate)
+            winner, consistent[item] = combined_winner(list(orders.values()))
+            outcomes[item] = _outcome(winner, comparison)
         else:
             incomplete[item] = _missing_order(item, orders, comparison)
     for item in comparison.unparsed_orders.keys() - comparison.pairwise_orders.keys():
@@ -231,7 +241,7 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
                 "unparsed": _unparsed_items(comparison),
             },
             "lines": {
-                "parse_errors": dict(comparison.parse_errors),
+                "parse_errors": _parse_error_counts(comparison),
                 "rejected": len(comparison.rejected),
                 "rejected_reasons": _reason_counts(comparison.rejected),
                 "rejected_lines": [
@@ -278,6 +288,15 @@ def _caveats(results: dict) -> list[str]:
     return caveats
 
 
+def _outcome(winner: str, comparison: Comparison) -> str:
+    """The combined winner of one item's two orders from the candidate's side: WIN, LOSS or TIE."""
+    return TIE if winner == TIE else WIN if winner == comparison.candidate else LOSS
+
+
+def _parse_error_counts(comparison: Comparison) -> dict[str, int]:
+    return {PARSE_ERROR_KEYS.get(kind, kind): count for kind, count in comparison.parse_errors.items()}
+
+
 def _missing_order(item: str, orders: dict[int, str], comparison: Comparison) -> str:
     missing = 2 if 1 in orders else 1
     unparsed = comparison.unparsed_orders.get(item, set())
@@ -290,7 +309,7 @@ def _nothing_to_compare(comparison: Comparison, incomplete: dict) -> str:
     return (
         f"{comparison.source}: nothing to compare {candidate!r} with {baseline!r}: no item has scores from both "
         f"({counts[baseline]} scored for {baseline}, {counts[candidate]} for {candidate}) and no item has both "
-        f"pairwise orders ({len(incomplete)} with one only); parse errors: {dict(comparison.parse_errors) or 0}, "
+        f"pairwise orders ({len(incomplete)} with one only); parse errors: {_parse_error_counts(comparison) or 0}, "
         f"rejected lines: {len(comparison.rejected)}"
     )
 
@@ -387,10 +406,10 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
     if comparison.scores[baseline] or comparison.scores[candidate]:
         plots.plot_score_distributions(
             {system: np.array(list(comparison.scores[system].values())) for system in (baseline, candidate)},
-            folder / PLOT_FILES["score_distributions"],
+            folder / STATS_PLOT_FILE_NAMES["score_distributions"],
             f"single-answer scores ({comparison.judge or 'unnamed judge'}), all scored items",
         )
-        written["score_distributions"] = PLOT_FILES["score_distributions"]
+        written["score_distributions"] = STATS_PLOT_FILE_NAMES["score_distributions"]
     else:
         why_not["score_distributions"] = "no single-answer scores in the verdicts"
 
@@ -404,12 +423,12 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
     plots.plot_win_tie_loss(
         counts,
         intervals,
-        folder / PLOT_FILES["win_tie_loss"],
+        folder / STATS_PLOT_FILE_NAMES["win_tie_loss"],
         f"{candidate} vs {baseline}, from {pairwise['source']}\nwin rate (a tie counts half) "
         f"{format_number(pairwise['win_rate'])}, {100 * results['bootstrap_ci']['level']:g}% bootstrap CI "
         f"[{format_number(low)}, {format_number(high)}]",
     )
-    written["win_tie_loss"] = PLOT_FILES["win_tie_loss"]
+    written["win_tie_loss"] = STATS_PLOT_FILE_NAMES["win_tie_loss"]
 
     paired_items = sorted(set(comparison.scores[baseline]) & set(comparison.scores[candidate]))
     differences = np.array([comparison.scores[candidate][i] - comparison.scores[baseline][i] for i in paired_items])
@@ -427,21 +446,21 @@ def write_plots(comparison: Comparison, results: dict, lengths: ReplyLengths | N
         plots.plot_difference_vs_length(
             x,
             y,
-            folder / PLOT_FILES["difference_vs_length"],
+            folder / STATS_PLOT_FILE_NAMES["difference_vs_length"],
             f"{what} vs reply length difference\n(n = {len(x)}, Spearman rho {format_number(rho)})",
             f"{what}, {candidate} - {baseline}" if what == "score difference" else what,
         )
-        written["difference_vs_length"] = PLOT_FILES["difference_vs_length"]
+        written["difference_vs_length"] = STATS_PLOT_FILE_NAMES["difference_vs_length"]
     for name, reason in why_not.items():
         log.warning("%s.png not drawn: %s", name, reason)
-    return {name: written.get(name) for name in PLOT_FILES} | {"not_drawn": why_not}
+    return {name: written.get(name) for name in STATS_PLOT_FILE_NAMES} | {"not_drawn": why_not}
 
 
 def _outcomes_for_plot(comparison: Comparison, paired_items: list[str]) -> dict:
     if paired_items:
         return {}
     return {
-        item: combine_orders(orders, comparison.candidate)[0]
+        item: _outcome(combined_winner(list(orders.values()))[0], comparison)
         for item, orders in comparison.pairwise_orders.items()
         if len(orders) == 2
     }

@@ -24,15 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from judge.records import TIE
 from replytune.argilla_client import plain_text_field
 from replytune.errors import InputError
 from replytune.files import write_json_atomically
 
 FIELD_TWEET, FIELD_REPLY_A, FIELD_REPLY_B = "tweet", "reply_a", "reply_b"
 BETTER_REPLY, NOTES = "better_reply", "notes"
-A, B, TIE = "A", "B", "tie"
+A, B = "A", "B"  # the answers that pick a reply; the third is a verdict's TIE
 EMPTY_REPLY = "[empty]"  # an empty text would show as nothing at all; this says the system wrote nothing
-MAPPING_FILE_NAME = "human_eval_mapping.json"
 MAPPING_FORMAT = 1
 
 GUIDELINES = """\

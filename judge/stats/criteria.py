@@ -18,7 +18,7 @@ SCORES, PAIRWISE_ONLY = "single-answer scores", "pairwise verdicts"
 
 @dataclass
 class Evidence:
-    """The numbers the criteria read, as computed by judge.stats."""
+    """The numbers the criteria read, as computed by stats/cli.py."""
 
     analysis: str  # SCORES or PAIRWISE_ONLY: what the effect, improvement and CI rest on
     adjusted_p: dict[str, float]  # the Holm family's tests that apply to the file -> Holm-adjusted p

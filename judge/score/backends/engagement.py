@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from judge.backends.base import JudgeUnavailable, LocalJudge
 from judge.config import EngagementJudgeConfig
-from judge.prompts import ParsedVerdict
 from judge.records import PAIRWISE
-from judge.tasks import JudgeTask
+from judge.score.backends.base import JudgeUnavailable, LocalJudge
+from judge.score.prompts import ParsedVerdict
+from judge.score.tasks import JudgeTask
 from replytune import schema as col
 from replytune.versions import VersionError, load_rows
 
