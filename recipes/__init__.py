@@ -16,5 +16,6 @@ Unsloth, which must be imported before transformers.
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parent
+REPO_ROOT = RECIPES_DIR.parent  # the project checkout: git provenance, paths shown relative to it
 DEFAULT_RECIPE = RECIPES_DIR / "qwen3-8b" / "sft" / "config_qlora.yaml"
 CPU_DEMO_RECIPE = RECIPES_DIR / "smollm2-135m" / "sft" / "config_demo.yaml"

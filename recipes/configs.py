@@ -19,14 +19,12 @@ from typing import Any
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
+from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE, REPO_ROOT
 from replytune.errors import Refused
 from replytune.hub import is_hub_repo_id
 from replytune.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -31,12 +31,11 @@ from typing import Any
 
 import yaml
 
+from recipes import REPO_ROOT
 from replytune.publishable import assert_no_secrets
 from replytune.secrets import redact
 
 logger = logging.getLogger("replytune.sft")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- the resolved config and the run's provenance --------------------------------------------------------------------

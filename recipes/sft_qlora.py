@@ -20,9 +20,10 @@ STARTED = time.perf_counter()  # the run's "load" stage: imports, row checks, th
 # CPU demo under load spent ~45-65% of its samples in libgomp's spin loop (py-spy), 260 s per optimizer step. Waiting
 # passively costs little on free cores. Set before torch loads OpenMP; an explicit OMP_WAIT_POLICY wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `accelerate launch recipes/sft_qlora.py` puts only recipes/ on the path
-    sys.path.insert(0, str(REPO_ROOT))
+# `accelerate launch recipes/sft_qlora.py` puts only recipes/ on the path: add the checkout (recipes.REPO_ROOT, which
+# cannot be imported before this) so that `recipes` and `replytune` import.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def import_unsloth_first(argv: list[str]) -> None:
