@@ -34,7 +34,7 @@ def build_card(
     files: dict[str, Path | bytes],
 ) -> str:
     """The card's text (front matter and markdown), through recipes.run_files.adapter_card, path-free."""
-    from recipes.run_files import adapter_card, card_values
+    from recipes.adapter_card import adapter_card, card_values
     from replytune.publishable import path_free, path_free_text
 
     stats = evaluation.stats

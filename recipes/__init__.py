@@ -7,7 +7,8 @@
 - `trainer.py`: the SFTTrainer subclass, its per-step token counts and the final (FSDP-safe) save;
 - `callbacks.py`: overfitting guards, sample generations, tracker metadata;
 - `generation.py`: the one batched-generation function (the judge calls it too);
-- `run_files.py`: resolved config, metadata, adapter card (the push itself: replytune/hub.py).
+- `run_files.py`: what a run leaves behind: resolved config, metadata, resume, generation config, `save_run`;
+- `adapter_card.py`: the adapter's README.md card (the judge's publish step extends it; the push: replytune/hub.py).
 
 The recipe files live under `<model>/sft/`. Nothing heavy is imported here: the script reads these paths before
 Unsloth, which must be imported before transformers.

@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
         print(recipe_help())
         return 0
     import_unsloth_first(argv)
-    from recipes import callbacks, configs, data, model_utils, plan, run_files
+    from recipes import adapter_card, callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer
     from replytune import hub
     from replytune.errors import PushError, Refused
@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     metrics.update(trainer.run_costs(), memory_after_load_gb=memory_after_load)
     exit_code = 0
     if trainer.is_world_process_zero():
-        card = run_files.card_values(
+        card = adapter_card.card_values(
             repo_id if push_to_hub else Path(output_dir).name,
             config,
             training_plan,
