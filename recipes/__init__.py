@@ -3,7 +3,8 @@
 - `configs.py`: the recipe's fields (ReplytuneArguments beside TRL's), parsing, checks and `--help`;
 - `data.py`: the data_prep dataset, its rows, and the row checks made before any model loads;
 - `plan.py`: the training plan (examples per step, steps, evaluations; `--dry_run true`);
-- `model_utils.py`: model loading for training and inference (Unsloth / bitsandbytes 4-bit / CPU);
+- `model_utils.py`: model loading for training (Unsloth / bitsandbytes 4-bit / CPU);
+- `inference.py`: a base model loaded for generation and the LoRA adapters on it (the judge, scripts/reply.py);
 - `trainer.py`: the SFTTrainer subclass, its per-step token counts and the final (FSDP-safe) save;
 - `callbacks.py`: overfitting guards, sample generations, tracker metadata;
 - `generation.py`: the one batched-generation function (the judge calls it too);

@@ -42,7 +42,7 @@ def reply(args: argparse.Namespace) -> dict[str, str]:
     from judge.held_out import prompt_problem
     from recipes.data import tokenizer_control_tokens
     from recipes.generation import GenerationSettings, generate_replies
-    from recipes.model_utils import inference_dtype, load_model_for_inference, read_adapter
+    from recipes.inference import inference_dtype, load_model_for_inference, read_adapter
 
     prompt = [{"role": "user", "content": OutputConfig().prompt_template.format(tweet=args.tweet)}]
     problem = prompt_problem(prompt)  # the tweet is data: it may not open or close a chat turn

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from recipes.generation import GenerationSettings, generate_replies
-from recipes.model_utils import load_model_for_inference
+from recipes.inference import load_model_for_inference
 from standins.tiny_models import build_tiny_qwen3, build_tiny_tokenizer
 
 PROMPTS = [

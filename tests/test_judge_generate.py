@@ -113,7 +113,7 @@ def test_base_and_adapters_on_one_base_equal_each_adapter_on_its_own_base(tiny_q
     from peft import PeftModel
 
     from recipes.generation import GenerationSettings, generate_replies
-    from recipes.model_utils import active_adapter, load_adapters, load_model_for_inference, read_adapter
+    from recipes.inference import active_adapter, load_adapters, load_model_for_inference, read_adapter
 
     prompts = [[{"role": "user", "content": CONFIG.output.prompt_template.format(tweet=tweet)}] for tweet in TWEETS]
     settings = GenerationSettings(max_new_tokens=10, batch_size=3)
@@ -179,7 +179,7 @@ def test_forgetting_perplexity_through_the_shared_base_equals_a_fresh_load(tiny_
     from peft import PeftModel
 
     from judge.forgetting import DEFAULT_TEXT_FILE, compare_to_base, perplexity, read_documents
-    from recipes.model_utils import active_adapter, load_adapters, load_model_for_inference, read_adapter
+    from recipes.inference import active_adapter, load_adapters, load_model_for_inference, read_adapter
 
     documents = read_documents(DEFAULT_TEXT_FILE)[:2]
     assert len(read_documents(DEFAULT_TEXT_FILE)) == 8

@@ -633,7 +633,7 @@ def test_the_script_does_not_import_unsloth_in_a_sharded_launch(monkeypatch, cap
     assert attempts == ["unsloth"]
     with caplog.at_level("WARNING", logger="replytune.sft"):
         monkeypatch.setenv("WORLD_SIZE", "2")
-        assert model_utils._unsloth_if_wanted("auto", True) == (
+        assert model_utils.unsloth_if_wanted("auto", True) == (
             "bnb-4bit",
             "the run has 2 processes (DDP), and Unsloth runs on one GPU only",
         )
