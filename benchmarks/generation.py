@@ -92,7 +92,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"model {args.model} {args.gguf_file or ''}: {loaded.description}, loaded in {seconds:.1f} s")
     prompts = sample_prompts(args.tweets)
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=args.batch_size)
     timed(model, loaded.tokenizer, prompts[:2], settings, systems[:1])  # warm-up: first-call costs out of the way
 
     batched_seconds, batched = timed(model, loaded.tokenizer, prompts, settings, systems)
@@ -103,7 +103,7 @@ def main() -> None:
         f"{sum(reply.truncated for reply in batched)} hit max_new_tokens"
     )
     if not args.skip_one_by_one:
-        single = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
+        single = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=1)
         alone_seconds, alone = timed(model, loaded.tokenizer, prompts, single, systems)
         differ = sum(a.text != b.text for a, b in zip(batched, alone))
         print(

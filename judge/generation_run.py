@@ -161,7 +161,8 @@ class GenerationRun:
         from recipes.inference import active_adapter
 
         model = self.load_model()
-        settings = self.prepared.config.decoding.settings(seed=self.prepared.config.decoding.seed + index)
+        decoding = self.prepared.config.decoding
+        settings = dataclasses.replace(decoding, seed=decoding.seed + index)
         started = time.monotonic()
         with active_adapter(model, system.name if system.kind == "adapter" else None):
             generated = generate_replies(model, self.tokenizer, [list(tweet.prompt) for tweet in batch], settings)

@@ -216,6 +216,7 @@ def build_callbacks(training_args, replytune_args, tokenizer, sample_prompts, me
     if evaluating and sample_prompts:
         settings = GenerationSettings(
             max_new_tokens=replytune_args.sample_max_new_tokens,
+            do_sample=False,
             enable_thinking=replytune_args.enable_thinking,
             batch_size=len(sample_prompts),
             stop_tokens=(training_args.eos_token,) if training_args.eos_token else (),
