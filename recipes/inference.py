@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,8 +149,11 @@ def model_identity(name: str) -> str:
     return name.lower()
 
 
-def read_adapter(source: str, revision: str | None = None, token: str | None = None) -> AdapterInfo:
-    """The adapter at a local folder, or a Hub repo at `revision` (downloaded: adapter and run files only)."""
+def read_adapter(
+    source: str, revision: str | None = None, token: str | None = None, extra_files: Sequence[str] = ()
+) -> AdapterInfo:
+    """The adapter at a local folder, or a Hub repo at `revision` (downloaded: adapter and run files only, plus
+    `extra_files` where the repo has them). A local folder is read as it is: nothing is asked of the Hub."""
     commit = None
     if os.path.isdir(source):
         path = source
@@ -162,7 +165,8 @@ def read_adapter(source: str, revision: str | None = None, token: str | None = N
         from huggingface_hub import snapshot_download
 
         try:
-            path = snapshot_download(source, revision=revision, allow_patterns=ADAPTER_DOWNLOAD_PATTERNS, token=token)
+            patterns = [*ADAPTER_DOWNLOAD_PATTERNS, *extra_files]
+            path = snapshot_download(source, revision=revision, allow_patterns=patterns, token=token)
         except Exception as error:  # not a repo id, no such repo or revision, no connection, no access
             raise ModelLoadError(
                 f"adapter {source!r}{'@' + revision if revision else ''}: no such folder, and it cannot be read "
