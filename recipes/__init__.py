@@ -6,8 +6,9 @@
 - `model_utils.py`: model loading for training (Unsloth / bitsandbytes 4-bit / CPU);
 - `inference.py`: a base model loaded for generation and the LoRA adapters on it (the judge, scripts/reply.py);
 - `trainer.py`: the SFTTrainer subclass, its per-step token counts and the final (FSDP-safe) save;
-- `callbacks.py`: overfitting guards, sample generations, tracker metadata;
-- `generation.py`: the one batched-generation function (the judge calls it too);
+- `callbacks.py`: overfitting guards, sample generations, throughput counts, tracker metadata;
+- `generation.py`: the one batched-generation function and the one decoding dataclass (the judge and
+  scripts/reply.py use both);
 - `run_files.py`: what a run leaves behind: resolved config, metadata, resume, generation config, `save_run`;
 - `adapter_card.py`: the adapter's README.md card (the judge's publish step extends it; the push: replytune/hub.py).
 
