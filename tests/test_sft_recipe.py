@@ -721,3 +721,10 @@ def test_demo_recipe_loads_smollm2_from_its_wheel_ready_for_lora(tmp_path):
     row = {**ROW, "chat_template_kwargs": {"enable_thinking": False}}
     data.check_loss_on_reply_only(loaded.tokenizer, row, training_args)  # ChatML: <|im_end|> inside the loss
     assert loaded.tokenizer.convert_tokens_to_ids(training_args.eos_token) == 2
+
+
+def test_the_recipes_docstring_names_every_module_of_the_package():
+    import recipes
+
+    modules = {path.name for path in (REPO_ROOT / "recipes").glob("*.py")} - {"__init__.py"}
+    assert not {name for name in modules if f"`{name}`" not in recipes.__doc__}
