@@ -182,9 +182,8 @@ def plan_reply(args: argparse.Namespace) -> ReplyPlan:
     settings, template = decoding_and_template(report, where)
     if report is None:
         print(f"note: {where}: data_prep's default prompt template and the judge's default decoding", file=sys.stderr)
-    overrides = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty}
-    overrides["seed"] = args.seed
-    settings = dataclasses.replace(settings, **{name: v for name, v in overrides.items() if v is not None})
+    flags = {"max_new_tokens": args.max_new_tokens, "repetition_penalty": args.repetition_penalty, "seed": args.seed}
+    settings = dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
     prompt = [{"role": "user", "content": template.format(tweet=args.tweet)}]
     problem = prompt_problem(prompt)
     if problem:
