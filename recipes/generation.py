@@ -1,4 +1,11 @@
-"""Batched reply generation: the one function that the training recipe's sample generations and the judge call.
+"""Batched reply generation: the one function, and the one decoding dataclass, that the training recipe's sample
+generations, the judge (`python -m judge generate`) and scripts/reply.py use.
+
+`GenerationSettings` is the decoding: the judge's `generate.decoding` config section parses into it (the checks are
+here, so a bad value stops the judge's config naming the field), reply.py reads it back from the evaluation's
+generation_report.json, and the recipe's sample generations set their own fields (greedy, `sample_max_new_tokens`).
+Its defaults are what the judge evaluates with (judge/configs/default.yaml): Qwen3's recommended non-thinking
+sampling and 128 new tokens, a budget a tweet-length reply ends well within.
 
 `generate_replies(model, tokenizer, prompts, settings)` renders each conversational prompt with the chat template in
 Qwen3's non-thinking format (`enable_thinking=False`, the format the adapter is trained in), left-pads a batch, and
@@ -9,7 +16,8 @@ attention mask; tests/test_generation.py checks it).
 
 Each prompt gets a `GeneratedReply`: the text (special tokens removed, stripped), token counts, and whether it
 stopped by itself; `truncated` replies (no end-of-turn within max_new_tokens) and `empty` ones are what the judge
-flags.
+flags. torch is imported when generating, not here: the judge's config (and `python -m judge --help`) imports this
+module.
 """
 
 from __future__ import annotations
@@ -17,21 +25,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = 64
-    do_sample: bool = False  # greedy by default; sampling uses the three values below (Qwen3's non-thinking ones)
+    """How replies are decoded. The defaults are the judge's (judge/configs/default.yaml)."""
+
+    max_new_tokens: int = 128  # the reply's token budget; a reply that hits it without ending its turn is truncated
+    do_sample: bool = True  # Qwen3's recommended non-thinking sampling (the three values below); false: greedy
     temperature: float = 0.7
     top_p: float = 0.8
     top_k: int = 20
     repetition_penalty: float = 1.0  # 1.0: off; above 1 makes tokens already in the prompt or reply less likely
     seed: int = 0  # batch i samples with seed + i
-    batch_size: int = 8
+    batch_size: int = 16
     enable_thinking: bool = False
     stop_tokens: tuple[str, ...] = ("<|im_end|>",)  # besides the tokenizer's eos and the generation config's
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.do_sample and self.temperature <= 0:
+            raise ValueError(f"temperature must be positive when sampling, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must not be negative, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
 
 
 @dataclass(frozen=True)
@@ -65,11 +86,19 @@ def stop_token_ids(model, tokenizer, settings: GenerationSettings) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-@torch.no_grad()
 def generate_replies(
     model, tokenizer, prompts: Sequence[list[dict]], settings: GenerationSettings = GenerationSettings()
 ) -> list[GeneratedReply]:
     """Replies to conversational prompts ([{"role": "user", "content": ...}, ...]), in the order given."""
+    import torch  # here, not at the top: importing this module stays light
+
+    with torch.no_grad():
+        return _generate_batches(model, tokenizer, prompts, settings)
+
+
+def _generate_batches(model, tokenizer, prompts: Sequence[list[dict]], settings: GenerationSettings):
+    import torch
+
     stop_ids = stop_token_ids(model, tokenizer, settings)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
     was_training, padding_side = model.training, tokenizer.padding_side

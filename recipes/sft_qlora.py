@@ -20,9 +20,10 @@ STARTED = time.perf_counter()  # the run's "load" stage: imports, row checks, th
 # CPU demo under load spent ~45-65% of its samples in libgomp's spin loop (py-spy), 260 s per optimizer step. Waiting
 # passively costs little on free cores. Set before torch loads OpenMP; an explicit OMP_WAIT_POLICY wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `accelerate launch recipes/sft_qlora.py` puts only recipes/ on the path
-    sys.path.insert(0, str(REPO_ROOT))
+# `accelerate launch recipes/sft_qlora.py` puts only recipes/ on the path: add the checkout (recipes.REPO_ROOT, which
+# cannot be imported before this) so that `recipes` and `replytune` import.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def import_unsloth_first(argv: list[str]) -> None:
@@ -60,7 +61,7 @@ def main(argv: list[str]) -> int:
         print(recipe_help())
         return 0
     import_unsloth_first(argv)
-    from recipes import callbacks, configs, data, model_utils, plan, run_files
+    from recipes import adapter_card, callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer
     from replytune import hub
     from replytune.errors import PushError, Refused
@@ -127,7 +128,7 @@ def main(argv: list[str]) -> int:
     metrics.update(trainer.run_costs(), memory_after_load_gb=memory_after_load)
     exit_code = 0
     if trainer.is_world_process_zero():
-        card = run_files.card_values(
+        card = adapter_card.card_values(
             repo_id if push_to_hub else Path(output_dir).name,
             config,
             training_plan,

@@ -22,8 +22,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 import torch
-from transformers import TrainerCallback
 from trl import SFTTrainer
+
+from recipes.callbacks import ThroughputCallback
 
 logger = logging.getLogger("replytune.sft")
 
@@ -109,47 +110,6 @@ def _trailing_true(mask: torch.Tensor) -> torch.Tensor:
         return flat.sum()
     # the cumulative product of the reversed mask stays 1 exactly as long as that run lasts
     return torch.cumprod(flat.flip(0), dim=0).sum()
-
-
-class ThroughputCallback(TrainerCallback):
-    """Sums what the trainer's compute_loss counted and the optimizer steps' wall time between two train logs."""
-
-    def __init__(self):
-        self._reset()
-        self._step_started: float | None = None
-        self.total_seconds = 0.0  # every optimizer step of the run
-
-    def _reset(self):
-        self.examples = self.tokens = self.loss_tokens = self.seconds = 0.0
-        self.steps = 0
-
-    def count(self, examples: float, tokens: float, loss_tokens: float) -> None:
-        self.examples += examples
-        self.tokens += tokens
-        self.loss_tokens += loss_tokens
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._step_started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self._step_started is None:
-            return
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()  # the step's kernels, not only their launch
-        elapsed = time.perf_counter() - self._step_started
-        self.seconds += elapsed
-        self.total_seconds += elapsed
-        self.steps += 1
-        self._step_started = None
-
-    def add_metrics(self, logs, state):
-        if "loss" not in logs or "eval_loss" in logs or not self.steps:
-            return
-        logs["examples_per_optimizer_step"] = self.examples / self.steps
-        logs["tokens_per_optimizer_step"] = self.tokens / self.steps
-        logs["loss_tokens_per_optimizer_step"] = self.loss_tokens / self.steps
-        logs["train_tokens_per_second"] = self.tokens / self.seconds if self.seconds else 0.0
-        self._reset()
 
 
 class ReplytuneSFTTrainer(SFTTrainer):

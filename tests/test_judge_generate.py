@@ -113,10 +113,10 @@ def test_base_and_adapters_on_one_base_equal_each_adapter_on_its_own_base(tiny_q
     from peft import PeftModel
 
     from recipes.generation import GenerationSettings, generate_replies
-    from recipes.model_utils import active_adapter, load_adapters, load_model_for_inference, read_adapter
+    from recipes.inference import active_adapter, load_adapters, load_model_for_inference, read_adapter
 
     prompts = [[{"role": "user", "content": CONFIG.output.prompt_template.format(tweet=tweet)}] for tweet in TWEETS]
-    settings = GenerationSettings(max_new_tokens=10, batch_size=3)
+    settings = GenerationSettings(max_new_tokens=10, do_sample=False, batch_size=3)
     loaded = load_model_for_inference(str(tiny_qwen3_dir), dtype="float32")
     model = load_adapters(loaded.model, {"one": read_adapter(str(adapters[0])), "two": read_adapter(str(adapters[1]))})
     toggled = {}
@@ -179,7 +179,7 @@ def test_forgetting_perplexity_through_the_shared_base_equals_a_fresh_load(tiny_
     from peft import PeftModel
 
     from judge.generate.forgetting import DEFAULT_TEXT_FILE, compare_to_base, perplexity, read_documents
-    from recipes.model_utils import active_adapter, load_adapters, load_model_for_inference, read_adapter
+    from recipes.inference import active_adapter, load_adapters, load_model_for_inference, read_adapter
 
     documents = read_documents(DEFAULT_TEXT_FILE)[:2]
     assert len(read_documents(DEFAULT_TEXT_FILE)) == 8
@@ -321,18 +321,42 @@ def test_bad_input_stops_before_any_work_naming_it(tiny_qwen3_dir, adapters, tmp
     assert not (tmp_path / "out").exists()  # refused before any work: nothing written
 
 
-def test_decoding_config_mirrors_the_generation_settings_of_the_recipe():
-    import dataclasses
-
-    from judge.config import DecodingConfig
+def test_the_judge_decodes_with_the_recipes_one_dataclass_and_its_checks(tmp_path):
+    from judge.config import GenerateConfig, load_judge_config
     from recipes.generation import GenerationSettings
+    from replytune.yaml_config import ConfigError
 
-    assert [f.name for f in dataclasses.fields(DecodingConfig)] == [
-        f.name for f in dataclasses.fields(GenerationSettings)
-    ]
-    assert DecodingConfig(do_sample=False).settings(seed=5) == GenerationSettings(do_sample=False, seed=5, **{
-        "max_new_tokens": 128, "batch_size": 16
-    })  # fmt: skip
+    assert type(GenerateConfig().decoding) is GenerationSettings
+    assert GenerateConfig().decoding == GenerationSettings()  # one set of defaults, which default.yaml spells out
+    judged = load_judge_config(REPO_ROOT / "judge" / "configs" / "default.yaml").generate.decoding
+    assert (judged.max_new_tokens, judged.do_sample, judged.batch_size, judged.stop_tokens) == (
+        128,
+        True,
+        16,
+        ("<|im_end|>",),
+    )
+    for name, value, expected in [
+        ("max_new_tokens", 0, "max_new_tokens must be at least 1"),
+        ("top_p", 1.5, "top_p must lie in (0, 1]"),
+        ("temperature", 0.0, "temperature must be positive when sampling"),
+        ("stop_tokens", "<|im_end|>", "expected a list"),
+        ("beams", 4, "unknown field(s) 'beams'"),
+    ]:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"generate": {"decoding": {name: value}}}))
+        with pytest.raises(ConfigError) as refused:
+            load_judge_config(path)
+        assert "generate.decoding" in str(refused.value) and expected in str(refused.value), str(refused.value)
+
+
+def test_judge_help_imports_neither_torch_nor_transformers():
+    probe = (
+        "import sys\nfrom judge.__main__ import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_sanity_metrics():

@@ -19,7 +19,7 @@ from tests.judge_helpers import read_verdicts, run_score, write_generations
 @pytest.fixture(scope="module")
 def judge(tiny_qwen3_dir):
     from judge.score.backends.local_transformers import TransformersJudge
-    from recipes.model_utils import load_model_for_inference
+    from recipes.inference import load_model_for_inference
 
     loaded = load_model_for_inference(str(tiny_qwen3_dir), dtype="float32")
     # A random tiny model spreads its probability over the whole vocabulary: no threshold on the answers' share.

@@ -633,7 +633,7 @@ def test_the_script_does_not_import_unsloth_in_a_sharded_launch(monkeypatch, cap
     assert attempts == ["unsloth"]
     with caplog.at_level("WARNING", logger="replytune.sft"):
         monkeypatch.setenv("WORLD_SIZE", "2")
-        assert model_utils._unsloth_if_wanted("auto", True) == (
+        assert model_utils.unsloth_if_wanted("auto", True) == (
             "bnb-4bit",
             "the run has 2 processes (DDP), and Unsloth runs on one GPU only",
         )
@@ -721,3 +721,10 @@ def test_demo_recipe_loads_smollm2_from_its_wheel_ready_for_lora(tmp_path):
     row = {**ROW, "chat_template_kwargs": {"enable_thinking": False}}
     data.check_loss_on_reply_only(loaded.tokenizer, row, training_args)  # ChatML: <|im_end|> inside the loss
     assert loaded.tokenizer.convert_tokens_to_ids(training_args.eos_token) == 2
+
+
+def test_the_recipes_docstring_names_every_module_of_the_package():
+    import recipes
+
+    modules = {path.name for path in (REPO_ROOT / "recipes").glob("*.py")} - {"__init__.py"}
+    assert not {name for name in modules if f"`{name}`" not in recipes.__doc__}

@@ -138,9 +138,13 @@ def test_saved_adapter_reloads_with_peft_and_its_reply_stops_at_im_end(trained, 
     tokenizer = AutoTokenizer.from_pretrained(output)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir), output).eval()
     prompts = [row["prompt"] for row in reply_dataset_dict()["test"]]
-    replies = generate_replies(model, tokenizer, prompts, GenerationSettings(max_new_tokens=20, batch_size=4))
+    replies = generate_replies(
+        model, tokenizer, prompts, GenerationSettings(max_new_tokens=20, do_sample=False, batch_size=4)
+    )
     assert all(reply.text == REPLY and reply.stopped and reply.completion_tokens < 20 for reply in replies)
-    assert replies == generate_replies(model, tokenizer, prompts, GenerationSettings(max_new_tokens=20, batch_size=1))
+    assert replies == generate_replies(
+        model, tokenizer, prompts, GenerationSettings(max_new_tokens=20, do_sample=False, batch_size=1)
+    )
 
 
 def test_no_secret_reaches_saved_configs_logs_or_tracker_configs(trained):

@@ -156,10 +156,11 @@ class GenerationRun:
 
     def model_replies(self, system, batch, index: int) -> dict[str, dict]:
         from recipes.generation import generate_replies
-        from recipes.model_utils import active_adapter
+        from recipes.inference import active_adapter
 
         model = self.load_model()
-        settings = self.prepared.config.decoding.settings(seed=self.prepared.config.decoding.seed + index)
+        decoding = self.prepared.config.decoding
+        settings = dataclasses.replace(decoding, seed=decoding.seed + index)
         started = time.monotonic()
         with active_adapter(model, system.name if system.kind == "adapter" else None):
             generated = generate_replies(model, self.tokenizer, [list(tweet.prompt) for tweet in batch], settings)
@@ -212,7 +213,7 @@ class GenerationRun:
 
     def load_model(self):
         if self.model is None:
-            from recipes.model_utils import inference_dtype, load_adapters, load_model_for_inference
+            from recipes.inference import inference_dtype, load_adapters, load_model_for_inference
 
             base, config = self.prepared.plan.base, self.prepared.config.base_model
             loaded = load_model_for_inference(
@@ -236,7 +237,7 @@ class GenerationRun:
     def forgetting_check(self) -> dict | None:
         """Perplexity on the general text, for the base and each adapter (reusing earlier runs' figures)."""
         from judge.generate.forgetting import compare_to_base, perplexity, read_documents, text_file
-        from recipes.model_utils import active_adapter
+        from recipes.inference import active_adapter
 
         config, plan = self.prepared.config.forgetting, self.prepared.plan
         if not config.enabled or plan.base is None:

@@ -104,7 +104,7 @@ class BaseModel:
 class SystemPlan:
     systems: list[System]
     base: BaseModel | None  # None: no model system
-    adapters: dict = field(default_factory=dict)  # system name -> recipes.model_utils.AdapterInfo
+    adapters: dict = field(default_factory=dict)  # system name -> recipes.inference.AdapterInfo
 
 
 def plan_systems(systems: list[System], config: BaseModelConfig, token: str | None = None) -> SystemPlan:
@@ -112,7 +112,7 @@ def plan_systems(systems: list[System], config: BaseModelConfig, token: str | No
 
     Raises SystemSpecError (a bad combination) or recipes.model_utils.ModelLoadError (an adapter that cannot be read).
     """
-    from recipes.model_utils import adapter_base_mismatch, model_identity, read_adapter
+    from recipes.inference import adapter_base_mismatch, model_identity, read_adapter
 
     adapters = {s.name: read_adapter(s.adapter, s.revision, token) for s in systems if s.kind == "adapter"}
     base_models = {s.model for s in systems if s.kind == "base" and s.model}
@@ -141,7 +141,7 @@ def plan_systems(systems: list[System], config: BaseModelConfig, token: str | No
 
 def base_models_differ(config: BaseModelConfig, systems: list[System]) -> bool:
     """A `base:MODEL` system that names another model than --base-model / base_model.model_name_or_path."""
-    from recipes.model_utils import model_identity
+    from recipes.inference import model_identity
 
     if not config.model_name_or_path:
         return False
@@ -159,7 +159,7 @@ def choose_base(base_system_model: str | None, adapters: list, config: BaseModel
         if config.gguf_file:
             return config.gguf_file
         if adapter and adapter.gguf_file and adapter.trained_from:
-            from recipes.model_utils import model_identity
+            from recipes.inference import model_identity
 
             if model_identity(model) == model_identity(adapter.trained_from):
                 return adapter.gguf_file  # the base as the adapter's run loaded it

@@ -1,6 +1,6 @@
 """The model card `judge publish` pushes: what the evaluation found, stated so that a reader can check it.
 
-Built through recipes.run_files.adapter_card (the recipe's card: base model, dataset, loading snippet, LoRA,
+Built through recipes.adapter_card.adapter_card (the recipe's card: base model, dataset, loading snippet, LoRA,
 training and provenance tables) with its seams: the results lead, then the significance table, the judge and its
 validity, the sanity and forgetting figures, training curves, the exact training config, intended use, limitations
 and the files; the metadata carries the license, tags, language and a model-index of the judge metrics. Every
@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judge.config import PublishConfig
-from judge.records import STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
+from judge.records import PUBLISHED_EVAL_FOLDER, STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
 from replytune.secrets import redact
 
 if TYPE_CHECKING:
     from judge.publish.inputs import AdapterRun, Evaluation
 
-EVAL_FOLDER = "eval"  # where the evaluation's files go in the repo
 TRAINING_CURVES = "training_curves.png"
 KEPT_LOCAL = "generations.jsonl, verdicts.jsonl and the judges' validation verdicts"
 
@@ -34,8 +33,8 @@ def build_card(
     provenance: dict[str, str],
     files: dict[str, Path | bytes],
 ) -> str:
-    """The card's text (front matter and markdown), through recipes.run_files.adapter_card, path-free."""
-    from recipes.run_files import adapter_card, card_values
+    """The card's text (front matter and markdown), through recipes.adapter_card.adapter_card, path-free."""
+    from recipes.adapter_card import adapter_card, card_values
     from replytune.publishable import path_free, path_free_text
 
     stats = evaluation.stats
@@ -151,18 +150,20 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
         lines += ["", "Caveats:", *(f"- {caveat}" for caveat in caveats)]
     plots = stats.get("plots") or {}
     images = [plots.get(name) for name in ("win_tie_loss", "score_distributions")]
-    lines += [""] + [f"![{Path(image).stem}]({EVAL_FOLDER}/{image})" for image in images if image]
+    lines += [""] + [f"![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})" for image in images if image]
     return "\n".join(lines).rstrip()
 
 
 def _other_plots(stats: dict, files: dict) -> list[str]:
     """The evaluation's PNGs that neither stats.json nor validity.json accounts for (judge generate's)."""
-    claimed = {f"{EVAL_FOLDER}/{name}" for name in (stats.get("plots") or {}).values() if isinstance(name, str)}
-    claimed.add(f"{EVAL_FOLDER}/{VALIDITY_PLOT_FILE_NAME}")
+    claimed = {
+        f"{PUBLISHED_EVAL_FOLDER}/{name}" for name in (stats.get("plots") or {}).values() if isinstance(name, str)
+    }
+    claimed.add(f"{PUBLISHED_EVAL_FOLDER}/{VALIDITY_PLOT_FILE_NAME}")
     return sorted(
         name
         for name in files
-        if name.startswith(f"{EVAL_FOLDER}/")
+        if name.startswith(f"{PUBLISHED_EVAL_FOLDER}/")
         and name.endswith(".png")
         and name.count("/") == 1
         and name not in claimed
@@ -258,7 +259,7 @@ def significance_section(stats: dict) -> str:
         "Both systems answered the same held-out tweets, so the tests are paired (scipy.stats); `eval/stats.json` "
         f"holds every number.\n\n| | |\n| --- | --- |\n{table}"
     )
-    return text + "".join(f"\n\n![{Path(image).stem}]({EVAL_FOLDER}/{image})" for image in images)
+    return text + "".join(f"\n\n![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})" for image in images)
 
 
 def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None) -> str:
@@ -311,7 +312,7 @@ def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None)
             continue
     image = VALIDITY_PLOT_FILE_NAME if validity_dir is None else f"{validity_dir}/{VALIDITY_PLOT_FILE_NAME}"
     if evaluation.validity_folder is not None and (evaluation.validity_folder / VALIDITY_PLOT_FILE_NAME).is_file():
-        lines += ["", f"![validity]({EVAL_FOLDER}/{image})"]
+        lines += ["", f"![validity]({PUBLISHED_EVAL_FOLDER}/{image})"]
     return "\n".join(lines)
 
 
@@ -542,7 +543,7 @@ def eval_results(
             metric_name=metric_name,
             metric_value=value,
             source_name="replytune judge stats (eval/stats.json)",
-            source_url=f"https://huggingface.co/{repo_id}/blob/{tag}/{EVAL_FOLDER}/{STATS_FILE_NAME}",
+            source_url=f"https://huggingface.co/{repo_id}/blob/{tag}/{PUBLISHED_EVAL_FOLDER}/{STATS_FILE_NAME}",
         )
         for metric_type, metric_name, value in metrics
         if isinstance(value, (int, float)) and not isinstance(value, bool)

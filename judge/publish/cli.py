@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
-from judge.publish.card import EVAL_FOLDER, TRAINING_CURVES, build_card, verdict_line
+from judge.publish.card import TRAINING_CURVES, build_card, verdict_line
 from judge.publish.inputs import (
     AdapterRun,
     Evaluation,
@@ -46,6 +46,7 @@ from judge.records import (
     ENGAGEMENT_FIT_FILE_NAME,
     GENERATION_REPORT_FILE_NAME,
     GENERATION_SUMMARY_FILE_NAME,
+    PUBLISHED_EVAL_FOLDER,
     PUBLISHED_FILE_NAME,
     SCORE_CONFIG_FILE_NAME,
     SCORE_REPORT_FILE_NAME,
@@ -202,7 +203,7 @@ def collect_files(adapter: AdapterRun, evaluation: Evaluation, staging: Path) ->
         title = f"{adapter.base_model} + LoRA: training curves"
         if plots.plot_training_curves(adapter.log_history, staging / TRAINING_CURVES, title):
             files[TRAINING_CURVES] = staging / TRAINING_CURVES
-    prefix = f"{EVAL_FOLDER}/"
+    prefix = f"{PUBLISHED_EVAL_FOLDER}/"
     files.update(publishable_files(evaluation.folder, EVAL_REPORTS, prefix))
     files.update(publishable_files(evaluation.folder, sorted(p.name for p in evaluation.folder.glob("*.png")), prefix))
     if evaluation.validity_folder is not None and evaluation.validity_folder != evaluation.folder:

@@ -70,7 +70,8 @@ class TransformersJudge(LocalJudge):
 
     def __init__(self, config: LocalJudgeConfig, prompt: PromptConfig, loaded=None, progress: bool = True):
         """`loaded`: a recipes.model_utils.LoadedModel to judge with (tests); None loads config.model_name_or_path."""
-        from recipes.model_utils import ModelLoadError, inference_dtype, load_model_for_inference
+        from recipes.inference import inference_dtype, load_model_for_inference
+        from recipes.model_utils import ModelLoadError
 
         self.config = config
         self.prompt = prompt
