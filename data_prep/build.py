@@ -38,6 +38,7 @@ from data_prep.publish import (
     PublishError,
     check_dataset_push_target,
     check_local_version_free,
+    check_output_folder,
     save_and_push,
     staging_folder,
 )
@@ -366,8 +367,9 @@ def build(
     version name and that it is free locally (PublishError) and on the Hub, and that a private dataset would not go
     into a public repo (PushTargetError), the pseudonym key for a push (PrivacyError). Returns the version folder.
     """
-    scan = scan_input_files(inputs)
     output_dir = Path(output_dir)
+    check_output_folder(output_dir)
+    scan = scan_input_files(inputs)
     if push_to_hub and not version:
         raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
     if not version:

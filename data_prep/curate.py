@@ -239,7 +239,12 @@ def next_version_folder(
 ) -> tuple[str, Path]:
     """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken
     or the push target cannot take it (a private dataset into a public repo)."""
-    from data_prep.publish import PublishError, check_dataset_push_target, check_local_version_free
+    from data_prep.publish import (
+        PublishError,
+        check_dataset_push_target,
+        check_local_version_free,
+        check_output_folder,
+    )
     from replytune.versions import check_version_name, next_version
 
     if push_to_hub and not version:
@@ -248,6 +253,7 @@ def next_version_folder(
         raise PublishError(f"{input_version.source} is not named vN: name the curated version with --version vN")
     version = version or next_version([input_version.version])
     check_version_name(version)
+    check_output_folder(Path(output_dir))
     folder = Path(output_dir) / version
     check_local_version_free(folder)
     if push_to_hub:

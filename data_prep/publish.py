@@ -14,6 +14,7 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,19 @@ EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # 
 
 class PublishError(Refused, RuntimeError):
     """The version cannot be written where it was asked for; nothing was written."""
+
+
+def check_output_folder(output_dir: Path) -> None:
+    """`--output` must be a folder this user can write into, or a path where one can be made: checked before any work,
+    without creating anything, so a build never runs for minutes and then fails on the last rename."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PublishError(f"--output {output_dir} is a file, not a folder: versions are written to OUTPUT/vN/")
+    existing = next((p for p in (output_dir, *output_dir.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise PublishError(f"--output {output_dir}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PublishError(f"--output {output_dir}: {existing} is not writable by this user")
 
 
 def check_local_version_free(folder: Path) -> None:

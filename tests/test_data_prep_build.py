@@ -249,6 +249,48 @@ def test_bad_config_or_input_stops_before_any_work(tmp_path, capsys, monkeypatch
     assert not (tmp_path / "out").exists()  # nothing was written
 
 
+def one_line_error(capsys) -> str:
+    """The whole of stderr, checked to be a single `error: ...` line and no traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("config_bytes", "message"),
+    [
+        # a Latin-1 comment crashed every stage with a 17-line UnicodeDecodeError that did not name the file
+        (b"# r\xe9glages du build\nreply_filters:\n  min_likes: 5\n", "not UTF-8 text: byte 0xe9 at byte offset 3"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00", "not UTF-8 text: byte 0x89 at byte offset 0"),
+        (b"reply_filters:\n  min_likes: 5\x00\x00", "not a text file: character 0x00 at byte offset 29"),
+        (b"reply_filters:\n  min_likes: -3\n", "reply_filters.min_likes: must not be negative"),
+    ],
+)
+def test_a_config_that_cannot_be_used_is_one_line_naming_the_file(tmp_path, capsys, config_bytes, message):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(config_bytes)
+    assert main(build_args(tmp_path, config=config)) == 2
+    err = one_line_error(capsys)
+    assert str(config) in err and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the build started")
+
+    monkeypatch.setattr("data_prep.build.run_pipeline", no_work)
+    output = tmp_path / "out"
+    output.write_text("a regular file\n")
+    args = build_args(tmp_path)
+    assert main(args) == 2
+    assert f"--output {output} is a file, not a folder" in one_line_error(capsys)
+    args[args.index("--output") + 1] = str(output / "nested" / "data")
+    assert main(args) == 2
+    assert f"{output} is a file, so no folder can be made under it" in one_line_error(capsys)
+    assert output.read_text() == "a regular file\n"
+
+
 def test_a_config_is_recorded_with_the_version(tmp_path):
     config = tmp_path / "fast.yaml"
     config.write_text(

@@ -72,6 +72,11 @@ def test_demo_config_loads_and_only_swaps_the_toxicity_scorer():
         # caps below 1 once dropped everything (0) or, as negative slices, kept all but the last few
         ("cleaning:\n  max_pairs: -1\n", "max_pairs"),
         ("reply_filters:\n  max_replies_per_author: 0\n", "max_replies_per_author"),
+        # a negative count is no bound at all: surely a typo, refused with the field's full name
+        ("reply_filters:\n  min_likes: -3\n", "bad.yaml.reply_filters.min_likes: must not be negative"),
+        ("reply_filters:\n  min_follower_count: -1\n", "reply_filters.min_follower_count: must not be negative"),
+        ("root_filters:\n  min_retweets: -10\n", "root_filters.min_retweets: must not be negative"),
+        ("validation:\n  min_unique_words: -2\n", "validation.min_unique_words: must not be negative"),
         ("collect:\n  max_items_per_query: lots\n", "collect.max_items_per_query"),
         ("surprise: {}\n", "surprise"),
     ],
