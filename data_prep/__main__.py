@@ -7,6 +7,8 @@
     python -m data_prep curate pull --argilla-dataset NAME --output DIR [--push-to-hub REPO --version vN]
     python -m data_prep curate auto --dataset DIR_OR_REPO[@vN] --output DIR [--push-to-hub REPO --version vN]
 
+Every command takes --verbose: the libraries' known-harmless warnings (replytune/quiet.py) and their INFO lines too.
+
 Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
 that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
 be reached or refuses the key, an unknown Argilla dataset); 1 failed while working.
@@ -24,6 +26,7 @@ from data_prep.collect import add_collect_arguments, run_collect
 from data_prep.config import DEFAULT_CONFIG_PATH, load_config
 from data_prep.curate import add_curate_arguments, run_curate
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
+from replytune.quiet import configure_console
 from replytune.secrets import redact
 
 
@@ -79,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m data_prep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
-    add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
-    add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
+    collect = commands.add_parser("collect", help="collect tweets and replies live with Apify")
+    add_collect_arguments(collect)
+    build = commands.add_parser("build", help="build a versioned tweet->reply DatasetDict")
+    add_build_arguments(build)
+    curate = add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
+    for command in (collect, build, *curate):
+        command.add_argument(
+            "--verbose", action="store_true", help="also print the libraries' known-harmless warnings and INFO lines"
+        )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_console(verbose=getattr(args, "verbose", False))
     if args.command == "collect":
         return run_collect(args)
     if args.command == "curate":

@@ -402,7 +402,8 @@ Every pair's decision (and the checks that flagged it) is in `curation.jsonl`.
 """
 
 
-def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
+def add_curate_arguments(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """curate's subcommands (push, pull, auto) on `parser`; returns their parsers."""
     commands = parser.add_subparsers(dest="curate_command", required=True)
     push_parser = commands.add_parser("push", help="send a dataset version's pairs to Argilla for review")
     push_parser.add_argument(
@@ -438,6 +439,7 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="annotators who must submit a record before it leaves the queue; 2 or more measures agreement",
     )
     push_parser.add_argument("--batch-size", type=int, default=256, help="records per request (at most 500)")
+    return [push_parser, pull_parser, auto_parser]
 
 
 def run_curate(args: argparse.Namespace) -> int:
