@@ -9,9 +9,10 @@
 
 Every command takes --verbose: the libraries' known-harmless warnings (replytune/quiet.py) and their INFO lines too.
 
-Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
-that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
-be reached or refuses the key, an unknown Argilla dataset); 1 failed while working.
+Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, input in which
+no record can be read as a tweet, a version that exists, a push without the pseudonym key, a private dataset into a
+public repo, an Argilla server that cannot be reached or refuses the key, an unknown Argilla dataset); 1 failed while
+working, including a build that kept no pair (it says why in at most five lines, and takes no version number).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from data_prep.build import build  # heavy imports (datasets, numpy) only for this command
+    from data_prep.explain import EmptyBuildError
 
     try:
         config = load_config(args.config)
@@ -64,6 +66,9 @@ def run_build(args: argparse.Namespace) -> int:
     except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
+    except EmptyBuildError as error:  # no pair survived: why, in at most five lines, and nothing pushed
+        print(redact(str(error)), file=sys.stderr)
+        return EXIT_FAILED
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
         logging.getLogger("data_prep").exception("build failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)

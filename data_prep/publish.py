@@ -5,7 +5,8 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
 
     README.md          the dataset card
     data/<split>-00000-of-00001.parquet
-    report.json        the funnel: every input record's disposition
+    report.json        the funnel: every input record's disposition, counted
+    dispositions.jsonl a build only: one line per input record (its published id, stage, reason, deciding value)
     funnel.png         the funnel as a bar chart
     config.yaml        the resolved config of the build
     curation.jsonl     a curated version only: each input pair's votes and outcome
@@ -27,7 +28,8 @@ from replytune.hub import check_push_target, hub_token, push_commit
 
 logger = logging.getLogger(__name__)
 
-EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # curation.jsonl: `curate pull` only
+# dispositions.jsonl: `build` only (every input record's disposition); curation.jsonl: `curate pull` and `auto` only
+EXTRA_FILES = ("report.json", "dispositions.jsonl", "funnel.png", "config.yaml", "curation.jsonl")
 
 
 class PublishError(Refused, RuntimeError):

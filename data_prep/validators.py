@@ -222,10 +222,10 @@ class Validators:
     stop_words: frozenset[str]
 
     @classmethod
-    def load(cls, config: ValidationConfig) -> Validators:
+    def load(cls, config: ValidationConfig, language: LanguageDetector | None = None) -> Validators:
         return cls(
             config=config,
-            language=LanguageDetector(),
+            language=language or LanguageDetector(),
             toxicity=load_toxicity_scorer(config),
             spam=phrase_pattern([fold_confusables(keyword) for keyword in config.spam_keywords]),
             generic=phrase_pattern(config.generic_phrases),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -105,3 +106,15 @@ def configure_console(verbose: bool = False, level: int = logging.INFO) -> None:
 def _install(logger: logging.Logger, log_filter: logging.Filter) -> None:
     logger.addFilter(log_filter)
     _installed.append((logger, log_filter))
+
+
+def no_progress_bars() -> None:
+    """A command's `--no-progress`: no Hugging Face progress bars either (huggingface_hub's downloads, transformers'
+    "Loading weights"; transformers reads the hub's setting at import, and is told directly when already imported)."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()

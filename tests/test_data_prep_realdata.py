@@ -7,6 +7,7 @@ pairs really come out, and what the output folder holds.
 import json
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -33,30 +34,56 @@ validation: {toxicity_scorer: profanity_check, min_language_confidence: 0.5, min
 """
 
 
-def build(tmp_path, realdata, *inputs, config=None) -> dict:
+def build(tmp_path, realdata, *inputs, config=None, status=0) -> dict:
+    """Build `inputs` (under realdata), expecting exit `status`; the report of the version (or, when the build kept
+    no pair, of OUTPUT/empty-build), checked to account for every record once, in the ledger too."""
     command = ["build", "--input", *(str(realdata / i) for i in inputs), "--output", str(tmp_path / "out")]
     if config:
         (tmp_path / "config.yaml").write_text(config)
         command += ["--config", str(tmp_path / "config.yaml")]
-    assert main(command + ["--no-progress"]) == 0
-    report = json.loads((tmp_path / "out" / "v1" / "report.json").read_text())
+    assert main(command + ["--no-progress"]) == status
+    folder = tmp_path / "out" / ("v1" if status == 0 else "empty-build")
+    report = json.loads((folder / "report.json").read_text())
     assert sum(report["dispositions"].values()) == report["input_records"]  # every record accounted for
+    ledger = [json.loads(line) for line in (folder / "dispositions.jsonl").read_text().splitlines()]
+    assert Counter(line["disposition"] for line in ledger) == Counter(report["dispositions"])
     return report
 
 
-def test_seed_thresholds_on_every_real_export(tmp_path, realdata):
-    report = build(tmp_path, realdata, "apify", RUMOUREVAL)
+def test_seed_thresholds_on_every_real_export_explain_why_nothing_is_kept(tmp_path, realdata, capsys):
+    """The README's build on the real exports with the defaults: it fails and says why in at most five lines, with
+    what to change; with the research-threads preset the same command gives pairs."""
+    report = build(tmp_path, realdata, "apify", RUMOUREVAL, status=1)
+    err = capsys.readouterr().err.splitlines()
+    lines = err[next(i for i, line in enumerate(err) if line.startswith("error: ")) :]  # the explanation ends stderr
+    assert len(lines) <= 5 and lines[0].startswith("error: no pair survived: 3,299 input records, 0 pairs.")
+    assert "No version was written (the next build is still v1)" in lines[0]
+    assert lines[1] == (
+        "  2,032 of 3,295 tweets have no replies in these files: export whole conversations (each tweet with its "
+        "replies), or collect them with `python -m data_prep collect`"
+    )
+    assert lines[2].startswith("  84 of 88 tweets with replies fail root_filters (69 likes < min_likes 200, ")
+    assert "for exported research threads use --config data_prep/configs/research_threads.yaml" in lines[2]
+    assert not (tmp_path / "out" / "v1").exists()
     records_per_input = {source["name"]: source["records"] for source in report["sources"]}
     assert records_per_input == {"apify": 100 + 107 + 2008, "data": 85 + 999}  # names only: report.json is published
     assert report["input_records"] == 3299
     assert report["dispositions"]["ingest/duplicate_id"] == 4
     assert report["skipped_files"]["annotation_file"] > 0  # structure.json and subtask files are not records
+
+    preset = (REPO_ROOT / "data_prep" / "configs" / "research_threads.yaml").read_text()
+    (tmp_path / "preset").mkdir()
+    report = build(tmp_path / "preset", realdata, "apify", RUMOUREVAL, config=preset)
+    assert report["dispositions"]["kept"] >= 200 and report["version"] == "v1"
+    # the preset keeps the text filters: they still drop replies
+    for reason in ("validation/too_few_unique_words", "validation/toxic", "reply_filters/has_url"):
+        assert report["dispositions"][reason] > 0, reason
     # the original spec's scorer fallback is recorded: Detoxify has no weights here
     assert report["scorers"]["toxicity_fallback"].startswith("Detoxify could not be loaded")
 
 
 def test_apidojo_duplicates_collapse_and_parent_links_are_found(tmp_path, realdata):
-    report = build(tmp_path, realdata, APIDOJO)
+    report = build(tmp_path, realdata, APIDOJO, status=1)  # the defaults keep no pair of this small export
     assert report["input_records"] == 100
     assert report["dispositions"]["ingest/duplicate_id"] == 4
 
@@ -74,7 +101,7 @@ def test_apidojo_duplicates_collapse_and_parent_links_are_found(tmp_path, realda
 @pytest.mark.parametrize("export", [KAITO, LEGACY, RUMOUREVAL])
 def test_each_other_export_is_accounted_for(tmp_path, realdata, export):
     no_embeddings = PERMISSIVE + "cleaning: {semantic_dedup: false}\nsplit: {check_leakage: false}\n"
-    report = build(tmp_path, realdata, export, config=no_embeddings)
+    report = build(tmp_path, realdata, export, config=no_embeddings, status=1 if export == KAITO else 0)
     assert report["input_records"] == {KAITO: 107, LEGACY: 2008, RUMOUREVAL: 1084}[export]
     dispositions = report["dispositions"]
     if export == KAITO:
