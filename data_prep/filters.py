@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from data_prep.cleaning import URL, has_text
 from data_prep.config import ReplyFiltersConfig, RootFiltersConfig
-from data_prep.funnel import Reason
+from data_prep.funnel import Reason, quoted_control_string, quoted_language
 from data_prep.pairs import Pair
 from replytune.control_strings import find_control_strings
 from replytune.schema import Tweet
@@ -64,7 +64,7 @@ def root_rejection(
     """
     text = tweet.text if text is None else text
     if control := find_control_strings(text):
-        return Reason("root_filters/chat_control_string", f"holds {control[0]!r}")
+        return Reason("root_filters/chat_control_string", f"holds {quoted_control_string(control[0])}")
     if config.exclude_retweets and tweet.is_retweet:
         return Reason("root_filters/retweet", "a retweet")
     if config.exclude_quotes and tweet.is_quote:
@@ -83,7 +83,8 @@ def root_rejection(
         if language not in config.languages:
             source = "the source's label" if tweet.lang else "detected"
             return Reason(
-                "root_filters/language", f"language {language} ({source}) not in languages {config.languages}"
+                "root_filters/language",
+                f"language {quoted_language(language)} ({source}) not in languages {config.languages}",
             )
     return None
 
@@ -96,7 +97,7 @@ def reply_rejection(pair: Pair, config: ReplyFiltersConfig) -> str | None:
     """Why a reply is unusable, as "reply_filters/<reason>" (the per-author cap is applied after validation)."""
     reply = pair.reply
     if control := find_control_strings(pair.reply_text):
-        return Reason("reply_filters/chat_control_string", f"holds {control[0]!r}")
+        return Reason("reply_filters/chat_control_string", f"holds {quoted_control_string(control[0])}")
     reason = (
         bounds_rejection("likes", reply.likes, config.min_likes, config.max_likes, reply)
         or bounds_rejection(

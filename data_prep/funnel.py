@@ -14,6 +14,7 @@ reply X dropped?" is one grep. Its lines count exactly as report.json's disposit
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,26 @@ class Reason(str):
         reason.detail = detail
         reason.related_id = related_id
         return reason
+
+
+# What a ledger value may quote from a record: dispositions.jsonl is published, the rejected text is not.
+_LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
+_KNOWN_CONTROL_STRINGS = re.compile(
+    r"<\|(?:im_start|im_end|endoftext|fim_\w{1,8}|eot_id|start_header_id|end_header_id)\|>|</?(?:think|tool_call|"
+    r"tool_response|s)>|\[/?INST\]|<(?:start|end)_of_turn>",
+    re.IGNORECASE,
+)
+
+
+def quoted_language(label: str | None) -> str:
+    """A language label as a ledger value may show it: a code (`en`, `pt-BR`), never free text from the source."""
+    return label if label and _LANGUAGE_CODE.fullmatch(label) else "(not a language code)"
+
+
+def quoted_control_string(found: str) -> str:
+    """A chat control string as a ledger value may show it: a known token as it is, any other `<|...|>` (which can
+    hold 64 characters of the rejected text) by its shape only."""
+    return repr(found) if _KNOWN_CONTROL_STRINGS.fullmatch(found) else "a <|...|> token"
 
 
 KEPT = "kept"

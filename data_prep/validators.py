@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from data_prep.cleaning import URL, URL_PATTERN, fold_confusables
 from data_prep.config import ValidationConfig
-from data_prep.funnel import Reason
+from data_prep.funnel import Reason, quoted_language
 from replytune.schema import GENERIC_PHRASE_RATIO, LANGUAGE_CONFIDENCE, TOXICITY_SCORE, UNIQUE_WORD_COUNT
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ class Validators:
                 f", most likely {detected}" if detected else ""
             )
             if source_language:
-                detail += f", source label {source_language}"
+                detail += f", source label {quoted_language(source_language)}"
             if fail("language", detail):
                 return failed
         if TOXICITY_SCORE in scores and scores[TOXICITY_SCORE] >= config.max_toxicity:
