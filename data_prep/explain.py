@@ -113,9 +113,15 @@ def reason_groups(dispositions: dict[str, int], counts: dict[str, int], config: 
             "replies answer another reply, not their conversation's first tweet",
             "`pairs.direct_replies_only: false` pairs them with the reply they answer",
         ),
-        "self_reply": ("replies are by the author of the tweet they answer", "`pairs.exclude_self_replies: false`"),
-        "retweet": ("replies are retweets", "`pairs.exclude_retweets: false`"),
-        "quote": ("replies are quote tweets", "`pairs.exclude_quotes: false`"),
+        "self_reply": (
+            "replies are by the author of the tweet they answer",
+            "threads continuing themselves, left out on purpose (pairs.exclude_self_replies)",
+        ),
+        "retweet": (
+            "replies are retweets",
+            "nobody wrote them as replies: left out on purpose (pairs.exclude_retweets)",
+        ),
+        "quote": ("replies are quote tweets", "left out on purpose (pairs.exclude_quotes)"),
     }
     for reason, count in pairs.items():
         what, hint = hints.get(reason, (f"replies: pairs/{reason}", "see dispositions.jsonl"))
