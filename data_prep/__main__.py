@@ -9,9 +9,12 @@
     python -m data_prep preferences --dataset DIR_OR_REPO[@vN] --output DIR [--config CONFIG]
         [--push-to-hub REPO --version vN] [--allow-public-repo]
 
-Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, a version
-that exists, a push without the pseudonym key, a private dataset into a public repo, an Argilla server that cannot
-be reached or refuses the key, an unknown Argilla dataset); 1 failed while working.
+Every command takes --verbose: the libraries' known-harmless warnings (replytune/quiet.py) and their INFO lines too.
+
+Exit status: 0 done; 2 refused before any work (bad config field, missing or malformed input file, input in which
+no record can be read as a tweet, a version that exists, a push without the pseudonym key, a private dataset into a
+public repo, an Argilla server that cannot be reached or refuses the key, an unknown Argilla dataset); 1 failed while
+working, including a build that kept no pair (it says why in at most five lines, and takes no version number).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from data_prep.config import DEFAULT_CONFIG_PATH, load_config
 from data_prep.curate import add_curate_arguments, run_curate
 from data_prep.preferences import add_preferences_arguments, run_preferences
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
+from replytune.quiet import configure_console
 from replytune.secrets import redact
 
 
@@ -48,6 +52,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from data_prep.build import build  # heavy imports (datasets, numpy) only for this command
+    from data_prep.explain import EmptyBuildError
 
     try:
         config = load_config(args.config)
@@ -64,6 +69,9 @@ def run_build(args: argparse.Namespace) -> int:
     except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
+    except EmptyBuildError as error:  # no pair survived: why, in at most five lines, and nothing pushed
+        print(redact(str(error)), file=sys.stderr)
+        return EXIT_FAILED
     except Exception as error:  # any failure mid-run: the traceback in the log, one redacted line on stderr
         logging.getLogger("data_prep").exception("build failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
@@ -82,14 +90,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m data_prep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    add_collect_arguments(commands.add_parser("collect", help="collect tweets and replies live with Apify"))
-    add_build_arguments(commands.add_parser("build", help="build a versioned tweet->reply DatasetDict"))
-    add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
-    add_preferences_arguments(commands.add_parser("preferences", help="preference pairs for DPO from a version"))
+    collect = commands.add_parser("collect", help="collect tweets and replies live with Apify")
+    add_collect_arguments(collect)
+    build = commands.add_parser("build", help="build a versioned tweet->reply DatasetDict")
+    add_build_arguments(build)
+    curate = add_curate_arguments(commands.add_parser("curate", help="curation: Argilla review (push, pull) or auto"))
+    preferences = commands.add_parser("preferences", help="preference pairs for DPO from a version")
+    add_preferences_arguments(preferences)
+    for command in (collect, build, *curate, preferences):
+        command.add_argument(
+            "--verbose", action="store_true", help="also print the libraries' known-harmless warnings and INFO lines"
+        )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_console(verbose=getattr(args, "verbose", False))
     if args.command == "collect":
         return run_collect(args)
     if args.command == "curate":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -17,27 +18,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import yaml
 from datasets import Dataset, DatasetDict, disable_progress_bars
 
 from data_prep.card import build_card
-from data_prep.cleaning import find_exact_duplicates, quality_scores
+from data_prep.cleaning import exact_duplicate_key, find_exact_duplicates, quality_scores
 from data_prep.config import DataPrepConfig
 from data_prep.dedup import (
     EMBEDDING_MODEL_NAME,
     TextEmbeddings,
     backend_name,
     load_embedding_backend,
+    nearest_similarity,
     semantic_duplicates,
 )
+from data_prep.explain import EmptyBuildError, UnreadableInputError, explain_empty_build
 from data_prep.filters import over_author_cap, reply_rejection, root_rejection
-from data_prep.funnel import Funnel, plot_funnel, settle_tweets, write_report
+from data_prep.funnel import Funnel, Reason, plot_funnel, settle_tweets, write_dispositions, write_report
 from data_prep.pairs import Pair, find_pairs, unique_tweets
 from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment, published_id
 from data_prep.publish import (
     PublishError,
     check_dataset_push_target,
     check_local_version_free,
+    check_output_folder,
     save_and_push,
     staging_folder,
 )
@@ -47,11 +52,14 @@ from data_prep.split import SPLITS, LeakageReport, check_leakage, split_by_conve
 from data_prep.validators import LanguageDetector, Validators
 from replytune import schema as col
 from replytune.files import sha256_of
+from replytune.quiet import no_progress_bars
 from replytune.schema import TOXICITY_SCORE
 from replytune.secrets import redact
 from replytune.versions import check_version_name, next_version
 
 logger = logging.getLogger(__name__)
+
+EMPTY_BUILD_FOLDER = "empty-build"  # where a build that kept no pair leaves its report (OUTPUT/empty-build/)
 
 
 @dataclass
@@ -65,6 +73,7 @@ class PipelineResult:
     embedded_texts: int = 0  # distinct texts embedded (replies for dedup, replies and tweets for the leakage check)
     embedded_in_background: int = 0  # of those, embedded while the cheap stages ran (some of them then dropped)
     embeddings: TextEmbeddings | None = None  # those texts and their vectors (the build benchmark compares them)
+    counts: dict[str, int] = field(default_factory=dict)  # unique tweets, candidate pairs and roots: the explanation's
 
 
 class StageClock:
@@ -81,7 +90,8 @@ class StageClock:
 
 
 def drop_pairs(pairs: list[Pair], reasons: list[str | None], reply_drops: dict[str, str]) -> list[Pair]:
-    """Keep the pairs without a reason; remember why each other reply was dropped."""
+    """Keep the pairs without a reason; remember why each other reply was dropped (a `Reason` also says what
+    decided, for the ledger)."""
     for pair, reason in zip(pairs, reasons):
         if reason:
             reply_drops[pair.reply.tweet_id] = reason
@@ -105,8 +115,18 @@ def filter_roots(
         reason = root_rejection(pair.tweet, config.root_filters, language.top_language, text=pair.tweet_text)
         if reason:
             root_drops[root_id] = reason
-    reasons = ["root_filters/root_rejected" if pair.tweet.tweet_id in root_drops else None for pair in pairs]
+    reasons = [root_rejected(root_drops.get(pair.tweet.tweet_id), pair.tweet.tweet_id) for pair in pairs]
     return drop_pairs(pairs, reasons, reply_drops), root_drops
+
+
+def root_rejected(root_reason: str | None, root_id: str) -> Reason | None:
+    """A reply's disposition when the tweet it answers failed the root filters: which filter, and its value."""
+    if not root_reason:
+        return None
+    detail = getattr(root_reason, "detail", None)
+    return Reason(
+        "root_filters/root_rejected", f"its tweet: {root_reason}" + (f" ({detail})" if detail else ""), root_id
+    )
 
 
 def filter_replies(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
@@ -129,8 +149,17 @@ def validate(pairs: list[Pair], validators: Validators, reply_drops: dict[str, s
 def cap_per_author(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
     """The per-author cap, on the replies that passed every filter and validator: an author's most liked replies
     failing validation must not use up the places of their valid ones."""
-    over_cap = over_author_cap(pairs, config.reply_filters.max_replies_per_author)
-    return drop_pairs(pairs, ["reply_filters/author_reply_cap" if over else None for over in over_cap], reply_drops)
+    cap = config.reply_filters.max_replies_per_author
+    reasons = [
+        Reason(
+            "reply_filters/author_reply_cap",
+            f"the author's reply number {rank} by likes > max_replies_per_author {cap}",
+        )
+        if rank
+        else None
+        for rank in over_author_cap(pairs, cap)
+    ]
+    return drop_pairs(pairs, reasons, reply_drops)
 
 
 def drop_exact_duplicates(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
@@ -138,7 +167,20 @@ def drop_exact_duplicates(pairs: list[Pair], config: DataPrepConfig, reply_drops
     if not config.cleaning.exact_dedup:
         return pairs
     duplicate = find_exact_duplicates([p.reply_text for p in pairs], [p.reply_likes for p in pairs])
-    return drop_pairs(pairs, ["cleaning/exact_duplicate" if d else None for d in duplicate], reply_drops)
+    kept_by_text = {exact_duplicate_key(p.reply_text): p for p, d in zip(pairs, duplicate) if not d}
+    reasons = []
+    for pair, is_duplicate in zip(pairs, duplicate):
+        kept = kept_by_text[exact_duplicate_key(pair.reply_text)] if is_duplicate else None
+        reasons.append(
+            Reason(
+                "cleaning/exact_duplicate",
+                f"same text as a reply that stays (likes {pair.reply_likes} <= {kept.reply_likes})",
+                kept.reply.tweet_id,
+            )
+            if kept
+            else None
+        )
+    return drop_pairs(pairs, reasons, reply_drops)
 
 
 def text_embeddings(config: DataPrepConfig, progress: bool) -> tuple[TextEmbeddings | None, str | None]:
@@ -160,8 +202,17 @@ def drop_semantic_duplicates(
         return pairs
     vectors = embeddings.of([p.reply_text for p in pairs])
     likes = [p.reply_likes for p in pairs]
-    duplicate = semantic_duplicates(vectors, likes, config.cleaning.semantic_threshold, progress=progress)
-    return drop_pairs(pairs, ["cleaning/semantic_duplicate" if d else None for d in duplicate], reply_drops)
+    threshold = config.cleaning.semantic_threshold
+    duplicate = semantic_duplicates(vectors, likes, threshold, progress=progress)
+    reasons: list[Reason | None] = [None] * len(pairs)
+    dropped, kept = np.flatnonzero(duplicate), np.flatnonzero(~duplicate)
+    if len(dropped) and len(kept):  # the kept reply closest to each dropped one (one that stays is >= threshold)
+        cosine, nearest = nearest_similarity(vectors[dropped], vectors[kept])
+        for index, similarity, position in zip(dropped, cosine, nearest):
+            other = pairs[int(kept[position])]
+            detail = f"cosine {similarity:.3f} >= semantic_threshold {threshold:g} with a reply that stays"
+            reasons[int(index)] = Reason("cleaning/semantic_duplicate", detail, other.reply.tweet_id)
+    return drop_pairs(pairs, reasons, reply_drops)
 
 
 def score_quality(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[str, str]) -> list[Pair]:
@@ -176,10 +227,17 @@ def score_quality(pairs: list[Pair], config: DataPrepConfig, reply_drops: dict[s
         pair.quality_score = score
     if config.cleaning.max_pairs is None or len(pairs) <= config.cleaning.max_pairs:
         return pairs
-    best = set(sorted(range(len(pairs)), key=lambda i: -pairs[i].quality_score)[: config.cleaning.max_pairs])
-    return drop_pairs(
-        pairs, [None if i in best else "cleaning/below_quality_cutoff" for i in range(len(pairs))], reply_drops
-    )
+    cutoff = config.cleaning.max_pairs
+    best = set(sorted(range(len(pairs)), key=lambda i: -pairs[i].quality_score)[:cutoff])
+    reasons = [
+        None
+        if i in best
+        else Reason(
+            "cleaning/below_quality_cutoff", f"quality {pair.quality_score:.4f}, not among the best max_pairs {cutoff}"
+        )
+        for i, pair in enumerate(pairs)
+    ]
+    return drop_pairs(pairs, reasons, reply_drops)
 
 
 def split_pairs(
@@ -199,7 +257,14 @@ def split_pairs(
     )
     if config.split.drop_leaking and leakage.leaking:
         reason_of = {"reply": "split/near_duplicate_of_train", "tweet": "split/tweet_near_duplicate_of_train"}
-        reasons = [reason_of[leakage.leaking_by[i]] if i in leakage.leaking_by else None for i in range(len(pairs))]
+        threshold = config.split.leakage_threshold
+        reasons = [None] * len(pairs)
+        for i, what in leakage.leaking_by.items():
+            train_index, similarity = leakage.leaking_with[i]
+            detail = (
+                f"in {splits[i]}: its {what}'s cosine {similarity:.3f} >= leakage_threshold {threshold:g} with train"
+            )
+            reasons[i] = Reason(reason_of[what], detail, pairs[train_index].reply.tweet_id)
         splits = [split for split, reason in zip(splits, reasons) if not reason]
         pairs = drop_pairs(pairs, reasons, reply_drops)
     return pairs, splits, leakage
@@ -229,8 +294,10 @@ def run_pipeline(
     """
     clock = StageClock()
     sources: Counter = Counter()
-    funnel = Funnel()
+    funnel = Funnel(ledger=[])
     tweets = unique_tweets(counted_by_source(records, sources), funnel, progress)
+    if not tweets:
+        raise UnreadableInputError(funnel, sources)
     clock.lap("ingest")
     pairing = find_pairs(tweets, config.pairs, config.cleaning.normalize_text, config.cleaning.max_raw_text_length)
     pairs, reply_drops = pairing.pairs, dict(pairing.reply_drops)
@@ -239,24 +306,26 @@ def run_pipeline(
     clock.lap("pairs + normalization")
     # The stages up to semantic dedup run on one core (Detoxify aside): the embedding model starts on the other, on
     # the replies still standing, while they run.
-    embeddings, embedding_fallback = text_embeddings(config, progress)
+    embeddings, embedding_fallback = text_embeddings(config, progress) if pairs else (None, None)
     if embeddings is not None:
         embeddings.prefetch([pair.reply_text for pair in pairs])
     clock.lap("load embedding model")
 
-    validators = Validators.load(config.validation)
-    if embeddings is not None and validators.toxicity.uses_every_core:
-        # Detoxify's operators already take both cores: embedding beside them would slow both.
-        embeddings.stop_prefetch()
-    language = validators.language
-    clock.lap("load validators")
+    language = LanguageDetector()
     pairs, root_drops = filter_roots(pairs, config, language, reply_drops)
     root_drops = {**pairing.root_drops, **root_drops}
     pairs = filter_replies(pairs, config, reply_drops)
     if embeddings is not None:
         embeddings.prefetch([pair.reply_text for pair in pairs])
     clock.lap("filters")
-    pairs = validate(pairs, validators, reply_drops, progress)
+    validators = None
+    if pairs:  # the validators (Detoxify: a BERT, and its loud fallback) load only when a reply is left to validate
+        validators = Validators.load(config.validation, language)
+        if embeddings is not None and validators.toxicity.uses_every_core:
+            # Detoxify's operators already take both cores: embedding beside them would slow both.
+            embeddings.stop_prefetch()
+        clock.lap("load validators")
+        pairs = validate(pairs, validators, reply_drops, progress)
     clock.lap("validation")
     pairs = cap_per_author(pairs, config, reply_drops)
     pairs = drop_exact_duplicates(pairs, config, reply_drops)
@@ -272,8 +341,8 @@ def run_pipeline(
         (tweet.tweet_id for tweet in tweets),
         reply_drops,
         root_drops,
-        kept_reply_ids={p.reply.tweet_id for p in pairs},
-        used_root_ids={p.tweet.tweet_id for p in pairs},
+        kept_reply_ids={p.reply.tweet_id: split for p, split in zip(pairs, splits)},
+        used_root_ids=Counter(p.tweet.tweet_id for p in pairs),
         candidate_root_ids=candidate_root_ids,
     )
     funnel.check()
@@ -284,12 +353,14 @@ def run_pipeline(
     clock.lap("rows")
     scorers = {
         "language": language.name,
-        "toxicity": validators.toxicity.name,
-        "toxicity_fallback": validators.toxicity.fallback_reason,
+        "toxicity": validators.toxicity.name if validators else None,
+        "toxicity_fallback": validators.toxicity.fallback_reason if validators else None,
         "embeddings": (config.cleaning.embedding_model or EMBEDDING_MODEL_NAME) if embeddings is not None else None,
         "embedding_backend": backend_name(embeddings.model) if embeddings is not None else None,
         "embedding_backend_fallback": embedding_fallback,
     }
+    counts = {"unique_tweets": len(tweets), "candidate_pairs": len(pairing.pairs) + len(pairing.reply_drops)}
+    counts["candidate_roots"] = len(candidate_root_ids)
     return PipelineResult(
         rows,
         funnel,
@@ -300,6 +371,7 @@ def run_pipeline(
         len(embeddings) if embeddings is not None else 0,
         embeddings.prefetched if embeddings is not None else 0,
         embeddings,
+        counts,
     )
 
 
@@ -352,6 +424,21 @@ def describe_inputs(inputs: list[str | Path], files: list[Path], records: Counte
     return described
 
 
+def published_file_names(inputs: list[str | Path], files: list[Path]) -> dict[str, str]:
+    """How dispositions.jsonl names each file read: a file given by itself by its name (as report.json's sources do);
+    a file inside a folder as `<folder name>/<n>`, its place among the folder's files the build read (sorted paths,
+    from 1), because a file's own name may be a raw tweet id (RumourEval's are) and must not be published."""
+    names: dict[str, str] = {}
+    for given in map(Path, inputs):
+        if given.is_file():
+            names.setdefault(str(given), given.name)
+            continue
+        members = sorted(f for f in files if given in f.parents)
+        for number, member in enumerate(members, start=1):
+            names.setdefault(str(member), f"{given.resolve().name}/{number}")
+    return names
+
+
 def build(
     config: DataPrepConfig,
     inputs: list[str | Path],
@@ -366,8 +453,9 @@ def build(
     version name and that it is free locally (PublishError) and on the Hub, and that a private dataset would not go
     into a public repo (PushTargetError), the pseudonym key for a push (PrivacyError). Returns the version folder.
     """
-    scan = scan_input_files(inputs)
     output_dir = Path(output_dir)
+    check_output_folder(output_dir)
+    scan = scan_input_files(inputs)
     if push_to_hub and not version:
         raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
     if not version:
@@ -381,14 +469,16 @@ def build(
 
     if not progress:
         disable_progress_bars()
+        no_progress_bars()
     result = run_pipeline(iter_tweets(scan.files), config, pseudonymizer, progress)
-    dataset = rows_to_dataset(result.rows)
     split_sizes = {name: len(rows) for name, rows in result.rows.items()}
-    logger.info("pairs per split: %s", split_sizes)
+    empty = not any(split_sizes.values())
+    if not empty:
+        logger.info("pairs per split: %s", split_sizes)
 
     config_dict = without_local_paths(dataclasses.asdict(config))
     report = result.funnel.as_report(
-        version=version,
+        version=None if empty else version,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         splits=split_sizes,
         scorers=result.scorers,
@@ -400,16 +490,37 @@ def build(
         },
         sources=describe_inputs(inputs, scan.files, result.sources),
         skipped_files=dict(Counter(reason for _, reason in scan.skipped)),
-        hub_repo=push_to_hub,
+        hub_repo=None if empty else push_to_hub,
         embedded_texts=result.embedded_texts,
         embedded_in_background=result.embedded_in_background,
         stage_seconds=result.stage_seconds,
     )
     staging = staging_folder(folder)
     write_report(report, staging / "report.json")
-    plot_funnel(result.funnel, staging / "funnel.png", title=f"data_prep {version}")
+    file_names = published_file_names(inputs, scan.files)
+    write_dispositions(
+        result.funnel,
+        staging / "dispositions.jsonl",
+        lambda raw_id: published_id(raw_id, config.privacy.published_ids, pseudonymizer),
+        lambda source: file_names.get(source, "?"),
+    )
+    plot_funnel(result.funnel, staging / "funnel.png", title=f"data_prep {version if not empty else '(no pair)'}")
     (staging / "config.yaml").write_text(redact(yaml.safe_dump(config_dict, sort_keys=False)), encoding="utf-8")
+    if empty:  # no version number taken, nothing pushed: where every record went, and the top reasons why
+        where = keep_empty_build(staging, output_dir / EMPTY_BUILD_FOLDER)
+        lines = explain_empty_build(report["dispositions"], result.counts, config, version, where)
+        raise EmptyBuildError(lines, where)
+    dataset = rows_to_dataset(result.rows)
     card = build_card(report, config_dict, repo_id=push_to_hub, folder=folder.name)
-    # With nothing kept, the folder still holds report.json, the card and funnel.png: where every record went.
-    nothing_kept = "no pair survived the filters"
+    nothing_kept = "no pair survived the filters"  # unreachable since empty builds stop above; kept for its contract
     return save_and_push(staging, dataset, card, version, push_to_hub, config.output, nothing_kept, final=folder)
+
+
+def keep_empty_build(staging: Path, folder: Path) -> Path:
+    """Move an empty build's report, ledger, funnel and config to OUTPUT/empty-build/ (no vN: the next build takes
+    the number), replacing the previous empty build's; a folder of that name that data_prep did not write stays."""
+    if folder.exists():
+        if not (folder / "dispositions.jsonl").is_file():
+            return staging
+        shutil.rmtree(folder)
+    return staging.rename(folder)

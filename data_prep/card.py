@@ -139,9 +139,13 @@ def build_card(
     language_note = (
         f" (a reply passes with confidence >= {validation['min_language_confidence']} in `{validation['language']}`"
     )
+    if validation.get("accept_top_language"):
+        language_note += f", or when `{validation['language']}` is the detector's most likely language"
     if validation.get("trust_source_language"):
         language_note += (
-            f", or when its source labels it `{validation['language']}` and the detector's top language agrees"
+            f"; {'also ' if not validation.get('accept_top_language') else ''}when its source labels it "
+            f"`{validation['language']}` and the detector's top language agrees, and never below that confidence when "
+            "the source labels it another language"
         )
     language_note += ")"
     raw_ids = report["privacy"].get("published_ids") == "raw"

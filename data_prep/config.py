@@ -31,6 +31,15 @@ def _check_at_least_one(section: object, name: str) -> None:
         raise ValueError(f"{name} must be at least 1 (null: no cap), got {value}")
 
 
+def _check_not_negative(section: object, *names: str) -> None:
+    # A negative count is no bound at all (every record has at least 0 likes), so it is surely a typo: refused, naming
+    # the field ("reply_filters.min_likes: must not be negative"), where null is the way to turn a bound off.
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and value < 0:
+            raise ValueError(f"{name}: must not be negative (null turns the bound off), got {value}")
+
+
 def _check_fraction(section: object, name: str) -> None:
     value = getattr(section, name)
     if not 0.0 <= value <= 1.0:
@@ -119,6 +128,7 @@ class RootFiltersConfig:
     max_length: int | None = 1000
 
     def __post_init__(self):
+        _check_not_negative(self, "min_likes", "max_likes", "min_retweets", "max_retweets")
         _check_range(self, "min_likes", "max_likes")
         _check_range(self, "min_retweets", "max_retweets")
         _check_at_least_one(self, "max_length")
@@ -141,6 +151,8 @@ class ReplyFiltersConfig:
     max_replies_per_author: int | None = 10
 
     def __post_init__(self):
+        counts = ("min_likes", "max_likes", "min_follower_count", "max_follower_count", "min_length", "max_length")
+        _check_not_negative(self, *counts)
         _check_range(self, "min_likes", "max_likes")
         _check_range(self, "min_follower_count", "max_follower_count")
         _check_range(self, "min_time_delay", "max_time_delay")
@@ -225,6 +237,7 @@ class ValidationConfig:
 
     language: str = "en"
     min_language_confidence: float = 0.8
+    accept_top_language: bool = True
     trust_source_language: bool = True
     toxicity_scorer: Literal["detoxify", "profanity_check"] = "detoxify"
     detoxify_model: Literal["original", "unbiased", "multilingual", "original-small", "unbiased-small"] = "original"
@@ -237,6 +250,7 @@ class ValidationConfig:
     max_generic_ratio: float = 0.5
 
     def __post_init__(self):
+        _check_not_negative(self, "min_unique_words")
         _check_fraction(self, "min_language_confidence")
         _check_fraction(self, "max_toxicity")
         _check_fraction(self, "max_generic_ratio")

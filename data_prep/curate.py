@@ -12,9 +12,11 @@ and a `discard` suggestion on pairs a soft check flags (see SoftLimits). The ver
 Argilla dataset, so pull finds it again.
 
 pull: each record's submitted answers resolve by majority (a tie discards; an annotator's "Discard" button counts
-as a discard vote); records nobody submitted are left out and counted. An edited reply replaces the reply only if
-the build would have accepted it: normalization, @handle replacement, the reply filters' length and link rules,
-the chat control-string rule, the validators, and the duplicate and leakage checks against the other kept replies.
+as a discard vote); records nobody submitted are left out and counted. An edited reply is normalized (@handles
+replaced) and replaces the reply unless a HARD rule refuses it: the reply filters' length and link rules, the chat
+control-string rule, and the duplicate and leakage checks against the other kept replies. The soft checks (the
+validators: language, toxicity, spam, word diversity, generic phrases) never overrule a person: they flag the edit,
+in curation.jsonl, report.json and the card.
 The curated DatasetDict keeps every pair in its input split (the split is by conversation, so none moves), and its
 folder holds report.json (every input pair in exactly one disposition), curation.jsonl (each pair's votes and
 outcome), funnel.png, the input's config.yaml and a card with a curation section; it is pushed as the next tag.
@@ -41,6 +43,7 @@ from typing import Any
 from data_prep.curation_dataset import (
     DECISION,
     DISCARD,
+    FIELD_CHECKS,
     KEEP,
     NOTES,
     SoftLimits,
@@ -111,7 +114,14 @@ def push(
 
     model = load_embedding_model(version.config.cleaning.embedding_model, version.config.cleaning.embedding_backend)
     settings = curation_settings(model.get_embedding_dimension(), min_submitted)
-    dataset, created = create_or_reuse_dataset(client, argilla_dataset, settings, workspace)
+    dataset, created = create_or_reuse_dataset(client, argilla_dataset, settings, workspace, [FIELD_CHECKS])
+    with_checks = FIELD_CHECKS in {field.name for field in dataset.settings.fields}
+    if not with_checks:
+        logger.warning(
+            "%s was created before the record view showed the soft checks' reasons: they are under 'View metadata' "
+            "only; push to a new --argilla-dataset name to see them under each reply",
+            argilla_dataset,
+        )
     if not created and dataset.settings.distribution.min_submitted != min_submitted:
         dataset.settings.distribution.min_submitted = min_submitted
         dataset.update()
@@ -119,7 +129,7 @@ def push(
         model, [row[col.REPLY_TEXT] for _, row in rows], version.config.cleaning.embedding_batch_size, progress
     )
     limits = SoftLimits.from_validation(version.config.validation)
-    records = [curation_record(row, split, vector, limits) for (split, row), vector in zip(rows, vectors)]
+    records = [curation_record(row, split, vector, limits, with_checks) for (split, row), vector in zip(rows, vectors)]
     log_records(dataset, records, batch_size=batch_size, progress=progress)
     metadata = dataset_metadata(dataset)
     metadata[METADATA_KEY] = {
@@ -147,11 +157,22 @@ def curation_card_section(report: dict) -> str:
     counts = curation["counts"]
     agreement_text = describe_agreement(curation["agreement"], "pairs")
     source = curation["input"]
+    flag_counts = Counter(
+        flag.split(":", 1)[0] for edit in curation.get("flagged_edits", []) for flag in edit["flags"]
+    )
+    flagged_text = (
+        " Flags on the kept edits: "
+        + ", ".join(f"`{flag}` {count}" for flag, count in sorted(flag_counts.items()))
+        + "."
+        if flag_counts
+        else ""
+    )
     rows = [
         ("input pairs", counts["input_pairs"]),
         ("reviewed (a submission or a discard)", counts["reviewed"]),
         ("kept as they were", counts["kept"]),
         ("kept with an edited reply", counts["edited"]),
+        ("... of which the soft checks flag (kept: a person's decision stands)", counts.get("edited_flagged", 0)),
         ("discarded (majority)", counts["discarded"] - counts["discarded_on_tie"]),
         ("discarded (tie)", counts["discarded_on_tie"]),
         ("edit rejected by the build's rules (left out)", counts["edit_rejected"]),
@@ -166,13 +187,16 @@ def curation_card_section(report: dict) -> str:
 This version is **{source["version"]}** (`{source["source"]}`) after human review in Argilla (dataset
 `{curation["argilla"]["workspace"]}/{curation["argilla"]["dataset"]}`, {len(curation["annotators"])} annotators).
 Each pair was decided by the majority of its annotators (a tie discards); pairs nobody reviewed were left out.
-Edited replies were re-checked with the build's rules (normalization, length and link filters, chat control
-strings, validators, duplicates and split leakage) and applied only when they passed.
+Edited replies were normalized (@handles replaced) and re-checked with the build's hard rules (length and link
+filters, chat control strings, duplicates and split leakage), and applied when they passed. The soft checks
+(language, toxicity, spam keywords, word diversity, generic phrases) never overrule a person: an edit they object to
+is kept, with their objections recorded beside it.{flagged_text}
 
 {table}
 
 Inter-annotator agreement on keep/discard: {agreement_text}
-Every pair's votes and outcome are in `curation.jsonl`; `report.json` lists each rejected edit with its reason.
+Every pair's votes and outcome are in `curation.jsonl` (a flagged edit's flags as `edit_flags`); `report.json` lists
+each rejected edit with its reason, and each flagged edit with its flags.
 """
 
 
@@ -239,7 +263,12 @@ def next_version_folder(
 ) -> tuple[str, Path]:
     """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken
     or the push target cannot take it (a private dataset into a public repo)."""
-    from data_prep.publish import PublishError, check_dataset_push_target, check_local_version_free
+    from data_prep.publish import (
+        PublishError,
+        check_dataset_push_target,
+        check_local_version_free,
+        check_output_folder,
+    )
     from replytune.versions import check_version_name, next_version
 
     if push_to_hub and not version:
@@ -248,6 +277,7 @@ def next_version_folder(
         raise PublishError(f"{input_version.source} is not named vN: name the curated version with --version vN")
     version = version or next_version([input_version.version])
     check_version_name(version)
+    check_output_folder(Path(output_dir))
     folder = Path(output_dir) / version
     check_local_version_free(folder)
     if push_to_hub:
@@ -304,6 +334,7 @@ def write_curated_version(
             "annotators": facts["annotators"],
             "agreement": facts["agreement"],
             "rejected_edits": facts["rejected_edits"],
+            "flagged_edits": facts["flagged_edits"],
             "invalid_records": facts["invalid_records"],
         },
     )
@@ -396,7 +427,8 @@ Every pair's decision (and the checks that flagged it) is in `curation.jsonl`.
 """
 
 
-def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
+def add_curate_arguments(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """curate's subcommands (push, pull, auto) on `parser`; returns their parsers."""
     commands = parser.add_subparsers(dest="curate_command", required=True)
     push_parser = commands.add_parser("push", help="send a dataset version's pairs to Argilla for review")
     push_parser.add_argument(
@@ -432,6 +464,7 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="annotators who must submit a record before it leaves the queue; 2 or more measures agreement",
     )
     push_parser.add_argument("--batch-size", type=int, default=256, help="records per request (at most 500)")
+    return [push_parser, pull_parser, auto_parser]
 
 
 def run_curate(args: argparse.Namespace) -> int:
@@ -491,6 +524,8 @@ def run_curate(args: argparse.Namespace) -> int:
     agreement = result.report["curation"]["agreement"]
     for rejected in result.report["curation"]["rejected_edits"][:20]:
         print(f"edit rejected ({rejected['reason']}): reply {rejected['reply_id']}: {rejected['edited_reply']!r}")
+    for flagged in result.report["curation"]["flagged_edits"][:20]:
+        print(f"edit kept, flagged ({'; '.join(flagged['flags'])}): reply {flagged['reply_id']}")
     agreement_text = f"{agreement['metric']} {agreement['value']}" if agreement["value"] is not None else "n/a"
     print(
         f"curated version written to {result.folder}"

@@ -1,6 +1,7 @@
 """The Argilla dataset of a curation review: what annotators see and answer for each tweet/reply pair.
 
-Fields: the tweet and the reply. Questions: `decision` (keep/discard, required), `quality` (1-5), `edited_reply` and
+Fields: the tweet, the reply, and the automatic checks' reasons (why discard is suggested, in words, in the record
+view itself). Questions: `decision` (keep/discard, required), `quality` (1-5), `edited_reply` and
 `notes` (optional). Metadata (for filtering and sorting in the UI): the pair's engagement, timing, query, split,
 the validators' scores and which soft checks it fails. Vector: the reply's sentence embedding (data_prep's model),
 for "find similar". Suggestion: `discard`, on a pair that a soft check flags (SoftLimits), scored by how close it
@@ -22,6 +23,8 @@ from replytune import schema as col
 from replytune.argilla_client import plain_text_field
 
 FIELD_TWEET, FIELD_REPLY = "tweet", "reply"
+FIELD_CHECKS = "checks"  # the soft checks' reasons, in the record view itself (not only under "View metadata")
+NO_FLAG = "No automatic check flags this pair."
 DECISION, QUALITY, EDITED_REPLY, NOTES = "decision", "quality", "edited_reply", "notes"
 KEEP, DISCARD = "keep", "discard"
 VECTOR = "reply_embedding"
@@ -55,8 +58,10 @@ Each record is a reply to a tweet. Decide whether the pair should train a model 
   mention). The edit is re-checked by the same rules as the build: an edit that fails them is not applied.
 - **notes**: optional, anything the team should know.
 
-A pair flagged by the automatic soft checks arrives with *discard* suggested; the metadata holds the scores
-(filter on `soft_checks`). Several annotators per record resolve by majority; a tie discards.
+A pair flagged by the automatic soft checks arrives with *discard* suggested, and the **Automatic checks** field under
+the reply says why (the metadata holds the scores; filter on `soft_checks`). The checks only suggest: your decision
+stands, and an edit you keep is never dropped by them (only by the hard rules: control strings, length, links,
+duplicates). Several annotators per record resolve by majority; a tie discards.
 """
 
 
@@ -109,6 +114,17 @@ class SoftLimits:
             hard=config,
         )
 
+    def describe(self, name: str, value: float) -> str:
+        """One soft check's value in words: "0.64, below the soft limit 0.9 (the build's threshold: 0.8)"."""
+        soft, hard, side = {
+            col.LANGUAGE_CONFIDENCE: (self.min_language_confidence, self.hard.min_language_confidence, "below"),
+            col.TOXICITY_SCORE: (self.max_toxicity, self.hard.max_toxicity, "above"),
+            col.UNIQUE_WORD_COUNT: (self.min_unique_words, self.hard.min_unique_words, "below"),
+            col.GENERIC_PHRASE_RATIO: (self.max_generic_ratio, self.hard.max_generic_ratio, "above"),
+        }[name]
+        shown = f"{value:g}" if name == col.UNIQUE_WORD_COUNT else f"{value:.2f}"
+        return f"{shown}, {side} the soft limit {soft:g} (the build's threshold: {hard:g})"
+
     def flags(self, row: dict) -> dict[str, float]:
         """check name -> discard confidence in [0.5, 1]: 0.5 at the soft limit, 1 at the build's threshold."""
 
@@ -132,8 +148,17 @@ class SoftLimits:
         return flags
 
 
+def checks_text(flags: dict[str, float], limits: SoftLimits, row: dict) -> str:
+    """What the record view shows under the reply: why discard is suggested, in words, or that nothing is flagged."""
+    if not flags:
+        return NO_FLAG
+    reasons = "; ".join(f"{name.replace('_', ' ')} {limits.describe(name, row[name])}" for name in sorted(flags))
+    return f"Discard suggested by the soft checks (your decision stands): {reasons}."
+
+
 def curation_settings(vector_dimensions: int, min_submitted: int = 1) -> Any:
-    """The Argilla dataset of a review: two text fields, four questions, metadata, the reply vector, guidelines."""
+    """The Argilla dataset of a review: three text fields (the tweet, the reply, the automatic checks' reasons), four
+    questions, metadata, the reply vector, guidelines."""
     import argilla as rg
 
     metadata_classes = {
@@ -153,6 +178,7 @@ def curation_settings(vector_dimensions: int, min_submitted: int = 1) -> Any:
         fields=[
             rg.TextField(name=FIELD_TWEET, title="Tweet", use_markdown=False),
             rg.TextField(name=FIELD_REPLY, title="Reply", use_markdown=False),
+            rg.TextField(name=FIELD_CHECKS, title="Automatic checks", use_markdown=False),
         ],
         questions=[
             rg.LabelQuestion(name=DECISION, title="Keep this pair?", labels=[KEEP, DISCARD], required=True),
@@ -178,7 +204,11 @@ def _metadata_value(value: Any, kind: str) -> Any:
     return float(value)
 
 
-def curation_record(row: dict, split: str, vector: np.ndarray | None, limits: SoftLimits) -> Any:
+def curation_record(
+    row: dict, split: str, vector: np.ndarray | None, limits: SoftLimits, with_checks: bool = True
+) -> Any:
+    """One pair as an Argilla record (`with_checks`: the dataset has the checks field; those pushed before it
+    existed do not)."""
     import argilla as rg
 
     flags = limits.flags(row)
@@ -196,6 +226,7 @@ def curation_record(row: dict, split: str, vector: np.ndarray | None, limits: So
         fields={
             FIELD_TWEET: plain_text_field(row[col.TWEET_TEXT]),
             FIELD_REPLY: plain_text_field(row[col.REPLY_TEXT]),
+            **({FIELD_CHECKS: plain_text_field(checks_text(flags, limits, row))} if with_checks else {}),
         },
         metadata=metadata,
         vectors={VECTOR: vector.tolist()} if vector is not None else {},

@@ -2,7 +2,9 @@
 
 Each record's submitted answers are votes (the UI's Discard button votes discard); the majority decides and a tie
 discards; records nobody answered are left out. Among the keep votes, the edited reply most of them wrote replaces
-the reply, if the build's own rules accept it (EditChecker): a rejected edit leaves the pair out, with its reason.
+the reply. A person's decision stands: the edit is checked only by the build's HARD rules (EditChecker: control
+strings, length, empty, links, duplicates, split leakage), and a rejected edit leaves the pair out, with its reason;
+the SOFT checks (language, toxicity, spam, word diversity, generic phrases) only flag it, beside the edit.
 Every input row ends in exactly one disposition (`kept`, `curation/<outcome>`), recorded in the ledger.
 """
 
@@ -30,6 +32,7 @@ class Resolution:
     candidate_edits: list[str] = field(default_factory=list)
     quality: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # soft checks the applied edit fails ("<check>: <value>")
 
 
 def votes_of(responses: list[dict]) -> dict[str, str]:
@@ -108,40 +111,50 @@ class EditChecker:
             self._model = load_embedding_model(cleaning.embedding_model, cleaning.embedding_backend)
         return embed_texts(self._model, texts, self.config.cleaning.embedding_batch_size, progress=False)
 
-    def rejection(self, reply_id: str, split: str, text: str) -> tuple[str | None, dict]:
-        """Why the build would reject `text` as this pair's reply ("<stage>/<reason>"), and its validator scores."""
+    def rejection(self, reply_id: str, split: str, text: str) -> tuple[str | None, dict, list[str]]:
+        """Why `text` cannot be this pair's reply, its validator scores, and the soft checks it fails.
+
+        A person's decision stands: only the HARD rules reject an edit, those that keep the dataset trainable,
+        private and honest whoever wrote the text: chat control strings, the reply length bounds, an empty reply,
+        a link (the build publishes none unless `allow_urls`; @handles were already replaced), an exact or
+        semantic duplicate of another kept reply, and a near copy of a train reply in eval/test (split leakage).
+        The SOFT checks are heuristics about the text (language, toxicity, spam keywords, word diversity, generic
+        phrases, and the curation soft limits near their thresholds): they never drop a pair a person kept; each
+        one the edit fails comes back as a flag, "<check>: <value>", recorded beside the edit.
+        """
         from data_prep.cleaning import URL, exact_duplicate_key, has_text
+        from data_prep.curation_dataset import SoftLimits
         from data_prep.filters import bounds_rejection
         from replytune.control_strings import find_control_strings
 
         filters = self.config.reply_filters
         if find_control_strings(text):
-            return "control_string", {}
+            return "control_string", {}, []
         length = bounds_rejection("length", len(text), filters.min_length, filters.max_length)
         if length:
-            return f"reply_filters/{length}", {}
+            return f"reply_filters/{length}", {}, []
         if not has_text(text):
-            return "reply_filters/no_text", {}
+            return "reply_filters/no_text", {}, []
         if not filters.allow_urls and URL.search(text):
-            return "reply_filters/has_url", {}
+            return "reply_filters/has_url", {}, []
         scores = self.validators.scores([text], progress=False)[0]
-        reason = self.validators.rejection(text, scores)
-        if reason:
-            return reason, scores
+        flags = [f"{failure}: {failure.detail}" for failure in self.validators.failures(text, scores)]
+        limits = SoftLimits.from_validation(self.config.validation)
+        flags += [f"soft_checks/{name}: {limits.describe(name, scores[name])}" for name in limits.flags(scores)]
         others = {other: entry for other, entry in self.kept.items() if other != reply_id}
         key = exact_duplicate_key(text)
         if any(exact_duplicate_key(other_text) == key for _, other_text, _ in others.values()):
-            return "cleaning/exact_duplicate", scores
+            return "cleaning/exact_duplicate", scores, flags
         cleaning, split_config = self.config.cleaning, self.config.split
         if others and (cleaning.semantic_dedup or split_config.check_leakage):
             self._fill_missing_vectors(others)
             cosine = np.stack([vector for _, _, vector in others.values()]) @ self.embed([text])[0]
             if cleaning.semantic_dedup and (cosine >= cleaning.semantic_threshold).any():
-                return "cleaning/semantic_duplicate", scores
+                return "cleaning/semantic_duplicate", scores, flags
             crosses_train = np.array([(split == "train") != (other == "train") for other, _, _ in others.values()])
             if split_config.check_leakage and (crosses_train & (cosine >= split_config.leakage_threshold)).any():
-                return "split/near_duplicate_of_train", scores
-        return None, scores
+                return "split/near_duplicate_of_train", scores, flags
+        return None, scores, flags
 
     def _fill_missing_vectors(self, entries: dict[str, tuple[str, str, np.ndarray | None]]) -> None:
         missing = [reply_id for reply_id, (_, _, vector) in entries.items() if vector is None]
@@ -207,7 +220,7 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
     }
     checker = None
     outcome: dict[str, list[dict]] = {split: [] for split in version.rows}
-    rejected_edits = []
+    rejected_edits, flagged_edits = [], []
     for split, rows in version.rows.items():
         for index, row in enumerate(rows):
             resolution = resolutions[split, index]
@@ -220,7 +233,7 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
                 if text == row[col.REPLY_TEXT]:
                     resolution.disposition, final_row = "kept", row  # the edit only differed before normalization
                 else:
-                    reason, scores = checker.rejection(row[col.REPLY_ID], split, text)
+                    reason, scores, flags = checker.rejection(row[col.REPLY_ID], split, text)
                     if reason:
                         resolution.disposition = f"curation/edit_rejected/{reason}"
                         kept_entries.pop(row[col.REPLY_ID], None)
@@ -230,6 +243,11 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
                     else:
                         final_row, final_text = edited_row(row, text, scores, version.config), text
                         checker.accept(row[col.REPLY_ID], split, text)
+                        resolution.flags = flags
+                        if flags:  # kept as the person wrote it; the soft checks' objections recorded beside it
+                            flagged_edits.append(
+                                {"reply_id": row[col.REPLY_ID], "split": split, "flags": flags, "edited_reply": text}
+                            )
             if final_row is not None:
                 outcome[split].append(final_row)
             ledger.append(
@@ -242,6 +260,7 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
                     "quality": resolution.quality,
                     "notes": resolution.notes,
                     **({"edited_reply": final_text, "original_reply": row[col.REPLY_TEXT]} if final_text else {}),
+                    **({"edit_flags": resolution.flags} if final_text and resolution.flags else {}),
                     **({"candidate_edits": resolution.candidate_edits} if resolution.candidate_edits else {}),
                 }
             )
@@ -253,6 +272,7 @@ def curate_rows(version: DatasetVersion, records: dict[str, Any]) -> tuple[dict[
     facts = {
         "agreement": decision_agreement(labels_by_record),
         "rejected_edits": rejected_edits,
+        "flagged_edits": flagged_edits,
         "invalid_records": invalid,
         "annotators": sorted({annotator for r in resolutions.values() for annotator in r.votes}),
         "edit_validators": checker.validator_name if checker else None,
@@ -271,6 +291,7 @@ def count_outcomes(ledger: list[dict]) -> dict[str, int]:
         "reviewed": sum(1 for entry in ledger if entry["annotators"]),
         "kept": dispositions["kept"],
         "edited": dispositions["curation/edited"],
+        "edited_flagged": sum(1 for entry in ledger if entry.get("edit_flags")),
         "discarded": dispositions["curation/discarded"] + dispositions["curation/discarded_on_tie"],
         "discarded_on_tie": dispositions["curation/discarded_on_tie"],
         "edit_rejected": starting("curation/edit_rejected/"),

@@ -8,6 +8,7 @@ input.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, field
 
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from data_prep.cleaning import normalize_text, sanitize_text
 from data_prep.config import PairsConfig
-from data_prep.funnel import DUPLICATE_ID, Funnel
+from data_prep.funnel import DUPLICATE_ID, Funnel, Reason
 from replytune.schema import Tweet
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*@\w+)+\s*")
@@ -67,17 +68,24 @@ def unique_tweets(records: Iterable, funnel: Funnel, progress: bool = True) -> l
     """Count every record in the funnel; settle rejections and repeated ids (see `observation_rank` for which copy
     stays); return one tweet per id, sorted by id."""
     tweets: dict[str, Tweet] = {}
+    positions: Counter = Counter()  # records read so far per file: where each one is, for the ledger
     for record in tqdm(records, desc="ingest", unit=" records", disable=not progress):
         funnel.input_records += 1
+        positions[record.source_file] += 1
+        origin = (record.source_file, positions[record.source_file])
         if not isinstance(record, Tweet):  # sources.Rejected: unreadable record or placeholder
-            funnel.settle(f"ingest/{record.reason}")
+            detail = "the record cannot be read as a tweet of any known export format"
+            funnel.settle(Reason(f"ingest/{record.reason}", detail), record_id=record.record_id, origin=origin)
             continue
         kept = tweets.get(record.tweet_id)
         if kept is not None:
-            funnel.settle(DUPLICATE_ID)
+            duplicate = Reason(DUPLICATE_ID, "another copy of this id, with as much engagement or more, stays")
             if observation_rank(record) <= observation_rank(kept):
+                funnel.settle(duplicate, record_id=record.tweet_id, origin=origin)
                 continue
+            funnel.settle(duplicate, record_id=kept.tweet_id, origin=funnel.origins.get(kept.tweet_id))
         tweets[record.tweet_id] = record
+        funnel.origins[record.tweet_id] = origin
     return sorted(tweets.values(), key=lambda tweet: id_order(tweet.tweet_id))
 
 
@@ -95,16 +103,17 @@ def is_self_reply(reply: Tweet, tweet: Tweet) -> bool:
 
 
 def pair_rejection(reply: Tweet, parent: Tweet | None, config: PairsConfig) -> str | None:
+    parent_id = reply.in_reply_to_id
     if parent is None:
-        return "pairs/parent_not_found"
+        return Reason("pairs/parent_not_found", "answers a tweet that is not in the input", parent_id)
     if config.direct_replies_only and parent.is_reply:
-        return "pairs/not_direct_reply"
+        return Reason("pairs/not_direct_reply", "answers a reply, not its conversation's first tweet", parent_id)
     if config.exclude_self_replies and is_self_reply(reply, parent):
-        return "pairs/self_reply"
+        return Reason("pairs/self_reply", "same author as the tweet it answers", parent_id)
     if config.exclude_retweets and reply.is_retweet:
-        return "pairs/retweet"
+        return Reason("pairs/retweet", "a retweet")
     if config.exclude_quotes and reply.is_quote:
-        return "pairs/quote"
+        return Reason("pairs/quote", "a quote tweet")
     return None
 
 
@@ -137,10 +146,12 @@ def find_pairs(
         parent = by_id.get(reply.in_reply_to_id)
         reason = pair_rejection(reply, parent, config)
         if not reason and len(reply.text) > cap:
-            reason = "pairs/text_too_long"
+            detail = f"{len(reply.text)} characters > cleaning.max_raw_text_length {cap}"
+            reason = Reason("pairs/text_too_long", detail)
         if not reason and len(parent.text) > cap:
-            root_drops[parent.tweet_id] = "pairs/text_too_long"
-            reason = "pairs/tweet_text_too_long"
+            detail = f"{len(parent.text)} characters > cleaning.max_raw_text_length {cap}"
+            root_drops[parent.tweet_id] = Reason("pairs/text_too_long", detail)
+            reason = Reason("pairs/tweet_text_too_long", f"its tweet's text: {detail}", parent.tweet_id)
         if reason:
             drops[reply.tweet_id] = reason
             continue

@@ -5,7 +5,8 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
 
     README.md          the dataset card
     data/<split>-00000-of-00001.parquet
-    report.json        the funnel: every input record's disposition
+    report.json        the funnel: every input record's disposition, counted
+    dispositions.jsonl a build only: one line per input record (its published id, stage, reason, deciding value)
     funnel.png         the funnel as a bar chart
     config.yaml        the resolved config of the build
     curation.jsonl     a curated version only: each input pair's votes and outcome
@@ -14,6 +15,7 @@ The local folder `OUTPUT/vN/` is laid out like the Hub repo, so `load_dataset("O
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -26,11 +28,25 @@ from replytune.hub import check_push_target, hub_token, push_commit
 
 logger = logging.getLogger(__name__)
 
-EXTRA_FILES = ("report.json", "funnel.png", "config.yaml", "curation.jsonl")  # curation.jsonl: `curate pull` only
+# dispositions.jsonl: `build` only (every input record's disposition); curation.jsonl: `curate pull` and `auto` only
+EXTRA_FILES = ("report.json", "dispositions.jsonl", "funnel.png", "config.yaml", "curation.jsonl")
 
 
 class PublishError(Refused, RuntimeError):
     """The version cannot be written where it was asked for; nothing was written."""
+
+
+def check_output_folder(output_dir: Path) -> None:
+    """`--output` must be a folder this user can write into, or a path where one can be made: checked before any work,
+    without creating anything, so a build never runs for minutes and then fails on the last rename."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise PublishError(f"--output {output_dir} is a file, not a folder: versions are written to OUTPUT/vN/")
+    existing = next((p for p in (output_dir, *output_dir.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise PublishError(f"--output {output_dir}: {existing} is a file, so no folder can be made under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PublishError(f"--output {output_dir}: {existing} is not writable by this user")
 
 
 def check_local_version_free(folder: Path) -> None:

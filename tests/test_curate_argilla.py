@@ -17,7 +17,7 @@ from data_prep.__main__ import main
 from data_prep.validators import Validators
 from replytune import schema as col
 from replytune.argilla_client import connect, create_user, find_dataset, read_records
-from tests.curation_versions import CONFIG, GOOD_EDIT, REPLIES, review_rows, write_version
+from tests.curation_versions import CONFIG, CURATOR_EDIT, GOOD_EDIT, REPLIES, review_rows, write_version
 
 pytestmark = pytest.mark.slow
 
@@ -102,6 +102,7 @@ def test_push_annotate_pull_push_again_and_restart(argilla_env, tmp_path, capsys
     (suggestion,) = list(kept.suggestions)  # toxicity 0.2: past the soft limit 0.15, a third of the way to 0.3
     assert (suggestion.question_name, suggestion.value, suggestion.score) == ("decision", "discard", 0.6667)
     assert kept.metadata["toxicity_score"] == 0.2 and kept.metadata["soft_checks"] == ["toxicity_score"]
+    assert "toxicity score 0.20, above the soft limit 0.15" in kept.fields["checks"]  # the reason, in the record view
     assert len(kept.vectors["reply_embedding"]) == 384
     assert not list(pushed["tie"].suggestions)
 
@@ -195,6 +196,42 @@ def test_push_annotate_pull_push_again_and_restart(argilla_env, tmp_path, capsys
     assert {k: v for k, v in after.items() if k != "created_at"} == {
         k: v for k, v in report.items() if k != "created_at"
     }
+
+
+def test_a_curators_edit_stands_in_the_next_version_flagged_by_the_soft_checks(argilla_env, tmp_path, capsys):
+    """Issue 21, through the real server: a curator keeps a reply and rewrites it in plain English that the language
+    detector doubts (0.64 English, under the build's 0.8). The pulled version holds the edit, flagged."""
+    rows = review_rows()
+    write_version(tmp_path / "data" / "v1", {"train": rows["train"][:2]})
+    push = ["curate", "push", "--dataset", str(tmp_path / "data"), "--argilla-dataset", "edits-stand"]
+    assert main([*push, "--no-progress"]) == 0
+    dataset = find_dataset(connect(), "edits-stand")
+    pushed = {record.id: record for record in dataset.records(with_responses=False)}
+    assert pushed["discarded"].fields["checks"] == "No automatic check flags this pair."
+    submit(
+        argilla_env, argilla_env.api_key, pushed["kept"]._server_id, {"decision": "keep", "edited_reply": CURATOR_EDIT}
+    )
+    submit(argilla_env, argilla_env.api_key, pushed["discarded"]._server_id, {"decision": "keep"})
+    capsys.readouterr()
+
+    assert main(["curate", "pull", "--argilla-dataset", "edits-stand", "--output", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "edit kept, flagged (soft_checks/language_confidence: 0.64, below the soft limit 0.9" in out
+    assert "1 edited" in out and "0 edits rejected" in out
+    v2 = tmp_path / "data" / "v2"
+    curated = rows_of(v2)["train"]
+    assert [row[col.REPLY_TEXT] for row in curated] == [CURATOR_EDIT, REPLIES["discarded"]]
+    assert curated[0][col.COMPLETION][0]["content"] == CURATOR_EDIT
+    ledger = {entry["reply_id"]: entry for entry in map(json.loads, (v2 / "curation.jsonl").read_text().splitlines())}
+    assert ledger["kept"]["disposition"] == "curation/edited" and ledger["kept"]["edited_reply"] == CURATOR_EDIT
+    assert ledger["kept"]["edit_flags"][0].startswith("soft_checks/language_confidence: 0.64")
+    report = json.loads((v2 / "report.json").read_text())
+    assert report["dispositions"] == {"kept": 1, "curation/edited": 1}
+    assert report["curation"]["flagged_edits"][0]["reply_id"] == "kept"
+    assert (
+        "| ... of which the soft checks flag (kept: a person's decision stands) | 1 |"
+        in (v2 / "README.md").read_text()
+    )
 
 
 def test_unknown_dataset_wrong_key_and_wrong_workspace_stop_with_a_clear_message(argilla_env, tmp_path, capsys):

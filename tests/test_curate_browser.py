@@ -67,6 +67,9 @@ def test_an_annotator_discards_a_pair_in_the_web_ui_and_pull_leaves_it_out(
     assert discard.locator(".label-text__suggestion__score").inner_text() == "0.7"
     assert "label-active" in discard.get_attribute("class")
     assert "data_prep soft checks" in page.locator(".tooltip__text").all_inner_texts()
+    # why, in words, in the record view itself: the "Automatic checks" field under the reply (issue 21)
+    assert page.get_by_text("Automatic checks").is_visible()
+    assert page.get_by_text("toxicity score 0.20, above the soft limit 0.15", exact=False).is_visible()
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / "argilla_annotation.png"))
 

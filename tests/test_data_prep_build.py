@@ -2,12 +2,12 @@
 
 import dataclasses
 import json
-import logging
 import os
 import re
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from datasets import load_dataset
 from data_prep.__main__ import main
 from data_prep.build import run_pipeline
 from data_prep.config import DataPrepConfig, load_config
+from data_prep.funnel import published_entry
 from data_prep.privacy import Pseudonymizer
 from data_prep.sources import Rejected
 from tests.data_prep_tweets import GOOD_REPLY, reply_to, root_tweet
@@ -78,6 +79,54 @@ def test_pipeline_accounts_for_every_record():
     assert sorted(row["reply_id"] for row in rows) == sorted(pseudonymizer.tweet_id(t.tweet_id) for t in good)
     assert rows[0]["quality_score"] >= rows[-1]["quality_score"]
     assert result.scorers["toxicity"].startswith("alt-profanity-check") and result.scorers["embeddings"] is None
+
+
+def test_the_ledger_says_why_each_record_went_with_the_value_that_decided():
+    """The records of `test_pipeline_accounts_for_every_record`, each looked up by its published id as a user would:
+    one grep of dispositions.jsonl answers "why was reply X dropped?"."""
+    root = root_tweet()
+    kept = reply_to(root, text=GOOD_REPLY, likes=90)
+    copy = reply_to(root, text=GOOD_REPLY, likes=10)
+    bot = reply_to(root, author_followers=12)
+    to_reply = reply_to(kept)
+    unpopular_root = root_tweet(likes=3)
+    unpopular_reply = reply_to(unpopular_root)
+    records = [root, kept, copy, bot, to_reply, unpopular_root, unpopular_reply, root]
+    records.append(Rejected("missing_text", "77", "exports/export.json"))
+    pseudonymizer = Pseudonymizer(b"k" * 32)
+    result = run_pipeline(records, fast_config(), pseudonymizer, progress=False)
+    ledger = [
+        published_entry(entry, pseudonymizer.tweet_id, lambda path: Path(path).name) for entry in result.funnel.ledger
+    ]
+    assert Counter(line["disposition"] for line in ledger) == result.funnel.dispositions
+    why = {}
+    for line in ledger:
+        why.setdefault(line["id"], []).append((line["disposition"], line["value"], line["related_id"]))
+    hashed = pseudonymizer.tweet_id
+    ((disposition, value, _),) = why[hashed(kept.tweet_id)]
+    assert disposition == "kept" and value in ("split train", "split eval", "split test")
+    assert why[hashed(copy.tweet_id)] == [
+        ("cleaning/exact_duplicate", "same text as a reply that stays (likes 10 <= 90)", hashed(kept.tweet_id))
+    ]
+    assert why[hashed(bot.tweet_id)] == [
+        ("reply_filters/followers_below_min", "followers 12 < min_follower_count 200", None)
+    ]
+    assert why[hashed(to_reply.tweet_id)] == [
+        ("pairs/not_direct_reply", "answers a reply, not its conversation's first tweet", hashed(kept.tweet_id))
+    ]
+    assert why[hashed(unpopular_root.tweet_id)] == [("root_filters/likes_below_min", "likes 3 < min_likes 200", None)]
+    assert why[hashed(unpopular_reply.tweet_id)] == [
+        (
+            "root_filters/root_rejected",
+            "its tweet: root_filters/likes_below_min (likes 3 < min_likes 200)",
+            hashed(unpopular_root.tweet_id),
+        )
+    ]
+    assert sorted(d for d, _, _ in why[hashed(root.tweet_id)]) == ["ingest/duplicate_id", "root/used"]
+    (unreadable,) = [line for line in ledger if line["disposition"] == "ingest/missing_text"]
+    assert unreadable["id"] == hashed("77") and (unreadable["file"], unreadable["position"]) == ("export.json", 1)
+    raw_ids = {'"77"', *(f'"{tweet.tweet_id}"' for tweet in records[:-1])}
+    assert not [raw for raw in raw_ids if raw in json.dumps(ledger)]  # no raw id in any field
 
 
 def test_max_pairs_keeps_the_best_by_quality():
@@ -182,6 +231,26 @@ def test_make_demo_command_builds_pairs_with_a_signal_and_drops_every_trap(tmp_p
         assert "hf_sentinel_value_never_logged" not in (folder / artefact).read_text()
     assert "hf_sentinel_value_never_logged" not in run.stdout + run.stderr
     assert "ephemeral" in card  # no pseudonym key was set: the card says so
+    check_ledger(folder, report, dataset, raw_ids={json.loads(line).get("id") for line in DEMO_SAMPLE.open()})
+
+
+def check_ledger(folder: Path, report: dict, dataset, raw_ids: set) -> list[dict]:
+    """dispositions.jsonl: one line per input record, counted exactly as report.json's dispositions; ids published
+    as the rows publish them (kept lines' ids are the rows' reply ids), never raw; each line names its stage, reason
+    and the value that decided."""
+    ledger = [json.loads(line) for line in (folder / "dispositions.jsonl").read_text().splitlines()]
+    assert len(ledger) == report["input_records"]
+    assert Counter(line["disposition"] for line in ledger) == Counter(report["dispositions"])
+    published_reply_ids = {reply_id for split in dataset.values() for reply_id in split["reply_id"]}
+    assert {line["id"] for line in ledger if line["disposition"] == "kept"} == published_reply_ids
+    text = (folder / "dispositions.jsonl").read_text()
+    leaked = {raw for raw in raw_ids - {None} if isinstance(raw, str) and f'"{raw}"' in text}
+    assert not leaked, sorted(leaked)[:5]  # no raw id in any field: ids and related ids are keyed hashes
+    for line in ledger:
+        assert line["disposition"] == f"{line['stage']}/{line['reason']}" or line["disposition"] == "kept"
+        assert line["value"], line
+        assert line["file"] and line["position"] >= 1 and "/" not in line["file"]  # a file given alone: its name
+    return ledger
 
 
 def build_args(tmp_path, *extra, config=DEMO_CONFIG, inputs=(DEMO_SAMPLE,)):
@@ -247,6 +316,48 @@ def test_bad_config_or_input_stops_before_any_work(tmp_path, capsys, monkeypatch
     assert main(build_args(tmp_path, *extra, config=config, inputs=inputs)) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def one_line_error(capsys) -> str:
+    """The whole of stderr, checked to be a single `error: ...` line and no traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("config_bytes", "message"),
+    [
+        # a Latin-1 comment crashed every stage with a 17-line UnicodeDecodeError that did not name the file
+        (b"# r\xe9glages du build\nreply_filters:\n  min_likes: 5\n", "not UTF-8 text: byte 0xe9 at byte offset 3"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00", "not UTF-8 text: byte 0x89 at byte offset 0"),
+        (b"reply_filters:\n  min_likes: 5\x00\x00", "not a text file: character 0x00 at byte offset 29"),
+        (b"reply_filters:\n  min_likes: -3\n", "reply_filters.min_likes: must not be negative"),
+    ],
+)
+def test_a_config_that_cannot_be_used_is_one_line_naming_the_file(tmp_path, capsys, config_bytes, message):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(config_bytes)
+    assert main(build_args(tmp_path, config=config)) == 2
+    err = one_line_error(capsys)
+    assert str(config) in err and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the build started")
+
+    monkeypatch.setattr("data_prep.build.run_pipeline", no_work)
+    output = tmp_path / "out"
+    output.write_text("a regular file\n")
+    args = build_args(tmp_path)
+    assert main(args) == 2
+    assert f"--output {output} is a file, not a folder" in one_line_error(capsys)
+    args[args.index("--output") + 1] = str(output / "nested" / "data")
+    assert main(args) == 2
+    assert f"{output} is a file, so no folder can be made under it" in one_line_error(capsys)
+    assert output.read_text() == "a regular file\n"
 
 
 def test_a_config_is_recorded_with_the_version(tmp_path):
@@ -338,22 +449,58 @@ def test_bad_records_are_rejected_with_a_reason_and_the_build_finishes(tmp_path)
     assert by_id["10"]["reply_text"] == "Partial indexes, finally explained \ufffd"
 
 
-def test_a_build_where_every_record_is_filtered_out_still_writes_its_report(tmp_path, capsys, caplog):
+def test_a_build_that_keeps_no_pair_fails_says_why_and_takes_no_version(tmp_path, capsys):
     fast = tmp_path / "fast.yaml"
     fast.write_text(
         "validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
         "split: {check_leakage: false}\nreply_filters: {min_likes: 100000, max_likes: null}\n"
     )
-    with caplog.at_level(logging.WARNING, logger="data_prep.build"):
-        assert main(build_args(tmp_path, config=fast)) == 0
-    folder = tmp_path / "out" / "v1"
-    assert "0 train, 0 eval, 0 test pairs" in capsys.readouterr().out
-    assert "no pair survived the filters" in caplog.text
+    assert main(build_args(tmp_path, config=fast)) == 1  # failed: an empty dataset is not a result
+    captured = capsys.readouterr()
+    assert "dataset written" not in captured.out
+    lines = captured.err.splitlines()
+    assert 2 <= len(lines) <= 5, captured.err
+    folder = tmp_path / "out" / "empty-build"
+    assert lines[0].startswith("error: no pair survived: 873 input records, 0 pairs. No version was written")
+    assert f"the next build is still v1); each record's reason is in {folder}/dispositions.jsonl" in lines[0]
+    # the top reason first, with its count, the value that decided, and what to change
+    assert lines[1].startswith("  739 replies fail reply_filters (708 likes < min_likes 100,000, 31 chat control")
+    assert "loosen those bounds in reply_filters" in lines[1]
+    assert not (tmp_path / "out" / "v1").exists()  # no version number taken
     report = read_report(folder)
-    assert report["input_records"] == sample_records() and "kept" not in report["dispositions"]
-    assert report["splits"] == {"train": 0, "eval": 0, "test": 0}
-    assert "holds no pairs" in (folder / "README.md").read_text()
+    assert report["version"] is None and "kept" not in report["dispositions"]
+    assert report["input_records"] == sample_records()
+    ledger = [json.loads(line) for line in (folder / "dispositions.jsonl").read_text().splitlines()]
+    assert Counter(line["disposition"] for line in ledger) == Counter(report["dispositions"])
     assert (folder / "funnel.png").read_bytes()[:4] == b"\x89PNG" and (folder / "config.yaml").is_file()
+
+    # the fixed build takes v1, which --version v1 may name
+    fast.write_text("validation: {toxicity_scorer: profanity_check}\ncleaning: {semantic_dedup: false}\n"
+                    "split: {check_leakage: false}\n")  # fmt: skip
+    assert main(build_args(tmp_path, "--version", "v1", config=fast)) == 0
+    assert read_report(tmp_path / "out" / "v1")["version"] == "v1"
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        # a list as id, a list as date, an object as text, no id, not an object: nothing is a tweet
+        [{"id": [1], "fullText": "hi", "createdAt": "Thu Oct 02 09:00:00 +0000 2025"},
+         {"id": "2", "fullText": "a reply", "createdAt": [2025, 10, 2]},
+         {"id": "3", "fullText": {"text": "x"}, "createdAt": "Thu Oct 02 09:00:00 +0000 2025"},
+         {"likeCount": 4, "fullText": "no id", "createdAt": "Thu Oct 02 09:00:00 +0000 2025"},
+         ["not", "an", "object"]],
+        [{"noResults": True}, {"noResults": True}],  # an actor run's placeholders only
+    ],
+)  # fmt: skip
+def test_an_input_without_one_readable_tweet_is_refused_as_unreadable(tmp_path, capsys, records):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(records))
+    assert main(build_args(tmp_path, inputs=[path])) == 2  # refused as unreadable, not "filtered"
+    err = one_line_error(capsys)
+    assert f"none of the {len(records)} input records could be read as a tweet (" in err
+    assert "files: export.json" in err and "not exports in a format data_prep reads" in err
+    assert not (tmp_path / "out").exists()  # nothing written, no version taken
 
 
 def test_collect_is_a_subcommand_of_the_cli(capsys):

@@ -53,6 +53,45 @@ def test_demo_config_loads_and_only_swaps_the_toxicity_scorer():
     assert demo.reply_filters == DataPrepConfig().reply_filters
 
 
+def test_the_research_threads_preset_loads_and_documents_each_change_from_the_defaults():
+    """data_prep/configs/research_threads.yaml: every key it sets differs from the default and sits right under a
+    comment that says why and what the default was; the text filters keep their defaults."""
+    path = Path(DEFAULT_CONFIG_PATH).with_name("research_threads.yaml")
+    preset, default = load_config(path), DataPrepConfig()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    changed = []
+    for number, line in enumerate(lines):
+        if not line.startswith("  ") or line.strip().startswith("#"):
+            continue
+        section = next(lines[i] for i in range(number, -1, -1) if not lines[i].startswith((" ", "#")) and lines[i])
+        section, key = section.rstrip(":"), line.strip().split(":")[0]
+        changed.append(f"{section}.{key}")
+        assert getattr(getattr(preset, section), key) != getattr(getattr(default, section), key), (section, key)
+        above = number - 1
+        while not lines[above].strip().startswith("#"):  # a group of keys may share one comment
+            above -= 1
+        assert number - above <= 4, key
+        comment = []
+        while lines[above].strip().startswith("#"):
+            comment.append(lines[above])
+            above -= 1
+        assert "Default" in "\n".join(comment), key
+    assert sorted(changed) == [
+        "pairs.direct_replies_only",
+        "reply_filters.min_follower_count",
+        "reply_filters.min_likes",
+        "reply_filters.min_time_delay",
+        "root_filters.max_likes",
+        "root_filters.max_retweets",
+        "root_filters.min_likes",
+        "root_filters.min_retweets",
+        "validation.min_unique_words",
+    ]
+    for kept in ("cleaning", "split", "privacy", "output"):
+        assert getattr(preset, kept) == getattr(default, kept)
+    assert dataclasses.replace(preset.validation, min_unique_words=8) == default.validation
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "named"),
     [
@@ -72,6 +111,11 @@ def test_demo_config_loads_and_only_swaps_the_toxicity_scorer():
         # caps below 1 once dropped everything (0) or, as negative slices, kept all but the last few
         ("cleaning:\n  max_pairs: -1\n", "max_pairs"),
         ("reply_filters:\n  max_replies_per_author: 0\n", "max_replies_per_author"),
+        # a negative count is no bound at all: surely a typo, refused with the field's full name
+        ("reply_filters:\n  min_likes: -3\n", "bad.yaml.reply_filters.min_likes: must not be negative"),
+        ("reply_filters:\n  min_follower_count: -1\n", "reply_filters.min_follower_count: must not be negative"),
+        ("root_filters:\n  min_retweets: -10\n", "root_filters.min_retweets: must not be negative"),
+        ("validation:\n  min_unique_words: -2\n", "validation.min_unique_words: must not be negative"),
         ("collect:\n  max_items_per_query: lots\n", "collect.max_items_per_query"),
         ("surprise: {}\n", "surprise"),
     ],

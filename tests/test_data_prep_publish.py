@@ -53,7 +53,10 @@ def test_push_versions_and_load_each_back_by_tag(hub_endpoint, tmp_path, monkeyp
     assert report == json.loads((tmp_path / "out" / "v1" / "report.json").read_text())
     assert report["hub_repo"] == repo and sum(report["dispositions"].values()) == report["input_records"]
     files = set(api.list_repo_files(repo, repo_type="dataset", revision="v1"))
-    assert {"README.md", "report.json", "funnel.png", "config.yaml"} <= files
+    assert {"README.md", "report.json", "dispositions.jsonl", "funnel.png", "config.yaml"} <= files
+    ledger = Path(hf_hub_download(repo, "dispositions.jsonl", repo_type="dataset", revision="v1")).read_text()
+    assert ledger == (tmp_path / "out" / "v1" / "dispositions.jsonl").read_text()
+    assert len(ledger.splitlines()) == report["input_records"]
 
     # pseudonyms are stable across versions under one key
     first = {r["reply_id"]: r["reply_author"] for r in load_dataset(repo, revision="v1", split="train")}
@@ -104,13 +107,23 @@ def test_published_ids_are_keyed_hashes_unless_raw_and_the_card_says_so(tmp_path
         command = ["build", "--config", str(config), "--input", str(DEMO_SAMPLE), "--output", str(output)]
         assert main(command + ["--no-progress"]) == 0
         folder = output / "v1"
-        rows = load_dataset(str(folder), cache_dir=str(tmp_path / "cache" / published_ids))["train"].to_list()
+        dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "cache" / published_ids))
+        rows = dataset["train"].to_list()
         built[published_ids] = rows
         card = (folder / "README.md").read_text()
         assert "not anonymous" in card
-        published_files = [card, (folder / "report.json").read_text(), (folder / "config.yaml").read_text()]
+        ledger = (folder / "dispositions.jsonl").read_text()
+        published_files = [card, (folder / "report.json").read_text(), (folder / "config.yaml").read_text(), ledger]
         assert not [text for text in published_files if str(tmp_path) in text or str(REPO_ROOT) in text]
         assert "demo_tweets.jsonl" in card  # the input, by file name
+        lines = [json.loads(line) for line in ledger.splitlines()]
+        ledger_ids = {line[key] for line in lines for key in ("id", "related_id")} - {None}
+        kept_ids = {line["id"] for line in lines if line["disposition"] == "kept"}
+        assert kept_ids == {i for split in dataset.values() for i in split["reply_id"]}  # the rows' ids, same rule
+        if published_ids == "keyed_hash":  # the same privacy rule as the rows: no raw id in the ledger either
+            assert not ledger_ids & raw_ids
+        else:
+            assert ledger_ids <= raw_ids
     hashed, raw = built["keyed_hash"], built["raw"]
     assert {row["reply_id"] for row in raw} <= raw_ids
     assert not {row[key] for row in hashed for key in ("tweet_id", "reply_id", "conversation_id")} & raw_ids

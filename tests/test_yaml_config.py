@@ -1,5 +1,6 @@
 """The strict config loader: a bad config fails fast with a message that names the field."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -59,3 +60,24 @@ def test_read_yaml_names_the_file(tmp_path):
     listed.write_text("- 1\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         read_yaml(listed)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # a Latin-1 comment: "café" as one byte 0xe9
+        (b"# caf\xe9 settings\nmin_likes: 5\n", r"not UTF-8 text: byte 0xe9 at byte offset 5 \(line 1\)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"not UTF-8 text: byte 0x89 at byte offset 0"),
+        (b"min_likes: 5\n\x00\x01binary", r"not a text file: character 0x00 at byte offset 13"),
+        ("# café ok\nname: \x1b[31m\n".encode(), r"not a text file: character 0x1b at byte offset 17"),
+        (b"a: [1, 2\n", r"not valid YAML: expected ',' or ']', but got '<stream end>' at line 2, column 1"),
+    ],
+)
+def test_a_config_that_is_not_utf8_text_or_yaml_is_named_in_one_line(tmp_path, content, message):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as error:
+        read_yaml(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}: ") and "\n" not in text
+    assert re.search(message, text), text
