@@ -4,7 +4,8 @@ dataset repo@revision, never a local path.
 `card_values` reads what a finished run's files hold (resolved config, plan.json, run_metadata.json) into plain
 `AdapterCardValues`; `adapter_card` renders them, so `python -m judge publish` extends the same card with the
 evaluation's sections (judge/model_card.py). `name_base_model` makes adapter_config.json name that Hub id too, which
-is what PEFT loads the base from on the user's machine.
+is what PEFT loads the base from on the user's machine. A DPO run's card (run_metadata.json names the SFT adapter it
+started from) says so: the method, the SFT adapter it started from and kept as its reference, beta and the loss.
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ def name_base_model(output_dir: str | Path, hub_id: str | None) -> None:
     path.write_text(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+SFT_INTRO = (
+    "A LoRA adapter that writes replies to tweets, trained with replytune's QLoRA recipe (TRL's SFTTrainer, loss on "
+    "the reply and its end-of-turn token only)."
+)
+DPO_INTRO = (
+    "A LoRA adapter that writes replies to tweets: replytune's SFT adapter trained further with DPO (TRL's "
+    "DPOTrainer) on pairs of real replies to the same tweet, the one readers liked more as chosen, against the SFT "
+    "adapter as the reference."
+)
+
+
 @dataclass
 class AdapterCardValues:
     """Everything the card states, as plain values (no paths): the judge's publish step passes more sections."""
@@ -45,6 +57,7 @@ class AdapterCardValues:
     lead_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), right after the intro
     extra_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), appended in order
     card_data: dict[str, Any] = field(default_factory=dict)  # more ModelCardData fields (e.g. eval_results)
+    intro: str = SFT_INTRO  # the line under the title: how the adapter was trained
 
 
 def adapter_card(values: AdapterCardValues):
@@ -78,8 +91,7 @@ def adapter_card(values: AdapterCardValues):
     load_revision = f', revision="{values.hub_tag}"' if values.hub_tag else ""
     sections = [
         f"# {values.model_name}",
-        "A LoRA adapter that writes replies to tweets, trained with replytune's QLoRA recipe (TRL's SFTTrainer, "
-        "loss on the reply and its end-of-turn token only).",
+        values.intro,
         f"- **Base model:** {base_line}\n- **Dataset:** {dataset_line}",
         *(f"## {title}\n\n{body}" for title, body in values.lead_sections),
         "## Use\n\n```python\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer"
@@ -130,6 +142,8 @@ def card_values(
     if metrics.get("adapter_is_best_checkpoint"):
         evaluation["checkpoint"] = f"best, step {metrics['adapter_step']} of {plan['optimizer_steps']}"
     local_version = PurePosixPath(str(metadata.get("dataset_resolved") or metadata.get("dataset_revision") or "")).name
+    dpo = dpo_values(config, metadata)
+    dpo_training = dpo.pop("training", {})
     return AdapterCardValues(
         model_name=model_name,
         base_model=metadata.get("base_model_hub_id"),
@@ -153,6 +167,7 @@ def card_values(
             "scheduler": config.get("lr_scheduler_type"),
             "warmup steps": plan.get("warmup_steps"),
             "chat format": "thinking" if config.get("enable_thinking") else "non-thinking",
+            **dpo_training,
         },
         metrics=evaluation,
         provenance={
@@ -160,4 +175,39 @@ def card_values(
             "config hash": metadata.get("config_hash"),
             **(metadata.get("versions") or {}),
         },
+        **dpo,
     )
+
+
+def sft_adapter_name(adapter: dict[str, Any]) -> str:
+    """The SFT adapter a DPO run started from, path-free: REPO@revision (commit) on the Hub, else the local folder's
+    name and the weights' hash."""
+    if adapter.get("commit"):
+        revision = f"@{adapter['revision']}" if adapter.get("revision") else ""
+        link = f"[{adapter['source']}](https://huggingface.co/{adapter['source']})"
+        return f"{link}{revision} (commit `{adapter['commit'][:12]}`)"
+    folder = PurePosixPath(str(adapter.get("source") or "").replace("\\", "/")).name or "a local folder"
+    return f"a local adapter `{folder}` (weights sha256 `{str(adapter.get('weights_sha256'))[:16]}`)"
+
+
+def dpo_values(config: dict, metadata: dict) -> dict[str, Any]:
+    """The card's DPO parts (intro, tags, the starting point, beta and the loss), or {} for an SFT run."""
+    adapter = metadata.get("sft_adapter")
+    if metadata.get("method") != "dpo" or not isinstance(adapter, dict):
+        return {}
+    started = (
+        f"- **Started from:** the SFT adapter {sft_adapter_name(adapter)}\n"
+        "- **Reference:** the same SFT adapter, frozen (a copy loaded beside the trained one), so the rewards measure "
+        "how far DPO moved the policy from the SFT adapter, not from the bare base model."
+    )
+    return {
+        "intro": DPO_INTRO,
+        "tags": ["dpo"],
+        "lead_sections": [("DPO on the SFT adapter", started)],
+        "training": {
+            "method": "DPO",
+            "beta": config.get("beta"),
+            "loss": config.get("loss_type"),
+            "reference": "the SFT adapter (frozen)",
+        },
+    }

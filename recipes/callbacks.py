@@ -1,13 +1,15 @@
-"""The overfitting guards and run bookkeeping that ride along with training.
+"""The overfitting guards and run bookkeeping that ride along with training (SFT and DPO alike).
 
-- `PerplexityCallback`: eval_perplexity = exp(eval_loss).
+- `PerplexityCallback`: eval_perplexity = exp(eval_loss) (SFT: a DPO loss is no language-model loss).
 - `OverfitGapCallback`: eval_loss against the mean train loss logged since the previous evaluation.
 - `NonFiniteLossCallback`: a NaN/inf loss stops the run with a message.
 - `SampleGenerationCallback`: replies to fixed eval prompts at each evaluation (recipes/generation.py).
 - `TrackingMetadataCallback`: the run's provenance in every tracker's run config.
 - `ThroughputCallback`: examples, tokens and the optimizer steps' wall time between two train logs (the trainer
   counts them and logs the per-step figures, recipes/trainer.py).
-- early stopping: transformers' EarlyStoppingCallback, added by `build_callbacks`.
+- early stopping: transformers' EarlyStoppingCallback, added by `build_callbacks`, on the method's metric unless the
+  recipe names one (SFT: eval_loss; DPO: eval_rewards/accuracies, the share of eval pairs whose chosen reply the
+  policy prefers more than the reference does).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import torch
 from transformers import EarlyStoppingCallback, TrainerCallback
 
-from recipes.configs import evaluates
+from recipes.configs import SFT, Method, evaluates
 from recipes.generation import GenerationSettings, generate_replies
 from replytune.schema import PROMPT
 
@@ -200,26 +202,29 @@ class ThroughputCallback(TrainerCallback):
         self._reset()
 
 
-def build_callbacks(training_args, replytune_args, tokenizer, sample_prompts, metadata) -> list:
+def build_callbacks(training_args, replytune_args, tokenizer, sample_prompts, metadata, method: Method = SFT) -> list:
     if training_args.logging_nan_inf_filter:
         training_args.logging_nan_inf_filter = False  # so that a NaN/inf loss reaches NonFiniteLossCallback
         logger.info("logging_nan_inf_filter set to false: a NaN/inf loss must stop the run, not be averaged away")
-    callbacks = [PerplexityCallback(), OverfitGapCallback(replytune_args.overfit_gap_threshold)]
+    callbacks = [PerplexityCallback()] if method is SFT else []
+    callbacks.append(OverfitGapCallback(replytune_args.overfit_gap_threshold))
     callbacks += [NonFiniteLossCallback(), TrackingMetadataCallback(metadata)]
     evaluating = evaluates(training_args)
     if evaluating and replytune_args.early_stopping_patience > 0:
         if training_args.metric_for_best_model is None:
-            training_args.metric_for_best_model = "eval_loss"
+            training_args.metric_for_best_model = method.default_metric
+            training_args.greater_is_better = method.greater_is_better
         callbacks.append(
             EarlyStoppingCallback(replytune_args.early_stopping_patience, replytune_args.early_stopping_threshold)
         )
     if evaluating and sample_prompts:
+        end_of_turn = getattr(training_args, "eos_token", None)  # SFTConfig's; DPO stops at the tokenizer's eos
         settings = GenerationSettings(
             max_new_tokens=replytune_args.sample_max_new_tokens,
             do_sample=False,
             enable_thinking=replytune_args.enable_thinking,
             batch_size=len(sample_prompts),
-            stop_tokens=(training_args.eos_token,) if training_args.eos_token else (),
+            stop_tokens=(end_of_turn,) if end_of_turn else (),
         )
         output_file = Path(training_args.output_dir) / "sample_generations.jsonl"
         callbacks.append(SampleGenerationCallback(tokenizer, sample_prompts, settings, output_file))

@@ -1,5 +1,9 @@
 """The recipe's fields and how they are read: replytune's own `ReplytuneArguments` next to TRL's ScriptArguments,
-SFTConfig and ModelConfig, parsed with TrlParser so that the command line overrides the YAML file.
+SFTConfig (or DPOConfig) and ModelConfig, parsed with TrlParser so that the command line overrides the YAML file.
+
+One parser serves both training methods: `SFT` (recipes/sft_qlora.py) and `DPO` (recipes/dpo_qlora.py) name the
+training config class, replytune's arguments class (DPO adds `sft_adapter`), the default and CPU demo recipes and the
+unit of an example; every function here takes the method and defaults to SFT.
 
 `parse_recipe_args` checks the YAML file strictly first (an unknown key, a renamed key such as `max_seq_length`, a
 wrong type or a bad choice stops here, naming the field), runs the default recipe when no `--config` is given, and
@@ -17,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+from trl import DPOConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE, REPO_ROOT
+from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE, DPO_CPU_DEMO_RECIPE, DPO_DEFAULT_RECIPE, REPO_ROOT
 from replytune.errors import Refused
 from replytune.hub import is_hub_repo_id
 from replytune.yaml_config import ConfigError, read_yaml
@@ -116,7 +120,8 @@ class ReplytuneArguments:
     examples_per_optimizer_step: int | None = field(
         default=None,
         metadata={
-            "help": "Examples (tweet/reply pairs) per optimizer step over all processes. The plan then picks the "
+            "help": "Examples (tweet/reply pairs; for DPO, preference pairs) per optimizer step over all processes. "
+            "The plan then picks the "
             "micro-batch: the largest (up to all of them) whose estimated memory fits the GPU, and "
             "gradient_accumulation_steps to match. An explicit per_device_train_batch_size or "
             "gradient_accumulation_steps (in the recipe or on the command line) wins; unset: the recipe sets both."
@@ -154,7 +159,56 @@ class ReplytuneArguments:
             raise ValueError(f"gpu_memory_gb must be > 0, got {self.gpu_memory_gb}")
 
 
-RECIPE_DATACLASSES = (ScriptArguments, SFTConfig, ModelConfig, ReplytuneArguments)
+@dataclass
+class DPOArguments(ReplytuneArguments):
+    """ReplytuneArguments plus what a DPO run starts from (recipes/dpo_qlora.py)."""
+
+    sft_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "The SFT adapter that DPO starts from and keeps as its reference: a folder (an SFT run's "
+            "output_dir) or a Hub repo, with an optional @revision (OWNER/NAME@v1). The base model, its GGUF file and "
+            "its Hub id come from the adapter's run files unless the recipe sets model_name_or_path, and the LoRA "
+            "shape is the adapter's."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if str(self.sft_adapter).lower() in ("", "null", "none"):
+            self.sft_adapter = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: its script, the TRL config class its recipe fills, replytune's arguments for it, its
+    recipes, and what one training example is."""
+
+    name: str  # "sft" or "dpo": run_metadata.json, plan.json
+    script: str  # relative to the checkout
+    trainer: str  # the TRL trainer, as the help and the card name it
+    config_class: type
+    arguments_class: type
+    default_recipe: Path
+    cpu_demo_recipe: Path
+    example: str  # what an example is, as the plan names it
+    default_metric: str  # metric_for_best_model when the recipe sets none (early stopping, the best checkpoint)
+    greater_is_better: bool
+
+    @property
+    def dataclasses(self) -> tuple[type, ...]:
+        return (ScriptArguments, self.config_class, ModelConfig, self.arguments_class)
+
+
+SFT = Method(
+    "sft", "recipes/sft_qlora.py", "SFTTrainer", SFTConfig, ReplytuneArguments, DEFAULT_RECIPE, CPU_DEMO_RECIPE,
+    "tweet/reply pair", "eval_loss", False,
+)  # fmt: skip
+DPO = Method(
+    "dpo", "recipes/dpo_qlora.py", "DPOTrainer", DPOConfig, DPOArguments, DPO_DEFAULT_RECIPE, DPO_CPU_DEMO_RECIPE,
+    "preference pair", "eval_rewards/accuracies", True,
+)  # fmt: skip
+RECIPE_DATACLASSES = SFT.dataclasses
 
 
 class RecipeConfigError(Refused, ValueError):
@@ -176,14 +230,14 @@ AUTO_BOOLEAN_FIELDS = {"gradient_checkpointing"}
 BATCH_SHAPE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps")
 
 
-def make_parser() -> TrlParser:
-    return TrlParser(RECIPE_DATACLASSES)
+def make_parser(method: Method = SFT) -> TrlParser:
+    return TrlParser(method.dataclasses)
 
 
 # --- the strict check of a recipe file ---------------------------------------------------------------------------
 
 
-def check_recipe_file(parser: TrlParser, config_path: str | Path) -> None:
+def check_recipe_file(parser: TrlParser, config_path: str | Path, method: Method = SFT) -> None:
     """Check every key and value of a recipe YAML against the parser's fields; raise RecipeConfigError naming it.
 
     TrlParser alone turns YAML values into argparse *defaults*, which argparse never type-checks nor matches
@@ -203,7 +257,7 @@ def check_recipe_file(parser: TrlParser, config_path: str | Path) -> None:
         if key in RENAMED_FIELDS and key not in actions:
             raise RecipeConfigError(f"{path}: unknown field '{key}': it is now called '{RENAMED_FIELDS[key]}'")
         if key not in actions:
-            raise RecipeConfigError(f"{path}: unknown field '{key}' (not a field of {_dataclass_names()})")
+            raise RecipeConfigError(f"{path}: unknown field '{key}' (not a field of {_dataclass_names(method)})")
         _check_value(actions[key], key, value, path)
 
 
@@ -215,8 +269,8 @@ def _actions_by_name(parser: argparse.ArgumentParser) -> dict[str, argparse.Acti
     return actions
 
 
-def _dataclass_names() -> str:
-    return ", ".join(cls.__name__ for cls in RECIPE_DATACLASSES)
+def _dataclass_names(method: Method = SFT) -> str:
+    return ", ".join(cls.__name__ for cls in method.dataclasses)
 
 
 def _check_value(action, key: str, value: Any, path: Path) -> None:
@@ -277,24 +331,25 @@ def _converts(kind, value) -> bool:
 
 
 def parse_recipe_args(
-    argv: Sequence[str] | None = None, cuda_available: bool | None = None
-) -> tuple[ScriptArguments, SFTConfig, ModelConfig, ReplytuneArguments]:
+    argv: Sequence[str] | None = None, cuda_available: bool | None = None, method: Method = SFT
+) -> tuple[ScriptArguments, SFTConfig | DPOConfig, ModelConfig, ReplytuneArguments]:
     """`--config recipe.yaml` plus command-line overrides -> the four dataclasses, or RecipeConfigError.
 
-    Without `--config` the default recipe (DEFAULT_RECIPE) runs. On a machine without a CUDA GPU a recipe that
-    does not set `use_cpu` is parsed for the CPU only for a dry run; a real run stops here with what to do instead,
-    before SFTConfig's bare "doesn't support bf16/gpu" or any model download.
+    Without `--config` the method's default recipe runs. On a machine without a CUDA GPU a recipe that does not set
+    `use_cpu` is parsed for the CPU only for a dry run; a real run stops here with what to do instead, before
+    SFTConfig's bare "doesn't support bf16/gpu" or any model download.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--config" not in argv:
-        logger.warning("no --config given: running the default recipe %s", DEFAULT_RECIPE.relative_to(REPO_ROOT))
-        argv = ["--config", str(DEFAULT_RECIPE), *argv]
-    parser = make_parser()
+        default = method.default_recipe.relative_to(REPO_ROOT)
+        logger.warning("no --config given: running the default recipe %s", default)
+        argv = ["--config", str(method.default_recipe), *argv]
+    parser = make_parser(method)
     index = argv.index("--config")
     if index + 1 >= len(argv):
         raise RecipeConfigError("--config needs a recipe file")
     config_path = argv[index + 1]
-    check_recipe_file(parser, config_path)
+    check_recipe_file(parser, config_path, method)
     dests = set(_actions_by_name(parser))
     for arg in argv:
         name = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
@@ -318,12 +373,14 @@ def parse_recipe_args(
             f"there is no CUDA GPU here, and the recipe {config_path} is written for one (it does not set use_cpu). "
             "To see what the run would do without a GPU: add --dry_run true (it loads only the tokenizer and the "
             f"dataset). To train on this machine: the CPU demo recipe, --config "
-            f"{CPU_DEMO_RECIPE.relative_to(REPO_ROOT)} (or force this one with --use_cpu true: very slow)."
+            f"{method.cpu_demo_recipe.relative_to(REPO_ROOT)} (or force this one with --use_cpu true: very slow)."
         )
     if len(training_args.report_to) == 1 and "," in training_args.report_to[0]:  # --report_to trackio,wandb
         training_args.report_to = [name.strip() for name in training_args.report_to[0].split(",") if name.strip()]
     replytune_args.gradient_checkpointing_auto = gradient_checkpointing_auto
     apply_examples_per_step(training_args, replytune_args, _explicit_fields(argv, recipe, BATCH_SHAPE_FIELDS))
+    if method is DPO:
+        check_dpo_values(training_args, replytune_args)
     check_recipe_values(script_args, training_args, model_args, replytune_args)
     return script_args, training_args, model_args, replytune_args
 
@@ -406,13 +463,15 @@ def apply_examples_per_step(
 
 def check_recipe_values(script_args, training_args: SFTConfig, model_args, replytune_args) -> None:
     """Combinations that TRL would only refuse after the model loaded, or never."""
-    if training_args.packing_strategy not in PACKING_STRATEGIES:  # `packing_strategy: null` passes the file check
+    packing_strategy = getattr(training_args, "packing_strategy", "bfd")  # SFTConfig only
+    if packing_strategy not in PACKING_STRATEGIES:  # `packing_strategy: null` passes the file check
         raise RecipeConfigError(
-            f"field 'packing_strategy': {training_args.packing_strategy!r} is not one of {list(PACKING_STRATEGIES)}"
+            f"field 'packing_strategy': {packing_strategy!r} is not one of {list(PACKING_STRATEGIES)}"
         )
     if script_args.dataset_name is None:
         raise RecipeConfigError("field 'dataset_name' is required: a DatasetDict folder or a Hub dataset repo id")
-    if training_args.padding_free and not training_args.packing and training_args.max_length is not None:
+    packing = getattr(training_args, "packing", False)
+    if training_args.padding_free and not packing and training_args.max_length is not None:
         raise RecipeConfigError(
             f"field 'max_length': padding_free without packing never truncates, so max_length "
             f"{training_args.max_length} would not be enforced (TRL refuses it): set max_length: null; "
@@ -427,6 +486,39 @@ def check_recipe_values(script_args, training_args: SFTConfig, model_args, reply
             f"push_to_hub: the base model {model_args.model_name_or_path!r} is a local folder or package, and the "
             "adapter card must name its Hub id: set base_model_hub_id (e.g. Qwen/Qwen3-8B)"
         )
+
+
+def check_dpo_values(training_args: DPOConfig, replytune_args: DPOArguments) -> None:
+    """What a DPO recipe needs, checked before anything loads."""
+    if not replytune_args.sft_adapter:
+        raise RecipeConfigError(
+            "field 'sft_adapter' is required: the SFT adapter DPO starts from and keeps as its reference (an SFT "
+            "run's output_dir, or a Hub repo[@revision])"
+        )
+    if training_args.padding_free:
+        raise RecipeConfigError(
+            "field 'padding_free': TRL 1.15's DPOTrainer does not support it (it warns and pads anyway); set "
+            "padding_free: false"
+        )
+    if training_args.max_length is not None and training_args.max_length < replytune_args.max_example_tokens:
+        raise RecipeConfigError(
+            f"field 'max_length': DPOTrainer would cut sequences at {training_args.max_length} tokens, below the "
+            f"max_example_tokens {replytune_args.max_example_tokens} the row check allows, and train on truncated "
+            "replies: set max_length: null (max_example_tokens bounds every prompt + reply)"
+        )
+    if training_args.sync_ref_model:
+        raise RecipeConfigError(
+            "field 'sync_ref_model': the reference is the frozen SFT adapter (TRL cannot sync a PEFT reference); set "
+            "sync_ref_model: false"
+        )
+    if replytune_args.use_unsloth == "true":
+        raise RecipeConfigError(
+            "field 'use_unsloth': the DPO recipe loads through transformers + bitsandbytes (Unsloth's DPO patches "
+            "are not wired in); set use_unsloth: false"
+        )
+    if replytune_args.use_unsloth == "auto":
+        logger.info("use_unsloth: auto: the DPO recipe loads through transformers + bitsandbytes")
+        replytune_args.use_unsloth = "false"
 
 
 def base_model_hub_id(model_args: ModelConfig, replytune_args: ReplytuneArguments) -> str | None:
@@ -456,7 +548,8 @@ def configure_logging(training_args: SFTConfig) -> None:
 
 # --- --help ------------------------------------------------------------------------------------------------------
 
-HELP_DESCRIPTION = """\
+HELP_DESCRIPTION = {
+    "sft": """\
 Train a QLoRA reply adapter with TRL's SFTTrainer on a data_prep dataset (recipes/sft_qlora.py).
 
 A recipe YAML sets the fields below; a flag on the command line overrides the file. Without --config the default
@@ -470,28 +563,48 @@ examples:
       --config recipes/qwen3-8b/sft/config_qlora.yaml --dataset_name you/reply-pairs --dataset_revision v2
   # the CPU demo
   accelerate launch --cpu recipes/sft_qlora.py --config recipes/smollm2-135m/sft/config_demo.yaml
-"""
+""",
+    "dpo": """\
+Train the SFT adapter further with TRL's DPOTrainer on a data_prep preference dataset (recipes/dpo_qlora.py); the
+reference is a frozen copy of the SFT adapter.
+
+A recipe YAML sets the fields below; a flag on the command line overrides the file. Without --config the default
+recipe runs: {default}.
+
+examples:
+  # what the run would do (pairs per step, steps, evaluations), on a laptop without a GPU
+  python recipes/dpo_qlora.py --config recipes/qwen3-8b/dpo/config_qlora.yaml --dry_run true
+  # train on one GPU
+  accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/dpo_qlora.py \\
+      --config recipes/qwen3-8b/dpo/config_qlora.yaml --dataset_name you/reply-preferences --dataset_revision v1 \\
+      --sft_adapter you/qwen3-8b-reply-qlora@v1
+  # the CPU demo
+  accelerate launch --cpu recipes/dpo_qlora.py --config recipes/smollm2-135m/dpo/config_demo.yaml
+""",
+}
 
 
-def recipe_help() -> str:
+def recipe_help(method: Method = SFT) -> str:
     """--help: replytune's own options first, then the fields inherited from TRL and transformers."""
     from transformers import HfArgumentParser
 
     parser = argparse.ArgumentParser(
-        prog="recipes/sft_qlora.py",
-        usage="accelerate launch recipes/sft_qlora.py [--config RECIPE.yaml] [--field value ...]",
-        description=HELP_DESCRIPTION.format(default=DEFAULT_RECIPE.relative_to(REPO_ROOT)),
+        prog=method.script,
+        usage=f"accelerate launch {method.script} [--config RECIPE.yaml] [--field value ...]",
+        description=HELP_DESCRIPTION[method.name].format(default=method.default_recipe.relative_to(REPO_ROOT)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )
     own = parser.add_argument_group("replytune options")
     own.add_argument("-h", "--help", action="store_true", help="show this message and exit")
-    own.add_argument("--config", metavar="RECIPE.yaml", help=f"the recipe file (default: {DEFAULT_RECIPE.name})")
+    default = method.default_recipe.relative_to(REPO_ROOT)
+    own.add_argument("--config", metavar="RECIPE.yaml", help=f"the recipe file (default: {default})")
+    training = f"inherited from TRL / transformers: {method.config_class.__name__} (training)"
     sections = [
-        (own, ReplytuneArguments),
+        (own, method.arguments_class),
         (parser.add_argument_group("inherited from TRL: ScriptArguments (the dataset)"), ScriptArguments),
         (parser.add_argument_group("inherited from TRL: ModelConfig (model, quantization, LoRA)"), ModelConfig),
-        (parser.add_argument_group("inherited from TRL / transformers: SFTConfig (training)"), SFTConfig),
+        (parser.add_argument_group(training), method.config_class),
     ]
     for group, dataclass_type in sections:
         for action in HfArgumentParser(dataclass_type)._actions:

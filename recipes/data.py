@@ -1,11 +1,14 @@
 """The training data: the data_prep DatasetDict (a local versioned folder or a Hub repo at a revision, resolved by
-replytune/versions.py), its rows in TRL's conversational prompt-completion format, and the checks every row passes
-before any model loads.
+replytune/versions.py), its rows in TRL's conversational formats, and the checks every row passes before any model
+loads.
+
+A row is a prompt and the replies that carry loss: `SFT_REPLIES` (`completion`, TRL's prompt-completion format) or,
+for DPO, `PREFERENCE_REPLIES` (`chosen` and `rejected`, TRL's preference format; `data_prep preferences` writes them).
 
 Checked before a model loads, because each would otherwise fail deep inside TRL or, worse, train silently:
 the splits exist and hold chat messages; no prompt or reply carries a chat-template control string (a reply holding
-`<|im_end|>` teaches the model to stop mid-reply); no row is longer than `max_example_tokens` (padding-free batches
-are never truncated); and the loss falls on the reply and its end-of-turn token only.
+`<|im_end|>` teaches the model to stop mid-reply); no prompt + reply is longer than `max_example_tokens` (padding-free
+batches are never truncated, nor are DPO's); and the loss falls on the reply and its end-of-turn token only.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from transformers import PreTrainedTokenizerBase
 
 from recipes.configs import RecipeConfigError
 from replytune.control_strings import find_control_strings
-from replytune.schema import COMPLETION, PROMPT
+from replytune.schema import CHOSEN, COMPLETION, PROMPT, REJECTED
 from replytune.versions import VersionError, hub_commit, resolve
 
 logger = logging.getLogger("replytune.sft")
+
+SFT_REPLIES = (COMPLETION,)
+PREFERENCE_REPLIES = (CHOSEN, REJECTED)
 
 
 @dataclass
@@ -40,10 +46,16 @@ class DatasetSource:
 # --- loading -----------------------------------------------------------------------------------------------------
 
 
-def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str], eval_split: str | None = None):
+def load_reply_dataset(
+    name: str,
+    revision: str | None,
+    splits: Sequence[str],
+    eval_split: str | None = None,
+    replies: Sequence[str] = SFT_REPLIES,
+):
     """Load the DatasetDict that TRL's `dataset_name` and `dataset_revision` name (replytune/versions.py resolves
     them: `latest`, a local folder of versions, a Hub repo at a revision; `dataset_name X@v2` works too) and check the
-    prompt/completion columns of each split the run uses.
+    prompt and `replies` columns of each split the run uses.
 
     `eval_split` (one of `splits`) names the split the run evaluates on: when it is missing, the error says which
     two flags choose another split or no evaluation.
@@ -85,12 +97,12 @@ def load_reply_dataset(name: str, revision: str | None, splits: Sequence[str], e
             "one of those, or --eval_strategy no to train without evaluation (with --load_best_model_at_end false)"
         )
     for split in splits:
-        check_reply_split(dataset, split, where)
+        check_reply_split(dataset, split, where, replies)
     return dataset, source
 
 
-def check_reply_split(dataset, split: str, where: str) -> None:
-    """The split exists, has rows, and holds data_prep's conversational prompt/completion columns.
+def check_reply_split(dataset, split: str, where: str, replies: Sequence[str] = SFT_REPLIES) -> None:
+    """The split exists, has rows, and holds data_prep's conversational prompt and reply columns.
 
     Checked before any model loads: an empty split or a plain-text column would otherwise fail deep inside TRL's
     tokenization or the first training step, far from its cause.
@@ -98,13 +110,13 @@ def check_reply_split(dataset, split: str, where: str) -> None:
     if split not in dataset:
         raise RecipeConfigError(f"{where}: no split {split!r}; it has {list(dataset)}")
     rows = dataset[split]
-    missing = {PROMPT, COMPLETION} - set(rows.column_names)
+    missing = {PROMPT, *replies} - set(rows.column_names)
     if missing:
         raise RecipeConfigError(f"{where} split {split!r}: missing column(s) {sorted(missing)}")
     if len(rows) == 0:
         raise RecipeConfigError(f"{where} split {split!r} has no rows")
     first = rows[0]
-    for column in (PROMPT, COMPLETION):
+    for column in (PROMPT, *replies):
         messages = first[column]
         if not (isinstance(messages, list) and messages and all(_is_message(m) for m in messages)):
             raise RecipeConfigError(
@@ -117,13 +129,13 @@ def _is_message(message) -> bool:
     return isinstance(message, dict) and isinstance(message.get("role"), str) and "content" in message
 
 
-def to_training_rows(split, enable_thinking: bool):
-    """Keep the conversational prompt/completion columns and add TRL's per-row chat_template_kwargs.
+def to_training_rows(split, enable_thinking: bool, replies: Sequence[str] = SFT_REPLIES):
+    """Keep the conversational prompt and reply columns and add TRL's per-row chat_template_kwargs.
 
-    TRL renders the prompt with add_generation_prompt=True and the prompt+completion with these kwargs, and trains
-    on the tokens after the common prefix: the reply and the `<|im_end|>` that closes it.
+    TRL (SFTTrainer and DPOTrainer alike) renders the prompt with add_generation_prompt=True and the prompt + reply
+    with these kwargs, and trains on the tokens after the common prefix: the reply and the `<|im_end|>` that closes it.
     """
-    rows = split.select_columns([PROMPT, COMPLETION])
+    rows = split.select_columns([PROMPT, *replies])
     return rows.map(lambda _: {"chat_template_kwargs": {"enable_thinking": enable_thinking}})
 
 
@@ -138,7 +150,9 @@ def tokenizer_control_tokens(tokenizer: PreTrainedTokenizerBase) -> list[str]:
     return sorted(token for token in tokens if token)
 
 
-def check_no_control_strings(splits: dict[str, Iterable[dict]], where: str, extra_tokens: Sequence[str]) -> None:
+def check_no_control_strings(
+    splits: dict[str, Iterable[dict]], where: str, extra_tokens: Sequence[str], replies: Sequence[str] = SFT_REPLIES
+) -> None:
     """Refuse any row whose prompt or reply text still carries a chat-template control string.
 
     Each message is checked after NFKC with zero-width characters removed (replytune/control_strings' contract), so
@@ -148,7 +162,7 @@ def check_no_control_strings(splits: dict[str, Iterable[dict]], where: str, extr
     found = []
     for split, rows in splits.items():
         for index, row in enumerate(rows):
-            for column in (PROMPT, COMPLETION):
+            for column in (PROMPT, *replies):
                 for message in row[column]:
                     text = message.get("content") or ""
                     if not isinstance(text, str):
@@ -169,19 +183,42 @@ def check_no_control_strings(splits: dict[str, Iterable[dict]], where: str, extr
 
 @dataclass
 class RowLengths:
-    """Tokens per row of one split, counted with the chat template exactly as TRL's SFTTrainer counts them."""
+    """Tokens per row of one split, counted with the chat template exactly as TRL's trainers count them.
 
-    total: list[int]  # prompt + reply (+ end-of-turn) tokens per row
+    An SFT row is one sequence (prompt + reply); a DPO row two (prompt + chosen, prompt + rejected), which DPOTrainer
+    pads to a common length within a batch.
+    """
+
+    total: list[int]  # prompt + reply (+ end-of-turn) tokens per row, summed over its sequences, unpadded
     reply: list[int]  # the tokens that carry loss per row
+    longest: list[int] | None = None  # the row's longest sequence (None: one sequence per row, `total`)
+    sequences: int = 1  # sequences per row
+
+    @property
+    def sequence_tokens(self) -> list[int]:
+        """Each row's longest sequence: what max_example_tokens bounds."""
+        return self.longest if self.longest is not None else self.total
+
+    @property
+    def padded(self) -> list[int]:
+        """Tokens the trainer computes per row with its sequences padded to the longest of them (at the least)."""
+        return [self.sequences * tokens for tokens in self.sequence_tokens]
 
 
-def measure_rows(tokenizer: PreTrainedTokenizerBase, rows, enable_thinking: bool, batch_size: int = 256) -> RowLengths:
-    """Render each row's prompt and whole conversation with the chat template and count their tokens."""
-    total, reply = [], []
-    prompts, conversations = [], []
+def measure_rows(
+    tokenizer: PreTrainedTokenizerBase,
+    rows,
+    enable_thinking: bool,
+    batch_size: int = 256,
+    replies: Sequence[str] = SFT_REPLIES,
+) -> RowLengths:
+    """Render each row's prompt and its conversation with each reply with the chat template and count their tokens."""
+    total, reply, longest = [], [], []
+    prompts, conversations = [], {column: [] for column in replies}
     for row in rows:
         prompts.append(list(row[PROMPT]))
-        conversations.append(list(row[PROMPT]) + list(row[COMPLETION]))
+        for column in replies:
+            conversations[column].append(list(row[PROMPT]) + list(row[column]))
     for start in range(0, len(prompts), batch_size):
         prompt_ids = tokenizer.apply_chat_template(
             prompts[start : start + batch_size],
@@ -190,13 +227,22 @@ def measure_rows(tokenizer: PreTrainedTokenizerBase, rows, enable_thinking: bool
             tokenize=True,
             return_dict=True,
         )["input_ids"]
-        full_ids = tokenizer.apply_chat_template(
-            conversations[start : start + batch_size], enable_thinking=enable_thinking, tokenize=True, return_dict=True
-        )["input_ids"]
-        for prompt, full in zip(prompt_ids, full_ids):
-            total.append(len(full))
-            reply.append(len(full) - len(prompt))
-    return RowLengths(total, reply)
+        full_ids = [
+            tokenizer.apply_chat_template(
+                conversations[column][start : start + batch_size],
+                enable_thinking=enable_thinking,
+                tokenize=True,
+                return_dict=True,
+            )["input_ids"]
+            for column in replies
+        ]
+        for prompt, *sequences in zip(prompt_ids, *full_ids):
+            total.append(sum(len(full) for full in sequences))
+            reply.append(sum(len(full) - len(prompt) for full in sequences))
+            longest.append(max(len(full) for full in sequences))
+    if len(replies) == 1:
+        return RowLengths(total, reply)
+    return RowLengths(total, reply, longest, len(replies))
 
 
 def check_row_lengths(lengths: dict[str, RowLengths], max_example_tokens: int, where: str) -> None:
@@ -204,7 +250,7 @@ def check_row_lengths(lengths: dict[str, RowLengths], max_example_tokens: int, w
     too_long = [
         (split, index, tokens)
         for split, counted in lengths.items()
-        for index, tokens in enumerate(counted.total)
+        for index, tokens in enumerate(counted.sequence_tokens)
         if tokens > max_example_tokens
     ]
     if too_long:
@@ -240,19 +286,26 @@ def loss_mask(tokenizer: PreTrainedTokenizerBase, prompt: list[dict], completion
     return full_ids, [0] * prompt_len + [1] * (len(full_ids) - prompt_len)
 
 
-def check_loss_on_reply_only(tokenizer: PreTrainedTokenizerBase, row: dict, training_args) -> None:
-    """Before training: the loss falls on the reply and its end-of-turn token, never on the prompt."""
-    if training_args.completion_only_loss is False:
+def check_loss_on_reply_only(
+    tokenizer: PreTrainedTokenizerBase, row: dict, training_args, replies: Sequence[str] = SFT_REPLIES
+) -> None:
+    """Before training: the loss falls on each reply and its end-of-turn token, never on the prompt."""
+    if getattr(training_args, "completion_only_loss", None) is False:
         raise RecipeConfigError("completion_only_loss: false would train on the prompt too; remove it")
-    ids, mask = loss_mask(tokenizer, list(row[PROMPT]), list(row[COMPLETION]), **row.get("chat_template_kwargs", {}))
-    end_of_turn = tokenizer.convert_tokens_to_ids(training_args.eos_token or tokenizer.eos_token)
-    trained = [token for token, bit in zip(ids, mask) if bit]
-    if end_of_turn not in trained:
-        raise RecipeConfigError(
-            f"the end-of-turn token {tokenizer.convert_ids_to_tokens(end_of_turn)!r} is not in the trained span "
-            f"{tokenizer.decode(trained)!r}: the model would never learn to stop (set eos_token in the recipe)"
-        )
-    logger.info("loss on %d of %d tokens of the first row: %r", len(trained), len(ids), tokenizer.decode(trained))
+    end_of_turn_token = getattr(training_args, "eos_token", None) or tokenizer.eos_token  # DPOConfig has none
+    end_of_turn = tokenizer.convert_tokens_to_ids(end_of_turn_token)
+    for column in replies:
+        kwargs = row.get("chat_template_kwargs", {})
+        ids, mask = loss_mask(tokenizer, list(row[PROMPT]), list(row[column]), **kwargs)
+        trained = [token for token, bit in zip(ids, mask) if bit]
+        if end_of_turn not in trained:
+            raise RecipeConfigError(
+                f"the end-of-turn token {tokenizer.convert_ids_to_tokens(end_of_turn)!r} is not in the trained span "
+                f"of column {column!r} {tokenizer.decode(trained)!r}: the model would never learn to stop (set "
+                "eos_token in the recipe)"
+            )
+        text = tokenizer.decode(trained)
+        logger.info("loss on %d of %d tokens of the first row's %s: %r", len(trained), len(ids), column, text)
 
 
 # --- everything a run needs before its model loads -----------------------------------------------------------------
@@ -271,15 +324,22 @@ class CheckedData:
     eval_split: object | None  # the raw eval split (sample prompts come from it)
 
 
-def load_checked_data(script_args, training_args, model_args, replytune_args) -> CheckedData:
-    """Load the splits the run uses and the tokenizer, and check every row: raises RecipeConfigError naming it."""
+def load_checked_data(
+    script_args, training_args, model_args, replytune_args, replies: Sequence[str] = SFT_REPLIES
+) -> CheckedData:
+    """Load the splits the run uses and the tokenizer, and check every row: raises RecipeConfigError naming it.
+    `replies`: the columns that carry loss (SFT_REPLIES, or PREFERENCE_REPLIES for DPO)."""
     from recipes.configs import evaluates
     from recipes.model_utils import load_tokenizer
 
     train_split, eval_split = script_args.dataset_train_split, script_args.dataset_test_split
     splits = [train_split, eval_split] if evaluates(training_args) else [train_split]
     dataset, source = load_reply_dataset(
-        script_args.dataset_name, replytune_args.dataset_revision, splits, eval_split if len(splits) > 1 else None
+        script_args.dataset_name,
+        replytune_args.dataset_revision,
+        splits,
+        eval_split if len(splits) > 1 else None,
+        replies,
     )
     logger.info(
         "dataset %s@%s (%s): %d train rows", source.name, source.revision, source.kind, len(dataset[train_split])
@@ -287,11 +347,12 @@ def load_checked_data(script_args, training_args, model_args, replytune_args) ->
     tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.model_revision, replytune_args.gguf_file)
     where = f"dataset {source.name}@{source.revision}"
     used = {split: dataset[split] for split in splits}
-    check_no_control_strings(used, where, tokenizer_control_tokens(tokenizer))
-    lengths = {split: measure_rows(tokenizer, rows, replytune_args.enable_thinking) for split, rows in used.items()}
+    check_no_control_strings(used, where, tokenizer_control_tokens(tokenizer), replies)
+    thinking = replytune_args.enable_thinking
+    lengths = {split: measure_rows(tokenizer, rows, thinking, replies=replies) for split, rows in used.items()}
     check_row_lengths(lengths, replytune_args.max_example_tokens, where)
-    train_rows = to_training_rows(dataset[train_split], replytune_args.enable_thinking)
-    check_loss_on_reply_only(tokenizer, train_rows[0], training_args)
+    train_rows = to_training_rows(dataset[train_split], thinking, replies)
+    check_loss_on_reply_only(tokenizer, train_rows[0], training_args, replies)
     has_eval = len(splits) > 1
     return CheckedData(
         dataset=dataset,
@@ -299,6 +360,6 @@ def load_checked_data(script_args, training_args, model_args, replytune_args) ->
         tokenizer=tokenizer,
         lengths=lengths,
         train_rows=train_rows,
-        eval_rows=to_training_rows(dataset[eval_split], replytune_args.enable_thinking) if has_eval else None,
+        eval_rows=to_training_rows(dataset[eval_split], thinking, replies) if has_eval else None,
         eval_split=dataset[eval_split] if has_eval else None,
     )

@@ -10,6 +10,11 @@ Where the recipe leaves the batch shape to the plan (`examples_per_optimizer_ste
 fits the GPU, and gradient checkpointing only where it is needed to fit. The time and memory estimate comes from the
 same table, the measured run nearest to this plan's shape (benchmarks/gpu_run.py through `accelerate launch`, on
 Qwen3-8B's shapes); anything else says why there is no estimate.
+
+The DPO recipe plans with the same arithmetic: an example is a preference pair, two sequences that DPOTrainer pads to
+a common length (TRL 1.15 has no padding-free DPO), and each step adds a reference forward. Its estimate scales the
+SFT measurements by those padded tokens and that extra forward (`COMPUTE_PER_TOKEN`): DPO itself has not been
+measured on a GPU, and the plan says so.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recipes.configs import evaluates, world_size
+from recipes.configs import SFT, Method, evaluates, world_size
 from recipes.data import RowLengths
 from recipes.model_utils import ModelLoadError, choose_load_path, unsloth_blocker
 
@@ -74,6 +79,23 @@ QWEN3_8B_SHAPE = {"model_type": "qwen3", "hidden_size": 4096, "num_hidden_layers
 MEMORY_HEADROOM = 0.85
 # Where a dry run has no GPU to ask: an A6000, the smallest GPU the Qwen3-8B recipe is written for.
 ASSUMED_GPU_MEMORY_GB = 48.0
+# Compute per trained token relative to SFT's forward + backward (~3 forward passes): DPO adds the reference's
+# forward (no gradients), ~4/3. An assumption from FLOP counts, not a measurement.
+COMPUTE_PER_TOKEN = {"sft": 1.0, "dpo": 4 / 3}
+
+
+def padding_free_batches(training_args) -> bool:
+    return bool(getattr(training_args, "padding_free", False) or getattr(training_args, "packing", False))
+
+
+def memory_tokens_per_example(lengths: RowLengths, training_args) -> float:
+    """The tokens per example the memory estimate scales with: the mean where batches are padding-free; where they
+    are padded (DPO), every sequence padded to the longest row's, the worst micro-batch the data can make."""
+    if not lengths.total:
+        return 0.0
+    if padding_free_batches(training_args):
+        return statistics.fmean(lengths.total)
+    return float(max(lengths.padded))
 
 
 def steps_of_each_epoch(train_examples: int, per_device: int, accumulation: int, processes: int) -> list[int]:
@@ -158,6 +180,7 @@ def plan_training(
     eval_lengths: RowLengths | None,
     processes: int = 1,
     model_config: dict | None = None,
+    method: Method = SFT,
 ) -> dict[str, Any]:
     """The plan as a JSON-ready dict (see the module docstring). Where the recipe leaves the micro-batch or gradient
     checkpointing to the plan, they are chosen first (choose_batch_shape) and set on training_args."""
@@ -166,7 +189,8 @@ def plan_training(
     accumulation = training_args.gradient_accumulation_steps
     train_examples = len(train_lengths.total)
     # The trainer batches packed rows when packing is on: count them as TRL will pack them.
-    row_tokens = packed_row_tokens(train_lengths.total, training_args) if training_args.packing else None
+    packing = bool(getattr(training_args, "packing", False))  # SFTConfig only
+    row_tokens = packed_row_tokens(train_lengths.total, training_args) if packing else None
     batched_rows = row_tokens if row_tokens is not None else [[total] for total in train_lengths.total]
     examples_per_row = train_examples / len(batched_rows) if batched_rows else 1.0
     epoch_steps = steps_of_each_epoch(len(batched_rows), per_device, accumulation, processes)
@@ -176,13 +200,21 @@ def plan_training(
         max_steps = math.ceil(training_args.num_train_epochs * len(epoch_steps))
     schedule = [epoch_steps[step % len(epoch_steps)] for step in range(max_steps)]
     evaluations = evaluation_steps(training_args, max_steps, len(epoch_steps)) if evaluates(training_args) else []
-    mean_tokens = statistics.fmean(train_lengths.total)
-    largest = sorted((sum(row) for row in batched_rows), reverse=True)[:per_device]
-    eval_largest = (
-        sorted(eval_lengths.total, reverse=True)[: training_args.per_device_eval_batch_size] if (eval_lengths) else []
-    )
+    # Tokens computed per example: its sequences, padded to their longest where batches are padded (DPO)
+    padding_free = padding_free_batches(training_args)
+    computed = train_lengths.total if padding_free else train_lengths.padded
+    mean_tokens = statistics.fmean(computed)
+    eval_batch, eval_totals = training_args.per_device_eval_batch_size, eval_lengths.total if eval_lengths else []
+    if padding_free:
+        largest = sum(sorted((sum(row) for row in batched_rows), reverse=True)[:per_device])
+        eval_largest = sum(sorted(eval_totals, reverse=True)[:eval_batch])
+    else:  # every sequence padded to the longest of its micro-batch
+        largest = per_device * max(train_lengths.padded)
+        eval_largest = eval_batch * max(eval_lengths.padded) if eval_totals else 0
     rows_per_step = per_device * accumulation * processes
     plan: dict[str, Any] = {
+        "method": method.name,
+        "example": method.example,
         "model": model_args.model_name_or_path,
         "load_path_on_gpu": planned_load_paths(training_args, model_args, replytune_args),
         "num_processes": processes,
@@ -190,8 +222,8 @@ def plan_training(
         "eval_examples": len(eval_lengths.total) if eval_lengths else 0,
         "train_tokens": _token_stats(train_lengths),
         "eval_tokens": _token_stats(eval_lengths),
-        "padding_free": bool(training_args.padding_free or training_args.packing),
-        "packing": bool(training_args.packing),
+        "padding_free": padding_free,
+        "packing": packing,
         "packed_rows": len(row_tokens) if row_tokens is not None else None,
         "examples_per_packed_row": round(examples_per_row, 2) if row_tokens is not None else None,
         "examples_per_micro_batch": per_device if row_tokens is None else round(per_device * examples_per_row, 1),
@@ -207,12 +239,12 @@ def plan_training(
         "evaluation_steps": evaluations,
         "checkpoint_steps": checkpoint_steps(training_args, max_steps, len(epoch_steps)),
         "mean_tokens_per_optimizer_step": round(mean_tokens * examples_per_row * rows_per_step, 1),
-        "max_tokens_per_micro_batch": sum(largest),
-        "max_tokens_per_eval_micro_batch": sum(eval_largest),
+        "max_tokens_per_micro_batch": largest,
+        "max_tokens_per_eval_micro_batch": eval_largest,
         "early_stopping_patience": replytune_args.early_stopping_patience if evaluations else 0,
         "warnings": [],
     }
-    if training_args.packing:
+    if packing:
         plan["packing_note"] = (
             f"packing: each micro-batch holds {per_device} packed rows of up to max_length tokens, so an optimizer "
             f"step trains on about {plan['examples_per_optimizer_step']} examples (the mean over this dataset's "
@@ -221,7 +253,8 @@ def plan_training(
             else "packing: each micro-batch holds packed rows of up to max_length tokens, so examples per optimizer "
             "step depend on lengths and are not the per-device batch x accumulation counted here"
         )
-    plan["estimate"] = gpu_estimate(plan, training_args, model_args, model_config, mean_tokens)
+    memory_tokens = memory_tokens_per_example(train_lengths, training_args)
+    plan["estimate"] = gpu_estimate(plan, training_args, model_args, model_config, mean_tokens, memory_tokens, method)
     plan["warnings"] = plan_warnings(plan, training_args, replytune_args)
     return plan
 
@@ -307,7 +340,7 @@ def choose_batch_shape(
     auto_checkpointing = replytune_args.gradient_checkpointing_auto
     checkpointing = [False, True] if auto_checkpointing else [training_args.gradient_checkpointing]
     load_paths = planned_load_paths(training_args, model_args, replytune_args)
-    mean_tokens = statistics.fmean(train_lengths.total) if train_lengths.total else 0.0
+    memory_tokens = memory_tokens_per_example(train_lengths, training_args)
     shape: dict[str, Any] = {"chosen_by": "plan", "candidates": []}
     if load_paths == ["cpu"] or load_paths[0].startswith("refused"):
         chosen = (micro_batches[0], checkpointing[0])
@@ -327,7 +360,7 @@ def choose_batch_shape(
             for checkpoint in checkpointing:
                 # a path not measured yet borrows bitsandbytes' memory (Unsloth's own kernels use less)
                 estimates = [
-                    peak_memory_gb(measured, mean_tokens * size)
+                    peak_memory_gb(measured, memory_tokens * size)
                     for path in load_paths
                     if (
                         measured := nearest_measurement(path, checkpoint, size)
@@ -362,9 +395,19 @@ def choose_batch_shape(
     return shape
 
 
-def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mean_tokens: float) -> dict[str, Any]:
+def gpu_estimate(
+    plan,
+    training_args,
+    model_args,
+    model_config: dict | None,
+    mean_tokens: float,
+    memory_tokens: float | None = None,
+    method: Method = SFT,
+) -> dict[str, Any]:
     """Time and memory of this run from the nearest MEASURED run of the same load path and checkpointing, or why
-    there is none."""
+    there is none. `mean_tokens`: computed per example; `memory_tokens`: per example at the memory peak (default:
+    the mean)."""
+    memory_tokens = mean_tokens if memory_tokens is None else memory_tokens
     if plan["load_path_on_gpu"] == ["cpu"]:
         return {"available": False, "why": "a CPU recipe: no GPU estimate"}
     if model_config is None:
@@ -379,7 +422,7 @@ def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mea
         return {"available": False, "why": "measured only for 4-bit weights and padding-free (unpacked) batches"}
     micro_batch = plan["examples_per_micro_batch"]
     checkpointing = bool(training_args.gradient_checkpointing)
-    tokens_trained = mean_tokens * plan["examples_trained"]
+    tokens_trained = mean_tokens * plan["examples_trained"] * COMPUTE_PER_TOKEN[method.name]
     estimates = {}
     for path in plan["load_path_on_gpu"]:
         measured = nearest_measurement(path, checkpointing, micro_batch)
@@ -388,7 +431,7 @@ def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mea
         steps_minutes = tokens_trained / measured.tokens_per_second / 60
         figures = {
             "gpu": measured.gpu,
-            "peak_memory_gb": round(peak_memory_gb(measured, mean_tokens * micro_batch), 1),
+            "peak_memory_gb": round(peak_memory_gb(measured, memory_tokens * micro_batch), 1),
             "steps_minutes": round(steps_minutes, 1),
             "whole_run_minutes": None,
             "basis": (
@@ -396,6 +439,12 @@ def gpu_estimate(plan, training_args, model_args, model_config: dict | None, mea
                 f"{measured.gpu} at {measured.examples_per_micro_batch} examples per micro-batch, gradient "
                 f"checkpointing {'on' if measured.gradient_checkpointing else 'off'} ({measured.source}); other GPUs "
                 "are not measured"
+                + (
+                    "; DPO is not measured: SFT's figures scaled to padded pairs and a reference forward "
+                    f"(x{COMPUTE_PER_TOKEN[method.name]:.2f} compute per token)"
+                    if method.name != "sft"
+                    else ""
+                )
             ),
         }
         if measured.seconds_per_evaluation is not None and measured.load_seconds is not None:
@@ -444,20 +493,24 @@ def plan_warnings(plan, training_args, replytune_args) -> list[str]:
 def format_plan(plan: dict[str, Any]) -> str:
     """The plan as a person reads it on the terminal."""
     train, evaluation = plan["train_tokens"], plan["eval_tokens"]
-    micro_batch, about = f"{plan['examples_per_micro_batch']} examples", ""
+    sft = plan.get("method", "sft") == "sft"
+    examples = "examples" if sft else f"{plan['example']}s"
+    per_example = "per example" if sft else f"per {plan['example']} (its sequences together)"
+    micro_batch, about = f"{plan['examples_per_micro_batch']} {examples}", ""
     if plan.get("packed_rows"):
         rows = round(plan["examples_per_micro_batch"] / plan["examples_per_packed_row"])
         micro_batch = f"{rows} packed rows (~{plan['examples_per_packed_row']} examples each)"
         about = "~"
     lines = [
-        f"training plan for {plan['model']} (load path on a GPU: {' or '.join(plan['load_path_on_gpu'])})",
-        f"  examples:     {plan['train_examples']:,} train, {plan['eval_examples']:,} eval",
-        f"  tokens:       train mean {train['mean_per_example']} / max {train['max_per_example']} per example"
+        f"{plan.get('method', 'sft').upper()} training plan for {plan['model']} (load path on a GPU: "
+        f"{' or '.join(plan['load_path_on_gpu'])})",
+        f"  {examples + ':':<13} {plan['train_examples']:,} train, {plan['eval_examples']:,} eval",
+        f"  tokens:       train mean {train['mean_per_example']} / max {train['max_per_example']} {per_example}"
         + (
             f"; eval mean {evaluation['mean_per_example']} / max {evaluation['max_per_example']}" if evaluation else ""
         ),
         f"  batch:        {micro_batch} x {plan['micro_batches_per_optimizer_step']} micro-batches x "
-        f"{plan['num_processes']} process(es) = {about}{plan['examples_per_optimizer_step']} examples per optimizer "
+        f"{plan['num_processes']} process(es) = {about}{plan['examples_per_optimizer_step']} {examples} per optimizer "
         f"step ({'padding-free' if plan['padding_free'] else 'padded'}{', packed' if plan['packing'] else ''}); at "
         f"most {plan['max_tokens_per_micro_batch']:,} tokens per micro-batch",
         f"  steps:        {plan['optimizer_steps']} optimizer steps ({plan['optimizer_steps_per_epoch']} per epoch), "
@@ -511,7 +564,7 @@ def read_model_config(name: str, revision: str | None, gguf_file: str | None) ->
         return None
 
 
-def plan_run(training_args, model_args, replytune_args, script_args, checked) -> dict[str, Any]:
+def plan_run(training_args, model_args, replytune_args, script_args, checked, method: Method = SFT) -> dict[str, Any]:
     """The plan of this run: its checked data, its launch (WORLD_SIZE processes), its model's config.json."""
     from recipes.model_utils import resolve_model_path
 
@@ -526,6 +579,7 @@ def plan_run(training_args, model_args, replytune_args, script_args, checked) ->
         checked.lengths.get(script_args.dataset_test_split),
         world_size(),
         model_config,
+        method,
     )
 
 

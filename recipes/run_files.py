@@ -1,9 +1,11 @@
 """What a run leaves behind: the resolved config, its provenance, resume, the generation config, and `save_run`,
-which writes them all (with the adapter card of recipes/adapter_card.py) after training.
+which writes them all (with the adapter card of recipes/adapter_card.py) after training; `push_target` and
+`save_and_push` are the scripts' shared start and end of it (SFT and DPO alike).
 
 Beside the adapter (adapter_model.safetensors, adapter_config.json) and the tokenizer, `output_dir` gets:
 - `resolved_config.yaml`: every field with the value this run used, re-runnable with `--config` (secrets redacted);
-- `run_metadata.json`: dataset repo@revision, base model, load path, git commit, config hash, versions, and the
+- `run_metadata.json`: the method (sft or dpo), dataset repo@revision, base model, load path, git commit, config
+  hash, versions, for DPO the SFT adapter it started from (source, revision, Hub commit, weights sha256), and the
   metrics of the adapter that was saved (the best checkpoint's when load_best_model_at_end restored it);
 - `plan.json`: the training plan (recipes/plan.py);
 - `trainer_state.json`: the trainer's state with its log history (losses, learning rate, evaluations per step);
@@ -26,13 +28,14 @@ import json
 import logging
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from recipes import REPO_ROOT
-from recipes.adapter_card import AdapterCardValues, name_base_model, write_adapter_card
+from recipes.adapter_card import AdapterCardValues, card_values, name_base_model, write_adapter_card
 from replytune.publishable import assert_no_secrets
 from replytune.secrets import redact
 
@@ -87,13 +90,27 @@ def git_commit(repo: Path = REPO_ROOT) -> dict[str, Any]:
     return {"git_commit": commit or "unknown", "git_dirty": bool(status)}
 
 
-def run_metadata(config, dataset_source, model_args, base_model_hub_id: str | None, loaded) -> dict:
+def run_metadata(
+    config, dataset_source, model_args, base_model_hub_id: str | None, loaded, method: str = "sft", sft_adapter=None
+) -> dict:
+    """The run's provenance; `sft_adapter` (a recipes.inference.AdapterInfo): the adapter a DPO run started from."""
     import peft
     import torch
     import transformers
     import trl
 
+    started_from = {}
+    if sft_adapter is not None:
+        started_from["sft_adapter"] = {
+            "source": sft_adapter.source,  # as the recipe names it: a folder or a Hub repo id
+            "revision": sft_adapter.revision,
+            "commit": sft_adapter.commit,
+            "weights_sha256": sft_adapter.weights_sha256,
+            "base_model": sft_adapter.base_model,
+        }
     return {
+        "method": method,
+        **started_from,
         "dataset": dataset_source.name,
         "dataset_revision": dataset_source.revision,
         "dataset_resolved": dataset_source.resolved,
@@ -114,11 +131,15 @@ def run_metadata(config, dataset_source, model_args, base_model_hub_id: str | No
     }
 
 
-def final_metrics(train_metrics: dict, state, load_best_model_at_end: bool) -> dict[str, Any]:
+def final_metrics(
+    train_metrics: dict, state, load_best_model_at_end: bool, metric_for_best_model: str | None = None
+) -> dict[str, Any]:
     """The train metrics plus the evaluation of the adapter that is saved.
 
     When load_best_model_at_end restored the best checkpoint, that is the best checkpoint's evaluation, not the
-    last one (which may come several evaluations later, after early stopping's patience ran out).
+    last one (which may come several evaluations later, after early stopping's patience ran out). The best metric is
+    `best_eval_loss` where it is the eval loss, else `best_<metric>` (DPO: best_eval_rewards/accuracies) beside the
+    lowest eval loss.
     """
     metrics = dict(train_metrics)
     evaluations = [entry for entry in state.log_history if "eval_loss" in entry]
@@ -133,7 +154,13 @@ def final_metrics(train_metrics: dict, state, load_best_model_at_end: bool) -> d
         chosen = next((entry for entry in evaluations if entry["step"] == state.best_global_step), chosen)
     metrics.update({key: value for key, value in chosen.items() if key.startswith("eval_")})
     metrics["evaluated_at_step"] = chosen["step"]
-    metrics["best_eval_loss"] = state.best_metric
+    metric = metric_for_best_model or "eval_loss"
+    metric = metric if metric.startswith("eval_") else f"eval_{metric}"
+    if metric == "eval_loss":
+        metrics["best_eval_loss"] = state.best_metric
+    else:
+        metrics[f"best_{metric}"] = state.best_metric
+        metrics["best_eval_loss"] = min(entry["eval_loss"] for entry in evaluations)
     metrics["last_eval_loss"] = evaluations[-1]["eval_loss"]
     metrics["evaluations"] = len(evaluations)
     return metrics
@@ -219,3 +246,64 @@ def save_run(
     write_run_files(output_dir, config, metadata, metrics)
     write_adapter_card(output_dir, values)
     logger.info("adapter, tokenizer, card and resolved config saved to %s", output_dir)
+
+
+# --- the scripts' start and end: the push target, the final save and the push ----------------------------------------
+
+
+@dataclass
+class PushTarget:
+    """Where the finished run goes on the Hub: checked before training, pushed as one tagged commit after it."""
+
+    repo_id: str
+    private: bool
+    tag: str | None
+
+
+def push_target(training_args, replytune_args) -> PushTarget | None:
+    """With push_to_hub: the checked target (a tag that exists, or a private push into a public repo, is refused now,
+    before training). Turns the trainer's own push off: the run is pushed once, at the end, by `save_and_push`."""
+    from replytune import hub
+
+    push, training_args.push_to_hub = training_args.push_to_hub, False
+    if not push:
+        return None
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
+    private = training_args.hub_private_repo is not False
+    repo_id = hub.check_push_target(repo_id, replytune_args.hub_tag, hub.hub_token(), private)
+    return PushTarget(repo_id, private, replytune_args.hub_tag)
+
+
+def save_and_push(
+    trainer, tokenizer, training_args, base_model_hub_id, config, training_plan, metadata, metrics, push, what: str
+) -> int:
+    """After training, on every process: save the adapter (FSDP-safe), then on the main process the tokenizer,
+    generation config, run files and card (`save_run`), and push them as one tagged commit. Returns the exit code:
+    1 when the push failed (the adapter is saved: `judge publish` can push it later)."""
+    from replytune import hub
+    from replytune.errors import PushError
+
+    output_dir = training_args.output_dir
+    with trainer.timed("save"):
+        trainer.save_adapter(output_dir)
+    metrics.update(trainer.run_costs())
+    exit_code = 0
+    if trainer.is_world_process_zero():
+        name = push.repo_id if push else Path(output_dir).name
+        card = card_values(name, config, training_plan, metadata, metrics, push.tag if push else None)
+        end_of_turn = getattr(training_args, "eos_token", None) or tokenizer.eos_token
+        save_run(trainer, tokenizer, output_dir, end_of_turn, base_model_hub_id, config, metadata, metrics, card)
+        if push:
+            message = f"replytune {what} adapter, dataset {card.dataset or 'local'}@{card.dataset_revision}"
+            try:
+                repo_id, commit = hub.push_adapter(
+                    output_dir, push.repo_id, push.private, push.tag, hub.hub_token(), message
+                )
+            except PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
+                logger.error("%s; the adapter is saved in %s (judge publish can push it)", error, output_dir)
+                exit_code = 1
+            else:
+                logger.info("pushed to the Hub: %s at %s (tag %s)", repo_id, commit, push.tag)
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+    return exit_code

@@ -61,10 +61,9 @@ def main(argv: list[str]) -> int:
         print(recipe_help())
         return 0
     import_unsloth_first(argv)
-    from recipes import adapter_card, callbacks, configs, data, model_utils, plan, run_files
+    from recipes import callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer
-    from replytune import hub
-    from replytune.errors import PushError, Refused
+    from replytune.errors import Refused
 
     try:
         script_args, training_args, model_args, replytune_args = configs.parse_recipe_args(argv)
@@ -77,11 +76,7 @@ def main(argv: list[str]) -> int:
         if replytune_args.dry_run:
             return 0
         base_model = configs.base_model_hub_id(model_args, replytune_args)
-        push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # one commit at the end, below
-        if push_to_hub:
-            repo_id = training_args.hub_model_id or Path(training_args.output_dir).name
-            private = training_args.hub_private_repo is not False
-            repo_id = hub.check_push_target(repo_id, replytune_args.hub_tag, hub.hub_token(), private)
+        push = run_files.push_target(training_args, replytune_args)  # checked now, pushed as one commit at the end
 
         # Model: Unsloth | transformers + bitsandbytes 4-bit | CPU LoRA
         loaded = model_utils.load_model_and_tokenizer(model_args, training_args, replytune_args)
@@ -91,7 +86,7 @@ def main(argv: list[str]) -> int:
     configs.logger.info("model: %s", loaded.description)
 
     config = run_files.resolved_config(script_args, training_args, model_args, replytune_args)
-    config["push_to_hub"] = push_to_hub
+    config["push_to_hub"] = push is not None
     metadata = run_files.run_metadata(config, checked.source, model_args, base_model, loaded)
     sample_prompts = callbacks.pick_sample_prompts(replytune_args, checked.eval_split)
     trainer = ReplytuneSFTTrainer(
@@ -120,40 +115,12 @@ def main(argv: list[str]) -> int:
         configs.logger.error("%s", error)
         return 3
     metrics = run_files.final_metrics(result.metrics, trainer.state, training_args.load_best_model_at_end)
+    metrics["memory_after_load_gb"] = memory_after_load
 
     # Save the adapter, tokenizer, generation config, card and resolved config; optionally push them as one commit
-    output_dir = training_args.output_dir
-    with trainer.timed("save"):
-        trainer.save_adapter(output_dir)
-    metrics.update(trainer.run_costs(), memory_after_load_gb=memory_after_load)
-    exit_code = 0
-    if trainer.is_world_process_zero():
-        card = adapter_card.card_values(
-            repo_id if push_to_hub else Path(output_dir).name,
-            config,
-            training_plan,
-            metadata,
-            metrics,
-            replytune_args.hub_tag,
-        )
-        end_of_turn = training_args.eos_token or loaded.tokenizer.eos_token
-        run_files.save_run(
-            trainer, loaded.tokenizer, output_dir, end_of_turn, base_model, config, metadata, metrics, card
-        )
-        if push_to_hub:
-            message = f"replytune SFT adapter, dataset {card.dataset or 'local'}@{card.dataset_revision}"
-            try:
-                repo_id, commit = hub.push_adapter(
-                    output_dir, repo_id, private, replytune_args.hub_tag, hub.hub_token(), message
-                )
-            except PushError as error:  # the adapter is saved: it can be pushed later, with its evaluation
-                configs.logger.error("%s; the adapter is saved in %s (judge publish can push it)", error, output_dir)
-                exit_code = 1
-            else:
-                configs.logger.info("pushed to the Hub: %s at %s (tag %s)", repo_id, commit, replytune_args.hub_tag)
-    trainer.accelerator.wait_for_everyone()
-    trainer.accelerator.end_training()
-    return exit_code
+    return run_files.save_and_push(
+        trainer, loaded.tokenizer, training_args, base_model, config, training_plan, metadata, metrics, push, "SFT"
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""The trainer: TRL's SFTTrainer plus the figures that show what a step really trained on, and the final save that
-also works when FSDP keeps the weights sharded.
+"""The trainers: TRL's SFTTrainer and DPOTrainer, each with the figures that show what a step really trained on, and
+the final save that also works when FSDP keeps the weights sharded (`ReplytuneTrainerMixin`, shared by both).
 
 Per logged training step (every tracker gets them, and trainer_state.json's log_history keeps them):
-- `examples_per_optimizer_step`: examples (tweet/reply pairs) behind each optimizer step, over all processes.
-  With padding-free batches an example is one position-id run, so this counts what the collator really built:
-  the original spec's batch is 16;
+- `examples_per_optimizer_step`: examples (tweet/reply pairs; preference pairs for DPO) behind each optimizer step,
+  over all processes. With padding-free batches an example is one position-id run, so this counts what the collator
+  really built: the original spec's batch is 16;
 - `tokens_per_optimizer_step` and `loss_tokens_per_optimizer_step`: tokens computed, and those that carry loss;
 - `train_tokens_per_second`: tokens over the wall time of the optimizer steps themselves (evaluations,
   checkpoints and logging excluded).
@@ -12,6 +12,13 @@ Per logged training step (every tracker gets them, and trainer_state.json's log_
 Over the whole run, `stage_seconds` adds up the wall time of the optimizer steps, the evaluations (with their sample
 generations) and the checkpoints; the script adds the load before training and the final save, and run_metadata.json
 keeps them with the GPU's peak memory (benchmarks/gpu_run.py reads them).
+
+`ReplytuneDPOTrainer` trains a PeftModel whose "default" adapter is the SFT adapter. TRL 1.15's DPOTrainer has no
+`model_adapter_name` / `ref_adapter_name` any more: given a PeftModel with a pretrained adapter and no `ref_model`, it
+adds a "ref" adapter holding a copy of "default" (frozen: it is never the active adapter, and its forward runs under
+no_grad) and computes the reference log-probs with "ref" switched on, so the reference is the SFT policy, not the
+bare base. Checkpoints and the final save hold the policy adapter alone: with a "ref" subfolder beside it,
+transformers' resume would load only the subfolder and silently restart the policy from the SFT adapter.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from functools import partial
 
 import torch
-from trl import SFTTrainer
+from trl import DPOTrainer, SFTTrainer
 
 from recipes.callbacks import ThroughputCallback
 
@@ -71,7 +79,7 @@ def install_cpu_loss_fallback() -> bool:
     if getattr(trl_utils, "_ChunkedLogProbFunction", None) is not None:
         return False
     trl_utils._ChunkedLogProbFunction = TorchChunkedLogProb
-    logger.info("Triton is not available: the SFT loss uses a plain PyTorch LM head (TorchChunkedLogProb)")
+    logger.info("Triton is not available: the loss uses a plain PyTorch LM head (TorchChunkedLogProb)")
     return True
 
 
@@ -112,9 +120,23 @@ def _trailing_true(mask: torch.Tensor) -> torch.Tensor:
     return torch.cumprod(flat.flip(0), dim=0).sum()
 
 
-class ReplytuneSFTTrainer(SFTTrainer):
-    """SFTTrainer that logs what each optimizer step trained on (see the module docstring), and lets callbacks with
-    an `add_metrics(logs, state)` method extend each log record before it reaches log_history and every tracker."""
+def preference_batch_counts(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[pairs, tokens, tokens that carry loss] of one DPOTrainer batch (chosen rows, then rejected rows, padded), as
+    float32; tokens are the attention mask's, padding excluded."""
+    input_ids = inputs["input_ids"]
+    return torch.stack(
+        [
+            torch.tensor(input_ids.shape[0] / 2, device=input_ids.device, dtype=torch.float32),
+            inputs["attention_mask"].sum().to(torch.float32),
+            inputs["completion_mask"].sum().to(torch.float32),
+        ]
+    )
+
+
+class ReplytuneTrainerMixin:
+    """What both recipes' trainers add to TRL's: the per-step counts (see the module docstring), callbacks with an
+    `add_metrics(logs, state)` method extending each log record before it reaches log_history and every tracker,
+    the stage timings and the final save."""
 
     def __init__(self, *args, callbacks=None, **kwargs):
         install_cpu_loss_fallback()
@@ -125,9 +147,12 @@ class ReplytuneSFTTrainer(SFTTrainer):
             if hasattr(callback, "trainer_callbacks"):  # TrackingMetadataCallback finds the tensorboard writer there
                 callback.trainer_callbacks = self.callback_handler.callbacks
 
+    def batch_counts(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch_token_counts(inputs, self._tokenizer.pad_token_id)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.model.training:
-            counts = batch_token_counts(inputs, self._tokenizer.pad_token_id)
+            counts = self.batch_counts(inputs)
             # gather, not gather_for_metrics: that one trims "duplicated" rows at the end of a dataloader, and these
             # rows are processes (the examples accelerate repeats to even out batches are trained on, so they count)
             examples, tokens, loss_tokens = self.accelerator.gather(counts.unsqueeze(0)).sum(0).tolist()
@@ -182,3 +207,37 @@ class ReplytuneSFTTrainer(SFTTrainer):
                 )
                 plugin.set_state_dict_type("FULL_STATE_DICT")
         self.save_model(output_dir)
+
+
+class ReplytuneSFTTrainer(ReplytuneTrainerMixin, SFTTrainer):
+    """SFTTrainer with replytune's counts, timings and final save (ReplytuneTrainerMixin)."""
+
+
+class ReplytuneDPOTrainer(ReplytuneTrainerMixin, DPOTrainer):
+    """DPOTrainer with replytune's counts, timings and final save, training the SFT adapter against a frozen copy of
+    itself (see the module docstring). Counts are per preference pair."""
+
+    POLICY_ADAPTER = "default"
+    REFERENCE_ADAPTER = "ref"  # the name TRL 1.15's DPOTrainer gives the copy, and looks up
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        adapters = list(getattr(self.accelerator.unwrap_model(self.model), "peft_config", {}))
+        if adapters != [self.POLICY_ADAPTER, self.REFERENCE_ADAPTER]:
+            raise RuntimeError(
+                f"DPO on the SFT adapter needs the policy adapter {self.POLICY_ADAPTER!r} and TRL's frozen reference "
+                f"copy {self.REFERENCE_ADAPTER!r}; the model holds {adapters} (has TRL's DPOTrainer changed?)"
+            )
+
+    def batch_counts(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return preference_batch_counts(inputs)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Checkpoints and the final save: the policy adapter only (see the module docstring)."""
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        save_pretrained = model.save_pretrained
+        model.save_pretrained = partial(save_pretrained, selected_adapters=[self.POLICY_ADAPTER])
+        try:
+            super()._save(output_dir, state_dict)
+        finally:
+            del model.save_pretrained  # the class's method again
