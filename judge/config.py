@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -159,9 +160,10 @@ class PriceTable:
     min_cacheable_tokens: int = 1024
 
     def __post_init__(self) -> None:
+        from judge.score.cost import check_finite_amount
+
         for name in ("input", "output", "cache_write", "cache_read"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"price {name} must not be negative, got {getattr(self, name)}")
+            check_finite_amount(getattr(self, name), f"price {name}")
 
 
 def _claude_prices() -> dict[str, PriceTable]:
@@ -194,7 +196,8 @@ class ClaudeJudgeConfig:
         _check_judge_settings(self)
         if not 0 < self.batch_price_factor <= 1:
             raise ValueError(f"batch_price_factor must lie in (0, 1], got {self.batch_price_factor}")
-        if self.batch_poll_interval_s < 0 or self.batch_max_wait_s <= 0:
+        waits = (self.batch_poll_interval_s, self.batch_max_wait_s)
+        if not all(math.isfinite(wait) for wait in waits) or self.batch_poll_interval_s < 0 or waits[1] <= 0:
             raise ValueError("batch_poll_interval_s must not be negative and batch_max_wait_s must be positive")
 
 
@@ -247,7 +250,7 @@ def _check_judge_settings(section) -> None:
     if not section.model:
         raise ValueError("model must not be empty")
     for name in ("max_tokens", "concurrency", "timeout_s"):
-        if getattr(section, name) <= 0:
+        if not math.isfinite(getattr(section, name)) or getattr(section, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(section, name)}")
     if section.max_retries < 0:
         raise ValueError(f"max_retries must not be negative, got {section.max_retries}")
@@ -361,8 +364,9 @@ class ScoreConfig:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     def __post_init__(self) -> None:
-        if self.max_cost_usd < 0:
-            raise ValueError(f"max_cost_usd must not be negative, got {self.max_cost_usd}")
+        from judge.score.cost import check_finite_amount
+
+        check_finite_amount(self.max_cost_usd, "max_cost_usd")
         if not self.cache_dir:
             raise ValueError("cache_dir must not be empty")
 

@@ -368,3 +368,56 @@ def test_tasks_with_the_same_request_are_paid_once(fake, workdir):
     run = report(workdir)["run"]
     assert run["judged"] == 4 and run["from_cache"] == 4 and run["complete"]
     assert sum(v.cost_usd > 0 for v in lines) == 4  # paid once per distinct request
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("flag", "nan"),
+        ("flag", "inf"),
+        ("flag", "-1"),
+        ("yaml", ".nan"),
+        ("yaml", ".inf"),
+        ("price", ".nan"),
+        ("price", ".inf"),
+        ("price", "-3"),
+    ],
+)
+def test_a_cost_cap_or_price_that_is_not_a_finite_number_is_refused_before_any_request(
+    fake, workdir, capsys, where, value
+):
+    """NaN compares false with everything: a NaN cap or price would turn the guard off. Refused, naming it."""
+    extra = []
+    if where == "flag":
+        extra = ["--max-cost", value]
+    elif where == "yaml":
+        (workdir / "config.yaml").write_text(f"score:\n  max_cost_usd: {value}\n")
+    else:
+        (workdir / "config.yaml").write_text(
+            f"score:\n  claude:\n    prices:\n      claude-sonnet-4-6: {{input: {value}, output: 15.0}}\n"
+        )
+    assert score(workdir, "out", *extra) == 2
+    err = capsys.readouterr().err
+    assert ("finite" in err or "negative" in err) and fake.requests == []
+
+
+def test_a_huge_price_reserves_an_infinite_worst_case_and_sends_nothing(fake, workdir, capsys):
+    (workdir / "config.yaml").write_text(
+        "score:\n  claude:\n    prices:\n      claude-sonnet-4-6: {input: 1.0e+308, output: 1.0e+308}\n"
+    )
+    assert score(workdir, "out", "--max-cost", "1000") == 2
+    assert "above the cap" in capsys.readouterr().err and fake.requests == []
+
+
+@pytest.mark.parametrize("cap", [0.11, 0.15, 0.2, 0.25])
+def test_spend_never_passes_the_cap_when_the_provider_counts_a_token_per_byte(fake, workdir, cap):
+    """The most tokens a byte-level tokenizer can count is one per UTF-8 byte: a provider that counts that many
+    (three times the estimate) still never takes the spend past the cap."""
+    (workdir / "config.yaml").write_text(
+        "score:\n  claude:\n    prompt_caching: false\n    max_tokens: 100\n    concurrency: 2\n"
+    )
+    fake.count_tokens = lambda text: len(text.encode("utf-8"))
+    assert score(workdir, "out", "--max-cost", str(cap)) in (0, 1)
+    run = report(workdir)["run"]
+    assert run["spent_usd"] <= cap, run
+    assert sum(v.cost_usd for v in verdicts(workdir)) <= cap

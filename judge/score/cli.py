@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from judge.config import DEFAULT_CONFIG_PATH, ScoreConfig, load_judge_config
 from judge.records import (
     ENGAGEMENT_FIT_FILE_NAME,
     GENERATIONS_FILE_NAME,
@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> ScoreConfig:
+    from judge.score.cost import check_finite_amount
+
+    if args.max_cost is not None:
+        check_finite_amount(args.max_cost, "--max-cost")
     config = load_judge_config(args.config).score
     overrides = {
         "judge": args.judge,
@@ -75,10 +79,7 @@ def resolve_config(args: argparse.Namespace) -> ScoreConfig:
         "max_cost_usd": args.max_cost,
         "cache_dir": args.cache_dir,
     }
-    config = dataclasses.replace(config, **{name: value for name, value in overrides.items() if value is not None})
-    if config.max_cost_usd < 0:
-        raise ConfigError(f"--max-cost must not be negative, got {config.max_cost_usd}")
-    return config
+    return dataclasses.replace(config, **{name: value for name, value in overrides.items() if value is not None})
 
 
 def run(args: argparse.Namespace) -> int:

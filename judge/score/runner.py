@@ -211,7 +211,7 @@ def run_tasks(
         [judge.size(task) for task in to_send], judge.prices, judge.max_tokens, price_factor, judge.caching
     )
     logger.info("judge %s (%s): %d to send, %s", judge.name, judge.model, len(to_send), outcome.estimate.describe())
-    if to_send and outcome.estimate.expected_usd > max_cost_usd:
+    if to_send and not outcome.estimate.expected_usd <= max_cost_usd:  # a NaN estimate is above any cap
         raise CostRefused(
             f"the estimated cost of the {len(to_send)} requests still to send is "
             f"${outcome.estimate.expected_usd:.4f}, above the cap of ${max_cost_usd:.4f} "
@@ -405,6 +405,8 @@ class _ApiRun:
             raise FatalJudgeError(redact(f"judge {self.judge.name}: {type(fatal).__name__}: {fatal}"))
         if queue:
             self.outcome.left_by_cost_guard = self.waiting_on(queue)
+            if guard.bound_broken:
+                logger.warning("cost guard: %s; no further request was sent", guard.bound_broken)
 
     def batched(
         self, tasks: list[JudgeTask], guard: CostGuard, state_path: Path, poll_interval_s: float, max_wait_s: float

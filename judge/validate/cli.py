@@ -70,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     if args.cache_dir:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
+    if args.max_cost is not None:
+        from judge.score.cost import check_finite_amount
+
+        try:
+            check_finite_amount(args.max_cost, "--max-cost")
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_REFUSED
     max_pairs = args.max_pairs if args.max_pairs is not None else config.validate.max_pairs
     if max_pairs is not None and max_pairs < 1:
         print("error: --max-pairs must be at least 1", file=sys.stderr)

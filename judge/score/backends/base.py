@@ -11,13 +11,14 @@ Two shapes, because judges differ in where the work happens:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import PriceTable, PromptConfig
 from judge.records import PAIRWISE
-from judge.score.cost import RequestSize, TokenUsage, estimate_tokens
+from judge.score.cost import RequestSize, TokenUsage, estimate_tokens, max_input_tokens
 from judge.score.prompts import ParsedVerdict, cut, system_prefix, user_message
 from judge.score.tasks import JudgeTask
 from replytune.errors import Refused
@@ -94,7 +95,15 @@ class ApiJudge(Judge):
         return user_message(task.kind, prepared.tweet, prepared.replies)
 
     def size(self, task: JudgeTask) -> RequestSize:
-        return RequestSize(task.kind, estimate_tokens(self.prefix(task.kind)), estimate_tokens(self.message(task)))
+        """The request's estimated tokens, and the bound on its input that the cost guard reserves: every byte of the
+        request as sent (prefix, message, output schema, settings) a token, plus the provider's overhead."""
+        sent = json.dumps(self.request(task), ensure_ascii=False)
+        return RequestSize(
+            task.kind,
+            estimate_tokens(self.prefix(task.kind)),
+            estimate_tokens(self.message(task)),
+            max_input_tokens(sent),
+        )
 
     def request(self, task: JudgeTask) -> dict[str, Any]:
         raise NotImplementedError
