@@ -205,6 +205,9 @@ class VerdictRecord:
     cached: bool = False
     batch_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # A hash of everything that changes the judge's answers (its endpoint, full prompt texts, a local model's
+    # weights): verdicts of two judge setups never mix in one file, and validity.json is matched to it.
+    judge_fingerprint: str | None = None
 
     @property
     def task_key(self) -> str:

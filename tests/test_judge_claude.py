@@ -421,3 +421,44 @@ def test_spend_never_passes_the_cap_when_the_provider_counts_a_token_per_byte(fa
     run = report(workdir)["run"]
     assert run["spent_usd"] <= cap, run
     assert sum(v.cost_usd for v in verdicts(workdir)) <= cap
+
+
+def test_verdicts_cached_from_one_endpoint_never_answer_a_run_against_another(fake, workdir, monkeypatch):
+    """A stand-in served on loopback answers first; a later run against another endpoint (here the SDK's default
+    URL, through another transport) must ask again, not replay the stand-in's verdicts from the cache."""
+    with fake.serve() as url:
+        (workdir / "config.yaml").write_text(f"score:\n  claude:\n    base_url: {url}\n    concurrency: 2\n")
+        assert score(workdir, "stand-in") == 0
+    served = len(fake.messages_sent())
+    other = FakeAnthropic(policy=always_first, api_key=KEY)
+    monkeypatch.setattr(claude, "http_client_factory", other.http_client)
+    (workdir / "config.yaml").write_text("score:\n  claude:\n    concurrency: 2\n")
+    assert score(workdir, "real") == 0
+    assert served == 16 and len(other.messages_sent()) == 16  # nothing answered from the stand-in's cache entries
+    assert report(workdir, "real")["run"]["from_cache"] == 0
+    pairwise = [v for v in verdicts(workdir, "real") if v.kind == "pairwise"]
+    assert {v.winner == v.systems[0] for v in pairwise} == {True}  # the second endpoint's own answers
+    first, second = (report(workdir, name)["judge_identity"] for name in ("stand-in", "real"))
+    assert first["fingerprint"] != second["fingerprint"] and first["model"] == second["model"]
+
+
+def test_changed_judge_settings_into_an_existing_output_are_refused_before_the_config_is_rewritten(
+    fake, workdir, capsys
+):
+    """The same prompt version with another rubric text (or another max_tokens) is another judge: its verdicts
+    must not be kept under a score_config.yaml that now describes other settings."""
+    assert score(workdir) == 0
+    config_before = (workdir / "out" / "score_config.yaml").read_bytes()
+    verdicts_before = (workdir / "out" / "verdicts.jsonl").read_bytes()
+    rubric = "Judge which reply the audience would like more. Your answer is only the JSON object asked for."
+    (workdir / "config.yaml").write_text(f"score:\n  prompt:\n    rubric: '{rubric}'\n")
+    assert score(workdir) == 2
+    err = capsys.readouterr().err
+    assert "with other settings" in err and "score.prompt.rubric" in err and "another --output" in err
+    assert (workdir / "out" / "score_config.yaml").read_bytes() == config_before
+    assert (workdir / "out" / "verdicts.jsonl").read_bytes() == verdicts_before
+    (workdir / "config.yaml").write_text("score:\n  claude:\n    max_tokens: 300\n")
+    assert score(workdir) == 2 and "score.claude.max_tokens" in capsys.readouterr().err
+    assert score(workdir, "fresh") == 0  # a fresh folder starts fresh
+    fresh, kept = ({v.judge_fingerprint for v in verdicts(workdir, name)} for name in ("fresh", "out"))
+    assert len(fresh) == len(kept) == 1 and fresh != kept

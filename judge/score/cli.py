@@ -85,7 +85,7 @@ def resolve_config(args: argparse.Namespace) -> ScoreConfig:
 def run(args: argparse.Namespace) -> int:
     from judge.score.backends import JudgeUnavailable, make_judge
     from judge.score.cache import ResponseCache
-    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
+    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, done_tasks, run_tasks
     from judge.score.tasks import read_generations, tasks_from_generations
 
     try:
@@ -118,6 +118,15 @@ def run(args: argparse.Namespace) -> int:
         return refuse(str(error))
     if args.batch and not judge.supports_batch:
         return refuse(f"--batch: judge {judge.name} has no batch API (the claude judge has)")
+    if engagement_fit is not None and engagement_fit.get("dataset"):
+        # score_config.yaml names the dataset the judge was fitted on as it was read (REPO@v1), whatever named it
+        trained_on = dataclasses.replace(config.engagement, train_dataset=engagement_fit["dataset"])
+        config = dataclasses.replace(config, engagement=dataclasses.replace(trained_on, train_dataset_revision=None))
+    try:  # verdicts of other judge settings already there: refused before score_config.yaml is rewritten
+        done_tasks(output / VERDICTS_FILE_NAME, judge)
+    except VerdictsMismatch as error:
+        changed = changed_settings(output / SCORE_CONFIG_FILE_NAME, config)
+        return refuse(f"{error}" + (f" (changed in the config: {', '.join(changed)})" if changed else ""))
     output.mkdir(parents=True, exist_ok=True)
     write_resolved_config(config, output / SCORE_CONFIG_FILE_NAME)
     if engagement_fit is not None:
@@ -161,6 +170,28 @@ def write_resolved_config(config: ScoreConfig, path: Path) -> None:
     path.write_text(redact(text), encoding="utf-8")
 
 
+def changed_settings(old_config: Path, config: ScoreConfig) -> list[str]:
+    """The dotted names of the score settings that differ between an earlier run's score_config.yaml and `config`
+    (at most 8), for a refusal that says what changed."""
+    try:
+        old = (yaml.safe_load(old_config.read_text(encoding="utf-8")) or {}).get("score") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    new = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
+    changed: list[str] = []
+
+    def walk(before, after, where: str) -> None:
+        if isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(set(before) | set(after), key=str):
+                walk(before.get(key), after.get(key), f"{where}.{key}" if where else str(key))
+        elif before != after:
+            changed.append(where)
+
+    walk(old, new, "score")
+    ignored = ("score.max_cost_usd", "score.cache_dir", "score.mode")  # they change what is judged, not the answers
+    return [name for name in changed if name not in ignored][:8]
+
+
 def build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks) -> dict:
     wanted = {task.key for task in tasks}
     records = [record for _, record in read_records(verdicts_path, VerdictRecord)[0] if record.task_key in wanted]
@@ -169,6 +200,7 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
         "judge": judge.name,
         "model": judge.model,
         "prompt_version": judge.prompt_version,
+        "judge_identity": judge.identity(),
         "mode": config.mode,
         "run": outcome.as_dict(),
         "verdicts": summarize_verdicts(records),

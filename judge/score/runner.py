@@ -138,6 +138,7 @@ def verdict_record(
         cached=cached,
         batch_id=batch_id,
         notes=list(notes or []),
+        judge_fingerprint=judge.fingerprint,
     )
     if parsed.parse_error:
         return record
@@ -158,13 +159,22 @@ def done_tasks(path: Path, judge: Judge) -> dict[str, str]:
     for problem in problems:
         logger.warning("%s: %s (skipped: its task will be judged again)", path, problem)
     done = {}
+    mine = (judge.name, judge.model, judge.prompt_version)
     for number, record in records:
-        mine = (judge.name, judge.model, judge.prompt_version)
         theirs = (record.judge, record.model, record.prompt_version)
         if theirs != mine:
             raise VerdictsMismatch(
                 f"{path} line {number} was written by judge {theirs[0]} / model {theirs[1]} / prompt "
-                f"{theirs[2]}, not {mine[0]} / {mine[1]} / {mine[2]}: give this run another --output folder"
+                f"{theirs[2]}, not {mine[0]} / {mine[1]} / {mine[2]}: give this run another --output folder "
+                "(or delete that verdicts.jsonl to start fresh)"
+            )
+        if record.judge_fingerprint != judge.fingerprint:
+            written = record.judge_fingerprint or "none recorded (an older replytune)"
+            raise VerdictsMismatch(
+                f"{path} line {number} was written by judge {judge.name} with other settings (settings hash "
+                f"{written}, now {judge.fingerprint}: its endpoint, prompt texts, answer settings or weights "
+                "changed): its verdicts would not be this judge's; give this run another --output folder (or delete "
+                "that verdicts.jsonl to start fresh)"
             )
         done[record.task_key] = record.input_hash
     return done
@@ -292,7 +302,7 @@ class _ApiRun:
         uncached = []
         for task in tasks:
             request = self.judge.request(task)
-            key = cache_key(self.judge.name, self.judge.model, self.judge.prompt_version, request)
+            key = cache_key(self.judge.name, self.judge.model, self.judge.prompt_version, request, self.judge.endpoint)
             self.requests[task.key], self.keys[task.key] = request, key
             entry = self.cache.get(key) if self.cache else None
             if entry is not None:
