@@ -431,7 +431,7 @@ def test_several_judges_are_never_pooled(tmp_path, capsys):
         (
             [{"item_id": 1, "order": 1, "winner": w} for w in ("base", "v1", "v2")],
             ["--candidate", "v1"],
-            "pairwise lines without `systems` name winners ['base', 'v1', 'v2']",
+            "pairwise lines without `systems` (line(s) 1, 2, 3; winners named: ['base', 'v1', 'v2'])",
         ),
         ([{"item_id": 1, "order": 1, "winner": "A"}], ["--baseline", "base"], "not the position it was shown in"),
         (["not json", "{", {"item_id": 1}], [], "no usable verdict in 3 line(s)"),
@@ -545,3 +545,48 @@ def test_the_command_line_writes_stats_json_and_three_plots(tmp_path):
     for name in ("score_distributions", "win_tie_loss", "difference_vs_length"):
         image = matplotlib.image.imread(output / result["plots"][name])
         assert image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0.05, name
+
+
+def test_plain_tie_lines_never_count_in_another_comparison(tmp_path, capsys):
+    """Ties without `systems` from a retrieval-vs-human comparison, in a file that also compares adapter with base:
+    they name no pair, so they cannot be read as adapter-vs-base ties."""
+    rows = [
+        {"item_id": f"t{i}", "order": order, "winner": "adapter", "systems": shown}
+        for i in range(10)
+        for order, shown in ((1, ["base", "adapter"]), (2, ["adapter", "base"]))
+    ]
+    rows += [{"item_id": f"t{i}", "order": order, "winner": "tie"} for i in range(10, 20) for order in (1, 2)]
+    rows += [{"item_id": f"t{i}", "order": 1, "winner": "human", "systems": ["retrieval", "human"]} for i in range(10)]
+    code, result = run_stats(tmp_path, rows, "--candidate", "adapter")
+    error = capsys.readouterr().err
+    assert code == 2 and result is None
+    assert "pairwise lines without `systems` (line(s) 21, 22, 23, 24, 25, ...; winners named: [])" in error
+    assert "a tie could count in another comparison" in error
+
+
+def test_item_1_and_item_string_1_are_not_one_item(tmp_path):
+    rows = score_rows(BASELINE, CANDIDATE)
+    rows[6] = {**rows[6], "item_id": 3}  # t3's base score, written as the number 3 ...
+    rows += [{"item_id": "3", "system": "adapter", "score": 9}]  # ... and a string "3" for the adapter
+    rows += [{"item_id": "3", "system": "base", "score": 1}]
+    code, result = run_stats(tmp_path, rows)
+    assert code == 0
+    reasons = {entry["line"]: entry["reason"] for entry in result["lines"]["rejected_lines"]}
+    assert set(reasons) == {33, 34}
+    assert reasons[33].startswith("item_id '3' is a string here and a number at line 7")
+    assert result["n"] == len(BASELINE) - 1  # t3 has no adapter score; 3 has no pair: neither is paired with "3"
+
+
+def test_a_mostly_malformed_file_names_its_rejected_lines(tmp_path, capsys):
+    rows = score_rows(BASELINE[:4], CANDIDATE[:4]) + ["not json"] * 20 + [{"item_id": "z", "score": 3}] * 5
+    code, result = run_stats(tmp_path, rows)
+    printed = capsys.readouterr().out
+    assert code == 0
+    caveat = next(c for c in result["verdict"]["caveats"] if "malformed" in c)
+    assert "25 malformed or repeated line(s) rejected" in caveat
+    assert "line 9: not JSON; line 10: not JSON; line 11: not JSON; line 12: not JSON; line 13: not JSON" in caveat
+    assert "and 20 more" in caveat and "line 9: not JSON" in printed
+    code, _ = run_stats(tmp_path, ["not json", '{"item_id": 1}', "[3]"], name="worse.jsonl")
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "line 1: not JSON; line 2: neither a score, a winner nor a parse_error; line 3: not a JSON object" in error

@@ -34,7 +34,7 @@ from judge.records import (
     read_jsonl,
 )
 from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
-from judge.stats.verdicts import Comparison, read_verdicts, select_comparison
+from judge.stats.verdicts import Comparison, describe_rejected, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.files import write_json_atomically
 from replytune.secrets import redact
@@ -279,7 +279,11 @@ def _caveats(results: dict) -> list[str]:
             f"(items affected: {affected or 'none of these two systems'})"
         )
     if lines["rejected"]:
-        caveats.append(f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}")
+        listed = [(entry["line"], entry["reason"]) for entry in lines["rejected_lines"]]
+        caveats.append(
+            f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}; "
+            f"{describe_rejected(listed, lines['rejected'])}"
+        )
     if pairwise["inconsistency_rate"] is not None and pairwise["inconsistency_rate"] > INCONSISTENCY_CAVEAT:
         caveats.append(
             f"the judge changed its pairwise verdict when the order was swapped on "
