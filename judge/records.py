@@ -286,6 +286,35 @@ def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[st
     return combined
 
 
+# A judge that answers every prompt alike measures nothing: its pairwise accuracy is a coin's by construction, and a
+# 50% figure from it would read as a measurement. Below this many parsed verdicts, sameness can be chance.
+MIN_VERDICTS_FOR_SIGNAL = 4
+
+
+def no_signal(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> str | None:
+    """Why one judge's verdicts carry no signal, or None: every parsed pairwise verdict picked the same position
+    (reply A, reply B, or a tie), or every parsed single-answer score is the same number. `alike`: the task keys of
+    judgements whose replies are the same text (a tie or an equal score there is right, not a lack of signal)."""
+    alike = set(alike)
+    records = [record for record in records if record.task_key not in alike]
+    pairwise = [record for record in records if record.kind == PAIRWISE and record.winner is not None]
+    positions = {
+        TIE if record.winner == TIE else "reply A" if record.winner == record.systems[0] else "reply B"
+        for record in pairwise
+    }
+    if len(pairwise) >= MIN_VERDICTS_FOR_SIGNAL and len(positions) == 1:
+        answer = positions.pop()
+        return (
+            f"it gave the same answer ({answer}) to all {len(pairwise)} pairwise prompts, whichever reply was "
+            "shown where: its verdicts say nothing about the replies"
+        )
+    scores = {record.score for record in records if record.kind == SINGLE and record.score is not None}
+    scored = sum(record.kind == SINGLE and record.score is not None for record in records)
+    if scored >= MIN_VERDICTS_FOR_SIGNAL and len(scores) == 1:
+        return f"it gave the same score ({scores.pop():g}) to all {scored} replies: its scores say nothing about them"
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # JSONL reading and atomic appending
 # --------------------------------------------------------------------------------------------------
@@ -444,3 +473,13 @@ def write_lines_atomically(path: Path, rows: list[dict]) -> None:
     temporary.unlink(missing_ok=True)
     write_jsonl(temporary, rows)
     os.replace(temporary, path)
+
+
+def alike_task_keys(tasks) -> set[str]:
+    """The keys of judging tasks (judge/score/tasks.py) whose replies are the same text: both replies of a pair, or
+    every single-answer reply when there is only one distinct text. Their ties and equal scores are right answers."""
+    keys = {task.key for task in tasks if task.kind == PAIRWISE and len(set(task.replies)) == 1}
+    singles = [task for task in tasks if task.kind == SINGLE]
+    if len({task.replies[0] for task in singles}) < 2:
+        keys |= {task.key for task in singles}
+    return keys

@@ -69,9 +69,12 @@ def test_pairs_are_judged_in_both_orders_and_winners_name_systems(fake, workdir)
     assert summary["wins"] == {"base": 0, "adapter": 4} and summary["inconsistency_rate"] == 0.0
 
 
-def test_an_inconsistent_pair_counts_as_a_tie(fake, workdir):
+def test_an_inconsistent_pair_counts_as_a_tie_and_a_judge_of_pure_position_bias_stops_the_run(fake, workdir, capsys):
     fake.policy = always_first  # pure position bias: each order names a different system
-    assert score(workdir, "out", "--mode", "pairwise") == 0
+    assert score(workdir, "out", "--mode", "pairwise") == 1  # the verdicts are written, and the run says why
+    err = capsys.readouterr().err
+    assert "has no signal here: it gave the same answer (reply A) to all 8 pairwise prompts" in err
+    assert report(workdir)["no_signal"].startswith("it gave the same answer (reply A)")
     lines = verdicts(workdir)
     assert {(v.order, v.winner) for v in lines if v.item_id == "t0"} == {(1, "base"), (2, "adapter")}
     summary = report(workdir)["verdicts"]["pairwise"]["base vs adapter"]
@@ -430,14 +433,22 @@ def test_verdicts_cached_from_one_endpoint_never_answer_a_run_against_another(fa
         (workdir / "config.yaml").write_text(f"score:\n  claude:\n    base_url: {url}\n    concurrency: 2\n")
         assert score(workdir, "stand-in") == 0
     served = len(fake.messages_sent())
-    other = FakeAnthropic(policy=always_first, api_key=KEY)
+
+    def prefers_shorter(kind, data):
+        answer = prefers_longer(kind, data)
+        if kind != "pairwise":
+            return answer
+        return {**answer, "winner": {"A": "B", "B": "A"}.get(answer["winner"], "tie")}
+
+    other = FakeAnthropic(policy=prefers_shorter, api_key=KEY)
     monkeypatch.setattr(claude, "http_client_factory", other.http_client)
     (workdir / "config.yaml").write_text("score:\n  claude:\n    concurrency: 2\n")
     assert score(workdir, "real") == 0
     assert served == 16 and len(other.messages_sent()) == 16  # nothing answered from the stand-in's cache entries
     assert report(workdir, "real")["run"]["from_cache"] == 0
-    pairwise = [v for v in verdicts(workdir, "real") if v.kind == "pairwise"]
-    assert {v.winner == v.systems[0] for v in pairwise} == {True}  # the second endpoint's own answers
+    stand_in = {v.task_key: v.winner for v in verdicts(workdir, "stand-in") if v.kind == "pairwise"}
+    real = {v.task_key: v.winner for v in verdicts(workdir, "real") if v.kind == "pairwise"}
+    assert all(real[key] != stand_in[key] for key in real)  # the second endpoint's own answers
     first, second = (report(workdir, name)["judge_identity"] for name in ("stand-in", "real"))
     assert first["fingerprint"] != second["fingerprint"] and first["model"] == second["model"]
 

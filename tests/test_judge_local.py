@@ -99,7 +99,9 @@ def test_too_little_probability_on_the_answers_is_a_counted_parse_error(judge):
     assert verdicts[0].reasoning.startswith("P(A)")  # what the model did say is kept
 
 
-def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
+def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path, capsys):
+    """The whole command on the tiny random model, which answers "B" to every pairwise prompt: every verdict is
+    written, and the run stops with a clear error instead of handing a judge with no signal to `judge stats`."""
     write_generations(tmp_path / "generations.jsonl", items=3)
     local = {
         "model_name_or_path": str(tiny_qwen3_dir),
@@ -108,7 +110,8 @@ def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
         "min_answer_probability": 0,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"score": {"local": local}}))
-    assert run_score(tmp_path, "local") == 0
+    assert run_score(tmp_path, "local") == 1
+    assert "has no signal here: it gave the same answer (reply B) to all 6 pairwise prompts" in capsys.readouterr().err
     verdicts = read_verdicts(tmp_path / "out" / "verdicts.jsonl")
     pairwise = [v for v in verdicts if v.kind == "pairwise"]
     single = [v for v in verdicts if v.kind == "single"]
@@ -116,7 +119,7 @@ def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
     assert all(v.parse_error is None and v.winner in ("base", "adapter", "tie") for v in pairwise)
     assert all(1 <= v.score <= 10 and v.cost_usd == 0 for v in single)
     assert {v.judge for v in verdicts} == {"local"} and verdicts[0].model == str(tiny_qwen3_dir)
-    assert run_score(tmp_path, "local") == 0  # a rerun judges nothing again
+    assert run_score(tmp_path, "local") == 1  # a rerun judges nothing again, and says the same
     assert len(read_verdicts(tmp_path / "out" / "verdicts.jsonl")) == len(verdicts)
 
 

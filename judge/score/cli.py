@@ -43,7 +43,9 @@ from judge.records import (
     TIE,
     VERDICTS_FILE_NAME,
     VerdictRecord,
+    alike_task_keys,
     combine_orders,
+    no_signal,
     read_records,
 )
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
@@ -157,6 +159,13 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks)
     (output / SCORE_REPORT_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print_summary(report, output)
+    if report["no_signal"]:
+        print(
+            f"error: judge {judge.name} ({judge.model}) has no signal here: {report['no_signal']}. Its verdicts are "
+            f"in {verdicts_path} to look at; use another judge (or model) before reading any statistic of them",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK if outcome.complete else EXIT_FAILED
 
 
@@ -204,6 +213,7 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
         "mode": config.mode,
         "run": outcome.as_dict(),
         "verdicts": summarize_verdicts(records),
+        "no_signal": no_signal(records, alike_task_keys(tasks)),
     }
 
 

@@ -184,16 +184,31 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
         },
         "judges": {},
     }
+    try:  # every judge that can be checked before any work is: no key, no batch API, over the cost cap
+        judges = prepare_judges(args, config, pairs, output)
+    except RefusedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     exit_code = EXIT_OK
+    report["not_measured"] = {}
     for name in args.judge:
         verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
         try:
-            records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path)
+            records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path, judges.get(name))
         except RefusedError as error:
+            report["not_measured"][name] = f"refused: {error}"
             print(f"error: judge {name}: {error}", file=sys.stderr)
-            return EXIT_REFUSED
+            exit_code = EXIT_FAILED
+            continue
         except RuntimeError as error:  # FatalJudgeError and anything the judge raised mid-run
+            report["not_measured"][name] = f"failed: {error}"
             print(f"error: judge {name}: {error}", file=sys.stderr)
+            exit_code = EXIT_FAILED
+            continue
+        why_not = unmeasurable(records, judge_report, validity_tasks(pairs))
+        if why_not:  # no figure at all: a judge that judged nothing, or alike, would show a coin's 50%
+            report["not_measured"][name] = why_not
+            print(f"error: judge {name}: no validity figure: {why_not}", file=sys.stderr)
             exit_code = EXIT_FAILED
             continue
         result = judge_validity(pairs, records, bootstrap, length_values)
@@ -205,12 +220,57 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     return exit_code
 
 
+def prepare_judges(args, config: ScoreConfig, pairs: list, output: Path) -> dict:
+    """Every judge but the engagement scorer (fitted later, per fold), made and checked before any judge works: a
+    missing key, --batch for a judge without batches, an estimate above the cap or a verdicts file of other settings
+    stops the command before anything is judged. Raises RefusedError naming the judge."""
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, VerdictsMismatch, preflight
+
+    tasks = validity_tasks(pairs)
+    judges = {}
+    for name in dict.fromkeys(args.judge):
+        if name == "engagement":
+            continue
+        try:
+            judge, _ = make_judge(name, config, progress=not args.no_progress)
+            if args.batch and not judge.supports_batch:
+                raise RefusedError("--batch is supported by the claude judge only")
+            verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
+            max_cost = args.max_cost if args.max_cost is not None else config.max_cost_usd
+            preflight(tasks, judge, verdicts_path, ResponseCache(config.cache_dir), max_cost, args.batch)
+        except (JudgeUnavailable, CostRefused, VerdictsMismatch, RefusedError) as error:
+            raise RefusedError(f"judge {name}: {error} (nothing was judged, by any judge)") from error
+        judges[name] = judge
+    return judges
+
+
+def unmeasurable(records: list, judge_report: dict, tasks: list) -> str | None:
+    """Why a judge's verdicts give no validity figure: none parsed (every request failed, or every answer was
+    unreadable), or the same answer to every prompt (records.no_signal)."""
+    from judge.records import alike_task_keys, no_signal
+
+    parsed = [record for record in records if record.parse_error is None and record.winner is not None]
+    if not parsed:
+        run = judge_report.get("run") or {}
+        failures = "; ".join(f"{count} x {reason}" for reason, count in (run.get("failures") or {}).items())
+        return (
+            f"it judged nothing: none of the {len(tasks)} prompts ({len(tasks) // 2} pairs, both orders) got a "
+            "verdict "
+            f"({run.get('failed', 0)} request(s) failed, {sum(r.parse_error is not None for r in records)} "
+            f"answer(s) unreadable{'; ' + failures[:300] if failures else ''})"
+        )
+    return no_signal(records, alike_task_keys(tasks))
+
+
 class RefusedError(Refused, RuntimeError):
     """The judge cannot run, or would cost more than allowed: nothing was judged."""
 
 
-def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
-    """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
+def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path, judge=None):
+    """Run one judge over both orders of every pair; returns its verdict records and what to report about the run.
+    `judge`: the judge `prepare_judges` made (None: made here)."""
     from judge.score.backends import JudgeUnavailable, make_judge
     from judge.score.cache import ResponseCache
     from judge.score.runner import CostRefused, VerdictsMismatch, run_tasks
@@ -221,7 +281,8 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
         if name == "engagement":
             outcomes, judge_report = cross_fitted_engagement(config, data, pairs, tasks, verdicts_path, args)
         else:
-            judge, _ = make_judge(name, config)
+            if judge is None:
+                judge, _ = make_judge(name, config)
             if args.batch and not judge.supports_batch:
                 raise RefusedError("--batch is supported by the claude judge only")
             max_cost = args.max_cost if args.max_cost is not None else config.max_cost_usd
@@ -238,7 +299,7 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
                 config.claude.batch_max_wait_s,
             )
             outcomes = [outcome]
-            judge_report = {"model": judge.model, "prompt_version": judge.prompt_version}
+            judge_report = {"model": judge.model, "prompt_version": judge.prompt_version, "identity": judge.identity()}
     except (JudgeUnavailable, CostRefused, VerdictsMismatch) as error:
         raise RefusedError(str(error)) from error
     wanted = {task.key for task in tasks}
@@ -249,6 +310,7 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
         "judged": sum(outcome.judged for outcome in outcomes),
         "failed": sum(outcome.failed for outcome in outcomes),
         "left_by_cost_guard": sum(outcome.left_by_cost_guard for outcome in outcomes),
+        "failures": dict(sum((outcome.failures for outcome in outcomes), Counter())),
     }
     judge_report["complete"] = all(outcome.complete for outcome in outcomes)
     return records, judge_report
@@ -281,7 +343,8 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
         held_out = ranking_fit(
             [e.conversation_id for e in test], [e.likes for e in test], scorer.predict(features_of(test, embed))
         )
-        return [outcome], {"model": judge.model, "fit": fit, "held_out_fit": held_out, "scheme": "train -> split"}
+        report = {"model": judge.model, "identity": judge.identity(), "fit": fit, "held_out_fit": held_out}
+        return [outcome], {**report, "scheme": "train -> split"}
 
     # --threads: cross-fitting; the conversations go round-robin (in a seeded order) into folds.
     conversations = sorted({reply.conversation_id for reply in data.replies})
@@ -307,7 +370,7 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
         [e.conversation_id for e in test_examples], [e.likes for e in test_examples], np.concatenate(predicted)
     )
     scheme = f"cross-fitted: {folds} folds of conversations, each judged by a scorer fitted on the others"
-    return outcomes, {"model": model, "held_out_fit": held_out, "scheme": scheme}
+    return outcomes, {"model": model, "identity": judge.identity(), "held_out_fit": held_out, "scheme": scheme}
 
 
 def write_outputs(report: dict, output: Path) -> None:
