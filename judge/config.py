@@ -430,6 +430,11 @@ class StatsConfig:
     # Power analysis (paired t): the n needed to detect this effect size d_z with this power, at `alpha`.
     power_effect_size: float = 0.3
     power_target: float = 0.8
+    # What the single-answer scores measure, for the relative-improvement criterion: `1-10` (a rubric score: a % of
+    # the baseline's mean is read), `centred` (a score around 0, as the engagement judge's: a % of a mean near 0
+    # means nothing, so the criterion reads the candidate's win rate against the baseline's instead), or `auto`:
+    # by the judge (engagement: centred; claude, openai, local: 1-10), else centred when any score is 0 or below.
+    score_scale: Literal["auto", "1-10", "centred"] = "auto"
     criteria: StatsCriteriaConfig = field(default_factory=StatsCriteriaConfig)
 
     def __post_init__(self) -> None:

@@ -57,6 +57,7 @@ VALIDITY_SUMMARY_FILE_NAME = "validity.md"
 VALIDITY_PLOT_FILE_NAME = "validity.png"
 VALIDATE_CONFIG_FILE_NAME = "validate_config.yaml"
 VALIDATION_VERDICTS_FOLDER_NAME = "validation"  # each judge's verdicts on the reply pairs, verdicts-JUDGE.jsonl
+VALIDITY_FOLDERS = ("", "validity")  # where stats and publish look for validity.json in an evaluation folder
 # judge human-eval
 HUMAN_EVAL_MAPPING_FILE_NAME = "human_eval_mapping.json"
 HUMAN_VERDICTS_FILE_NAME = "human_verdicts.jsonl"
@@ -284,6 +285,34 @@ def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[st
         winner, consistent = combined_winner(winners)
         combined[key] = CombinedVerdict(winner, consistent, len(winners), first, len(decisive))
     return combined
+
+
+# What a single-answer score measures. A rubric score (1-10) has a true zero below it: "15% above the baseline's
+# mean" is a statement about it. A centred score (the engagement judge's: standard deviations of a conversation's
+# log-likes, 0 its average reply) does not: a mean of -0.09 makes any change look like hundreds of percent.
+RUBRIC_SCALE, CENTRED_SCALE = "1-10", "centred"
+JUDGE_SCORE_SCALES = {
+    "claude": RUBRIC_SCALE,
+    "openai": RUBRIC_SCALE,
+    "local": RUBRIC_SCALE,
+    "engagement": CENTRED_SCALE,
+}
+SCORE_LABELS = {
+    RUBRIC_SCALE: "mean score (1-10)",
+    CENTRED_SCALE: "mean predicted engagement (centred: 0 is a conversation's average reply, in SDs of its log-likes)",
+}
+
+
+def score_scale(judge: str | None, configured: str = "auto", scores: Iterable[float] = ()) -> tuple[str, str]:
+    """(RUBRIC_SCALE or CENTRED_SCALE, why) for the scores of `judge`: as configured, else by the judge, else centred
+    when any score is 0 or below (a relative change of such a mean is undefined)."""
+    if configured != "auto":
+        return configured, f"stats.score_scale: {configured}"
+    if judge in JUDGE_SCORE_SCALES:
+        return JUDGE_SCORE_SCALES[judge], f"the {judge} judge's scores are {JUDGE_SCORE_SCALES[judge]}"
+    if any(score <= 0 for score in scores):
+        return CENTRED_SCALE, "some scores are 0 or below: the scale has no true zero under them"
+    return RUBRIC_SCALE, "every score is above 0 (an unnamed judge: read as a rubric score)"
 
 
 # A judge that answers every prompt alike measures nothing: its pairwise accuracy is a coin's by construction, and a

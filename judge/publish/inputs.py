@@ -17,6 +17,7 @@ from judge.records import (
     SCORE_REPORT_FILE_NAME,
     STATS_FILE_NAME,
     VALIDITY_FILE_NAME,
+    VALIDITY_FOLDERS,
     VERDICTS_FILE_NAME,
     GenerationRecord,
     read_records,
@@ -28,8 +29,6 @@ from replytune.hub import is_hub_repo_id
 from replytune.publishable import is_local_path, local_paths_of_run
 from replytune.versions import parse_spec
 from replytune.yaml_config import ConfigError
-
-VALIDITY_FOLDERS = ("", "validity")  # `judge validate --output EVAL` or `--output EVAL/validity`
 
 log = logging.getLogger("judge.publish")
 

@@ -27,6 +27,7 @@ from judge.records import PAIRWISE, SINGLE, TIE, parse_jsonl
 from replytune.errors import InputError
 
 UNKNOWN = "unknown"  # the kind of a parse error line that names neither a system nor an order
+IDENTITY_FIELDS = ("model", "prompt_version", "judge_fingerprint")  # what a line says about its judge's setup
 # Any judge's scale fits far inside this; beyond it, squares of scores overflow and SDs, d and U silently break.
 MAX_SCORE_MAGNITUDE = 1e100
 
@@ -70,6 +71,9 @@ class VerdictFile:
     pairwise: list[PairwiseLine] = field(default_factory=list)
     parse_errors: list[ParseErrorLine] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    # judge -> how many lines name each (model, prompt version, settings hash): `judge score`'s lines carry them,
+    # plain lines do not ((None, None, None))
+    identities: dict[str | None, Counter] = field(default_factory=dict)
 
 
 def read_verdicts(path: str | Path) -> VerdictFile:
@@ -99,6 +103,8 @@ def read_verdicts(path: str | Path) -> VerdictFile:
         except ValueError as error:
             verdicts.rejected.append((number, str(error)))
             continue
+        identity = tuple(record.get(key) if isinstance(record.get(key), str) else None for key in IDENTITY_FIELDS)
+        verdicts.identities.setdefault(parsed.judge, Counter())[identity] += 1
         if isinstance(parsed, ScoreLine):
             verdicts.scores.append(parsed)
         elif isinstance(parsed, PairwiseLine):
@@ -208,6 +214,16 @@ class Comparison:
     skipped: Counter  # why a valid line was not used -> lines
     systems_in_file: list[str]
     judges_in_file: dict[str, int]
+    identities: Counter = field(default_factory=Counter)  # (model, prompt version, settings hash) -> lines
+
+    def judge_identity(self) -> dict | None:
+        """The chosen judge's identity as its lines record it (judge/provenance.py); None when the lines record none
+        or more than one setup (then nothing can be matched to a validity check)."""
+        known = [identity for identity in self.identities if identity[2]]
+        if len(self.identities) != 1 or len(known) != 1:
+            return None
+        model, prompt_version, fingerprint = known[0]
+        return {"judge": self.judge, "model": model, "prompt_version": prompt_version, "fingerprint": fingerprint}
 
 
 def select_comparison(
@@ -271,6 +287,7 @@ def select_comparison(
         skipped=skipped,
         systems_in_file=sorted(systems),
         judges_in_file=judge_counts,
+        identities=Counter(verdicts.identities.get(judge) or {}),
     )
     first_seen: dict[tuple, int] = {}
     for line in sorted(all_lines, key=lambda line: line.line):

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--threads", nargs="+", metavar="PATH", help="tweet export files or folders with like counts")
     source.add_argument("--dataset", metavar="DIR_OR_REPO[@vN]", help="a data_prep dataset (held-out split)")
     parser.add_argument("--split", default="test", help="with --dataset: the held-out split to test on")
+    parser.add_argument(
+        "--train-dataset",
+        default=None,
+        metavar="DIR_OR_REPO[@vN]",
+        help="engagement judge: fit on this dataset's TRAIN split (as `judge score --train-dataset` did), not on "
+        "--dataset's own; its conversations must not be among the pairs tested",
+    )
     parser.add_argument("--judge", action="append", required=True, help="a judge to validate (repeatable)")
     parser.add_argument("--output", required=True, help="folder for validity.json/.md/.png and the verdicts")
     parser.add_argument("--max-cost", type=float, default=None, help="US dollar cap per API judge")
@@ -114,22 +121,55 @@ class ValidationData:
     source: str
     replies: list  # RealReply: the test replies
     pairs: list  # LikePair, from the test replies
-    train_replies: list | None  # --dataset: the TRAIN split's replies (the engagement scorer's training data)
+    train_replies: list | None  # the TRAIN split's replies (the engagement scorer's training data), None: cross-fit
     left_out: Counter
+    dataset: dict | None = None  # --dataset: its identity (judge/provenance.py), which `judge stats` checks
+    train_dataset: dict | None = None  # where train_replies came from
 
 
 def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> ValidationData:
     from judge.validate.threads import like_pairs, replies_from_rows, replies_from_tweet_files
 
+    train, train_identity = None, None
+    if getattr(args, "train_dataset", None):
+        rows, train_identity = _dataset_rows(args.train_dataset, "train")
+        train = replies_from_rows(rows["train"])
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
-        return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
-    from judge.score.backends.engagement import load_dataset_splits
+        data = ValidationData(", ".join(args.threads), replies, like_pairs(replies), train, left_out)
+    else:
+        if args.split == "train":
+            raise ValueError("--split train: a judge is validated on held-out pairs (test or eval), never on train")
+        rows, identity = _dataset_rows(args.dataset, args.split)
+        replies = replies_from_rows(rows[args.split])
+        if train is None:
+            train = replies_from_rows(rows["train"]) if rows.get("train") else None
+            train_identity = identity if train is not None else None
+        source = f"{identity['name']} split {args.split}"
+        data = ValidationData(source, replies, like_pairs(replies), train, Counter(), identity)
+    data.train_dataset = train_identity
+    if train is not None:
+        shared = {r.conversation_id for r in train} & {r.conversation_id for r in data.replies}
+        if shared:
+            raise ValueError(
+                f"--train-dataset {args.train_dataset}: {len(shared)} of its TRAIN conversations are among the pairs "
+                f"tested ({', '.join(sorted(shared)[:3])}...): the judge would be tested on what it learned from"
+            )
+    return data
 
-    splits, described = load_dataset_splits(args.dataset, needed_splits=[args.split])
-    replies = replies_from_rows(splits[args.split])
-    train = replies_from_rows(splits["train"]) if "train" in splits and args.split != "train" else None
-    return ValidationData(f"{described} split {args.split}", replies, like_pairs(replies), train, Counter())
+
+def _dataset_rows(spec: str, split: str) -> tuple[dict, dict]:
+    """A data_prep dataset's reply rows per split (the split named must hold rows) and its identity."""
+    from judge.provenance import dataset_identity
+    from judge.score.backends.engagement import REPLY_COLUMNS
+    from replytune.versions import load_rows
+
+    loaded = load_rows(spec, REPLY_COLUMNS)
+    if not loaded.rows.get(split):
+        state = "has no rows" if split in loaded.rows else f"does not exist (it has {', '.join(loaded.rows)})"
+        raise ValueError(f"dataset {loaded.resolved.name}: split {split!r} {state}")
+    resolved = loaded.resolved
+    return loaded.rows, dataset_identity(resolved.name, loaded.folder, resolved.version, resolved.repo_id)
 
 
 def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
@@ -167,6 +207,10 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     length_values = np.array([length_credit(pair) for pair in pairs])
     report = {
         "source": data.source,
+        "dataset": data.dataset,  # --dataset: the version validated on (judge/provenance.py), None for --threads
+        "split": None if args.threads else args.split,
+        "threads": list(args.threads) if args.threads else None,
+        "train_dataset": data.train_dataset,
         "replies": len(data.replies),
         "replies_left_out": dict(data.left_out),
         "pairs_available": len(data.pairs),
