@@ -30,7 +30,9 @@ def _train(tiny_qwen3_dir, data, output, *extra) -> None:
     assert sft_qlora.main(args) == 0
 
 
-def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS)) -> Path:
+def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS), dataset: dict | None = None) -> Path:
+    """generations.jsonl of base vs the adapter, and (with `dataset`, its identity) the generation_report.json that
+    `judge generate` writes beside it, naming the dataset version the tweets came from."""
     rows = []
     for index, tweet in enumerate(TWEETS[:items]):
         for system, spec, reply in (
@@ -44,12 +46,20 @@ def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS)
             rows.append(record.to_json())
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / "generations.jsonl", rows)
+    if dataset is not None:
+        (folder / "generation_report.json").write_text(json.dumps({"dataset": {"identity": dataset}}))
     return folder / "generations.jsonl"
 
 
-def _plain_eval(folder: Path, adapter_spec: str) -> Path:
-    """An evaluation folder the quick way: generations, plain score lines, and the real `judge stats`."""
-    _write_generations(folder, adapter_spec)
+def _local_identity(data: Path) -> dict:
+    from judge.provenance import dataset_identity
+
+    return dataset_identity(str(data / "v1"), data / "v1", "v1")
+
+
+def _plain_eval(folder: Path, adapter_spec: str, dataset: dict) -> Path:
+    """An evaluation folder the quick way: generations (of `dataset`), plain score lines, the real `judge stats`."""
+    _write_generations(folder, adapter_spec, dataset=dataset)
     lines = [
         {"item_id": f"t{index}", "system": system, "score": score}
         for index in range(len(TWEETS))
@@ -66,7 +76,8 @@ def local_adapter(tmp_path_factory, tiny_qwen3_dir):
     root = tmp_path_factory.mktemp("publish")
     write_versioned_dataset(root / "data", "v1", train=8, eval=2, test=2)
     _train(tiny_qwen3_dir, root / "data", root / "adapter")
-    return root / "adapter", _plain_eval(root / "eval", f"adapter:{root / 'adapter'}@local")
+    evaluation = _plain_eval(root / "eval", f"adapter:{root / 'adapter'}@local", _local_identity(root / "data"))
+    return root / "adapter", evaluation
 
 
 @pytest.fixture
@@ -109,17 +120,23 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
 
     # the evaluation, through the real commands (Claude answered by the stand-in: it prefers longer replies)
     evaluation = tmp_path / "eval"
-    _write_generations(evaluation, f"adapter:{model_repo}@v1")
+    from huggingface_hub import snapshot_download
+
+    from judge.provenance import dataset_identity
+
+    snapshot = Path(snapshot_download(dataset_repo, repo_type="dataset", revision="v1"))
+    identity = dataset_identity(f"{dataset_repo}@v1", snapshot, "v1", dataset_repo)
+    _write_generations(evaluation, f"adapter:{model_repo}@v1", dataset=identity)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     fake_claude = FakeAnthropic(policy=prefers_longer, api_key=ANTHROPIC_KEY)
     monkeypatch.setattr(claude, "http_client_factory", fake_claude.http_client)
     cache = ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     score = ["score", "--generations", str(evaluation / "generations.jsonl"), "--judge", "claude"]
     assert main([*score, "--output", str(evaluation), *cache]) == 0
-    assert main(["stats", "--verdicts", str(evaluation / "verdicts.jsonl"), "--output", str(evaluation)]) == 0
     write_dataset(tmp_path / "threads" / "v1", {"test": 3})
     validate = ["validate", "--dataset", str(tmp_path / "threads" / "v1"), "--judge", "claude"]
     assert main([*validate, "--output", str(evaluation / "validity"), *cache]) == 0
+    assert main(["stats", "--verdicts", str(evaluation / "verdicts.jsonl"), "--output", str(evaluation)]) == 0
 
     assert main(["publish", "--adapter", str(output), "--eval", str(evaluation), "--repo", model_repo]) == 0
 
@@ -159,8 +176,10 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
     assert {result.dataset_type for result in results.values()} == {dataset_repo}
 
     text = card.text
-    verdict = "every criterion met" if stats["verdict"]["criteria_met"] else "criteria not met"
-    assert f"**Verdict: {verdict}" in text
+    # validated on another dataset (the threads below), so not valid for these verdicts: the card says so, and why
+    assert stats["verdict"]["judge_validity"]["failed"] == "another dataset"
+    assert "**Verdict: not established: the judge is not valid here** (another dataset: " in text
+    assert f"| evaluated dataset version | held-out tweets of {dataset_repo}@v1 (commit" in text
     for criterion in stats["verdict"]["criteria"].values():  # every criterion, met or not, with its number
         assert f"| {criterion['description']} | " in text
     assert "did NOT beat the baseline of picking the longer reply" in text  # validity.json says so for this judge
@@ -238,12 +257,14 @@ def test_publish_refuses_before_any_upload_naming_what_is_wrong(hub_endpoint, lo
     # an evaluation of another adapter: its generations name a folder whose weights differ
     other = _copy(adapter, tmp_path / "other")
     (other / "adapter_model.safetensors").write_bytes(b"\x00" + (other / "adapter_model.safetensors").read_bytes())
-    foreign = _plain_eval(tmp_path / "foreign-eval", f"adapter:{other}@local")
+    foreign = _plain_eval(
+        tmp_path / "foreign-eval", f"adapter:{other}@local", _local_identity(adapter.parent / "data")
+    )
     assert "the evaluation is of another adapter" in refused(adapter, foreign)
 
     # stats.json beside a generations file it was not computed from
     stale = _copy(evaluation, tmp_path / "stale")
-    _write_generations(stale, f"adapter:{adapter}@local", items=5)
+    _write_generations(stale, f"adapter:{adapter}@local", items=5, dataset=_local_identity(adapter.parent / "data"))
     assert "is not the generations file stats.json was computed from" in refused(adapter, stale)
 
     broken = _copy(evaluation, tmp_path / "broken")
@@ -253,11 +274,15 @@ def test_publish_refuses_before_any_upload_naming_what_is_wrong(hub_endpoint, lo
     assert "missing or malformed verdict.criteria" in refused(adapter, broken)
 
     (broken / "stats.json").write_text((evaluation / "stats.json").read_text())
-    (broken / "validity.json").write_text("[1, 2]")
-    assert "validity.json: expected a JSON object, got list" in refused(adapter, broken)
+    (broken / "validity.json").write_text("[1, 2]")  # written after stats: the verdict did not read it
+    assert "validity.json is there, but stats.json's verdict did not read it" in refused(adapter, broken)
     (broken / "validity.json").unlink()
     (broken / "generation_report.json").write_text('{"systems": ')  # torn: the card would silently lose it
     assert "generation_report.json: not readable JSON" in refused(adapter, broken)
+    assert main(["stats", "--verdicts", str(broken / "verdicts.jsonl"), "--output", str(broken)]) == 2  # nor stats
+    other = {"dataset": {"identity": _local_identity(tmp_path / "elsewhere")}}
+    (broken / "generation_report.json").write_text(json.dumps(other))  # rewritten since stats read it
+    assert "names another dataset version than the one stats.json's verdict" in refused(adapter, broken)
 
     local_base = _copy(adapter, tmp_path / "local-base")
     config = json.loads((local_base / "adapter_config.json").read_text())
@@ -359,17 +384,18 @@ def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_fr
     from huggingface_hub import HfApi
 
     from judge.publish import cli as publish
+    from judge.publish.inputs import check_evaluated_adapter
 
     adapter = publish.read_adapter_run(local_adapter[0])
     evaluation = publish.read_evaluation(local_adapter[1])
     evaluation.generation_report = GENERATION_REPORT  # it records other weights for the system under test
     with pytest.raises(publish.PublishRefused, match="records adapter weights"):
-        publish.check_evaluated_adapter(adapter, evaluation, None)
+        check_evaluated_adapter(adapter, evaluation, None)
     other_system = {"systems": {"adapter-v0": {"adapter": {"weights_sha256": "1" * 64}}}, "adapter_sha256": None}
     evaluation.generation_report = {**other_system, "systems": {**other_system["systems"], "adapter": {}}}
-    assert "not checked" not in publish.check_evaluated_adapter(adapter, evaluation, None)  # from generations.jsonl
+    assert "not checked" not in check_evaluated_adapter(adapter, evaluation, None)  # from generations.jsonl
     evaluation.generation_report = {"systems": {"adapter": {"adapter": {"weights_sha256": adapter.weights_sha256}}}}
-    assert "records this adapter's weights" in publish.check_evaluated_adapter(adapter, evaluation, None)
+    assert "records this adapter's weights" in check_evaluated_adapter(adapter, evaluation, None)
 
     repo = f"{USER}/versions"
     assert publish.next_free_revision(repo, None) == "v1"
@@ -394,3 +420,74 @@ def test_the_publish_config_is_checked_and_its_texts_default_to_the_shipped_ones
     shipped = load_judge_config().publish
     assert (config.private, config.tags, config.license) == (False, ["my-replies"], "apache-2.0")
     assert config.intended_use == shipped.intended_use and "Not intended for" in config.intended_use
+
+
+def test_publish_refuses_what_it_cannot_tie_to_this_adapter_and_this_dataset_version(
+    hub_endpoint, local_adapter, tmp_path, capsys
+):
+    """Provenance that cannot be faked by accident: a foreign stats.json, verdicts of other replies, generations that
+    name no adapter, another dataset version, an adapter folder without plan.json: each refused, nothing uploaded."""
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    adapter, evaluation = local_adapter
+
+    def refused(adapter_dir, eval_dir) -> str:
+        command = ["publish", "--adapter", str(adapter_dir), "--eval", str(eval_dir), "--repo", repo]
+        assert main(command) == 2
+        assert not [r for r in hub.requests if r.method in ("POST", "PUT", "DELETE")]
+        return capsys.readouterr().err
+
+    gone = _copy(evaluation, tmp_path / "gone")  # a stats.json whose verdicts and generations are gone
+    assert main(["stats", "--verdicts", str(gone / "verdicts.jsonl"), "--output", str(gone)]) == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "stats.json").write_text((gone / "stats.json").read_text())
+    shutil.rmtree(gone)
+    error = refused(adapter, alone)
+    assert "the verdicts it was computed from (" in error and "are not there" in error
+
+    other_replies = _copy(evaluation, tmp_path / "other-replies")  # verdicts (and stats) of other items
+    lines = [json.loads(line) for line in (other_replies / "verdicts.jsonl").read_text().splitlines()]
+    (other_replies / "verdicts.jsonl").write_text(
+        "".join(json.dumps({**line, "item_id": "x" + line["item_id"]}) + "\n" for line in lines)
+    )
+    assert main(["stats", "--verdicts", str(other_replies / "verdicts.jsonl"), "--output", str(other_replies)]) == 0
+    assert "line 1: item 'xt0' is not in generations.jsonl" in refused(adapter, other_replies)
+
+    unnamed = tmp_path / "unnamed"  # generations that name no adapter: "not checked" is not a provenance
+    _write_generations(unnamed, "", dataset=_local_identity(adapter.parent / "data"))
+    (unnamed / "verdicts.jsonl").write_text((evaluation / "verdicts.jsonl").read_text())
+    assert main(["stats", "--verdicts", str(unnamed / "verdicts.jsonl"), "--output", str(unnamed)]) == 0
+    error = refused(adapter, unnamed)
+    assert "not checked (no system_spec for `adapter`)" in error and "a card must not state numbers" in error
+
+    other_version = tmp_path / "other-version"  # held-out tweets of another dataset version
+    write_versioned_dataset(tmp_path / "data2", "v1", train=8, eval=2, test=3)
+    _write_generations(other_version, f"adapter:{adapter}@local", dataset=_local_identity(tmp_path / "data2"))
+    (other_version / "verdicts.jsonl").write_text((evaluation / "verdicts.jsonl").read_text())
+    assert main(["stats", "--verdicts", str(other_version / "verdicts.jsonl"), "--output", str(other_version)]) == 0
+    error = refused(adapter, other_version)
+    assert "its tweets come from" in error and "data2" in error and "was trained on" in error
+
+    no_report = _copy(evaluation, tmp_path / "no-report")
+    (no_report / "generation_report.json").unlink()
+    assert main(["stats", "--verdicts", str(no_report / "verdicts.jsonl"), "--output", str(no_report)]) == 0
+    assert "does not record the dataset version the tweets came from" in refused(adapter, no_report)
+
+    no_plan = _copy(adapter, tmp_path / "no-plan")
+    (no_plan / "plan.json").unlink()
+    assert "no-plan/adapter: plan.json is missing" in refused(no_plan, evaluation)
+
+
+def test_the_card_states_each_tie_and_a_verdict_that_is_not_established(hub_endpoint, local_adapter):
+    from huggingface_hub import ModelCard, hf_hub_download
+
+    adapter, evaluation = local_adapter
+    repo = f"{USER}/tied"
+    assert main(["publish", "--adapter", str(adapter), "--eval", str(evaluation), "--repo", repo]) == 0
+    card = ModelCard.load(hf_hub_download(repo, "README.md", revision="v1"))
+    assert card.data.to_dict()["replytune"]["criteria_met"] is False
+    text = card.text
+    assert "**Verdict: not established: the judge is not valid here**" in text
+    assert "| verdicts of these replies | 16 verdict line(s) name items of generations.jsonl" in text
+    assert "| evaluated dataset version | held-out tweets of " in text
+    assert "| evaluation of this adapter | generations.jsonl names this adapter" in text

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judge.config import PublishConfig
+from judge.provenance import NOT_VALID
 from judge.records import PUBLISHED_EVAL_FOLDER, STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
 from replytune.secrets import redact
 
@@ -110,15 +111,24 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     """The verdict first: every criterion met or not with its number, the caveats, and a warning when the judge
     is not known to beat the length baseline."""
     verdict, pairwise = stats["verdict"], stats["pairwise"]
-    baseline, candidate, judge = stats["baseline"], stats["candidate"], stats.get("judge") or "an unnamed judge"
-    if verdict["criteria_met"]:
-        headline = "**Verdict: every criterion met.**"
+    baseline, candidate = stats["baseline"], stats["candidate"]
+    validity = verdict.get("judge_validity") or {}
+    if not verdict.get("established", False):
+        statistics = "met" if verdict.get("statistical_criteria_met") else "not met"
+        headline = (
+            f"**Verdict: {NOT_VALID}** ({validity.get('reason') or 'no judge-validity check recorded'}).\n\n"
+            f"The statistical criteria below ({statistics}) are listed as `judge stats` computed them; without a "
+            "judge shown to predict what real readers like on this dataset, they are not evidence that this "
+            "adapter's replies do better."
+        )
+    elif verdict["criteria_met"]:
+        headline = f"**Verdict: every criterion met.** The judge: {validity.get('reason')}."
     else:
         failed = ", ".join(verdict.get("failed") or []) or "see below"
-        headline = f"**Verdict: criteria not met** (not met: {failed})."
+        headline = f"**Verdict: criteria not met** (not met: {failed}). The judge: {validity.get('reason')}."
     lines = [
         f"**{candidate}** (this adapter) against **{baseline}** (the base model) on {stats['n']} held-out tweets, "
-        f"judged by {judge} ({stats.get('analysis', 'verdicts')}).",
+        f"judged by {judge_description(stats, evaluation)} ({stats.get('analysis', 'verdicts')}).",
         "",
         headline,
         "",
@@ -152,6 +162,24 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     images = [plots.get(name) for name in ("win_tie_loss", "score_distributions")]
     lines += [""] + [f"![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})" for image in images if image]
     return "\n".join(lines).rstrip()
+
+
+JUDGE_KINDS = {
+    "claude": "an LLM judge (Claude, through the Anthropic API)",
+    "openai": "an LLM judge (an OpenAI-compatible endpoint)",
+    "local": "an LLM judge run on this machine (next-token probabilities)",
+    "engagement": "the engagement scorer (a ridge regression on sentence embeddings, fitted on real like counts of a "
+    "dataset's TRAIN split: not a language model)",
+}
+
+
+def judge_description(stats: dict, evaluation: Evaluation) -> str:
+    """The judge as recorded: its kind and model (score_report.json, else stats.json's judge identity)."""
+    name = stats.get("judge")
+    identity = (stats.get("inputs") or {}).get("judge_identity") or {}
+    model = (evaluation.score_report or {}).get("model") or identity.get("model")
+    kind = JUDGE_KINDS.get(name, f"judge `{name}`" if name else "an unnamed judge")
+    return f"{kind}, `{model}`" if model else kind
 
 
 def _other_plots(stats: dict, files: dict) -> list[str]:

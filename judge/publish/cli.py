@@ -38,7 +38,7 @@ from judge.publish.inputs import (
     AdapterRun,
     Evaluation,
     PublishRefused,
-    check_evaluated_adapter,
+    check_provenance,
     read_adapter_run,
     read_evaluation,
 )
@@ -163,7 +163,7 @@ def publish_adapter(
         raise PublishRefused(f"--revision {revision!r}: a tag is letters, digits, '.', '_' or '-' (v1, v2, ...)")
     adapter = read_adapter_run(Path(adapter_dir))
     evaluation = read_evaluation(Path(eval_dir))
-    identity = check_evaluated_adapter(adapter, evaluation, token)
+    ties = check_provenance(adapter, evaluation, token)
     local_paths = [*adapter.local_paths, str(evaluation.folder.resolve()), *evaluation.local_paths]
     with tempfile.TemporaryDirectory(prefix="replytune-publish-") as staging:
         files = collect_files(adapter, evaluation, Path(staging))
@@ -178,7 +178,7 @@ def publish_adapter(
             raise PublishRefused(f"--repo {repo}: {error}") from error
         provenance = {
             "adapter weights (sha256)": adapter.weights_sha256,
-            "evaluation of this adapter": identity,
+            **ties,
             "stats.json (sha256)": sha256_of(evaluation.folder / STATS_FILE_NAME),
         }
         card = build_card(adapter, evaluation, repo_id, revision, config, provenance, files)

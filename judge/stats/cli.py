@@ -143,7 +143,12 @@ class EvaluationIdentity:
     validity_path: Path | None
 
     def file_record(self, which: str) -> dict | None:
-        path = self.generation_report_path if which == "generation_report" else self.validity_path
+        """What stats.json records of the file: validity.json by sha256; generation_report.json by the dataset
+        identity it holds (the rest of it, timings included, changes when `judge generate` resumes)."""
+        if which == "generation_report":
+            path = self.generation_report_path
+            return None if path is None else {"path": str(path), "dataset": self.dataset}
+        path = self.validity_path
         return None if path is None else {"path": str(path), "sha256": sha256_of(path)}
 
 
