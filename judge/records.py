@@ -65,6 +65,7 @@ HUMAN_EVAL_SUMMARY_FILE_NAME = "human_eval_summary.json"
 HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME = "human_eval_summary.md"
 # judge publish
 PUBLISHED_FILE_NAME = "published.json"  # what went where: repo, tag, commit, hashes
+PUBLISHED_CARD_FILE_NAME = "model_card.md"  # the card as pushed (the repo's README.md at that tag)
 
 
 class RecordError(ValueError):

@@ -182,8 +182,11 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
     assert f"| evaluated dataset version | held-out tweets of {dataset_repo}@v1 (commit" in text
     for criterion in stats["verdict"]["criteria"].values():  # every criterion, met or not, with its number
         assert f"| {criterion['description']} | " in text
-    assert "did NOT beat the baseline of picking the longer reply" in text  # validity.json says so for this judge
-    assert "| claude (these results) |" in text and "model `claude-sonnet-4-6`" in text
+    assert "does NOT beat the baseline of picking the longer reply" in text  # validity.json says so for this judge
+    assert (
+        "| claude (these results) |" in text
+        and "an LLM judge (Claude, through the Anthropic API), `claude-sonnet-4-6`" in text
+    )
     assert "![training curves](training_curves.png)" in text and "![win_tie_loss](eval/win_tie_loss.png)" in text
     assert "lora_r: 16" in text and "dataset_revision: v1" in text  # the exact training config
     assert "A CPU demo run" in text and "## Intended use" in text and "## Limitations" in text
@@ -367,12 +370,27 @@ def test_the_card_reads_a_generation_report_of_any_shape(local_adapter):
         assert model_card.evaluation_warnings(stats, odd) == []
 
     text = model_card.generation_section(GENERATION_REPORT, stats, ["eval/reply_lengths.png"])
-    assert "| systems | base | adapter |" in text and "| flags.truncated | 0 | 3 |" in text
-    assert "**sanity metrics**" in text and "_Sanity checks only: they catch broken systems, not better ones._" in text
-    assert "| distinct_2 | 0.91 | 0.42 |" in text and "| length_words.mean | 4 | n/a |" in text
-    assert "**forgetting**" in text and "| perplexity | 21.5 | 25.1 |" in text and "| max_increase_pct | 10 |" in text
+    assert "| per system | base | adapter |" in text and "| cut off at max_new_tokens (truncated) | 0 | 3 |" in text
+    assert "_Sanity checks only: they catch broken systems, not better ones._" in text
+    assert "| distinct-2 (share of distinct word bigrams) | 0.91 | 0.42 |" in text
+    assert "| mean length, characters |" not in text  # neither system has it: no row of n/a
+    assert "**Forgetting check**: perplexity on general text (general_text.txt); an adapter more than 10%" in text
+    assert (
+        "| system | perplexity | change vs the base | flagged |" in text
+        and "| adapter | 25.1 | 16.74% | **yes** |" in text
+    )
     assert "![reply_lengths](eval/reply_lengths.png)" in text
-    assert "0" * 64 not in text and "max_new_tokens" not in text and "t5" not in text  # hashes, config, id lists
+    assert "0" * 64 not in text and "max_new_tokens |" not in text and "t5" not in text  # hashes, config, id lists
+    assert "replies per second" not in text  # not measured in this report: no empty table
+    timed = {**GENERATION_REPORT, "run": {"model_load": "CPU (float32)", "replies_per_second": {"base": 1.0}}}
+    assert "Generation speed (replies per second, CPU (float32)): base 1." in model_card.generation_section(
+        timed, stats, []
+    )
+    # the report `judge generate` wrote for the CPU demo: a `base` key beside `systems` is no column
+    demo_forgetting = {**GENERATION_REPORT["forgetting"], "base": "base"}
+    assert "| systems |" not in model_card.generation_section(
+        {**GENERATION_REPORT, "forgetting": demo_forgetting}, stats, []
+    )
     assert model_card.evaluation_warnings(stats, GENERATION_REPORT) == [
         "3 of 8 of adapter's replies hit max_new_tokens without ending the turn.",
         "the forgetting check flagged adapter: its perplexity on general text is 16.74% above the base model's "
@@ -484,10 +502,67 @@ def test_the_card_states_each_tie_and_a_verdict_that_is_not_established(hub_endp
     adapter, evaluation = local_adapter
     repo = f"{USER}/tied"
     assert main(["publish", "--adapter", str(adapter), "--eval", str(evaluation), "--repo", repo]) == 0
-    card = ModelCard.load(hf_hub_download(repo, "README.md", revision="v1"))
+    pushed = Path(hf_hub_download(repo, "README.md", revision="v1"))
+    card = ModelCard.load(pushed)
     assert card.data.to_dict()["replytune"]["criteria_met"] is False
+    assert (evaluation / "model_card.md").read_bytes() == pushed.read_bytes()  # the card as pushed, kept locally
+    assert json.loads((evaluation / "published.json").read_text())["card"] == "model_card.md"
     text = card.text
     assert "**Verdict: not established: the judge is not valid here**" in text
     assert "| verdicts of these replies | 16 verdict line(s) name items of generations.jsonl" in text
     assert "| evaluated dataset version | held-out tweets of " in text
     assert "| evaluation of this adapter | generations.jsonl names this adapter" in text
+
+
+def test_every_sentence_of_the_card_about_the_run_comes_from_what_the_run_recorded(local_adapter, tmp_path):
+    """The CPU demo's case: the engagement scorer (not an LLM) judged centred scores; the data is the synthetic
+    sample; the base was a GGUF file, dequantized; engagement_fit.json holds a held-out fit on synthetic pairs. The
+    card says each of these as recorded, and none of what it used to assume."""
+    import copy
+
+    from judge.config import PublishConfig
+    from judge.provenance import SYNTHETIC_SAMPLES
+    from judge.publish import cli as publish
+    from replytune.files import sha256_of
+
+    adapter = publish.read_adapter_run(local_adapter[0])
+    evaluation = publish.read_evaluation(local_adapter[1])
+    adapter.config["gguf_file"] = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    adapter.metadata["load_path"] = "cpu"
+    evidence = f"report.json's source demo_tweets.jsonl is data_prep/sample/demo_tweets.jsonl (sha256 {'a' * 12})"
+    synthetic = {"name": "u/pairs@v2", "repo": "u/pairs", "version": "v2", "commit": "c" * 40, "data_sha256": "d",
+                 "synthetic": True, "synthetic_evidence": evidence, "sources": ["demo_tweets.jsonl"]}  # fmt: skip
+    assert sha256_of(SYNTHETIC_SAMPLES[0])  # the sample the evidence names is the one this repository ships
+    evaluation.generation_report = {"dataset": {"identity": synthetic}}
+    evaluation.engagement_fit = {
+        "dataset": "u/pairs@v1",
+        "dataset_identity": {**synthetic, "name": "u/pairs@v1", "version": "v1"},
+        "held_out": {"test": {"pairs": 346, "pairwise_accuracy": 0.8526, "spearman_rho": 0.7203}},
+    }
+    evaluation.score_report = {"judge": "engagement", "model": "ridge[all-MiniLM-L6-v2]@710c56d59b11", "mode": "both"}
+    stats = copy.deepcopy(evaluation.stats)
+    stats["judge"] = "engagement"
+    stats["means"] = {"base": -0.09, "adapter": 0.41}
+    stats["score_scale"] = {"scale": "centred", "why": "the engagement judge's scores are centred"}
+    stats["relative_improvement_pct"] = None
+    stats["relative_improvement"] = {"of": "win rate", "pct": 221.9, "why": "centred"}
+    evaluation.stats = stats
+    files = publish.collect_files(adapter, evaluation, tmp_path)
+    card = model_card.build_card(adapter, evaluation, "u/replies", "v1", PublishConfig(), {}, files)
+
+    for assumed in ("LLM judge", "public tweets", "without quantization", "not validated against real likes"):
+        assert assumed not in card, assumed
+    assert "judged by the engagement scorer (a ridge regression on sentence embeddings" in card
+    assert "**Synthetic data.** The adapter was trained and evaluated on u/pairs@v2 (commit cccccccccccc)" in card
+    assert "dequantized from the GGUF file SmolLM2-135M-Instruct.Q4_1.gguf" in card
+    assert (
+        "its held-out fit (engagement_fit.json): test split: 0.8526 of 346 reply pairs ranked as their likes" in card
+    )
+    assert "Those tweets are synthetic (report.json's source demo_tweets.jsonl" in card
+    assert "| mean predicted engagement (centred: 0 is a conversation's average reply" in card
+    assert "relative improvement of the win rate over base's" in card and "of the mean score" not in card
+    assert "| replies per second |" not in card
+    metrics = {
+        result.metric_type for result in model_card.eval_results(stats, evaluation, adapter, "u/pairs", "u/r", "v1")
+    }
+    assert "relative_improvement_of_win_rate_pct" in metrics and "relative_improvement_pct" not in metrics

@@ -46,6 +46,7 @@ from judge.records import (
     ENGAGEMENT_FIT_FILE_NAME,
     GENERATION_REPORT_FILE_NAME,
     GENERATION_SUMMARY_FILE_NAME,
+    PUBLISHED_CARD_FILE_NAME,
     PUBLISHED_EVAL_FOLDER,
     PUBLISHED_FILE_NAME,
     SCORE_CONFIG_FILE_NAME,
@@ -129,6 +130,7 @@ def record_published(published: Published, repo: str, adapter_dir: Path, eval_di
         **dataclasses.asdict(published),
         "adapter_sha256": sha256_of(Path(adapter_dir) / "adapter_model.safetensors"),
         "stats_sha256": sha256_of(Path(eval_dir) / STATS_FILE_NAME),
+        "card": PUBLISHED_CARD_FILE_NAME,
     }
     write_json_atomically(Path(eval_dir) / PUBLISHED_FILE_NAME, record)
 
@@ -185,6 +187,8 @@ def publish_adapter(
         files["README.md"] = card.encode("utf-8")
         message = f"replytune adapter {revision}: {verdict_line(evaluation.stats)}"
         repo_id, commit = push_files(repo_id, files, private, revision, token, message, local_paths)
+    # the card as pushed, kept beside the evaluation: what was published can be read without the Hub
+    (evaluation.folder / PUBLISHED_CARD_FILE_NAME).write_bytes(files["README.md"])
     return Published(repo_id, revision, commit, private, sorted(files), verdict_line(evaluation.stats))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.records import (
+    ENGAGEMENT_FIT_FILE_NAME,
     GENERATION_REPORT_FILE_NAME,
     GENERATIONS_FILE_NAME,
     SCORE_REPORT_FILE_NAME,
@@ -112,6 +113,7 @@ class Evaluation:
     generations_path: Path | None = None
     verdicts_path: Path | None = None
     validity_path: Path | None = None
+    engagement_fit: dict | None = None  # engagement_fit.json (judge score --judge engagement)
 
 
 def read_evaluation(folder: Path) -> Evaluation:
@@ -193,6 +195,7 @@ def read_evaluation(folder: Path) -> Evaluation:
         generations_path=generations_path if generations_path.is_file() else None,
         verdicts_path=verdicts_path if verdicts_path.is_file() else None,
         validity_path=validity_path,
+        engagement_fit=_read_json(folder / ENGAGEMENT_FIT_FILE_NAME),
     )
 
 

@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         return refuse(str(error))
     if args.batch and not judge.supports_batch:
         return refuse(f"--batch: judge {judge.name} has no batch API (the claude judge has)")
+    if engagement_fit is not None:
+        engagement_fit = {**engagement_fit, "dataset_identity": train_dataset_identity(args, config)}
     if engagement_fit is not None and engagement_fit.get("dataset"):
         # score_config.yaml names the dataset the judge was fitted on as it was read (REPO@v1), whatever named it
         trained_on = dataclasses.replace(config.engagement, train_dataset=engagement_fit["dataset"])
@@ -177,6 +179,22 @@ def refuse(message: str) -> int:
 def write_resolved_config(config: ScoreConfig, path: Path) -> None:
     text = yaml.safe_dump({"score": dataclasses.asdict(config)}, sort_keys=False, allow_unicode=True)
     path.write_text(redact(text), encoding="utf-8")
+
+
+def train_dataset_identity(args: argparse.Namespace, config: ScoreConfig) -> dict | None:
+    """The identity (judge/provenance.py) of the dataset version the engagement judge was fitted on: the card says
+    what its held-out fit was measured on (a synthetic sample, or which exports). None if it cannot be read."""
+    from judge.provenance import dataset_identity
+    from replytune.versions import fetch, resolve
+
+    spec = args.train_dataset or config.engagement.train_dataset
+    revision = None if args.train_dataset else config.engagement.train_dataset_revision
+    try:
+        resolved = resolve(spec, revision)
+        return dataset_identity(resolved.name, fetch(resolved), resolved.version, resolved.repo_id)
+    except Exception as error:  # noqa: BLE001 - the fit itself read it; this is the record of what it was
+        logger.warning("engagement judge: could not record its training dataset's identity: %s", error)
+        return None
 
 
 def changed_settings(old_config: Path, config: ScoreConfig) -> list[str]:
