@@ -250,3 +250,35 @@ def test_a_judge_that_cannot_run_stops_validate_before_any_other_judge_works(tmp
     assert "judge claude" in err and "ANTHROPIC_API_KEY" in err and "nothing was judged, by any judge" in err
     assert not (tmp_path / "out" / "validation" / "verdicts-engagement.jsonl").exists()
     assert not (tmp_path / "cache" / "engagement").exists()
+
+
+@pytest.mark.slow
+def test_validate_records_the_dataset_version_and_the_judge_that_judge_score_used(tmp_path):
+    """`--train-dataset` fits the engagement judge on the TRAIN split `judge score --train-dataset` used, so the judge
+    validated is the judge that scored (same model id and settings hash); validity.json names the dataset version; a
+    TRAIN split holding conversations of the pairs tested is refused."""
+    import shutil
+
+    from tests.judge_helpers import write_generations
+
+    data = write_dataset(tmp_path / "data" / "v1", {"train": 12, "test": 4})
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    command = ["validate", "--dataset", str(data), "--train-dataset", str(data), "--judge", "engagement"]
+    assert main([*command, "--output", str(tmp_path / "validity"), *cache]) == 0
+    report = json.loads((tmp_path / "validity" / "validity.json").read_text())
+    assert report["dataset"]["data_sha256"] and report["split"] == "test" and report["dataset"]["synthetic"] is False
+    assert report["train_dataset"]["data_sha256"] == report["dataset"]["data_sha256"]
+    measured = report["judges"]["engagement"]["identity"]
+    assert measured["order_invariant"] is True
+
+    write_generations(tmp_path / "generations.jsonl", items=4)
+    score = ["score", "--generations", str(tmp_path / "generations.jsonl"), "--judge", "engagement"]
+    assert main([*score, "--train-dataset", str(data), "--output", str(tmp_path / "eval"), *cache]) == 0
+    scored = json.loads((tmp_path / "eval" / "score_report.json").read_text())["judge_identity"]
+    assert (scored["model"], scored["fingerprint"]) == (measured["model"], measured["fingerprint"])
+
+    leaky = tmp_path / "leaky" / "v1"  # a TRAIN split that is the tested split
+    (leaky / "data").mkdir(parents=True)
+    shutil.copy(data / "data" / "test-00000-of-00001.parquet", leaky / "data" / "train-00000-of-00001.parquet")
+    leaking = ["validate", "--dataset", str(data), "--train-dataset", str(leaky), "--judge", "engagement"]
+    assert main([*leaking, "--output", str(tmp_path / "leaky-validity"), *cache]) == 2
