@@ -149,6 +149,17 @@ def _coerce_default(hint, value, where: str):
     return parse_dataclass(holder, {"value": copy.deepcopy(value)}, where).value
 
 
+def check_finite_amount(value, what: str) -> float:
+    """`value` as a float, or ValueError naming `what`: a cap or price that is NaN, infinite or negative."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number of US dollars, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r} (NaN or infinity would turn the cap off)")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return float(value)
+
+
 @dataclass
 class PriceTable:
     """US dollars per million tokens, as the provider's price page lists them."""
@@ -160,8 +171,6 @@ class PriceTable:
     min_cacheable_tokens: int = 1024
 
     def __post_init__(self) -> None:
-        from judge.score.cost import check_finite_amount
-
         for name in ("input", "output", "cache_write", "cache_read"):
             check_finite_amount(getattr(self, name), f"price {name}")
 
@@ -364,8 +373,6 @@ class ScoreConfig:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     def __post_init__(self) -> None:
-        from judge.score.cost import check_finite_amount
-
         check_finite_amount(self.max_cost_usd, "max_cost_usd")
         if not self.cache_dir:
             raise ValueError("cache_dir must not be empty")

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> ScoreConfig:
-    from judge.score.cost import check_finite_amount
+    from judge.config import check_finite_amount
 
     if args.max_cost is not None:
         check_finite_amount(args.max_cost, "--max-cost")

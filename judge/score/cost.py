@@ -18,7 +18,7 @@ import math
 import threading
 from dataclasses import dataclass
 
-from judge.config import PriceTable
+from judge.config import PriceTable, check_finite_amount
 
 BYTES_PER_TOKEN = 3.0
 # What a provider adds to a request's own bytes (role markers, the structured-output instructions it injects):
@@ -37,17 +37,6 @@ def max_input_tokens(*texts: str) -> int:
     """A bound on the input tokens of a request made of `texts` that holds for any byte-level tokenizer: one token
     per UTF-8 byte, plus the provider's overhead."""
     return sum(len(text.encode("utf-8")) for text in texts) + REQUEST_OVERHEAD_TOKENS
-
-
-def check_finite_amount(value, what: str) -> float:
-    """`value` as a float, or ValueError naming `what`: a cap or price that is NaN, infinite or negative."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} must be a number of US dollars, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r} (NaN or infinity would turn the cap off)")
-    if value < 0:
-        raise ValueError(f"{what} must not be negative, got {value!r}")
-    return float(value)
 
 
 @dataclass

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cache_dir:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
     if args.max_cost is not None:
-        from judge.score.cost import check_finite_amount
+        from judge.config import check_finite_amount
 
         try:
             check_finite_amount(args.max_cost, "--max-cost")
