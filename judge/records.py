@@ -322,9 +322,9 @@ MIN_VERDICTS_FOR_SIGNAL = 4
 
 
 def no_signal(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> str | None:
-    """Why one judge's verdicts carry no signal, or None: every parsed pairwise verdict picked the same position
-    (reply A, reply B, or a tie), or every parsed single-answer score is the same number. `alike`: the task keys of
-    judgements whose replies are the same text (a tie or an equal score there is right, not a lack of signal)."""
+    """Why one judge's pairwise verdicts carry no signal, or None: every parsed pairwise verdict picked the same
+    position (reply A, reply B, or a tie), whatever was shown where. `alike`: the task keys of judgements whose replies
+    are the same text (a tie there is right, not a lack of signal)."""
     alike = set(alike)
     records = [record for record in records if record.task_key not in alike]
     pairwise = [record for record in records if record.kind == PAIRWISE and record.winner is not None]
@@ -338,10 +338,16 @@ def no_signal(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> st
             f"it gave the same answer ({answer}) to all {len(pairwise)} pairwise prompts, whichever reply was "
             "shown where: its verdicts say nothing about the replies"
         )
-    scores = {record.score for record in records if record.kind == SINGLE and record.score is not None}
-    scored = sum(record.kind == SINGLE and record.score is not None for record in records)
-    if scored >= MIN_VERDICTS_FOR_SIGNAL and len(scores) == 1:
-        return f"it gave the same score ({scores.pop():g}) to all {scored} replies: its scores say nothing about them"
+    return None
+
+
+def constant_scores(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> str | None:
+    """Every parsed single-answer score the same number (replies of the same text aside): said, not fatal, since a
+    judge may rightly find every reply equally weak; the paired tests then have no spread to read."""
+    alike = set(alike)
+    scores = [r.score for r in records if r.kind == SINGLE and r.score is not None and r.task_key not in alike]
+    if len(scores) >= MIN_VERDICTS_FOR_SIGNAL and len(set(scores)) == 1:
+        return f"the judge gave the same score ({scores[0]:g}) to all {len(scores)} replies"
     return None
 
 

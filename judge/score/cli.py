@@ -45,6 +45,7 @@ from judge.records import (
     VerdictRecord,
     alike_task_keys,
     combine_orders,
+    constant_scores,
     no_signal,
     read_records,
 )
@@ -161,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks)
     (output / SCORE_REPORT_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print_summary(report, output)
+    if report["constant_scores"]:
+        logger.warning("%s: the single-answer scores have no spread to test", report["constant_scores"])
     if report["no_signal"]:
         print(
             f"error: judge {judge.name} ({judge.model}) has no signal here: {report['no_signal']}. Its verdicts are "
@@ -232,6 +235,7 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
         "run": outcome.as_dict(),
         "verdicts": summarize_verdicts(records),
         "no_signal": no_signal(records, alike_task_keys(tasks)),
+        "constant_scores": constant_scores(records, alike_task_keys(tasks)),
     }
 
 
