@@ -179,7 +179,7 @@ def judge_validity_check(
         return met
 
     command = (
-        f"python -m judge validate --dataset {describe_dataset(dataset) if dataset else 'DATASET@vN'} "
+        f"python -m judge validate --dataset {(dataset or {}).get('name') or 'DATASET@vN'} "
         f"--judge {judge_name or 'JUDGE'} --output EVAL/validity"
     )
     if not check(
