@@ -505,6 +505,7 @@ def test_the_card_states_each_tie_and_a_verdict_that_is_not_established(hub_endp
     pushed = Path(hf_hub_download(repo, "README.md", revision="v1"))
     card = ModelCard.load(pushed)
     assert card.data.to_dict()["replytune"]["criteria_met"] is False
+    assert card.data.to_dict()["replytune"]["judge_validity_failed"] == "no validity.json"
     assert (evaluation / "model_card.md").read_bytes() == pushed.read_bytes()  # the card as pushed, kept locally
     assert json.loads((evaluation / "published.json").read_text())["card"] == "model_card.md"
     text = card.text

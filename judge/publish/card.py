@@ -73,6 +73,8 @@ def build_card(
                 "baseline": stats["baseline"],
                 "candidate": stats["candidate"],
                 "criteria_met": stats["verdict"]["criteria_met"],
+                "judge_valid_here": bool(stats["verdict"].get("established")),
+                "judge_validity_failed": (stats["verdict"].get("judge_validity") or {}).get("failed"),
             }
         ),
     }
@@ -168,7 +170,7 @@ JUDGE_KINDS = {
     "claude": "an LLM judge (Claude, through the Anthropic API)",
     "openai": "an LLM judge (an OpenAI-compatible endpoint)",
     "local": "an LLM judge run on this machine (next-token probabilities)",
-    "engagement": "the engagement scorer (a ridge regression on sentence embeddings, fitted on real like counts of a "
+    "engagement": "the engagement scorer (a ridge regression on sentence embeddings, fitted on the like counts of a "
     "dataset's TRAIN split: not a language model)",
 }
 
@@ -376,7 +378,12 @@ def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None)
             f"{_num(result.get('position_consistency'))} | {_num(result.get('longer_reply_rate'))} | "
             f"{_num(result.get('length_bias_spearman'))} |"
         )
-    for name, result in (("baseline: longer reply", longer), ("baseline: coin flip", coin)):
+    earlier = _get(validity, "baselines", "earlier_reply") or {}  # timing alone: what text judges cannot see
+    for name, result in (
+        ("baseline: longer reply", longer),
+        ("baseline: earlier reply", earlier),
+        ("baseline: coin flip", coin),
+    ):
         if result:
             lines.append(f"| {name} | {_num(result.get('accuracy'))} | {_interval(result.get('ci'))} | | | | |")
     lines.append("")
@@ -606,6 +613,9 @@ def eval_results(
         if len(candidate_revisions) == 1
         else (adapter.metadata.get("dataset_revision") if dataset else None)
     )
+    identity = _get(evaluation.generation_report, "dataset", "identity")
+    if isinstance(identity, dict) and identity.get("repo") and identity.get("version"):
+        revision = identity["version"]  # the Hub revision itself (generations.jsonl writes REPO@vN)
     significance = _get(stats, "verdict", "criteria", "significance") or {}
     p_value = significance.get("value")
     p_name = "p (Holm-adjusted, the largest of " + ", ".join(significance.get("tests") or ["the tests"]) + ")"
