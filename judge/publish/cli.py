@@ -16,6 +16,10 @@ adapter, and pushes ONE commit, tagged --revision (default: the repo's next free
   training_curves.png;
 - eval/: stats.json and its plots, score_report.json, validity.json/.md/.png, generation_report.json and its plots.
 
+Before any upload every tie between stats.json and this adapter is checked (judge/publish/inputs.check_provenance:
+the verdicts and generations it read, the texts they judged, this adapter's weights, the dataset version it was trained
+on, the judge-validity check); one that cannot be made is refused. The card as pushed is kept as EVAL/model_card.md.
+
 generations.jsonl and the verdicts stay local (they quote tweets of a dataset that is private by default), as do
 checkpoints. Nothing pushed names a local path or holds a secret (replytune/publishable.py, replytune/hub.py:
 push_files). Exit 0: pushed and tagged; 2: refused before any upload, with the reason; 1: the push failed (no tag

@@ -6,7 +6,10 @@
 Reads single-answer lines {item_id, system, score} and pairwise lines {item_id, order, winner} (one file may mix
 them) and writes DIR/stats.json, DIR/score_distributions.png, DIR/win_tie_loss.png and
 DIR/difference_vs_length.png (reply lengths come from generations.jsonl beside the verdicts, or --generations).
-The verdict rests on single-answer scores when the file has them for both systems, else on pairwise verdicts.
+The verdict rests on single-answer scores when the file has them for both systems, else on pairwise verdicts, and it
+never outruns its judge: "criteria met" only when validity.json (--validity, else beside the verdicts or in their
+validity/ folder) shows this judge valid on real held-out pairs of the dataset version generation_report.json names
+(judge/provenance.py); else "not established: the judge is not valid here", naming the check that failed.
 """
 
 from __future__ import annotations

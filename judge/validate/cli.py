@@ -10,8 +10,14 @@ direct replies to one tweet with different like counts is a test: each judge see
 judge score: cache, cost cap and resume included), and its combined verdict is compared with the likes.
 
 The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
-split and tested on --split; with --threads it is cross-fitted: the conversations are split into folds
-(score.engagement.cv_folds) and each fold is judged by a scorer fitted on the other folds only.
+split (or --train-dataset's, the one `judge score --train-dataset` used) and tested on --split; with --threads it is
+cross-fitted: the conversations are split into folds (score.engagement.cv_folds) and each fold is judged by a scorer
+fitted on the other folds only.
+
+Every judge is made and checked (key, --batch, cost cap) before any of them works; a judge that judged nothing or
+answered every prompt alike gets no figure (validity.json: not_measured) and the command exits 1. validity.json records
+the dataset version (--dataset) and each judge's identity, which `judge stats` matches before a verdict may say
+"criteria met".
 
 Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length and coin
 baselines, whether it beats the length baseline, position consistency, length bias, parse errors, cost),
