@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -148,6 +149,17 @@ def _coerce_default(hint, value, where: str):
     return parse_dataclass(holder, {"value": copy.deepcopy(value)}, where).value
 
 
+def check_finite_amount(value, what: str) -> float:
+    """`value` as a float, or ValueError naming `what`: a cap or price that is NaN, infinite or negative."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number of US dollars, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r} (NaN or infinity would turn the cap off)")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return float(value)
+
+
 @dataclass
 class PriceTable:
     """US dollars per million tokens, as the provider's price page lists them."""
@@ -160,8 +172,7 @@ class PriceTable:
 
     def __post_init__(self) -> None:
         for name in ("input", "output", "cache_write", "cache_read"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"price {name} must not be negative, got {getattr(self, name)}")
+            check_finite_amount(getattr(self, name), f"price {name}")
 
 
 def _claude_prices() -> dict[str, PriceTable]:
@@ -194,7 +205,8 @@ class ClaudeJudgeConfig:
         _check_judge_settings(self)
         if not 0 < self.batch_price_factor <= 1:
             raise ValueError(f"batch_price_factor must lie in (0, 1], got {self.batch_price_factor}")
-        if self.batch_poll_interval_s < 0 or self.batch_max_wait_s <= 0:
+        waits = (self.batch_poll_interval_s, self.batch_max_wait_s)
+        if not all(math.isfinite(wait) for wait in waits) or self.batch_poll_interval_s < 0 or waits[1] <= 0:
             raise ValueError("batch_poll_interval_s must not be negative and batch_max_wait_s must be positive")
 
 
@@ -247,7 +259,7 @@ def _check_judge_settings(section) -> None:
     if not section.model:
         raise ValueError("model must not be empty")
     for name in ("max_tokens", "concurrency", "timeout_s"):
-        if getattr(section, name) <= 0:
+        if not math.isfinite(getattr(section, name)) or getattr(section, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(section, name)}")
     if section.max_retries < 0:
         raise ValueError(f"max_retries must not be negative, got {section.max_retries}")
@@ -361,8 +373,7 @@ class ScoreConfig:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
 
     def __post_init__(self) -> None:
-        if self.max_cost_usd < 0:
-            raise ValueError(f"max_cost_usd must not be negative, got {self.max_cost_usd}")
+        check_finite_amount(self.max_cost_usd, "max_cost_usd")
         if not self.cache_dir:
             raise ValueError("cache_dir must not be empty")
 
@@ -426,6 +437,11 @@ class StatsConfig:
     # Power analysis (paired t): the n needed to detect this effect size d_z with this power, at `alpha`.
     power_effect_size: float = 0.3
     power_target: float = 0.8
+    # What the single-answer scores measure, for the relative-improvement criterion: `1-10` (a rubric score: a % of
+    # the baseline's mean is read), `centred` (a score around 0, as the engagement judge's: a % of a mean near 0
+    # means nothing, so the criterion reads the candidate's win rate against the baseline's instead), or `auto`:
+    # by the judge (engagement: centred; claude, openai, local: 1-10), else centred when any score is 0 or below.
+    score_scale: Literal["auto", "1-10", "centred"] = "auto"
     criteria: StatsCriteriaConfig = field(default_factory=StatsCriteriaConfig)
 
     def __post_init__(self) -> None:

@@ -57,6 +57,7 @@ VALIDITY_SUMMARY_FILE_NAME = "validity.md"
 VALIDITY_PLOT_FILE_NAME = "validity.png"
 VALIDATE_CONFIG_FILE_NAME = "validate_config.yaml"
 VALIDATION_VERDICTS_FOLDER_NAME = "validation"  # each judge's verdicts on the reply pairs, verdicts-JUDGE.jsonl
+VALIDITY_FOLDERS = ("", "validity")  # where stats and publish look for validity.json in an evaluation folder
 # judge human-eval
 HUMAN_EVAL_MAPPING_FILE_NAME = "human_eval_mapping.json"
 HUMAN_VERDICTS_FILE_NAME = "human_verdicts.jsonl"
@@ -64,6 +65,7 @@ HUMAN_EVAL_SUMMARY_FILE_NAME = "human_eval_summary.json"
 HUMAN_EVAL_SUMMARY_MARKDOWN_FILE_NAME = "human_eval_summary.md"
 # judge publish
 PUBLISHED_FILE_NAME = "published.json"  # what went where: repo, tag, commit, hashes
+PUBLISHED_CARD_FILE_NAME = "model_card.md"  # the card as pushed (the repo's README.md at that tag)
 
 
 class RecordError(ValueError):
@@ -205,6 +207,9 @@ class VerdictRecord:
     cached: bool = False
     batch_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # A hash of everything that changes the judge's answers (its endpoint, full prompt texts, a local model's
+    # weights): verdicts of two judge setups never mix in one file, and validity.json is matched to it.
+    judge_fingerprint: str | None = None
 
     @property
     def task_key(self) -> str:
@@ -281,6 +286,69 @@ def combine_orders(records: Sequence[VerdictRecord]) -> dict[tuple[str, tuple[st
         winner, consistent = combined_winner(winners)
         combined[key] = CombinedVerdict(winner, consistent, len(winners), first, len(decisive))
     return combined
+
+
+# What a single-answer score measures. A rubric score (1-10) has a true zero below it: "15% above the baseline's
+# mean" is a statement about it. A centred score (the engagement judge's: standard deviations of a conversation's
+# log-likes, 0 its average reply) does not: a mean of -0.09 makes any change look like hundreds of percent.
+RUBRIC_SCALE, CENTRED_SCALE = "1-10", "centred"
+JUDGE_SCORE_SCALES = {
+    "claude": RUBRIC_SCALE,
+    "openai": RUBRIC_SCALE,
+    "local": RUBRIC_SCALE,
+    "engagement": CENTRED_SCALE,
+}
+SCORE_LABELS = {
+    RUBRIC_SCALE: "mean score (1-10)",
+    CENTRED_SCALE: "mean predicted engagement (centred: 0 is a conversation's average reply, in SDs of its log-likes)",
+}
+
+
+def score_scale(judge: str | None, configured: str = "auto", scores: Iterable[float] = ()) -> tuple[str, str]:
+    """(RUBRIC_SCALE or CENTRED_SCALE, why) for the scores of `judge`: as configured, else by the judge, else centred
+    when any score is 0 or below (a relative change of such a mean is undefined)."""
+    if configured != "auto":
+        return configured, f"stats.score_scale: {configured}"
+    if judge in JUDGE_SCORE_SCALES:
+        return JUDGE_SCORE_SCALES[judge], f"the {judge} judge's scores are {JUDGE_SCORE_SCALES[judge]}"
+    if any(score <= 0 for score in scores):
+        return CENTRED_SCALE, "some scores are 0 or below: the scale has no true zero under them"
+    return RUBRIC_SCALE, "every score is above 0 (an unnamed judge: read as a rubric score)"
+
+
+# A judge that answers every prompt alike measures nothing: its pairwise accuracy is a coin's by construction, and a
+# 50% figure from it would read as a measurement. Below this many parsed verdicts, sameness can be chance.
+MIN_VERDICTS_FOR_SIGNAL = 4
+
+
+def no_signal(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> str | None:
+    """Why one judge's pairwise verdicts carry no signal, or None: every parsed pairwise verdict picked the same
+    position (reply A, reply B, or a tie), whatever was shown where. `alike`: the task keys of judgements whose replies
+    are the same text (a tie there is right, not a lack of signal)."""
+    alike = set(alike)
+    records = [record for record in records if record.task_key not in alike]
+    pairwise = [record for record in records if record.kind == PAIRWISE and record.winner is not None]
+    positions = {
+        TIE if record.winner == TIE else "reply A" if record.winner == record.systems[0] else "reply B"
+        for record in pairwise
+    }
+    if len(pairwise) >= MIN_VERDICTS_FOR_SIGNAL and len(positions) == 1:
+        answer = positions.pop()
+        return (
+            f"it gave the same answer ({answer}) to all {len(pairwise)} pairwise prompts, whichever reply was "
+            "shown where: its verdicts say nothing about the replies"
+        )
+    return None
+
+
+def constant_scores(records: Sequence[VerdictRecord], alike: Iterable[str] = ()) -> str | None:
+    """Every parsed single-answer score the same number (replies of the same text aside): said, not fatal, since a
+    judge may rightly find every reply equally weak; the paired tests then have no spread to read."""
+    alike = set(alike)
+    scores = [r.score for r in records if r.kind == SINGLE and r.score is not None and r.task_key not in alike]
+    if len(scores) >= MIN_VERDICTS_FOR_SIGNAL and len(set(scores)) == 1:
+        return f"the judge gave the same score ({scores[0]:g}) to all {len(scores)} replies"
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,3 +509,13 @@ def write_lines_atomically(path: Path, rows: list[dict]) -> None:
     temporary.unlink(missing_ok=True)
     write_jsonl(temporary, rows)
     os.replace(temporary, path)
+
+
+def alike_task_keys(tasks) -> set[str]:
+    """The keys of judging tasks (judge/score/tasks.py) whose replies are the same text: both replies of a pair, or
+    every single-answer reply when there is only one distinct text. Their ties and equal scores are right answers."""
+    keys = {task.key for task in tasks if task.kind == PAIRWISE and len(set(task.replies)) == 1}
+    singles = [task for task in tasks if task.kind == SINGLE]
+    if len({task.replies[0] for task in singles}) < 2:
+        keys |= {task.key for task in singles}
+    return keys

@@ -193,7 +193,9 @@ def publish_summary(output: Path) -> str:
 
 
 def already_published(output: Path, repo: str, adapter: Path) -> dict | None:
-    """DIR/published.json, when it records this repo, this adapter's weights and this stats.json."""
+    """DIR/published.json, when it records this repo, this adapter's weights and this stats.json, AND the Hub this
+    run is pointed at (HF_ENDPOINT) holds that repo with that tag at that commit: a record of a push to another Hub
+    (a stand-in, a deleted repo, a moved tag) never skips the push."""
     from replytune.files import sha256_of
 
     path = output / PUBLISHED_FILE_NAME
@@ -206,4 +208,32 @@ def already_published(output: Path, repo: str, adapter: Path) -> dict | None:
         and published.get("adapter_sha256") == sha256_of(weights)
         and published.get("stats_sha256") == sha256_of(output / STATS_FILE_NAME)
     )
-    return published if same else None
+    if not same:
+        return None
+    on_hub = tag_on_hub(published.get("repo_id"), published.get("revision"))
+    if on_hub != published.get("commit"):
+        where = "is not there" if on_hub is None else f"points at {on_hub[:12]}"
+        print(
+            f"== publish: {path} records {published.get('repo_id')}@{published.get('revision')} (commit "
+            f"{str(published.get('commit'))[:12]}), but on the Hub this run is pointed at that tag {where}: "
+            "publishing again",
+            flush=True,
+        )
+        return None
+    return published
+
+
+def tag_on_hub(repo_id: str | None, tag: str | None) -> str | None:
+    """The commit `tag` of the model repo `repo_id` points at on the Hub this process is pointed at; None when the
+    repo or the tag is not there, or the Hub cannot be asked."""
+    from huggingface_hub import HfApi
+
+    from replytune.hub import hub_token
+
+    if not repo_id or not tag:
+        return None
+    try:
+        refs = HfApi(token=hub_token()).list_repo_refs(repo_id)
+    except Exception:  # noqa: BLE001 - not there, or not reachable: the push says which, with its own checks
+        return None
+    return next((ref.target_commit for ref in refs.tags if ref.name == tag), None)

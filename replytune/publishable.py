@@ -5,7 +5,11 @@ Every push of an adapter folder or an evaluation (the recipe's push and `judge p
   last part (/home/me/runs/adapter -> adapter) and every secret value redacted; a JSON or YAML file says which
   fields it shortened;
 - weights, images and the files libraries read back (VERBATIM_FILES) are pushed byte for byte;
-- `check_publishable` then refuses (PushError) any file that still holds a secret value or a local path of the run.
+- `check_publishable` then refuses (PushError) any file that still holds a secret value or a local path of the run,
+  and any that holds what looks like a secret or a local path from anywhere: a string shaped like an API key or
+  token (SECRET_SHAPES: sk-ant-, sk-, hf_, apify_api_, ghp_, AKIA..., a private key block), whatever the current
+  environment holds, and in text files an absolute path under a home, temporary or work folder (FOREIGN_PATH), a
+  path another machine wrote into a file that is pushed byte for byte.
 """
 
 from __future__ import annotations
@@ -68,17 +72,83 @@ def assert_no_secrets(folder: str | Path) -> None:
                 raise RuntimeError(f"a secret value appears in {path}; refusing to save or push it")
 
 
+# Strings shaped like the credentials this project (and its users' machines) hold, wherever they came from. A match
+# needs the prefix at the start of a token and a long tail, so vocabulary entries and hashes do not match.
+_NOT_AFTER = rb"(?<![A-Za-z0-9_-])"
+SECRET_SHAPES: tuple[tuple[str, re.Pattern[bytes]], ...] = tuple(
+    (what, re.compile(_NOT_AFTER + pattern))
+    for what, pattern in (
+        ("an Anthropic API key (sk-ant-...)", rb"sk-ant-[A-Za-z0-9_-]{16,}"),
+        ("an OpenAI-style API key (sk-...)", rb"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+        ("a Hugging Face token (hf_...)", rb"hf_[A-Za-z0-9]{30,}"),
+        ("an Apify token (apify_api_...)", rb"apify_api_[A-Za-z0-9]{20,}"),
+        ("a GitHub token (ghp_..., github_pat_...)", rb"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+        ("an AWS access key id (AKIA...)", rb"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"),
+        ("a Slack token (xox...-)", rb"xox[abprs]-[A-Za-z0-9-]{10,}"),
+        ("a private key block", rb"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    )
+)
+# An absolute path under a folder that holds someone's files (a home, a temporary or a work folder), on any machine:
+# in a file pushed as it is, it is a path of the machine that wrote it. JSON escapes a Windows backslash as two.
+FOREIGN_PATH = re.compile(
+    rb"(?<![\w.~/-])/(?:home|Users|root|tmp|private/var|var/folders|mnt|media|work|workspace|scratch|data|srv|opt"
+    rb"|content|kaggle)/[^\s/\\\"'`<>|(){}\[\],;:]+"
+    rb"|(?<![A-Za-z])[A-Za-z]:\\{1,2}(?:Users|Documents and Settings)\\{1,2}[^\s\\\"'`<>|]+"
+)
+
+
+def secret_shape(data: bytes) -> str | None:
+    """What kind of credential `data` seems to hold (SECRET_SHAPES), with its first characters; None if none."""
+    for what, pattern in SECRET_SHAPES:
+        match = pattern.search(data)
+        if match:
+            return f"{what}: {match.group(0)[:6].decode('ascii', 'replace')}..."
+    return None
+
+
+def foreign_path(data: bytes) -> str | None:
+    """The first absolute path under a home, temporary or work folder in `data` (FOREIGN_PATH); None if none."""
+    match = FOREIGN_PATH.search(data)
+    return match.group(0).decode("utf-8", "replace") if match else None
+
+
+def _scanned_text(name: str, data: bytes) -> bytes | None:
+    """The part of a pushed file that is text: the whole file, a safetensors file's JSON header, or None (a binary
+    file: weights, images)."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix == ".safetensors":
+        if len(data) < 8:
+            return b""
+        size = int.from_bytes(data[:8], "little")
+        return data[8 : 8 + min(size, 100_000_000)]
+    if suffix in BINARY_SUFFIXES:
+        return None
+    return data
+
+
 def check_publishable(files: dict[str, Path | bytes], local_paths=()) -> None:
-    """PushError naming the first file that holds a secret value or one of `local_paths` (absolute paths)."""
+    """PushError naming the first file that holds a secret value of this environment, a string shaped like a
+    credential (anyone's), one of `local_paths` (this run's absolute paths), or, in its text, an absolute path
+    under a home, temporary or work folder of any machine."""
     secrets = [secret.encode() for secret in _secret_values()]
     local = [path.encode() for path in local_paths if len(path.strip("/")) > 1]
     for name, content in files.items():
         data = content if isinstance(content, bytes) else Path(content).read_bytes()
         if any(secret in data for secret in secrets):
             raise PushError(f"a secret value appears in {name}; refusing to push it")
+        shaped = secret_shape(data)
+        if shaped:
+            raise PushError(f"{name} holds what looks like a credential ({shaped}); refusing to push it")
         for path in local:
             if path in data:
                 raise PushError(f"{name} names the local path {path.decode()}; refusing to push it")
+        text = _scanned_text(name, data)
+        found = foreign_path(text) if text else None
+        if found:
+            raise PushError(
+                f"{name} names the absolute path {found} (a folder of the machine that wrote it); refusing to push "
+                "it: write a Hub id or a relative path there"
+            )
 
 
 # --- local paths -----------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.records import PUBLISHED_FILE_NAME
+from judge.records import PUBLISHED_CARD_FILE_NAME, PUBLISHED_FILE_NAME
 from replytune import versions
 from replytune.errors import Refused
 from scripts.demo_report import (
@@ -355,9 +355,13 @@ class Demo:
             + ["--repo", self.model_id, "--config", self.judge_config],
         )
         published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
+        # the card as published (the repo's README.md at the tag), kept in the output folder beside report.md
+        shutil.copyfile(self.eval_dir / PUBLISHED_CARD_FILE_NAME, self.output / PUBLISHED_CARD_FILE_NAME)
+        published["card_file"] = PUBLISHED_CARD_FILE_NAME
         summary = (
             f"{published['repo_id']}@{published['revision']} (commit {published['commit'][:12]}, "
-            f"{'private' if published['private'] else 'PUBLIC'}, {len(published['files'])} files)"
+            f"{'private' if published['private'] else 'PUBLIC'}, {len(published['files'])} files; the card: "
+            f"{PUBLISHED_CARD_FILE_NAME})"
         )
         return StageResult("publish", 0, summary, published)
 

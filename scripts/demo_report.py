@@ -11,7 +11,9 @@ from pathlib import Path
 
 from judge.records import (
     GENERATION_REPORT_FILE_NAME,
+    JUDGE_SCORE_SCALES,
     REPLY_LENGTHS_PLOT_FILE_NAME,
+    SCORE_LABELS,
     SCORE_REPORT_FILE_NAME,
     STATS_FILE_NAME,
     STATS_PLOT_FILE_NAMES,
@@ -81,10 +83,29 @@ def evaluation_numbers(eval_dir: Path) -> dict:
     stats = json.loads((eval_dir / STATS_FILE_NAME).read_text())
     score_report = json.loads((eval_dir / SCORE_REPORT_FILE_NAME).read_text())
     generation = json.loads((eval_dir / GENERATION_REPORT_FILE_NAME).read_text())
+    forgetting = generation.get("forgetting") or {}
     return {
         "tweets": generation["items"],
         "systems": list(generation["systems"]),
         "judge": f"{score_report['judge']} ({score_report['model']})",
+        "judge_name": score_report["judge"],
+        "score_scale": (stats.get("score_scale") or {}).get("scale") or JUDGE_SCORE_SCALES.get(score_report["judge"]),
+        "flags": {
+            name: {
+                "replies": entry.get("replies"),
+                "truncated": (entry.get("flags") or {}).get("truncated"),
+                "empty": (entry.get("flags") or {}).get("empty"),
+            }
+            for name, entry in generation["systems"].items()
+        },
+        "forgetting_limit_pct": forgetting.get("max_increase_pct"),
+        "forgetting_flagged": {
+            name: entry.get("flagged")
+            for name, entry in (forgetting.get("systems") or {}).items()
+            if "flagged" in entry
+        },
+        "relative_improvement": stats.get("relative_improvement"),
+        "established": (stats.get("verdict") or {}).get("established"),
         "judge_calls": score_report["run"]["judged"],
         "judge_from_cache": score_report["run"]["from_cache"],
         "mean_scores": {name: entry["mean_score"] for name, entry in score_report["verdicts"]["single"].items()},
@@ -217,10 +238,11 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
         f"- judge: {numbers['judge']}; judge calls this run: **{numbers['judge_calls']}** "
         f"({numbers['judge_from_cache']} answered from the cache)",
         "",
-        "| system | mean score (1-10) |",
+        f"| system | {SCORE_LABELS.get(numbers.get('score_scale'), 'mean score')} |",
         "| --- | ---: |",
     ]
-    lines += [f"| {name} | {score:.2f} |" for name, score in numbers["mean_scores"].items()]
+    signed = numbers.get("score_scale") == "centred"
+    lines += [f"| {name} | {score:{'+' if signed else ''}.2f} |" for name, score in numbers["mean_scores"].items()]
     lines += ["", "| pair (both orders combined) | wins | ties | inconsistency |", "| --- | --- | ---: | ---: |"]
     for name, entry in numbers["pairwise_by_systems"].items():
         wins = ", ".join(f"{system} {count}" for system, count in entry["wins"].items())
@@ -232,13 +254,16 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
         f"{number(win_rate_ci[0])} to {number(win_rate_ci[1])}); mean score difference "
         f"{number(numbers.get('mean_difference'), signed=True)} "
         f"({level} CI {number(ci['mean_difference'][0])} to {number(ci['mean_difference'][1])}); "
-        f"d_z {number((numbers.get('effect_size') or {}).get('d_z'))}.",
+        f"d_z {number((numbers.get('effect_size') or {}).get('d_z'))}"
+        + _improvement_text(numbers.get("relative_improvement"))
+        + ".",
         "",
         f"Verdict: {numbers['verdict']}",
         "",
     ]
     lines += [f"- caveat: {caveat}" for caveat in numbers["caveats"]]
     lines.append("")
+    lines += replies_and_forgetting(numbers)
     for name, alt in (
         (STATS_PLOT_FILE_NAMES["score_distributions"], "score distributions per system"),
         (
@@ -251,6 +276,43 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
     return lines
 
 
+def _improvement_text(improvement: dict | None) -> str:
+    if not improvement or improvement.get("pct") is None:
+        return ""
+    if improvement.get("of") == "win rate":
+        return (
+            f"; relative improvement {improvement['pct']:.1f}% of the win rate over the base's (the scores are "
+            "centred: a % of their mean means nothing)"
+        )
+    return f"; relative improvement of the mean score {improvement['pct']:.1f}%"
+
+
+def replies_and_forgetting(numbers: dict) -> list[str]:
+    """generation_report.json's flags (replies cut off at max_new_tokens, empty ones) and the forgetting check."""
+    lines = []
+    flags = numbers.get("flags") or {}
+    if flags:
+        lines += [
+            "| system | replies | cut off at max_new_tokens (truncated) | empty |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {name} | {entry.get('replies')} | {entry.get('truncated')} | {entry.get('empty')} |"
+            for name, entry in flags.items()
+        ]
+        lines.append("")
+    changes = {name: change for name, change in (numbers.get("forgetting") or {}).items() if change is not None}
+    if changes:
+        limit = numbers.get("forgetting_limit_pct")
+        flagged = numbers.get("forgetting_flagged") or {}
+        described = "; ".join(
+            f"{name} {change:+.1f}% vs the base" + (" (**flagged**)" if flagged.get(name) else "")
+            for name, change in changes.items()
+        )
+        lines += [f"Forgetting check (perplexity on general text, flagged above +{limit:g}%): {described}.", ""]
+    return lines
+
+
 def number(value, signed: bool = False) -> str:
     if value is None:
         return "n/a"
@@ -259,11 +321,13 @@ def number(value, signed: bool = False) -> str:
 
 def publish_section(published: dict) -> list[str]:
     repo, revision = published["repo_id"], published["revision"]
+    card = published.get("card_file")
     return [
         "## 5. Published",
         "",
         f"`{repo}@{revision}` (commit `{published['commit'][:12]}`, {'private' if published['private'] else 'public'}"
-        f"): {len(published['files'])} files in one tagged commit: the adapter, the model card and the evaluation.",
+        f"): {len(published['files'])} files in one tagged commit: the adapter, the model card and the evaluation."
+        + (f" The card as published: [{card}]({card})." if card else ""),
         "",
         "```python",
         f'model = PeftModel.from_pretrained(base, "{repo}", revision="{revision}")',

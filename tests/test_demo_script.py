@@ -115,3 +115,49 @@ def test_reply_refuses_a_tweet_that_would_open_a_chat_turn_before_loading_anythi
     assert "chat control string '<|im_end|>'" in capsys.readouterr().err  # named, and no adapter was looked for
     assert reply.main(["--adapter", "/nowhere/adapter", "--tweet", "a plain tweet"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_report_labels_centred_scores_and_states_cut_off_replies_forgetting_and_the_card(tmp_path):
+    """The CPU demo's engagement judge gives centred scores (not 1-10); the report says so, lists the replies cut
+    off at max_new_tokens and the forgetting figure, and links the card as published."""
+    run = demo.Demo(output=tmp_path / "demo_output")
+    evaluation = {
+        "tweets": 38,
+        "systems": ["base", "adapter"],
+        "judge": "engagement (ridge[all-MiniLM-L6-v2]@710c56d59b11)",
+        "judge_name": "engagement",
+        "score_scale": "centred",
+        "judge_calls": 608,
+        "judge_from_cache": 0,
+        "mean_scores": {"base": -0.0897, "adapter": 0.4143},
+        "pairwise_by_systems": {},
+        "n": 38,
+        "mean_difference": 0.504,
+        "pairwise": {"wins": 29, "ties": 0, "losses": 9, "win_rate": 0.763},
+        "bootstrap_ci": {"level": 0.95, "mean_difference": [0.318, 0.69], "win_rate": [0.632, 0.895]},
+        "effect_size": {"d_z": 0.842},
+        "relative_improvement": {"of": "win rate", "pct": 222.2},
+        "verdict": "not established: the judge is not valid here (no validity.json: ...)",
+        "caveats": [],
+        "flags": {
+            "base": {"replies": 38, "truncated": 38, "empty": 0},
+            "adapter": {"replies": 38, "truncated": 37, "empty": 0},
+        },
+        "forgetting": {"base": None, "adapter": 18.8},
+        "forgetting_limit_pct": 20.0,
+        "forgetting_flagged": {"adapter": False},
+    }
+    published = {"repo_id": "u/m", "revision": "v1", "commit": "c" * 40, "private": True, "files": ["README.md"]}
+    results = {
+        "evaluate": demo.StageResult("evaluate", 100.0, "judged", evaluation),
+        "publish": demo.StageResult("publish", 10.0, "pushed", {**published, "card_file": "model_card.md"}),
+    }
+    report = render_report(run, results, 120.0)
+    assert "(1-10)" not in report
+    assert "| system | mean predicted engagement (centred: 0 is a conversation's average reply" in report
+    assert "| base | -0.09 |" in report and "| adapter | +0.41 |" in report
+    assert "| adapter | 38 | 37 | 0 |" in report and "cut off at max_new_tokens (truncated)" in report
+    assert "Forgetting check (perplexity on general text, flagged above +20%): adapter +18.8% vs the base." in report
+    assert "relative improvement 222.2% of the win rate over the base's (the scores are centred" in report
+    assert "Verdict: not established: the judge is not valid here" in report
+    assert "The card as published: [model_card.md](model_card.md)." in report

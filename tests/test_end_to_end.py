@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from replytune.publishable import path_free
 from standins.anthropic_api import FakeAnthropic
 from standins.hub import USER, HubStandIn
 from tests.paths import REPO_ROOT
@@ -296,9 +297,9 @@ def test_no_adapter_version_is_published_half_written(pipeline):
             json.loads(files["eval/stats.json"]),
             json.loads((pipeline.first.eval / "stats.json").read_text()),
         )
-        assert {key: value for key, value in pushed.items() if key not in ("inputs", "local_paths_removed")} == {
-            key: value for key, value in local.items() if key != "inputs"
-        }  # the evaluation of this run; only its local paths were shortened
+        assert {key: value for key, value in pushed.items() if key not in ("inputs", "local_paths_removed")} == (
+            path_free({key: value for key, value in local.items() if key != "inputs"})
+        )  # the evaluation of this run; only its local paths were shortened (the verdict's check names files)
 
 
 def test_no_record_is_lost_or_duplicated(pipeline):

@@ -69,9 +69,12 @@ def test_pairs_are_judged_in_both_orders_and_winners_name_systems(fake, workdir)
     assert summary["wins"] == {"base": 0, "adapter": 4} and summary["inconsistency_rate"] == 0.0
 
 
-def test_an_inconsistent_pair_counts_as_a_tie(fake, workdir):
+def test_an_inconsistent_pair_counts_as_a_tie_and_a_judge_of_pure_position_bias_stops_the_run(fake, workdir, capsys):
     fake.policy = always_first  # pure position bias: each order names a different system
-    assert score(workdir, "out", "--mode", "pairwise") == 0
+    assert score(workdir, "out", "--mode", "pairwise") == 1  # the verdicts are written, and the run says why
+    err = capsys.readouterr().err
+    assert "has no signal here: it gave the same answer (reply A) to all 8 pairwise prompts" in err
+    assert report(workdir)["no_signal"].startswith("it gave the same answer (reply A)")
     lines = verdicts(workdir)
     assert {(v.order, v.winner) for v in lines if v.item_id == "t0"} == {(1, "base"), (2, "adapter")}
     summary = report(workdir)["verdicts"]["pairwise"]["base vs adapter"]
@@ -368,3 +371,105 @@ def test_tasks_with_the_same_request_are_paid_once(fake, workdir):
     run = report(workdir)["run"]
     assert run["judged"] == 4 and run["from_cache"] == 4 and run["complete"]
     assert sum(v.cost_usd > 0 for v in lines) == 4  # paid once per distinct request
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("flag", "nan"),
+        ("flag", "inf"),
+        ("flag", "-1"),
+        ("yaml", ".nan"),
+        ("yaml", ".inf"),
+        ("price", ".nan"),
+        ("price", ".inf"),
+        ("price", "-3"),
+    ],
+)
+def test_a_cost_cap_or_price_that_is_not_a_finite_number_is_refused_before_any_request(
+    fake, workdir, capsys, where, value
+):
+    """NaN compares false with everything: a NaN cap or price would turn the guard off. Refused, naming it."""
+    extra = []
+    if where == "flag":
+        extra = ["--max-cost", value]
+    elif where == "yaml":
+        (workdir / "config.yaml").write_text(f"score:\n  max_cost_usd: {value}\n")
+    else:
+        (workdir / "config.yaml").write_text(
+            f"score:\n  claude:\n    prices:\n      claude-sonnet-4-6: {{input: {value}, output: 15.0}}\n"
+        )
+    assert score(workdir, "out", *extra) == 2
+    err = capsys.readouterr().err
+    assert ("finite" in err or "negative" in err) and fake.requests == []
+
+
+def test_a_huge_price_reserves_an_infinite_worst_case_and_sends_nothing(fake, workdir, capsys):
+    (workdir / "config.yaml").write_text(
+        "score:\n  claude:\n    prices:\n      claude-sonnet-4-6: {input: 1.0e+308, output: 1.0e+308}\n"
+    )
+    assert score(workdir, "out", "--max-cost", "1000") == 2
+    assert "above the cap" in capsys.readouterr().err and fake.requests == []
+
+
+@pytest.mark.parametrize("cap", [0.11, 0.15, 0.2, 0.25])
+def test_spend_never_passes_the_cap_when_the_provider_counts_a_token_per_byte(fake, workdir, cap):
+    """The most tokens a byte-level tokenizer can count is one per UTF-8 byte: a provider that counts that many
+    (three times the estimate) still never takes the spend past the cap."""
+    (workdir / "config.yaml").write_text(
+        "score:\n  claude:\n    prompt_caching: false\n    max_tokens: 100\n    concurrency: 2\n"
+    )
+    fake.count_tokens = lambda text: len(text.encode("utf-8"))
+    assert score(workdir, "out", "--max-cost", str(cap)) in (0, 1)
+    run = report(workdir)["run"]
+    assert run["spent_usd"] <= cap, run
+    assert sum(v.cost_usd for v in verdicts(workdir)) <= cap
+
+
+def test_verdicts_cached_from_one_endpoint_never_answer_a_run_against_another(fake, workdir, monkeypatch):
+    """A stand-in served on loopback answers first; a later run against another endpoint (here the SDK's default
+    URL, through another transport) must ask again, not replay the stand-in's verdicts from the cache."""
+    with fake.serve() as url:
+        (workdir / "config.yaml").write_text(f"score:\n  claude:\n    base_url: {url}\n    concurrency: 2\n")
+        assert score(workdir, "stand-in") == 0
+    served = len(fake.messages_sent())
+
+    def prefers_shorter(kind, data):
+        answer = prefers_longer(kind, data)
+        if kind != "pairwise":
+            return answer
+        return {**answer, "winner": {"A": "B", "B": "A"}.get(answer["winner"], "tie")}
+
+    other = FakeAnthropic(policy=prefers_shorter, api_key=KEY)
+    monkeypatch.setattr(claude, "http_client_factory", other.http_client)
+    (workdir / "config.yaml").write_text("score:\n  claude:\n    concurrency: 2\n")
+    assert score(workdir, "real") == 0
+    assert served == 16 and len(other.messages_sent()) == 16  # nothing answered from the stand-in's cache entries
+    assert report(workdir, "real")["run"]["from_cache"] == 0
+    stand_in = {v.task_key: v.winner for v in verdicts(workdir, "stand-in") if v.kind == "pairwise"}
+    real = {v.task_key: v.winner for v in verdicts(workdir, "real") if v.kind == "pairwise"}
+    assert all(real[key] != stand_in[key] for key in real)  # the second endpoint's own answers
+    first, second = (report(workdir, name)["judge_identity"] for name in ("stand-in", "real"))
+    assert first["fingerprint"] != second["fingerprint"] and first["model"] == second["model"]
+
+
+def test_changed_judge_settings_into_an_existing_output_are_refused_before_the_config_is_rewritten(
+    fake, workdir, capsys
+):
+    """The same prompt version with another rubric text (or another max_tokens) is another judge: its verdicts
+    must not be kept under a score_config.yaml that now describes other settings."""
+    assert score(workdir) == 0
+    config_before = (workdir / "out" / "score_config.yaml").read_bytes()
+    verdicts_before = (workdir / "out" / "verdicts.jsonl").read_bytes()
+    rubric = "Judge which reply the audience would like more. Your answer is only the JSON object asked for."
+    (workdir / "config.yaml").write_text(f"score:\n  prompt:\n    rubric: '{rubric}'\n")
+    assert score(workdir) == 2
+    err = capsys.readouterr().err
+    assert "with other settings" in err and "score.prompt.rubric" in err and "another --output" in err
+    assert (workdir / "out" / "score_config.yaml").read_bytes() == config_before
+    assert (workdir / "out" / "verdicts.jsonl").read_bytes() == verdicts_before
+    (workdir / "config.yaml").write_text("score:\n  claude:\n    max_tokens: 300\n")
+    assert score(workdir) == 2 and "score.claude.max_tokens" in capsys.readouterr().err
+    assert score(workdir, "fresh") == 0  # a fresh folder starts fresh
+    fresh, kept = ({v.judge_fingerprint for v in verdicts(workdir, name)} for name in ("fresh", "out"))
+    assert len(fresh) == len(kept) == 1 and fresh != kept

@@ -6,6 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
+import yaml
 
 from judge.__main__ import main
 from judge.config import EngagementJudgeConfig
@@ -88,8 +89,12 @@ def test_score_with_the_engagement_judge_on_a_dataset_folder(tmp_path):
     verdicts, and the fitted scorer cached (a second run does not fit again)."""
     write_dataset(tmp_path / "dataset" / "v1", {"train": 12, "test": 4})
     generations = write_generations(tmp_path / "generations.jsonl", items=4)
+    config = tmp_path / "config.yaml"  # names another dataset, as demo.yaml does; --train-dataset wins
+    config.write_text("score:\n  engagement:\n    train_dataset: demo_output/data\n    train_dataset_revision: v1\n")
     command = [
         "score",
+        "--config",
+        str(config),
         "--generations",
         str(generations),
         "--judge",
@@ -103,6 +108,9 @@ def test_score_with_the_engagement_judge_on_a_dataset_folder(tmp_path):
     assert main([*command, "--output", str(tmp_path / "out")]) == 0
     fit = json.loads((tmp_path / "out" / "engagement_fit.json").read_text())
     assert fit["dataset"].endswith("@v1") and fit["fit"]["train_replies"] == 48
+    assert fit["dataset_identity"]["name"] == fit["dataset"] and fit["dataset_identity"]["synthetic"] is False
+    written = yaml.safe_load((tmp_path / "out" / "score_config.yaml").read_text())["score"]["engagement"]
+    assert (written["train_dataset"], written["train_dataset_revision"]) == (fit["dataset"], None)  # what was read
     assert set(fit["held_out"]) == {"test"} and fit["held_out"]["test"]["pairs"] == 16
     lines = [record for _, record in read_records(tmp_path / "out" / "verdicts.jsonl", VerdictRecord)[0]]
     assert len(lines) == 16 and all(v.judge == "engagement" and v.cost_usd == 0 for v in lines)

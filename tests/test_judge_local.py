@@ -4,6 +4,7 @@ rubric prefix, G-Eval scores, and the whole `judge score --judge local` command.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -98,7 +99,9 @@ def test_too_little_probability_on_the_answers_is_a_counted_parse_error(judge):
     assert verdicts[0].reasoning.startswith("P(A)")  # what the model did say is kept
 
 
-def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
+def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path, capsys):
+    """The whole command on the tiny random model, which answers "B" to every pairwise prompt: every verdict is
+    written, and the run stops with a clear error instead of handing a judge with no signal to `judge stats`."""
     write_generations(tmp_path / "generations.jsonl", items=3)
     local = {
         "model_name_or_path": str(tiny_qwen3_dir),
@@ -107,7 +110,8 @@ def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
         "min_answer_probability": 0,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"score": {"local": local}}))
-    assert run_score(tmp_path, "local") == 0
+    assert run_score(tmp_path, "local") == 1
+    assert "has no signal here: it gave the same answer (reply B) to all 6 pairwise prompts" in capsys.readouterr().err
     verdicts = read_verdicts(tmp_path / "out" / "verdicts.jsonl")
     pairwise = [v for v in verdicts if v.kind == "pairwise"]
     single = [v for v in verdicts if v.kind == "single"]
@@ -115,5 +119,38 @@ def test_judge_score_with_the_local_judge_end_to_end(tiny_qwen3_dir, tmp_path):
     assert all(v.parse_error is None and v.winner in ("base", "adapter", "tie") for v in pairwise)
     assert all(1 <= v.score <= 10 and v.cost_usd == 0 for v in single)
     assert {v.judge for v in verdicts} == {"local"} and verdicts[0].model == str(tiny_qwen3_dir)
-    assert run_score(tmp_path, "local") == 0  # a rerun judges nothing again
+    assert run_score(tmp_path, "local") == 1  # a rerun judges nothing again, and says the same
     assert len(read_verdicts(tmp_path / "out" / "verdicts.jsonl")) == len(verdicts)
+
+
+def test_the_local_judges_cache_key_holds_its_weights_and_its_full_rubric_text(tiny_qwen3_dir, tmp_path):
+    """The same model path and prompt version, with other weights or another rubric text: judged again, never
+    answered from the cache of the first."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    write_generations(tmp_path / "generations.jsonl", items=2)
+    model = tmp_path / "model"
+    shutil.copytree(tiny_qwen3_dir, model)
+    local = {"model_name_or_path": str(model), "gguf_file": None, "batch_size": 4, "min_answer_probability": 0}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"score": {"local": local, "mode": "single"}}))
+
+    def run(output: str) -> dict:
+        run_score(tmp_path, "local", output)
+        return json.loads((tmp_path / output / "score_report.json").read_text())["run"]
+
+    assert run("first")["judged"] == 4
+    assert run("again")["from_cache"] == 4  # the same judge: from the cache
+    weights = next(model.glob("*.safetensors"))
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.5
+    save_file(tensors, weights, metadata={"format": "pt"})
+    changed = run("new-weights")
+    assert (changed["judged"], changed["from_cache"]) == (4, 0)
+    rubric = PromptConfig().rubric.replace("Length is not quality.", "Length is quality.")
+    config = {"score": {"local": local, "mode": "single", "prompt": {"rubric": rubric}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    reworded = run("new-rubric")
+    assert (reworded["judged"], reworded["from_cache"]) == (4, 0)

@@ -51,9 +51,10 @@ def test_both_orders_and_single_scores_through_a_real_http_server(server, workdi
     assert score(workdir, "again") == 0 and len(server.completions()) == 12  # the cache answers the rerun
 
 
-def test_position_bias_shows_as_inconsistency(server, workdir):
+def test_position_bias_shows_as_inconsistency_and_a_judge_with_no_signal_stops_the_run(server, workdir, capsys):
     server.policy = always_first
-    assert score(workdir, "out", "--mode", "pairwise") == 0
+    assert score(workdir, "out", "--mode", "pairwise") == 1
+    assert "the same answer (reply A) to all 6 pairwise prompts" in capsys.readouterr().err
     summary = json.loads((workdir / "out" / "score_report.json").read_text())["verdicts"]["pairwise"]
     assert summary["base vs adapter"]["inconsistency_rate"] == 1.0 and summary["base vs adapter"]["ties"] == 3
 

@@ -30,7 +30,9 @@ def _train(tiny_qwen3_dir, data, output, *extra) -> None:
     assert sft_qlora.main(args) == 0
 
 
-def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS)) -> Path:
+def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS), dataset: dict | None = None) -> Path:
+    """generations.jsonl of base vs the adapter, and (with `dataset`, its identity) the generation_report.json that
+    `judge generate` writes beside it, naming the dataset version the tweets came from."""
     rows = []
     for index, tweet in enumerate(TWEETS[:items]):
         for system, spec, reply in (
@@ -44,12 +46,20 @@ def _write_generations(folder: Path, adapter_spec: str, items: int = len(TWEETS)
             rows.append(record.to_json())
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / "generations.jsonl", rows)
+    if dataset is not None:
+        (folder / "generation_report.json").write_text(json.dumps({"dataset": {"identity": dataset}}))
     return folder / "generations.jsonl"
 
 
-def _plain_eval(folder: Path, adapter_spec: str) -> Path:
-    """An evaluation folder the quick way: generations, plain score lines, and the real `judge stats`."""
-    _write_generations(folder, adapter_spec)
+def _local_identity(data: Path) -> dict:
+    from judge.provenance import dataset_identity
+
+    return dataset_identity(str(data / "v1"), data / "v1", "v1")
+
+
+def _plain_eval(folder: Path, adapter_spec: str, dataset: dict) -> Path:
+    """An evaluation folder the quick way: generations (of `dataset`), plain score lines, the real `judge stats`."""
+    _write_generations(folder, adapter_spec, dataset=dataset)
     lines = [
         {"item_id": f"t{index}", "system": system, "score": score}
         for index in range(len(TWEETS))
@@ -66,7 +76,8 @@ def local_adapter(tmp_path_factory, tiny_qwen3_dir):
     root = tmp_path_factory.mktemp("publish")
     write_versioned_dataset(root / "data", "v1", train=8, eval=2, test=2)
     _train(tiny_qwen3_dir, root / "data", root / "adapter")
-    return root / "adapter", _plain_eval(root / "eval", f"adapter:{root / 'adapter'}@local")
+    evaluation = _plain_eval(root / "eval", f"adapter:{root / 'adapter'}@local", _local_identity(root / "data"))
+    return root / "adapter", evaluation
 
 
 @pytest.fixture
@@ -109,17 +120,23 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
 
     # the evaluation, through the real commands (Claude answered by the stand-in: it prefers longer replies)
     evaluation = tmp_path / "eval"
-    _write_generations(evaluation, f"adapter:{model_repo}@v1")
+    from huggingface_hub import snapshot_download
+
+    from judge.provenance import dataset_identity
+
+    snapshot = Path(snapshot_download(dataset_repo, repo_type="dataset", revision="v1"))
+    identity = dataset_identity(f"{dataset_repo}@v1", snapshot, "v1", dataset_repo)
+    _write_generations(evaluation, f"adapter:{model_repo}@v1", dataset=identity)
     monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
     fake_claude = FakeAnthropic(policy=prefers_longer, api_key=ANTHROPIC_KEY)
     monkeypatch.setattr(claude, "http_client_factory", fake_claude.http_client)
     cache = ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     score = ["score", "--generations", str(evaluation / "generations.jsonl"), "--judge", "claude"]
     assert main([*score, "--output", str(evaluation), *cache]) == 0
-    assert main(["stats", "--verdicts", str(evaluation / "verdicts.jsonl"), "--output", str(evaluation)]) == 0
     write_dataset(tmp_path / "threads" / "v1", {"test": 3})
     validate = ["validate", "--dataset", str(tmp_path / "threads" / "v1"), "--judge", "claude"]
     assert main([*validate, "--output", str(evaluation / "validity"), *cache]) == 0
+    assert main(["stats", "--verdicts", str(evaluation / "verdicts.jsonl"), "--output", str(evaluation)]) == 0
 
     assert main(["publish", "--adapter", str(output), "--eval", str(evaluation), "--repo", model_repo]) == 0
 
@@ -159,12 +176,17 @@ def test_publish_pushes_one_tagged_commit_whose_card_states_the_evaluation_and_w
     assert {result.dataset_type for result in results.values()} == {dataset_repo}
 
     text = card.text
-    verdict = "every criterion met" if stats["verdict"]["criteria_met"] else "criteria not met"
-    assert f"**Verdict: {verdict}" in text
+    # validated on another dataset (the threads below), so not valid for these verdicts: the card says so, and why
+    assert stats["verdict"]["judge_validity"]["failed"] == "another dataset"
+    assert "**Verdict: not established: the judge is not valid here** (another dataset: " in text
+    assert f"| evaluated dataset version | held-out tweets of {dataset_repo}@v1 (commit" in text
     for criterion in stats["verdict"]["criteria"].values():  # every criterion, met or not, with its number
         assert f"| {criterion['description']} | " in text
-    assert "did NOT beat the baseline of picking the longer reply" in text  # validity.json says so for this judge
-    assert "| claude (these results) |" in text and "model `claude-sonnet-4-6`" in text
+    assert "does NOT beat the baseline of picking the longer reply" in text  # validity.json says so for this judge
+    assert (
+        "| claude (these results) |" in text
+        and "an LLM judge (Claude, through the Anthropic API), `claude-sonnet-4-6`" in text
+    )
     assert "![training curves](training_curves.png)" in text and "![win_tie_loss](eval/win_tie_loss.png)" in text
     assert "lora_r: 16" in text and "dataset_revision: v1" in text  # the exact training config
     assert "A CPU demo run" in text and "## Intended use" in text and "## Limitations" in text
@@ -238,12 +260,14 @@ def test_publish_refuses_before_any_upload_naming_what_is_wrong(hub_endpoint, lo
     # an evaluation of another adapter: its generations name a folder whose weights differ
     other = _copy(adapter, tmp_path / "other")
     (other / "adapter_model.safetensors").write_bytes(b"\x00" + (other / "adapter_model.safetensors").read_bytes())
-    foreign = _plain_eval(tmp_path / "foreign-eval", f"adapter:{other}@local")
+    foreign = _plain_eval(
+        tmp_path / "foreign-eval", f"adapter:{other}@local", _local_identity(adapter.parent / "data")
+    )
     assert "the evaluation is of another adapter" in refused(adapter, foreign)
 
     # stats.json beside a generations file it was not computed from
     stale = _copy(evaluation, tmp_path / "stale")
-    _write_generations(stale, f"adapter:{adapter}@local", items=5)
+    _write_generations(stale, f"adapter:{adapter}@local", items=5, dataset=_local_identity(adapter.parent / "data"))
     assert "is not the generations file stats.json was computed from" in refused(adapter, stale)
 
     broken = _copy(evaluation, tmp_path / "broken")
@@ -253,11 +277,15 @@ def test_publish_refuses_before_any_upload_naming_what_is_wrong(hub_endpoint, lo
     assert "missing or malformed verdict.criteria" in refused(adapter, broken)
 
     (broken / "stats.json").write_text((evaluation / "stats.json").read_text())
-    (broken / "validity.json").write_text("[1, 2]")
-    assert "validity.json: expected a JSON object, got list" in refused(adapter, broken)
+    (broken / "validity.json").write_text("[1, 2]")  # written after stats: the verdict did not read it
+    assert "validity.json is there, but stats.json's verdict did not read it" in refused(adapter, broken)
     (broken / "validity.json").unlink()
     (broken / "generation_report.json").write_text('{"systems": ')  # torn: the card would silently lose it
     assert "generation_report.json: not readable JSON" in refused(adapter, broken)
+    assert main(["stats", "--verdicts", str(broken / "verdicts.jsonl"), "--output", str(broken)]) == 2  # nor stats
+    other = {"dataset": {"identity": _local_identity(tmp_path / "elsewhere")}}
+    (broken / "generation_report.json").write_text(json.dumps(other))  # rewritten since stats read it
+    assert "names another dataset version than the one stats.json's verdict" in refused(adapter, broken)
 
     local_base = _copy(adapter, tmp_path / "local-base")
     config = json.loads((local_base / "adapter_config.json").read_text())
@@ -342,12 +370,27 @@ def test_the_card_reads_a_generation_report_of_any_shape(local_adapter):
         assert model_card.evaluation_warnings(stats, odd) == []
 
     text = model_card.generation_section(GENERATION_REPORT, stats, ["eval/reply_lengths.png"])
-    assert "| systems | base | adapter |" in text and "| flags.truncated | 0 | 3 |" in text
-    assert "**sanity metrics**" in text and "_Sanity checks only: they catch broken systems, not better ones._" in text
-    assert "| distinct_2 | 0.91 | 0.42 |" in text and "| length_words.mean | 4 | n/a |" in text
-    assert "**forgetting**" in text and "| perplexity | 21.5 | 25.1 |" in text and "| max_increase_pct | 10 |" in text
+    assert "| per system | base | adapter |" in text and "| cut off at max_new_tokens (truncated) | 0 | 3 |" in text
+    assert "_Sanity checks only: they catch broken systems, not better ones._" in text
+    assert "| distinct-2 (share of distinct word bigrams) | 0.91 | 0.42 |" in text
+    assert "| mean length, characters |" not in text  # neither system has it: no row of n/a
+    assert "**Forgetting check**: perplexity on general text (general_text.txt); an adapter more than 10%" in text
+    assert (
+        "| system | perplexity | change vs the base | flagged |" in text
+        and "| adapter | 25.1 | 16.74% | **yes** |" in text
+    )
     assert "![reply_lengths](eval/reply_lengths.png)" in text
-    assert "0" * 64 not in text and "max_new_tokens" not in text and "t5" not in text  # hashes, config, id lists
+    assert "0" * 64 not in text and "max_new_tokens |" not in text and "t5" not in text  # hashes, config, id lists
+    assert "replies per second" not in text  # not measured in this report: no empty table
+    timed = {**GENERATION_REPORT, "run": {"model_load": "CPU (float32)", "replies_per_second": {"base": 1.0}}}
+    assert "Generation speed (replies per second, CPU (float32)): base 1." in model_card.generation_section(
+        timed, stats, []
+    )
+    # the report `judge generate` wrote for the CPU demo: a `base` key beside `systems` is no column
+    demo_forgetting = {**GENERATION_REPORT["forgetting"], "base": "base"}
+    assert "| systems |" not in model_card.generation_section(
+        {**GENERATION_REPORT, "forgetting": demo_forgetting}, stats, []
+    )
     assert model_card.evaluation_warnings(stats, GENERATION_REPORT) == [
         "3 of 8 of adapter's replies hit max_new_tokens without ending the turn.",
         "the forgetting check flagged adapter: its perplexity on general text is 16.74% above the base model's "
@@ -359,17 +402,18 @@ def test_a_recorded_adapter_hash_that_differs_refuses_and_the_next_version_is_fr
     from huggingface_hub import HfApi
 
     from judge.publish import cli as publish
+    from judge.publish.inputs import check_evaluated_adapter
 
     adapter = publish.read_adapter_run(local_adapter[0])
     evaluation = publish.read_evaluation(local_adapter[1])
     evaluation.generation_report = GENERATION_REPORT  # it records other weights for the system under test
     with pytest.raises(publish.PublishRefused, match="records adapter weights"):
-        publish.check_evaluated_adapter(adapter, evaluation, None)
+        check_evaluated_adapter(adapter, evaluation, None)
     other_system = {"systems": {"adapter-v0": {"adapter": {"weights_sha256": "1" * 64}}}, "adapter_sha256": None}
     evaluation.generation_report = {**other_system, "systems": {**other_system["systems"], "adapter": {}}}
-    assert "not checked" not in publish.check_evaluated_adapter(adapter, evaluation, None)  # from generations.jsonl
+    assert "not checked" not in check_evaluated_adapter(adapter, evaluation, None)  # from generations.jsonl
     evaluation.generation_report = {"systems": {"adapter": {"adapter": {"weights_sha256": adapter.weights_sha256}}}}
-    assert "records this adapter's weights" in publish.check_evaluated_adapter(adapter, evaluation, None)
+    assert "records this adapter's weights" in check_evaluated_adapter(adapter, evaluation, None)
 
     repo = f"{USER}/versions"
     assert publish.next_free_revision(repo, None) == "v1"
@@ -394,3 +438,132 @@ def test_the_publish_config_is_checked_and_its_texts_default_to_the_shipped_ones
     shipped = load_judge_config().publish
     assert (config.private, config.tags, config.license) == (False, ["my-replies"], "apache-2.0")
     assert config.intended_use == shipped.intended_use and "Not intended for" in config.intended_use
+
+
+def test_publish_refuses_what_it_cannot_tie_to_this_adapter_and_this_dataset_version(
+    hub_endpoint, local_adapter, tmp_path, capsys
+):
+    """Provenance that cannot be faked by accident: a foreign stats.json, verdicts of other replies, generations that
+    name no adapter, another dataset version, an adapter folder without plan.json: each refused, nothing uploaded."""
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    adapter, evaluation = local_adapter
+
+    def refused(adapter_dir, eval_dir) -> str:
+        command = ["publish", "--adapter", str(adapter_dir), "--eval", str(eval_dir), "--repo", repo]
+        assert main(command) == 2
+        assert not [r for r in hub.requests if r.method in ("POST", "PUT", "DELETE")]
+        return capsys.readouterr().err
+
+    gone = _copy(evaluation, tmp_path / "gone")  # a stats.json whose verdicts and generations are gone
+    assert main(["stats", "--verdicts", str(gone / "verdicts.jsonl"), "--output", str(gone)]) == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "stats.json").write_text((gone / "stats.json").read_text())
+    shutil.rmtree(gone)
+    error = refused(adapter, alone)
+    assert "the verdicts it was computed from (" in error and "are not there" in error
+
+    other_replies = _copy(evaluation, tmp_path / "other-replies")  # verdicts (and stats) of other items
+    lines = [json.loads(line) for line in (other_replies / "verdicts.jsonl").read_text().splitlines()]
+    (other_replies / "verdicts.jsonl").write_text(
+        "".join(json.dumps({**line, "item_id": "x" + line["item_id"]}) + "\n" for line in lines)
+    )
+    assert main(["stats", "--verdicts", str(other_replies / "verdicts.jsonl"), "--output", str(other_replies)]) == 0
+    assert "line 1: item 'xt0' is not in generations.jsonl" in refused(adapter, other_replies)
+
+    unnamed = tmp_path / "unnamed"  # generations that name no adapter: "not checked" is not a provenance
+    _write_generations(unnamed, "", dataset=_local_identity(adapter.parent / "data"))
+    (unnamed / "verdicts.jsonl").write_text((evaluation / "verdicts.jsonl").read_text())
+    assert main(["stats", "--verdicts", str(unnamed / "verdicts.jsonl"), "--output", str(unnamed)]) == 0
+    error = refused(adapter, unnamed)
+    assert "not checked (no system_spec for `adapter`)" in error and "a card must not state numbers" in error
+
+    other_version = tmp_path / "other-version"  # held-out tweets of another dataset version
+    write_versioned_dataset(tmp_path / "data2", "v1", train=8, eval=2, test=3)
+    _write_generations(other_version, f"adapter:{adapter}@local", dataset=_local_identity(tmp_path / "data2"))
+    (other_version / "verdicts.jsonl").write_text((evaluation / "verdicts.jsonl").read_text())
+    assert main(["stats", "--verdicts", str(other_version / "verdicts.jsonl"), "--output", str(other_version)]) == 0
+    error = refused(adapter, other_version)
+    assert "its tweets come from" in error and "data2" in error and "was trained on" in error
+
+    no_report = _copy(evaluation, tmp_path / "no-report")
+    (no_report / "generation_report.json").unlink()
+    assert main(["stats", "--verdicts", str(no_report / "verdicts.jsonl"), "--output", str(no_report)]) == 0
+    assert "does not record the dataset version the tweets came from" in refused(adapter, no_report)
+
+    no_plan = _copy(adapter, tmp_path / "no-plan")
+    (no_plan / "plan.json").unlink()
+    assert "no-plan/adapter: plan.json is missing" in refused(no_plan, evaluation)
+
+
+def test_the_card_states_each_tie_and_a_verdict_that_is_not_established(hub_endpoint, local_adapter):
+    from huggingface_hub import ModelCard, hf_hub_download
+
+    adapter, evaluation = local_adapter
+    repo = f"{USER}/tied"
+    assert main(["publish", "--adapter", str(adapter), "--eval", str(evaluation), "--repo", repo]) == 0
+    pushed = Path(hf_hub_download(repo, "README.md", revision="v1"))
+    card = ModelCard.load(pushed)
+    assert card.data.to_dict()["replytune"]["criteria_met"] is False
+    assert card.data.to_dict()["replytune"]["judge_validity_failed"] == "no validity.json"
+    assert (evaluation / "model_card.md").read_bytes() == pushed.read_bytes()  # the card as pushed, kept locally
+    assert json.loads((evaluation / "published.json").read_text())["card"] == "model_card.md"
+    text = card.text
+    assert "**Verdict: not established: the judge is not valid here**" in text
+    assert "| verdicts of these replies | 16 verdict line(s) name items of generations.jsonl" in text
+    assert "| evaluated dataset version | held-out tweets of " in text
+    assert "| evaluation of this adapter | generations.jsonl names this adapter" in text
+
+
+def test_every_sentence_of_the_card_about_the_run_comes_from_what_the_run_recorded(local_adapter, tmp_path):
+    """The CPU demo's case: the engagement scorer (not an LLM) judged centred scores; the data is the synthetic
+    sample; the base was a GGUF file, dequantized; engagement_fit.json holds a held-out fit on synthetic pairs. The
+    card says each of these as recorded, and none of what it used to assume."""
+    import copy
+
+    from judge.config import PublishConfig
+    from judge.provenance import SYNTHETIC_SAMPLES
+    from judge.publish import cli as publish
+    from replytune.files import sha256_of
+
+    adapter = publish.read_adapter_run(local_adapter[0])
+    evaluation = publish.read_evaluation(local_adapter[1])
+    adapter.config["gguf_file"] = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    adapter.metadata["load_path"] = "cpu"
+    evidence = f"report.json's source demo_tweets.jsonl is data_prep/sample/demo_tweets.jsonl (sha256 {'a' * 12})"
+    synthetic = {"name": "u/pairs@v2", "repo": "u/pairs", "version": "v2", "commit": "c" * 40, "data_sha256": "d",
+                 "synthetic": True, "synthetic_evidence": evidence, "sources": ["demo_tweets.jsonl"]}  # fmt: skip
+    assert sha256_of(SYNTHETIC_SAMPLES[0])  # the sample the evidence names is the one this repository ships
+    evaluation.generation_report = {"dataset": {"identity": synthetic}}
+    evaluation.engagement_fit = {
+        "dataset": "u/pairs@v1",
+        "dataset_identity": {**synthetic, "name": "u/pairs@v1", "version": "v1"},
+        "held_out": {"test": {"pairs": 346, "pairwise_accuracy": 0.8526, "spearman_rho": 0.7203}},
+    }
+    evaluation.score_report = {"judge": "engagement", "model": "ridge[all-MiniLM-L6-v2]@710c56d59b11", "mode": "both"}
+    stats = copy.deepcopy(evaluation.stats)
+    stats["judge"] = "engagement"
+    stats["means"] = {"base": -0.09, "adapter": 0.41}
+    stats["score_scale"] = {"scale": "centred", "why": "the engagement judge's scores are centred"}
+    stats["relative_improvement_pct"] = None
+    stats["relative_improvement"] = {"of": "win rate", "pct": 221.9, "why": "centred"}
+    evaluation.stats = stats
+    files = publish.collect_files(adapter, evaluation, tmp_path)
+    card = model_card.build_card(adapter, evaluation, "u/replies", "v1", PublishConfig(), {}, files)
+
+    for assumed in ("LLM judge", "public tweets", "without quantization", "not validated against real likes"):
+        assert assumed not in card, assumed
+    assert "judged by the engagement scorer (a ridge regression on sentence embeddings" in card
+    assert "**Synthetic data.** The adapter was trained and evaluated on u/pairs@v2 (commit cccccccccccc)" in card
+    assert "dequantized from the GGUF file SmolLM2-135M-Instruct.Q4_1.gguf" in card
+    assert (
+        "its held-out fit (engagement_fit.json): test split: 0.8526 of 346 reply pairs ranked as their likes" in card
+    )
+    assert "Those tweets are synthetic (report.json's source demo_tweets.jsonl" in card
+    assert "| mean predicted engagement (centred: 0 is a conversation's average reply" in card
+    assert "relative improvement of the win rate over base's" in card and "of the mean score" not in card
+    assert "| replies per second |" not in card
+    metrics = {
+        result.metric_type for result in model_card.eval_results(stats, evaluation, adapter, "u/pairs", "u/r", "v1")
+    }
+    assert "relative_improvement_of_win_rate_pct" in metrics and "relative_improvement_pct" not in metrics

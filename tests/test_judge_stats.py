@@ -344,7 +344,7 @@ def test_a_near_miss_is_printed_as_a_miss_and_stats_json_names_it(tmp_path, caps
     assert result["relative_improvement_pct"] == pytest.approx(100 * (0.9 - 1e-5) / 6)
     assert result["verdict"]["criteria_met"] is False
     assert result["verdict"]["failed"] == ["relative_improvement_pct"]
-    assert "CRITERIA NOT MET" in printed
+    assert "NOT ESTABLISHED: the judge is not valid here (no validity.json" in printed  # and the statistics:
     line = next(row for row in printed.splitlines() if "relative_improvement_pct" in row)
     assert "NOT met" in line and "14.9998" in line and " 15 " not in line.split("(needs")[0]
 
@@ -431,7 +431,7 @@ def test_several_judges_are_never_pooled(tmp_path, capsys):
         (
             [{"item_id": 1, "order": 1, "winner": w} for w in ("base", "v1", "v2")],
             ["--candidate", "v1"],
-            "pairwise lines without `systems` name winners ['base', 'v1', 'v2']",
+            "pairwise lines without `systems` (line(s) 1, 2, 3; winners named: ['base', 'v1', 'v2'])",
         ),
         ([{"item_id": 1, "order": 1, "winner": "A"}], ["--baseline", "base"], "not the position it was shown in"),
         (["not json", "{", {"item_id": 1}], [], "no usable verdict in 3 line(s)"),
@@ -516,7 +516,7 @@ def test_the_command_line_writes_stats_json_and_three_plots(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "verdict: CRITERIA" in done.stdout
+    assert "verdict: NOT ESTABLISHED: the judge is not valid here (no validity.json" in done.stdout
     result = json.loads((output / "stats.json").read_text())
     for key in (
         "n",
@@ -545,3 +545,206 @@ def test_the_command_line_writes_stats_json_and_three_plots(tmp_path):
     for name in ("score_distributions", "win_tie_loss", "difference_vs_length"):
         image = matplotlib.image.imread(output / result["plots"][name])
         assert image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0.05, name
+
+
+def test_plain_tie_lines_never_count_in_another_comparison(tmp_path, capsys):
+    """Ties without `systems` from a retrieval-vs-human comparison, in a file that also compares adapter with base:
+    they name no pair, so they cannot be read as adapter-vs-base ties."""
+    rows = [
+        {"item_id": f"t{i}", "order": order, "winner": "adapter", "systems": shown}
+        for i in range(10)
+        for order, shown in ((1, ["base", "adapter"]), (2, ["adapter", "base"]))
+    ]
+    rows += [{"item_id": f"t{i}", "order": order, "winner": "tie"} for i in range(10, 20) for order in (1, 2)]
+    rows += [{"item_id": f"t{i}", "order": 1, "winner": "human", "systems": ["retrieval", "human"]} for i in range(10)]
+    code, result = run_stats(tmp_path, rows, "--candidate", "adapter")
+    error = capsys.readouterr().err
+    assert code == 2 and result is None
+    assert "pairwise lines without `systems` (line(s) 21, 22, 23, 24, 25, ...; winners named: [])" in error
+    assert "a tie could count in another comparison" in error
+
+
+def test_item_1_and_item_string_1_are_not_one_item(tmp_path):
+    rows = score_rows(BASELINE, CANDIDATE)
+    rows[6] = {**rows[6], "item_id": 3}  # t3's base score, written as the number 3 ...
+    rows += [{"item_id": "3", "system": "adapter", "score": 9}]  # ... and a string "3" for the adapter
+    rows += [{"item_id": "3", "system": "base", "score": 1}]
+    code, result = run_stats(tmp_path, rows)
+    assert code == 0
+    reasons = {entry["line"]: entry["reason"] for entry in result["lines"]["rejected_lines"]}
+    assert set(reasons) == {33, 34}
+    assert reasons[33].startswith("item_id '3' is a string here and a number at line 7")
+    assert result["n"] == len(BASELINE) - 1  # t3 has no adapter score; 3 has no pair: neither is paired with "3"
+
+
+def test_a_mostly_malformed_file_names_its_rejected_lines(tmp_path, capsys):
+    rows = score_rows(BASELINE[:4], CANDIDATE[:4]) + ["not json"] * 20 + [{"item_id": "z", "score": 3}] * 5
+    code, result = run_stats(tmp_path, rows)
+    printed = capsys.readouterr().out
+    assert code == 0
+    caveat = next(c for c in result["verdict"]["caveats"] if "malformed" in c)
+    assert "25 malformed or repeated line(s) rejected" in caveat
+    assert "line 9: not JSON; line 10: not JSON; line 11: not JSON; line 12: not JSON; line 13: not JSON" in caveat
+    assert "and 20 more" in caveat and "line 9: not JSON" in printed
+    code, _ = run_stats(tmp_path, ["not json", '{"item_id": 1}', "[3]"], name="worse.jsonl")
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "line 1: not JSON; line 2: neither a score, a winner nor a parse_error; line 3: not a JSON object" in error
+
+
+# --- the verdict never outruns its judge ----------------------------------------------------------------------
+
+DATASET = {
+    "name": "you/reply-pairs@v2",
+    "repo": "you/reply-pairs",
+    "folder": None,
+    "version": "v2",
+    "commit": "c" * 40,
+    "data_sha256": "d" * 64,
+    "synthetic": False,
+    "synthetic_evidence": None,
+    "sources": ["tweets.jsonl"],
+}
+JUDGE = {"judge": "claude", "model": "claude-sonnet-4-6", "prompt_version": "v1", "fingerprint": "f" * 16}
+
+
+def valid_validity(**judge_changes) -> dict:
+    entry = {
+        "identity": {**JUDGE, "order_invariant": False},
+        "accuracy": 0.66,
+        "ci": [0.6, 0.72],
+        "position_consistency": 0.9,
+        "complete": True,
+        **judge_changes,
+    }
+    return {
+        "dataset": DATASET,
+        "split": "test",
+        "pairs": 300,
+        "conversations": 40,
+        "baselines": {"longer_reply": {"accuracy": 0.555, "ci": [0.5, 0.61]}, "coin_flip": {"accuracy": 0.5}},
+        "judges": {"claude": entry},
+        "not_measured": {},
+    }
+
+
+def evaluation(tmp_path, validity, dataset=DATASET, **line_fields):
+    """An evaluation folder: Claude's verdicts (every criterion passes), generation_report.json naming the dataset
+    version, and validity.json beside them."""
+    fields = {"judge": "claude", "model": JUDGE["model"], "prompt_version": "v1", "judge_fingerprint": "f" * 16}
+    fields.update(line_fields)
+    rows = score_rows(BASELINE, [score + 2 for score in CANDIDATE], **{k: v for k, v in fields.items() if v})
+    (tmp_path / "generation_report.json").write_text(json.dumps({"dataset": {"identity": dataset}}))
+    if validity is not None:
+        (tmp_path / "validity").mkdir(exist_ok=True)
+        (tmp_path / "validity" / "validity.json").write_text(json.dumps(validity))
+    return run_stats(tmp_path, rows)
+
+
+def test_criteria_met_when_the_judge_was_validated_here_and_beats_length(tmp_path, capsys):
+    code, result = evaluation(tmp_path, valid_validity())
+    assert code == 0
+    verdict = result["verdict"]
+    assert verdict["criteria_met"] is True and verdict["established"] is True
+    assert verdict["judge_validity"]["established"] and verdict["judge_validity"]["failed"] is None
+    assert verdict["judge_validity"]["reason"].startswith("validated on 300 real held-out pairs of you/reply-pairs@v2")
+    assert result["inputs"]["validity"]["path"].endswith("validity/validity.json")
+    assert result["inputs"]["judge_identity"] == JUDGE
+    assert "verdict: CRITERIA MET" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "failed", "detail"),
+    [
+        ({"validity": None}, "no validity.json", "the judge was never validated against real likes here"),
+        (
+            {"validity": {**valid_validity(), "dataset": {**DATASET, "version": "v3", "data_sha256": "e" * 64}}},
+            "another dataset",
+            "validity.json measured judges on you/reply-pairs@v3",
+        ),
+        (
+            {"validity": {**valid_validity(), "dataset": None, "threads": ["rumoureval/"]}},
+            "another dataset",
+            "measured judges on ['rumoureval/'], not on held-out pairs of you/reply-pairs@v2",
+        ),
+        ({"dataset": None}, "another dataset", "the evaluation does not record its dataset version"),
+        (
+            {"validity": {**valid_validity(), "dataset": {**DATASET, "synthetic": True, "synthetic_evidence": "x"}}},
+            "synthetic pairs",
+            "the held-out pairs are synthetic (x)",
+        ),
+        (
+            {"validity": valid_validity(identity={**JUDGE, "fingerprint": "0" * 16})},
+            "another judge",
+            "settings hash 0000000000000000); these verdicts are claude (claude-sonnet-4-6, prompt v1, settings",
+        ),
+        ({"judge_fingerprint": None}, "another judge", "these verdicts are an unrecorded judge"),
+        (
+            {"validity": {**valid_validity(), "judges": {}, "not_measured": {"claude": "it judged nothing"}}},
+            "another judge",
+            "validity.json has no figure for judge claude: it judged nothing",
+        ),
+        ({"validity": valid_validity(accuracy=0.55)}, "below length", "accuracy 55.0% against 55.5%"),
+        (
+            {"validity": valid_validity(accuracy=0.6, ci=[0.53, 0.67])},
+            "CI not above length",
+            "the 95% CI of its accuracy starts at 53.0%, not above the longer reply's 55.5%",
+        ),
+        (
+            {"validity": valid_validity(position_consistency=0.5)},
+            "position consistency 0.50 < 0.8",
+            "it kept its verdict on 50.0% of pairs when the order was swapped",
+        ),
+        ({"validity": valid_validity(complete=False)}, "incomplete validation", "the validation run stopped short"),
+    ],
+)
+def test_the_verdict_is_not_established_when_the_judge_is_not_valid_here_and_names_the_check(
+    tmp_path, capsys, change, failed, detail
+):
+    validity = change.pop("validity", valid_validity())
+    dataset = change.pop("dataset", DATASET)
+    code, result = evaluation(tmp_path, validity, dataset, **change)
+    assert code == 0
+    verdict = result["verdict"]
+    assert verdict["statistical_criteria_met"] is True  # every statistical criterion holds ...
+    assert verdict["criteria_met"] is False and verdict["established"] is False  # ... and it is no verdict
+    assert verdict["judge_validity"]["failed"] == failed
+    assert verdict["summary"].startswith(f"not established: the judge is not valid here ({failed}: ")
+    assert detail in verdict["summary"]
+    assert "the statistical criteria alone: met" in verdict["summary"]
+    printed = capsys.readouterr().out
+    assert "verdict: NOT ESTABLISHED: the judge is not valid here" in printed and "CRITERIA MET" not in printed
+
+
+def test_an_order_invariant_judge_passes_the_position_check_by_construction(tmp_path):
+    validity = valid_validity(identity={**JUDGE, "order_invariant": True}, position_consistency=1.0)
+    code, result = evaluation(tmp_path, validity)
+    assert code == 0 and result["verdict"]["criteria_met"] is True
+    check = result["verdict"]["judge_validity"]["checks"][-1]
+    assert check["met"] and "(1 by construction: it scores each reply on its own)" in check["detail"]
+
+
+def test_a_centred_score_reads_the_win_rate_for_relative_improvement_never_a_percent_of_its_mean(tmp_path, capsys):
+    """The engagement judge's scores are centred (0: a conversation's average reply): a base mean of -0.09 would
+    make +0.5 a 562% "improvement". The criterion reads the win rates instead, and says so."""
+    rng = np.random.default_rng(3)
+    baseline = (rng.normal(-0.09, 0.3, 38)).round(4).tolist()
+    candidate = (np.array(baseline) + rng.normal(0.5, 0.4, 38)).round(4).tolist()
+    rows = score_rows(baseline, candidate, judge="engagement")
+    code, result = run_stats(tmp_path, rows)
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert result["score_scale"] == {"scale": "centred", "why": "the engagement judge's scores are centred"}
+    assert result["relative_improvement_pct"] is None
+    win_rate = result["pairwise"]["win_rate"]
+    improvement = result["relative_improvement"]
+    assert improvement["of"] == "win rate"
+    assert improvement["pct"] == pytest.approx(100 * (win_rate - (1 - win_rate)) / (1 - win_rate))
+    criterion = result["verdict"]["criteria"]["relative_improvement_pct"]
+    assert criterion["of"] == "win rate" and criterion["value"] == pytest.approx(improvement["pct"])
+    assert criterion["description"].startswith("win rate at least 15% above the baseline's (the scores are centred")
+    assert "% of the win rate over the baseline's (centred scores: their mean has no true zero)" in printed
+    # the same numbers on a 1-10 scale read the mean, as the original spec's criterion does
+    (tmp_path / "rubric.yaml").write_text("stats:\n  score_scale: 1-10\n")
+    _, rubric = run_stats(tmp_path, rows, "--config", str(tmp_path / "rubric.yaml"))
+    assert rubric["relative_improvement"]["of"] == "mean score" and rubric["relative_improvement_pct"] > 100

@@ -122,11 +122,15 @@ def test_validate_an_api_judge_on_real_threads_through_the_command_line(realdata
     assert result["beats_length_baseline"] is False and result["position_consistency"] == 1.0
     assert "does NOT beat" in (output / "validity.md").read_text()
     assert (output / "validity.png").stat().st_size > 0
-    fake.policy = always_first
-    assert validate_40_real_pairs(threads, tmp_path / "biased", tmp_path / "cache2") == 0
-    biased = json.loads((tmp_path / "biased" / "validity.json").read_text())["judges"]["claude"]
-    assert biased["position_consistency"] == 0.0 and biased["accuracy"] == 0.5
     capsys.readouterr()
+    # a judge of pure position bias: every pair a tie, a coin's 50% by construction: no figure, a clear error
+    fake.policy = always_first
+    assert validate_40_real_pairs(threads, tmp_path / "biased", tmp_path / "cache2") == 1
+    biased = json.loads((tmp_path / "biased" / "validity.json").read_text())
+    assert "claude" not in biased["judges"]
+    assert biased["not_measured"]["claude"].startswith("it gave the same answer (reply A) to all 80 pairwise")
+    printed = capsys.readouterr()
+    assert "no validity figure" in printed.err and "agrees with real likes" not in printed.out
 
 
 @pytest.mark.slow
@@ -210,3 +214,71 @@ def test_validate_the_engagement_scorer_fitted_on_train_against_the_test_split(t
     result = json.loads((output / "validity.json").read_text())["judges"]["engagement"]
     assert result["scheme"] == "train -> split" and result["fit"]["train_conversations"] == 12
     assert result["held_out_fit"]["pairs"] == 16 and result["held_out_fit"]["conversations"] == 4
+
+
+def test_an_api_judge_that_judged_nothing_gets_no_figure_and_a_clear_error(tmp_path, capsys):
+    """`--judge openai` with no server there: every request fails; no "agrees on 50.0%" is printed or written."""
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(f"score:\n  openai:\n    base_url: http://127.0.0.1:{port}/v1\n    max_retries: 0\n")
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 2, "test": 2})
+    command = ["validate", "--config", str(config), "--dataset", str(tmp_path / "dataset" / "v1"), "--judge"]
+    command += ["openai", "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(command) == 1
+    printed = capsys.readouterr()
+    assert "judge openai: no validity figure: it judged nothing: none of the 16 prompts" in printed.err
+    assert "16 request(s) failed" in printed.err and "APIConnectionError" in printed.err
+    assert "50.0%" not in printed.out + printed.err and "agrees with real likes" not in printed.out
+    report = json.loads((tmp_path / "out" / "validity.json").read_text())
+    assert report["judges"] == {} and "openai" in report["not_measured"]
+
+
+def test_a_judge_that_cannot_run_stops_validate_before_any_other_judge_works(tmp_path, monkeypatch, capsys):
+    """The README's first example without a key: `--judge engagement --judge claude` refuses at once, before the
+    engagement scorer is fitted or judges anything."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 6, "test": 2})
+    command = ["validate", "--dataset", str(tmp_path / "dataset" / "v1"), "--judge", "engagement", "--judge"]
+    command += ["claude", "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "judge claude" in err and "ANTHROPIC_API_KEY" in err and "nothing was judged, by any judge" in err
+    assert not (tmp_path / "out" / "validation" / "verdicts-engagement.jsonl").exists()
+    assert not (tmp_path / "cache" / "engagement").exists()
+
+
+@pytest.mark.slow
+def test_validate_records_the_dataset_version_and_the_judge_that_judge_score_used(tmp_path):
+    """`--train-dataset` fits the engagement judge on the TRAIN split `judge score --train-dataset` used, so the judge
+    validated is the judge that scored (same model id and settings hash); validity.json names the dataset version; a
+    TRAIN split holding conversations of the pairs tested is refused."""
+    import shutil
+
+    from tests.judge_helpers import write_generations
+
+    data = write_dataset(tmp_path / "data" / "v1", {"train": 12, "test": 4})
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    command = ["validate", "--dataset", str(data), "--train-dataset", str(data), "--judge", "engagement"]
+    assert main([*command, "--output", str(tmp_path / "validity"), *cache]) == 0
+    report = json.loads((tmp_path / "validity" / "validity.json").read_text())
+    assert report["dataset"]["data_sha256"] and report["split"] == "test" and report["dataset"]["synthetic"] is False
+    assert report["train_dataset"]["data_sha256"] == report["dataset"]["data_sha256"]
+    measured = report["judges"]["engagement"]["identity"]
+    assert measured["order_invariant"] is True
+
+    write_generations(tmp_path / "generations.jsonl", items=4)
+    score = ["score", "--generations", str(tmp_path / "generations.jsonl"), "--judge", "engagement"]
+    assert main([*score, "--train-dataset", str(data), "--output", str(tmp_path / "eval"), *cache]) == 0
+    scored = json.loads((tmp_path / "eval" / "score_report.json").read_text())["judge_identity"]
+    assert (scored["model"], scored["fingerprint"]) == (measured["model"], measured["fingerprint"])
+
+    leaky = tmp_path / "leaky" / "v1"  # a TRAIN split that is the tested split
+    (leaky / "data").mkdir(parents=True)
+    shutil.copy(data / "data" / "test-00000-of-00001.parquet", leaky / "data" / "train-00000-of-00001.parquet")
+    leaking = ["validate", "--dataset", str(data), "--train-dataset", str(leaky), "--judge", "engagement"]
+    assert main([*leaking, "--output", str(tmp_path / "leaky-validity"), *cache]) == 2

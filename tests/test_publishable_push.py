@@ -5,6 +5,7 @@ all."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -175,6 +176,7 @@ def test_a_secret_or_a_local_path_in_any_file_stops_the_push_before_any_request(
     with pytest.raises(PushError, match=f"adapter_config.json names the local path {HOME}/models/smollm2"):
         push_files(repo, files, True, "v1", None, "adapter v1", local_paths_of_run(folder))
     monkeypatch.setenv("WANDB_API_KEY", "wandb-key-0123456789")
+    files["adapter_config.json"] = json.dumps({"base_model_name_or_path": "Qwen/Qwen3-8B"}).encode()
     files["notes.txt"] = b"key wandb-key-0123456789"
     with pytest.raises(PushError, match="a secret value appears in notes.txt"):
         push_files(repo, files, True, "v1", None, "adapter v1")
@@ -194,3 +196,41 @@ def test_the_push_target_check_refuses_a_taken_tag_and_a_public_repo_for_a_priva
     with pytest.raises(PushTargetError, match="tag 'v1' already exists"):
         check_push_target(f"{USER}/tagged", "v1", None, private=True)
     assert check_push_target("new-repo", "v1", None, private=True) == f"{USER}/new-repo"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content", "message"),
+    [
+        ("notes.txt", b"called with sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv", "an Anthropic API key"),
+        ("notes.txt", b"OPENAI_API_KEY=sk-proj-AbCdEfGhIjKlMnOpQrStUvWx", "an OpenAI-style API key"),
+        ("adapter_config.json", b'{"token": "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"}', "a Hugging Face token"),
+        ("eval/score_report.json", b'{"apify": "apify_api_AbCdEfGhIjKlMnOpQrStUvWx"}', "an Apify token"),
+        ("README.md", b"clone with ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "a GitHub token"),
+        ("tokenizer_config.json", b'{"name_or_path": "/home/bob/models/qwen3"}', "the absolute path /home/bob"),
+        ("chat_template.jinja", b"{# from /Users/carol/templates/x.jinja #}", "the absolute path /Users/carol"),
+        ("generation_config.json", b'{"cache": "C:\\\\Users\\\\dave\\\\hf"}', "the absolute path C:"),
+        ("adapter_model.safetensors", b"\x1c" + b"\x00" * 7 + b'{"__metadata__":{"p":"/tmp/x"}}', "/tmp/x"),
+    ],
+)
+def test_a_secret_shaped_string_or_a_foreign_path_stops_the_push_whatever_the_environment_holds(
+    hub_endpoint, tmp_path, file_name, content, message
+):
+    """Not only this environment's secret values and this run's paths: a credential-shaped string or another
+    machine's absolute path in any pushed file (one pushed byte for byte included) stops the push, before any
+    request."""
+    hub, repo = hub_endpoint, f"{USER}/replies"
+    files = publishable_files(_run_folder(tmp_path), PUSHED_FILES)
+    files[file_name] = content
+    with pytest.raises(PushError, match=re.escape(message)):
+        push_files(repo, files, True, "v1", None, "adapter v1")
+    assert hub.requests == [] and not hub.repo_exists(repo)
+
+
+def test_urls_hashes_relative_paths_and_vocabulary_are_not_mistaken_for_secrets_or_paths(hub_endpoint, tmp_path):
+    files = publishable_files(_run_folder(tmp_path), PUSHED_FILES)
+    files["notes.md"] = (
+        b"https://huggingface.co/datasets/alice/replies/blob/v1/data and eval/data/x, ~/models, runs/home/x; "
+        b"sha256 " + b"ab" * 32 + b"; task-sk-1, hf_hub_download, sk-learn, the token /home"
+    )
+    repo, commit = push_files(f"{USER}/replies", files, True, "v1", None, "adapter v1")
+    assert hub_endpoint.tags(repo) == {"v1": commit}

@@ -31,6 +31,7 @@ LISTED_IDS = 50
 
 def build_report(prepared, forgetting: dict | None, timings: dict) -> dict:
     from judge.generate.sanity_metrics import ScoredReply, system_metrics
+    from judge.provenance import dataset_identity
 
     config, plan, dataset = prepared.config, prepared.plan, prepared.dataset
     path = prepared.output / GENERATIONS_FILE_NAME
@@ -69,6 +70,8 @@ def build_report(prepared, forgetting: dict | None, timings: dict) -> dict:
             "split": config.split,
             "train_split": config.train_split,
             "prompt_template": dataset.config.output.prompt_template,
+            # what `judge stats` and `judge publish` tie the evaluation to: judge/provenance.py
+            "identity": dataset_identity(dataset.source, dataset.folder, dataset.version, dataset.hub_repo),
         },
         "items": len(prepared.tweets),
         "skipped_tweets": {reason: ids[:LISTED_IDS] for reason, ids in prepared.skipped.items()},

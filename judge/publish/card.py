@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judge.config import PublishConfig
-from judge.records import PUBLISHED_EVAL_FOLDER, STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
+from judge.provenance import NOT_VALID, describe_dataset
+from judge.records import PUBLISHED_EVAL_FOLDER, SCORE_LABELS, STATS_FILE_NAME, VALIDITY_PLOT_FILE_NAME
 from replytune.secrets import redact
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ def build_card(
                 "baseline": stats["baseline"],
                 "candidate": stats["candidate"],
                 "criteria_met": stats["verdict"]["criteria_met"],
+                "judge_valid_here": bool(stats["verdict"].get("established")),
+                "judge_validity_failed": (stats["verdict"].get("judge_validity") or {}).get("failed"),
             }
         ),
     }
@@ -110,15 +113,24 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     """The verdict first: every criterion met or not with its number, the caveats, and a warning when the judge
     is not known to beat the length baseline."""
     verdict, pairwise = stats["verdict"], stats["pairwise"]
-    baseline, candidate, judge = stats["baseline"], stats["candidate"], stats.get("judge") or "an unnamed judge"
-    if verdict["criteria_met"]:
-        headline = "**Verdict: every criterion met.**"
+    baseline, candidate = stats["baseline"], stats["candidate"]
+    validity = verdict.get("judge_validity") or {}
+    if not verdict.get("established", False):
+        statistics = "met" if verdict.get("statistical_criteria_met") else "not met"
+        headline = (
+            f"**Verdict: {NOT_VALID}** ({validity.get('reason') or 'no judge-validity check recorded'}).\n\n"
+            f"The statistical criteria below ({statistics}) are listed as `judge stats` computed them; without a "
+            "judge shown to predict what real readers like on this dataset, they are not evidence that this "
+            "adapter's replies do better."
+        )
+    elif verdict["criteria_met"]:
+        headline = f"**Verdict: every criterion met.** The judge: {validity.get('reason')}."
     else:
         failed = ", ".join(verdict.get("failed") or []) or "see below"
-        headline = f"**Verdict: criteria not met** (not met: {failed})."
+        headline = f"**Verdict: criteria not met** (not met: {failed}). The judge: {validity.get('reason')}."
     lines = [
         f"**{candidate}** (this adapter) against **{baseline}** (the base model) on {stats['n']} held-out tweets, "
-        f"judged by {judge} ({stats.get('analysis', 'verdicts')}).",
+        f"judged by {judge_description(stats, evaluation)} ({stats.get('analysis', 'verdicts')}).",
         "",
         headline,
         "",
@@ -143,7 +155,7 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
         f"{_interval(_get(stats, 'bootstrap_ci', 'win_rate'))} ({pairwise.get('wins')} wins, {pairwise.get('ties')} "
         f"ties, {pairwise.get('losses')} losses, from {pairwise.get('source', 'pairwise verdicts')}).",
     ]
-    warnings = [_length_baseline_warning(stats, evaluation), *evaluation_warnings(stats, evaluation.generation_report)]
+    warnings = [judge_validity_warning(stats, evaluation), *evaluation_warnings(stats, evaluation.generation_report)]
     lines += [line for warning in warnings if warning for line in ("", f"> **Warning:** {warning}")]
     caveats = verdict.get("caveats") or []
     if caveats:
@@ -152,6 +164,24 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     images = [plots.get(name) for name in ("win_tie_loss", "score_distributions")]
     lines += [""] + [f"![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})" for image in images if image]
     return "\n".join(lines).rstrip()
+
+
+JUDGE_KINDS = {
+    "claude": "an LLM judge (Claude, through the Anthropic API)",
+    "openai": "an LLM judge (an OpenAI-compatible endpoint)",
+    "local": "an LLM judge run on this machine (next-token probabilities)",
+    "engagement": "the engagement scorer (a ridge regression on sentence embeddings, fitted on the like counts of a "
+    "dataset's TRAIN split: not a language model)",
+}
+
+
+def judge_description(stats: dict, evaluation: Evaluation) -> str:
+    """The judge as recorded: its kind and model (score_report.json, else stats.json's judge identity)."""
+    name = stats.get("judge")
+    identity = (stats.get("inputs") or {}).get("judge_identity") or {}
+    model = (evaluation.score_report or {}).get("model") or identity.get("model")
+    kind = JUDGE_KINDS.get(name, f"judge `{name}`" if name else "an unnamed judge")
+    return f"{kind}, `{model}`" if model else kind
 
 
 def _other_plots(stats: dict, files: dict) -> list[str]:
@@ -170,26 +200,42 @@ def _other_plots(stats: dict, files: dict) -> list[str]:
     )
 
 
-def _length_baseline_warning(stats: dict, evaluation: Evaluation) -> str | None:
-    judge = stats.get("judge")
-    validity = evaluation.validity
-    if validity is None:
-        return (
-            "the judge was not validated against real likes (no validity.json from `python -m judge validate`): "
-            "nothing shows that its preferences predict engagement better than picking the longer reply."
+def judge_validity_warning(stats: dict, evaluation: Evaluation) -> str | None:
+    """None when stats.json's judge-validity check holds; else what failed, from the check as recorded, and for the
+    engagement judge what its own fit was checked on (engagement_fit.json)."""
+    check = _get(stats, "verdict", "judge_validity") or {}
+    if check.get("established"):
+        return None
+    text = f"the judge is not valid here: {check.get('reason') or 'no judge-validity check recorded'}."
+    fit = engagement_fit_sentence(evaluation.engagement_fit) if stats.get("judge") == "engagement" else None
+    return text + (f" {fit}" if fit else "")
+
+
+def engagement_fit_sentence(fit: dict | None) -> str | None:
+    """What engagement_fit.json says the engagement judge was checked on: its held-out ranking of the dataset it was
+    fitted on (eval/test splits), and whether that dataset is synthetic."""
+    if not isinstance(fit, dict):
+        return None
+    from judge.provenance import describe_dataset
+
+    identity = fit.get("dataset_identity")
+    dataset = describe_dataset(identity) if isinstance(identity, dict) else str(fit.get("dataset") or "its dataset")
+    held = [
+        f"{split} split: {_num(entry.get('pairwise_accuracy'))} of {entry.get('pairs')} reply pairs ranked as their "
+        f"likes, Spearman rho {_num(entry.get('spearman_rho'))}"
+        for split, entry in (fit.get("held_out") or {}).items()
+        if isinstance(entry, dict)
+    ]
+    text = f"The engagement judge was fitted on the TRAIN split of {dataset}"
+    text += f"; its held-out fit (engagement_fit.json): {'; '.join(held)}." if held else "; no held-out fit recorded."
+    if isinstance(identity, dict) and identity.get("synthetic"):
+        text += (
+            f" Those tweets are synthetic ({identity.get('synthetic_evidence')}): the fit shows the judge learned "
+            "what the generator rewards, not what real readers like."
         )
-    result = _get(validity, "judges", judge) if judge else None
-    if result is None:
-        return (
-            f"the judge behind these numbers ({judge or 'unnamed'}) is not among the judges validity.json validated "
-            f"({', '.join(validity.get('judges') or {}) or 'none'}): its agreement with real likes is unknown."
-        )
-    if not result.get("beats_length_baseline"):
-        return (
-            f"the judge ({judge}) did NOT beat the baseline of picking the longer reply on real likes: these results "
-            "are no better evidence of engagement than reply length."
-        )
-    return None
+    elif isinstance(identity, dict):
+        text += " That is its fit on held-out pairs of its own dataset, not a `judge validate` check against length."
+    return text
 
 
 def significance_section(stats: dict) -> str:
@@ -197,10 +243,12 @@ def significance_section(stats: dict) -> str:
     ci, pairwise, power = stats.get("bootstrap_ci") or {}, stats["pairwise"], stats.get("power") or {}
     level = f"{100 * ci['level']:g}%" if isinstance(ci.get("level"), (int, float)) else "95%"
     means = stats.get("means") or {}
+    scale = _get(stats, "score_scale", "scale")
+    label = SCORE_LABELS.get(scale, "mean score")
     rows = [("items in the paired tests", _num(stats["n"]))]
     if means:
         rows += [
-            (f"mean score, {baseline} / {candidate}", f"{_num(means.get(baseline))} / {_num(means.get(candidate))}"),
+            (f"{label}, {baseline} / {candidate}", f"{_num(means.get(baseline))} / {_num(means.get(candidate))}"),
             (
                 f"mean difference ({candidate} - {baseline}), {level} bootstrap CI",
                 f"{_num(stats.get('mean_difference'))} {_interval(ci.get('mean_difference'))}",
@@ -217,7 +265,7 @@ def significance_section(stats: dict) -> str:
     rows += [
         ("effect size d_z (paired)", _num(effect.get("d_z"))),
         ("Cohen's d, pooled (the seed's, unpaired)", _num(effect.get("cohen_d_pooled"))),
-        ("relative improvement of the mean score", f"{_num(stats.get('relative_improvement_pct'))}%"),
+        _improvement_row(stats),
     ]
     if stats.get("mann_whitney"):
         rows.append(
@@ -262,6 +310,17 @@ def significance_section(stats: dict) -> str:
     return text + "".join(f"\n\n![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})" for image in images)
 
 
+def _improvement_row(stats: dict) -> tuple[str, str]:
+    improvement = stats.get("relative_improvement") or {}
+    if improvement.get("of") == "win rate":
+        return (
+            f"relative improvement of the win rate over {stats['baseline']}'s (the scores are centred: a % of their "
+            "mean means nothing)",
+            f"{_num(improvement.get('pct'))}%",
+        )
+    return ("relative improvement of the mean score", f"{_num(stats.get('relative_improvement_pct'))}%")
+
+
 def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None) -> str:
     """Who judged (score_report.json) and how far that judge can be trusted (validity.json)."""
     from judge.validate.metrics import verdict_statement
@@ -271,22 +330,40 @@ def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None)
     if report:
         spent = _get(report, "run", "spent_usd")
         lines.append(
-            f"Judge `{report.get('judge', judge)}`, model `{report.get('model', 'n/a')}`, prompt version "
+            f"The judge: {judge_description(stats, evaluation)}, prompt version "
             f"`{report.get('prompt_version', 'n/a')}`, mode {report.get('mode', 'n/a')}"
             + (f"; the scoring run cost ${spent:.2f}" if isinstance(spent, (int, float)) else "")
             + f"; parse errors {_get(report, 'verdicts', 'parse_errors') or 0}."
         )
     else:
-        lines.append(f"Judge `{judge or 'unnamed'}` (no score_report.json in the evaluation folder).")
+        lines.append(f"The judge: {judge_description(stats, evaluation)} (no score_report.json in the evaluation).")
+    fit = engagement_fit_sentence(evaluation.engagement_fit) if judge == "engagement" else None
+    if fit:
+        lines += ["", fit]
+    check = _get(stats, "verdict", "judge_validity") or {}
+    if check.get("reason"):
+        valid = "valid here" if check.get("established") else f"not valid here ({check.get('failed')})"
+        lines += ["", f"The verdict's check of the judge: {valid}: {check['reason']}."]
     if validity is None:
-        lines += ["", "Not validated against real likes: run `python -m judge validate` and publish again."]
+        lines += [
+            "",
+            "No `judge validate` report in the evaluation: this judge's agreement with real likes on held-out pairs "
+            "of this dataset version was not measured.",
+        ]
         return "\n".join(lines)
     longer = _get(validity, "baselines", "longer_reply") or {}
     coin = _get(validity, "baselines", "coin_flip") or {}
+    on = validity.get("dataset")
+    where = (
+        f"held-out pairs of {describe_dataset(on)} split {validity.get('split')}"
+        + (" (synthetic)" if on.get("synthetic") else "")
+        if isinstance(on, dict)
+        else f"threads from {validity.get('source')}"
+    )
     lines += [
         "",
-        f"Validity against real likes ({validity.get('pairs')} reply pairs with different like counts in "
-        f"{validity.get('conversations')} conversations; 95% CIs resample conversations):",
+        f"`judge validate` against real likes on {where}: {validity.get('pairs')} reply pairs with different like "
+        f"counts in {validity.get('conversations')} conversations; 95% CIs resample conversations:",
         "",
         "| judge | accuracy | 95% CI | beats the longer-reply baseline | position consistency | picks the longer "
         "reply | length bias (Spearman rho) |",
@@ -301,7 +378,12 @@ def judge_section(stats: dict, evaluation: Evaluation, validity_dir: str | None)
             f"{_num(result.get('position_consistency'))} | {_num(result.get('longer_reply_rate'))} | "
             f"{_num(result.get('length_bias_spearman'))} |"
         )
-    for name, result in (("baseline: longer reply", longer), ("baseline: coin flip", coin)):
+    earlier = _get(validity, "baselines", "earlier_reply") or {}  # timing alone: what text judges cannot see
+    for name, result in (
+        ("baseline: longer reply", longer),
+        ("baseline: earlier reply", earlier),
+        ("baseline: coin flip", coin),
+    ):
         if result:
             lines.append(f"| {name} | {_num(result.get('accuracy'))} | {_interval(result.get('ci'))} | | | | |")
     lines.append("")
@@ -323,55 +405,88 @@ def _validity_repo_folder(evaluation: Evaluation) -> str | None:
 
 
 def generation_section(report: dict | None, stats: dict, images: list[str]) -> str:
-    """generation_report.json (judge generate), read defensively, since its layout may grow: a table with a column
-    per system for every part keyed by system names or holding such a part (`systems`, `sanity_metrics.systems`,
-    `forgetting.systems`), with that part's note and other numbers; a part named *forget* on its own; sentences
-    (`summary`, `note`, ...) and `warnings` as written; other top-level numbers listed; then `images` (the
-    evaluation's plots no other section shows, such as reply_lengths.png)."""
+    """What generation_report.json (judge generate) records, stated as it is: per system the replies, how many were
+    cut off at max_new_tokens or empty, and the sanity metrics; the forgetting check's perplexities; the generation
+    speed when it was measured; then `images` (the evaluation's plots no other section shows, such as
+    reply_lengths.png). A part that is missing or malformed is left out, never shown as an empty table."""
     if not isinstance(report, dict):
         return "No generation_report.json in the evaluation folder: no sanity or forgetting figures to state."
-    systems = [stats["baseline"], stats["candidate"]]
-    parts, listed = [], []
-    for key, value in report.items():
-        lowered = str(key).lower()
-        if lowered in _NOT_SHOWN or "sha256" in lowered:
-            continue
-        if isinstance(value, dict):
-            table = _system_part(key, value, systems)
-            if table is None and "forget" in lowered:
-                table = f"**{_label(key)}**\n\n" + _scalars_table(value)
-            parts.append(table or "")
-        elif isinstance(value, str) and lowered in _SENTENCES:
-            parts.append(value)
-        elif isinstance(value, list) and lowered in ("warnings", "notes"):
-            parts.append("\n".join(f"- {item}" for item in value if isinstance(item, str)))
-        elif not isinstance(value, list):
-            listed.append((key, value))
-    if listed:
-        parts.append(_scalars_table(dict(listed)))
+    systems = _report_systems(report, stats)
+    parts = [_replies_table(report, systems), _forgetting_part(report, stats), _speed_sentence(report, systems)]
+    note = _get(report, "sanity_metrics", "note")
+    if isinstance(note, str) and parts[0]:
+        parts.insert(1, f"_{note}_")
     parts += [f"![{Path(image).stem}]({image})" for image in images]
     return "\n\n".join(part for part in parts if part) or "generation_report.json holds no figures this card can show."
 
 
-_SENTENCES = ("summary", "statement", "verdict", "note", "sentence")
+def _report_systems(report: dict, stats: dict) -> list[str]:
+    """The baseline and the candidate first, then the report's other systems."""
+    listed = report.get("systems") if isinstance(report.get("systems"), dict) else {}
+    first = [name for name in (stats["baseline"], stats["candidate"]) if name in listed]
+    return first + [name for name in listed if name not in first and isinstance(listed[name], dict)]
 
 
-def _system_part(key: str, part: dict, systems: list[str]) -> str | None:
-    """A per-system table for `part` when it is keyed by system names, or holds such a dict (with the notes and
-    numbers beside it); None when it is neither."""
-    if any(system in part for system in systems):
-        return _per_system_table(key, part, systems)
-    for child_key, child in part.items():
-        if isinstance(child, dict) and any(system in child for system in systems):
-            notes = [f"_{text}_" for name, text in part.items() if isinstance(text, str) and name in _SENTENCES]
-            others = {
-                name: value
-                for name, value in part.items()
-                if name not in _SENTENCES and not isinstance(value, (dict, list))
-            }
-            table = _per_system_table(child_key, child, systems)
-            return "\n\n".join(part for part in [f"**{_label(key)}**", *notes, table, _scalars_table(others)] if part)
-    return None
+SANITY_ROWS = (
+    ("ROUGE-L F1 against the real replies", ("rouge_l_f1",)),
+    ("BLEU against the real replies", ("bleu", "score")),
+    ("distinct-2 (share of distinct word bigrams)", ("distinct_2",)),
+    ("replies that loop", ("looping_replies",)),
+    ("mean length, characters", ("length_chars", "mean")),
+)
+
+
+def _replies_table(report: dict, systems: list[str]) -> str:
+    if not systems:
+        return ""
+    rows = []
+    replies = {name: _get(report, "systems", name, "replies") for name in systems}
+    rows.append(("replies", [_num(replies[name]) for name in systems]))
+    for flag, label in (("truncated", "cut off at max_new_tokens (truncated)"), ("empty", "empty")):
+        values = [_get(report, "systems", name, "flags", flag) for name in systems]
+        if any(isinstance(value, int) for value in values):
+            rows.append((label, [_num(value) for value in values]))
+    metrics = _get(report, "sanity_metrics", "systems")
+    for label, keys in SANITY_ROWS:
+        values = [_get(metrics, name, *keys) for name in systems]
+        if any(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+            rows.append((label, [_num(value) for value in values]))
+    header = "| per system | " + " | ".join(systems) + " |\n| --- |" + " --- |" * len(systems)
+    return header + "\n" + "\n".join(f"| {label} | " + " | ".join(values) + " |" for label, values in rows)
+
+
+def _forgetting_part(report: dict, stats: dict) -> str:
+    per_system = _get(report, "forgetting", "systems")
+    if not isinstance(per_system, dict) or not per_system:
+        return ""
+    limit = _get(report, "forgetting", "max_increase_pct")
+    text = _get(report, "forgetting", "text_file")
+    source = f" ({Path(text).name})" if isinstance(text, str) else ""
+    lines = [
+        f"**Forgetting check**: perplexity on general text{source}; an adapter more than {_num(limit)}% above the "
+        "base model is flagged.",
+        "",
+        "| system | perplexity | change vs the base | flagged |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, entry in per_system.items():
+        if not isinstance(entry, dict):
+            continue
+        change = entry.get("change_vs_base_pct")
+        flagged = {True: "**yes**", False: "no"}.get(entry.get("flagged"), "")
+        shown = f"{_num(change)}%" if isinstance(change, (int, float)) else "(the base)"
+        lines.append(f"| {name} | {_num(entry.get('perplexity'))} | {shown} | {flagged} |")
+    return "\n".join(lines)
+
+
+def _speed_sentence(report: dict, systems: list[str]) -> str:
+    speed = _get(report, "run", "replies_per_second")
+    measured = {name: value for name, value in (speed or {}).items() if isinstance(value, (int, float))}
+    if not measured:
+        return ""
+    how = _get(report, "run", "model_load")
+    rates = ", ".join(f"{name} {_num(value)}" for name, value in measured.items())
+    return f"Generation speed (replies per second{f', {how}' if isinstance(how, str) else ''}): {rates}."
 
 
 def evaluation_warnings(stats: dict, report: dict | None) -> list[str]:
@@ -393,51 +508,6 @@ def evaluation_warnings(stats: dict, report: dict | None) -> list[str]:
             f"{_num(change)}% above the base model's (limit {_num(_get(report, 'forgetting', 'max_increase_pct'))}%)."
         )
     return warnings
-
-
-_NOT_SHOWN = {"format", "path", "sha256", "config", "versions", "written_at", "inputs", "generation_settings"}
-
-
-def _per_system_table(key: str, per_system: dict, systems: list[str]) -> str:
-    columns = [system for system in systems if system in per_system] + [
-        system for system in per_system if system not in systems and isinstance(per_system[system], dict)
-    ]
-    rows: dict[str, dict[str, Any]] = {}
-    for system in columns:
-        for name, value in _flat(per_system.get(system)).items():
-            rows.setdefault(name, {})[system] = value
-    header = f"| {_label(key)} | " + " | ".join(columns) + " |\n| --- |" + " --- |" * len(columns)
-    body = "\n".join(
-        f"| {name} | " + " | ".join(_num(values.get(system)) for system in columns) + " |"
-        for name, values in rows.items()
-    )
-    return f"{header}\n{body}"
-
-
-def _scalars_table(value) -> str:
-    flat = _flat(value) if isinstance(value, dict) else {"value": value}
-    rows = "\n".join(f"| {name} | {_num(item)} |" for name, item in flat.items())
-    return f"| | |\n| --- | --- |\n{rows}" if rows else ""
-
-
-def _flat(value, prefix: str = "") -> dict[str, Any]:
-    """Scalars of a nested dict, by dotted name (paths, hashes and settings left out)."""
-    out: dict[str, Any] = {}
-    if not isinstance(value, dict):
-        return out
-    for key, item in value.items():
-        if str(key).lower() in _NOT_SHOWN or "sha256" in str(key).lower():
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(item, dict):
-            out.update(_flat(item, name + "."))
-        elif not isinstance(item, list):
-            out[name] = item
-    return out
-
-
-def _label(key: str) -> str:
-    return key.replace("_", " ")
 
 
 def training_curves_section(files: dict) -> str:
@@ -467,8 +537,15 @@ def limitations_section(adapter: AdapterRun, stats: dict, evaluation: Evaluation
     measured = []
     metadata, plan = adapter.metadata, adapter.plan
     if metadata.get("load_path") == "cpu":
+        gguf = adapter.config.get("gguf_file")
+        weights = (
+            f"on the float32 weights transformers dequantized from the GGUF file {gguf} (the GGUF's own "
+            "quantization bounds their precision)"
+            if gguf
+            else f"on its unquantized weights ({metadata.get('load_description') or 'float32'})"
+        )
         measured.append(
-            f"**A CPU demo run.** {adapter.base_model} was trained on CPU without quantization "
+            f"**A CPU demo run.** {adapter.base_model} was trained on CPU {weights} "
             f"({plan.get('train_examples', 'a few')} training examples, "
             f"{_get(metadata, 'metrics', 'trained_steps') or plan.get('optimizer_steps', '?')} optimizer steps). It "
             "shows that the pipeline runs end to end; it is not a useful reply model, and its numbers say nothing "
@@ -486,10 +563,30 @@ def limitations_section(adapter: AdapterRun, stats: dict, evaluation: Evaluation
             f"The evaluation is underpowered: {power['n']} tweets, while {power['n_required']} are needed to detect "
             f"d_z = {_num(power.get('effect_size'))} with {_num(power.get('target'))} power."
         )
-    warning = _length_baseline_warning(stats, evaluation)
+    data = dataset_sentence(evaluation)
+    if data:
+        measured.append(data)
+    warning = judge_validity_warning(stats, evaluation)
     if warning:
         measured.append(warning[0].upper() + warning[1:])
     return "\n".join(f"- {line}" for line in measured) + ("\n" if measured else "") + config.limitations.strip()
+
+
+def dataset_sentence(evaluation: Evaluation) -> str | None:
+    """What the training data was, as the dataset version records it (generation_report.json's identity of the
+    version publish checked the adapter was trained on): synthetic, or built from the sources its report.json names."""
+    from judge.provenance import describe_dataset
+
+    identity = _get(evaluation.generation_report, "dataset", "identity")
+    if not isinstance(identity, dict):
+        return None
+    if identity.get("synthetic"):
+        return (
+            f"**Synthetic data.** The adapter was trained and evaluated on {describe_dataset(identity)}, whose tweets "
+            f"are synthetic: {identity.get('synthetic_evidence')}. It says nothing about replies to real tweets."
+        )
+    sources = ", ".join(str(name) for name in identity.get("sources") or []) or "sources its report.json does not name"
+    return f"Trained and evaluated on {describe_dataset(identity)}, built by `data_prep` from {sources}."
 
 
 def files_section(files: dict) -> str:
@@ -516,6 +613,9 @@ def eval_results(
         if len(candidate_revisions) == 1
         else (adapter.metadata.get("dataset_revision") if dataset else None)
     )
+    identity = _get(evaluation.generation_report, "dataset", "identity")
+    if isinstance(identity, dict) and identity.get("repo") and identity.get("version"):
+        revision = identity["version"]  # the Hub revision itself (generations.jsonl writes REPO@vN)
     significance = _get(stats, "verdict", "criteria", "significance") or {}
     p_value = significance.get("value")
     p_name = "p (Holm-adjusted, the largest of " + ", ".join(significance.get("tests") or ["the tests"]) + ")"
@@ -524,11 +624,7 @@ def eval_results(
         ("mean_score_difference", f"mean score difference vs {stats['baseline']}", stats.get("mean_difference")),
         ("d_z", "effect size d_z (paired)", _get(stats, "effect_size", "d_z")),
         ("p_value", p_name, p_value),
-        (
-            "relative_improvement_pct",
-            "relative improvement of the mean score (%)",
-            stats.get("relative_improvement_pct"),
-        ),
+        _improvement_metric(stats),
     ]
     judge = stats.get("judge") or "judge"
     return [
@@ -548,3 +644,15 @@ def eval_results(
         for metric_type, metric_name, value in metrics
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
+
+
+def _improvement_metric(stats: dict) -> tuple[str, str, Any]:
+    improvement = stats.get("relative_improvement") or {}
+    if improvement.get("of") == "win rate":
+        name = f"relative improvement of the win rate over {stats['baseline']}'s (%; the scores are centred)"
+        return ("relative_improvement_of_win_rate_pct", name, improvement.get("pct"))
+    return (
+        "relative_improvement_pct",
+        "relative improvement of the mean score (%)",
+        stats.get("relative_improvement_pct"),
+    )

@@ -16,6 +16,10 @@ adapter, and pushes ONE commit, tagged --revision (default: the repo's next free
   training_curves.png;
 - eval/: stats.json and its plots, score_report.json, validity.json/.md/.png, generation_report.json and its plots.
 
+Before any upload every tie between stats.json and this adapter is checked (judge/publish/inputs.check_provenance:
+the verdicts and generations it read, the texts they judged, this adapter's weights, the dataset version it was trained
+on, the judge-validity check); one that cannot be made is refused. The card as pushed is kept as EVAL/model_card.md.
+
 generations.jsonl and the verdicts stay local (they quote tweets of a dataset that is private by default), as do
 checkpoints. Nothing pushed names a local path or holds a secret (replytune/publishable.py, replytune/hub.py:
 push_files). Exit 0: pushed and tagged; 2: refused before any upload, with the reason; 1: the push failed (no tag
@@ -38,7 +42,7 @@ from judge.publish.inputs import (
     AdapterRun,
     Evaluation,
     PublishRefused,
-    check_evaluated_adapter,
+    check_provenance,
     read_adapter_run,
     read_evaluation,
 )
@@ -46,6 +50,7 @@ from judge.records import (
     ENGAGEMENT_FIT_FILE_NAME,
     GENERATION_REPORT_FILE_NAME,
     GENERATION_SUMMARY_FILE_NAME,
+    PUBLISHED_CARD_FILE_NAME,
     PUBLISHED_EVAL_FOLDER,
     PUBLISHED_FILE_NAME,
     SCORE_CONFIG_FILE_NAME,
@@ -129,6 +134,7 @@ def record_published(published: Published, repo: str, adapter_dir: Path, eval_di
         **dataclasses.asdict(published),
         "adapter_sha256": sha256_of(Path(adapter_dir) / "adapter_model.safetensors"),
         "stats_sha256": sha256_of(Path(eval_dir) / STATS_FILE_NAME),
+        "card": PUBLISHED_CARD_FILE_NAME,
     }
     write_json_atomically(Path(eval_dir) / PUBLISHED_FILE_NAME, record)
 
@@ -163,7 +169,7 @@ def publish_adapter(
         raise PublishRefused(f"--revision {revision!r}: a tag is letters, digits, '.', '_' or '-' (v1, v2, ...)")
     adapter = read_adapter_run(Path(adapter_dir))
     evaluation = read_evaluation(Path(eval_dir))
-    identity = check_evaluated_adapter(adapter, evaluation, token)
+    ties = check_provenance(adapter, evaluation, token)
     local_paths = [*adapter.local_paths, str(evaluation.folder.resolve()), *evaluation.local_paths]
     with tempfile.TemporaryDirectory(prefix="replytune-publish-") as staging:
         files = collect_files(adapter, evaluation, Path(staging))
@@ -178,13 +184,15 @@ def publish_adapter(
             raise PublishRefused(f"--repo {repo}: {error}") from error
         provenance = {
             "adapter weights (sha256)": adapter.weights_sha256,
-            "evaluation of this adapter": identity,
+            **ties,
             "stats.json (sha256)": sha256_of(evaluation.folder / STATS_FILE_NAME),
         }
         card = build_card(adapter, evaluation, repo_id, revision, config, provenance, files)
         files["README.md"] = card.encode("utf-8")
         message = f"replytune adapter {revision}: {verdict_line(evaluation.stats)}"
         repo_id, commit = push_files(repo_id, files, private, revision, token, message, local_paths)
+    # the card as pushed, kept beside the evaluation: what was published can be read without the Hub
+    (evaluation.folder / PUBLISHED_CARD_FILE_NAME).write_bytes(files["README.md"])
     return Published(repo_id, revision, commit, private, sorted(files), verdict_line(evaluation.stats))
 
 

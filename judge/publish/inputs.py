@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from judge.records import (
+    ENGAGEMENT_FIT_FILE_NAME,
     GENERATION_REPORT_FILE_NAME,
     GENERATIONS_FILE_NAME,
     SCORE_REPORT_FILE_NAME,
     STATS_FILE_NAME,
     VALIDITY_FILE_NAME,
+    VALIDITY_FOLDERS,
     VERDICTS_FILE_NAME,
     GenerationRecord,
     read_records,
@@ -28,8 +30,6 @@ from replytune.hub import is_hub_repo_id
 from replytune.publishable import is_local_path, local_paths_of_run
 from replytune.versions import parse_spec
 from replytune.yaml_config import ConfigError
-
-VALIDITY_FOLDERS = ("", "validity")  # `judge validate --output EVAL` or `--output EVAL/validity`
 
 log = logging.getLogger("judge.publish")
 
@@ -61,10 +61,17 @@ def read_adapter_run(folder: Path) -> AdapterRun:
 
     if not folder.is_dir():
         raise PublishRefused(f"--adapter {folder}: no such folder")
-    for name in ("adapter_config.json", "adapter_model.safetensors", "run_metadata.json", "resolved_config.yaml"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "run_metadata.json",
+        "resolved_config.yaml",
+        "plan.json",
+    ):
         if not (folder / name).is_file():
             raise PublishRefused(
-                f"--adapter {folder}: {name} is missing (expected the output_dir of recipes/sft_qlora.py)"
+                f"--adapter {folder}: {name} is missing (expected the output_dir of recipes/sft_qlora.py, which "
+                "writes it; the card states the run from it)"
             )
     adapter_config = _read_json(folder / "adapter_config.json")
     base_model = adapter_config.get("base_model_name_or_path")
@@ -76,7 +83,7 @@ def read_adapter_run(folder: Path) -> AdapterRun:
         )
     config = _read_yaml(folder / "resolved_config.yaml")
     metadata = _read_json(folder / "run_metadata.json")
-    plan = _read_json(folder / "plan.json") or {}
+    plan = _read_json(folder / "plan.json")
     history, source = training_log_history(folder)
     return AdapterRun(
         folder=folder,
@@ -103,6 +110,10 @@ class Evaluation:
     generation_report: dict | None
     generations: list | None  # GenerationRecord of generations.jsonl, for the identity check
     local_paths: list[str]
+    generations_path: Path | None = None
+    verdicts_path: Path | None = None
+    validity_path: Path | None = None
+    engagement_fit: dict | None = None  # engagement_fit.json (judge score --judge engagement)
 
 
 def read_evaluation(folder: Path) -> Evaluation:
@@ -114,14 +125,29 @@ def read_evaluation(folder: Path) -> Evaluation:
         )
     stats = _read_json(stats_path)
     _check_stats(stats, stats_path)
-    validity_folder = next(
-        (folder / sub for sub in VALIDITY_FOLDERS if (folder / sub / VALIDITY_FILE_NAME).is_file()), None
-    )
-    validity = _read_json(validity_folder / VALIDITY_FILE_NAME) if validity_folder else None
-    if validity is not None and not isinstance(validity.get("judges"), dict):
-        raise PublishRefused(f"{validity_folder / VALIDITY_FILE_NAME}: not the report `judge validate` writes")
     inputs = stats.get("inputs") or {}
-    stated = {key: (inputs.get(key) or {}).get("path") for key in ("verdicts", "generations")}
+    stated = {key: (inputs.get(key) or {}).get("path") for key in ("verdicts", "generations", "validity")}
+    validity_path = next(
+        (
+            folder / sub / VALIDITY_FILE_NAME
+            for sub in VALIDITY_FOLDERS
+            if (folder / sub / VALIDITY_FILE_NAME).is_file()
+        ),
+        None,
+    )
+    if isinstance(stated["validity"], str) and Path(stated["validity"]).is_file():
+        validity_path = Path(stated["validity"])  # judge stats --validity named one elsewhere
+    if validity_path is not None:
+        _check_same_input(stats, "validity", validity_path)
+    elif inputs.get("validity"):
+        raise PublishRefused(
+            f"{stats_path}: its verdict read {stated['validity']}, which is not there any more: the card could not "
+            "show the judge's validity it rests on"
+        )
+    validity_folder = validity_path.parent if validity_path is not None else None
+    validity = _read_json(validity_path) if validity_path is not None else None
+    if validity is not None and not isinstance(validity.get("judges"), dict):
+        raise PublishRefused(f"{validity_path}: not the report `judge validate` writes")
     generations_path = folder / GENERATIONS_FILE_NAME
     if (
         not generations_path.is_file()
@@ -137,21 +163,39 @@ def read_evaluation(folder: Path) -> Evaluation:
         if problems:
             log.warning("%s: %d unreadable line(s) not used for the identity check", generations_path, len(problems))
     verdicts_path = folder / VERDICTS_FILE_NAME
-    if (
-        verdicts_path.is_file()
-        and isinstance(stated["verdicts"], str)
-        and Path(stated["verdicts"]).name == VERDICTS_FILE_NAME
-    ):
+    if not verdicts_path.is_file() and isinstance(stated["verdicts"], str) and Path(stated["verdicts"]).is_file():
+        verdicts_path = Path(stated["verdicts"])  # judge stats --verdicts named one elsewhere
+    if verdicts_path.is_file():
         _check_same_input(stats, "verdicts", verdicts_path)
+    generation_report_path = generations_path.parent / GENERATION_REPORT_FILE_NAME
+    if not generation_report_path.is_file():
+        generation_report_path = folder / GENERATION_REPORT_FILE_NAME
+    generation_report = _read_json(generation_report_path)
+    if generation_report is not None:
+        identity = (generation_report.get("dataset") or {}).get("identity")
+        if not inputs.get("generation_report"):
+            raise PublishRefused(
+                f"{generation_report_path} is there, but stats.json's verdict did not read it (it was written after "
+                "`judge stats`): rerun `python -m judge stats` so that the verdict and the card rest on the same files"
+            )
+        if identity != inputs["generation_report"].get("dataset"):
+            raise PublishRefused(
+                f"{generation_report_path} names another dataset version than the one stats.json's verdict was "
+                "checked against: rerun `python -m judge stats`"
+            )
     return Evaluation(
         folder=folder,
         stats=stats,
         score_report=_read_json(folder / SCORE_REPORT_FILE_NAME),
         validity=validity,
         validity_folder=validity_folder,
-        generation_report=_read_json(folder / GENERATION_REPORT_FILE_NAME),
+        generation_report=generation_report,
         generations=generations,
         local_paths=[path for path in stated.values() if isinstance(path, str) and is_local_path(path)],
+        generations_path=generations_path if generations_path.is_file() else None,
+        verdicts_path=verdicts_path if verdicts_path.is_file() else None,
+        validity_path=validity_path,
+        engagement_fit=_read_json(folder / ENGAGEMENT_FIT_FILE_NAME),
     )
 
 
@@ -166,6 +210,7 @@ def _check_stats(stats: dict, path: Path) -> None:
         "pairwise": isinstance(stats.get("pairwise"), dict),
         "verdict.criteria_met": isinstance(verdict, dict) and isinstance(verdict.get("criteria_met"), bool),
         "verdict.criteria": isinstance(verdict, dict) and isinstance(verdict.get("criteria"), dict),
+        "verdict.judge_validity": isinstance(verdict, dict) and isinstance(verdict.get("judge_validity"), dict),
     }
     missing = [name for name, present in required.items() if not present]
     if missing:
@@ -173,13 +218,144 @@ def _check_stats(stats: dict, path: Path) -> None:
 
 
 def _check_same_input(stats: dict, name: str, path: Path) -> None:
-    """stats.json records the sha256 of the files it read: the one beside it must be that file."""
+    """stats.json records the sha256 of the files it read: the one beside it must be that file, and a file that can
+    change what the verdict says (validity.json, generation_report.json) must be one stats.json read."""
     stated = ((stats.get("inputs") or {}).get(name) or {}).get("sha256")
     if stated and stated != sha256_of(path):
         raise PublishRefused(
             f"{path} is not the {name} file stats.json was computed from (sha256 differs): its numbers would not "
             f"describe these replies; rerun `python -m judge stats`"
         )
+    if not stated and name == "validity":
+        raise PublishRefused(
+            f"{path} is there, but stats.json's verdict did not read it (it was written after `judge stats`, or "
+            "elsewhere): rerun `python -m judge stats` so that the verdict and the card rest on the same files"
+        )
+
+
+# --- is the evaluation this adapter's, on this dataset version, with these verdicts? ----------------------------
+
+
+def check_provenance(adapter: AdapterRun, evaluation: Evaluation, token: str | None) -> dict[str, str]:
+    """Every tie between stats.json and this adapter, as the card's provenance rows; PublishRefused when one cannot
+    be made: the verdicts and generations stats.json read (by sha256) are here, the verdicts judged these
+    generations' texts, the generations name this adapter's weights, they answered held-out tweets of the dataset
+    version the adapter was trained on, and the verdict's judge-validity check still holds on these files."""
+    stats_path = evaluation.folder / STATS_FILE_NAME
+    inputs = evaluation.stats.get("inputs") or {}
+    for name, path in (("verdicts", evaluation.verdicts_path), ("generations", evaluation.generations_path)):
+        if not inputs.get(name) or path is None:
+            raise PublishRefused(
+                f"{stats_path}: the {name} it was computed from "
+                + ("are not recorded" if not inputs.get(name) else f"({inputs[name].get('path')}) are not there")
+                + f": nothing ties its numbers to this adapter's replies. Keep {name}.jsonl beside stats.json and "
+                "rerun `python -m judge stats` (with generations.jsonl beside the verdicts, or --generations)"
+            )
+    verdicts_tie = _check_verdicts_judged_these_generations(evaluation)
+    adapter_tie = check_evaluated_adapter(adapter, evaluation, token)
+    if adapter_tie.startswith(("not checked", "not verified")):
+        raise PublishRefused(
+            f"{evaluation.folder}: {adapter_tie}; a card must not state numbers that cannot be tied to "
+            f"{adapter.folder}/adapter_model.safetensors (evaluate it with `judge generate --system "
+            f"adapter:{adapter.folder}`)"
+        )
+    dataset_tie = check_dataset_version(adapter, evaluation)
+    validity_tie = _check_judge_validity(evaluation)
+    return {
+        "evaluation of this adapter": adapter_tie,
+        "evaluated dataset version": dataset_tie,
+        "verdicts of these replies": verdicts_tie,
+        "the judge's validity here": validity_tie,
+    }
+
+
+def _check_verdicts_judged_these_generations(evaluation: Evaluation) -> str:
+    """Every verdict line names an item of generations.jsonl, and a line of `judge score` (with its input hash)
+    judged the texts generations.jsonl holds for those systems."""
+    from judge.records import read_jsonl, task_key
+    from judge.score.tasks import read_generations, tasks_from_generations
+
+    generations = read_generations(evaluation.generations_path)
+    hashes = {task.key: task.input_hash for task in tasks_from_generations(generations, "both")}
+    contents = read_jsonl(evaluation.verdicts_path)
+    checked = 0
+    for number, row in contents.rows:
+        if not isinstance(row, dict) or "item_id" not in row:
+            continue
+        item = str(row["item_id"])
+        problem = None
+        if item not in generations.items:
+            problem = f"item {item!r} is not in {evaluation.generations_path.name}"
+        elif isinstance(row.get("input_hash"), str) and isinstance(row.get("systems"), list):
+            key = task_key(str(row.get("kind")), item, row["systems"])
+            if hashes.get(key) != row["input_hash"]:
+                problem = f"it judged other texts than {evaluation.generations_path.name} holds for {row['systems']}"
+        if problem:
+            raise PublishRefused(
+                f"{evaluation.verdicts_path} line {number}: {problem}: these verdicts are not of these generations "
+                "(judge them again: `python -m judge score`, then `judge stats`)"
+            )
+        checked += 1
+    return f"{checked} verdict line(s) name items of generations.jsonl and judged its texts (input hashes)"
+
+
+def check_dataset_version(adapter: AdapterRun, evaluation: Evaluation) -> str:
+    """The evaluation's tweets come from the dataset version the adapter was trained on (its held-out split):
+    generation_report.json's dataset identity against run_metadata.json's dataset, revision and commit/folder."""
+    from judge.provenance import data_sha256, describe_dataset
+
+    identity = ((evaluation.generation_report or {}).get("dataset") or {}).get("identity")
+    metadata = adapter.metadata
+    trained = f"{metadata.get('dataset')}@{metadata.get('dataset_revision')}"
+    if not isinstance(identity, dict):
+        raise PublishRefused(
+            f"{evaluation.folder}: generation_report.json does not record the dataset version the tweets came from "
+            "(`judge generate` writes it): nothing ties this evaluation to the dataset the adapter was trained on "
+            f"({trained}); run `python -m judge generate` again"
+        )
+    evaluated = describe_dataset(identity)
+    if metadata.get("dataset_kind") == "hub" and identity.get("repo"):
+        same_repo = identity["repo"] == metadata.get("dataset")
+        commits = (identity.get("commit"), metadata.get("dataset_resolved"))
+        same = same_repo and (
+            commits[0] == commits[1] if all(commits) else identity.get("version") == metadata.get("dataset_revision")
+        )
+    else:
+        folder = metadata.get("dataset_resolved")
+        same = bool(folder) and (
+            str(Path(folder).resolve()) == identity.get("folder")
+            or (Path(folder).is_dir() and data_sha256(Path(folder)) == identity.get("data_sha256"))
+        )
+    if not same:
+        raise PublishRefused(
+            f"{evaluation.folder}: its tweets come from {evaluated}, and {adapter.folder} was trained on {trained} "
+            f"(resolved {metadata.get('dataset_resolved')}): the card would state numbers of another dataset version"
+        )
+    return f"held-out tweets of {evaluated}, the version the adapter was trained on"
+
+
+def _check_judge_validity(evaluation: Evaluation) -> str:
+    """The verdict's judge-validity check, again on the files found here: it must come out as stats.json says."""
+    from judge.provenance import judge_validity_check
+
+    stats = evaluation.stats
+    recorded = stats["verdict"]["judge_validity"]
+    identity = ((evaluation.generation_report or {}).get("dataset") or {}).get("identity")
+    check = judge_validity_check(
+        evaluation.validity,
+        None if evaluation.validity_path is None else str(evaluation.validity_path),
+        identity if isinstance(identity, dict) else None,
+        (stats.get("inputs") or {}).get("judge_identity"),
+        stats.get("judge"),
+    )
+    if check["established"] != recorded.get("established") or check["failed"] != recorded.get("failed"):
+        raise PublishRefused(
+            f"{evaluation.folder / STATS_FILE_NAME}: its verdict says the judge's validity check "
+            f"{'held' if recorded.get('established') else 'failed (' + str(recorded.get('failed')) + ')'}, and on "
+            f"the files here it {'holds' if check['established'] else 'fails (' + str(check['failed']) + ')'}: "
+            "rerun `python -m judge stats`"
+        )
+    return check["reason"] or "n/a"
 
 
 # --- is the evaluation this adapter's? -----------------------------------------------------------------------

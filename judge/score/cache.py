@@ -1,9 +1,10 @@
 """The on-disk cache of judge requests: a rerun of the same judgement costs nothing and sends nothing.
 
-The key is a SHA-256 of (judge, model, prompt version, the full request as sent), so any change to the rubric, the
-examples, the model, the settings or the texts judged makes a new key. Each entry is one JSON file, written
-atomically, holding the request and the provider's response body; never a key or a header. An unreadable entry
-counts as a miss.
+The key is a SHA-256 of (judge, model, prompt version, the full request as sent, where it is sent), so any change to
+the rubric, the examples, the model, the settings, the texts judged or the endpoint (a stand-in's answers never
+answer for the real API) makes a new key; a local judge's request holds a hash of its weights and prompt texts.
+Each entry is one JSON file, written atomically, holding the request and the provider's response body; never a key
+or a header. An unreadable entry counts as a miss.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from replytune.files import write_json_atomically
 logger = logging.getLogger(__name__)
 
 
-def cache_key(judge: str, model: str, prompt_version: str, request: dict[str, Any]) -> str:
-    payload = json.dumps([judge, model, prompt_version, request], sort_keys=True, ensure_ascii=False)
+def cache_key(judge: str, model: str, prompt_version: str, request: dict[str, Any], endpoint: str = "") -> str:
+    payload = json.dumps([judge, model, prompt_version, request, endpoint], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from judge.config import DEFAULT_CONFIG_PATH, ConfigError, ScoreConfig, load_judge_config
+from judge.config import DEFAULT_CONFIG_PATH, ScoreConfig, load_judge_config
 from judge.records import (
     ENGAGEMENT_FIT_FILE_NAME,
     GENERATIONS_FILE_NAME,
@@ -43,7 +43,10 @@ from judge.records import (
     TIE,
     VERDICTS_FILE_NAME,
     VerdictRecord,
+    alike_task_keys,
     combine_orders,
+    constant_scores,
+    no_signal,
     read_records,
 )
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
@@ -68,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> ScoreConfig:
+    from judge.config import check_finite_amount
+
+    if args.max_cost is not None:
+        check_finite_amount(args.max_cost, "--max-cost")
     config = load_judge_config(args.config).score
     overrides = {
         "judge": args.judge,
@@ -75,16 +82,13 @@ def resolve_config(args: argparse.Namespace) -> ScoreConfig:
         "max_cost_usd": args.max_cost,
         "cache_dir": args.cache_dir,
     }
-    config = dataclasses.replace(config, **{name: value for name, value in overrides.items() if value is not None})
-    if config.max_cost_usd < 0:
-        raise ConfigError(f"--max-cost must not be negative, got {config.max_cost_usd}")
-    return config
+    return dataclasses.replace(config, **{name: value for name, value in overrides.items() if value is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     from judge.score.backends import JudgeUnavailable, make_judge
     from judge.score.cache import ResponseCache
-    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, run_tasks
+    from judge.score.runner import CostRefused, FatalJudgeError, VerdictsMismatch, done_tasks, run_tasks
     from judge.score.tasks import read_generations, tasks_from_generations
 
     try:
@@ -117,6 +121,17 @@ def run(args: argparse.Namespace) -> int:
         return refuse(str(error))
     if args.batch and not judge.supports_batch:
         return refuse(f"--batch: judge {judge.name} has no batch API (the claude judge has)")
+    if engagement_fit is not None:
+        engagement_fit = {**engagement_fit, "dataset_identity": train_dataset_identity(args, config)}
+    if engagement_fit is not None and engagement_fit.get("dataset"):
+        # score_config.yaml names the dataset the judge was fitted on as it was read (REPO@v1), whatever named it
+        trained_on = dataclasses.replace(config.engagement, train_dataset=engagement_fit["dataset"])
+        config = dataclasses.replace(config, engagement=dataclasses.replace(trained_on, train_dataset_revision=None))
+    try:  # verdicts of other judge settings already there: refused before score_config.yaml is rewritten
+        done_tasks(output / VERDICTS_FILE_NAME, judge)
+    except VerdictsMismatch as error:
+        changed = changed_settings(output / SCORE_CONFIG_FILE_NAME, config)
+        return refuse(f"{error}" + (f" (changed in the config: {', '.join(changed)})" if changed else ""))
     output.mkdir(parents=True, exist_ok=True)
     write_resolved_config(config, output / SCORE_CONFIG_FILE_NAME)
     if engagement_fit is not None:
@@ -147,6 +162,15 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks)
     (output / SCORE_REPORT_FILE_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print_summary(report, output)
+    if report["constant_scores"]:
+        logger.warning("%s: the single-answer scores have no spread to test", report["constant_scores"])
+    if report["no_signal"]:
+        print(
+            f"error: judge {judge.name} ({judge.model}) has no signal here: {report['no_signal']}. Its verdicts are "
+            f"in {verdicts_path} to look at; use another judge (or model) before reading any statistic of them",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK if outcome.complete else EXIT_FAILED
 
 
@@ -160,6 +184,44 @@ def write_resolved_config(config: ScoreConfig, path: Path) -> None:
     path.write_text(redact(text), encoding="utf-8")
 
 
+def train_dataset_identity(args: argparse.Namespace, config: ScoreConfig) -> dict | None:
+    """The identity (judge/provenance.py) of the dataset version the engagement judge was fitted on: the card says
+    what its held-out fit was measured on (a synthetic sample, or which exports). None if it cannot be read."""
+    from judge.provenance import dataset_identity
+    from replytune.versions import fetch, resolve
+
+    spec = args.train_dataset or config.engagement.train_dataset
+    revision = None if args.train_dataset else config.engagement.train_dataset_revision
+    try:
+        resolved = resolve(spec, revision)
+        return dataset_identity(resolved.name, fetch(resolved), resolved.version, resolved.repo_id)
+    except Exception as error:  # noqa: BLE001 - the fit itself read it; this is the record of what it was
+        logger.warning("engagement judge: could not record its training dataset's identity: %s", error)
+        return None
+
+
+def changed_settings(old_config: Path, config: ScoreConfig) -> list[str]:
+    """The dotted names of the score settings that differ between an earlier run's score_config.yaml and `config`
+    (at most 8), for a refusal that says what changed."""
+    try:
+        old = (yaml.safe_load(old_config.read_text(encoding="utf-8")) or {}).get("score") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    new = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
+    changed: list[str] = []
+
+    def walk(before, after, where: str) -> None:
+        if isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(set(before) | set(after), key=str):
+                walk(before.get(key), after.get(key), f"{where}.{key}" if where else str(key))
+        elif before != after:
+            changed.append(where)
+
+    walk(old, new, "score")
+    ignored = ("score.max_cost_usd", "score.cache_dir", "score.mode")  # they change what is judged, not the answers
+    return [name for name in changed if name not in ignored][:8]
+
+
 def build_report(generations_path, generations, judge, config, outcome, verdicts_path, tasks) -> dict:
     wanted = {task.key for task in tasks}
     records = [record for _, record in read_records(verdicts_path, VerdictRecord)[0] if record.task_key in wanted]
@@ -168,9 +230,12 @@ def build_report(generations_path, generations, judge, config, outcome, verdicts
         "judge": judge.name,
         "model": judge.model,
         "prompt_version": judge.prompt_version,
+        "judge_identity": judge.identity(),
         "mode": config.mode,
         "run": outcome.as_dict(),
         "verdicts": summarize_verdicts(records),
+        "no_signal": no_signal(records, alike_task_keys(tasks)),
+        "constant_scores": constant_scores(records, alike_task_keys(tasks)),
     }
 
 

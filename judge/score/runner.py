@@ -138,6 +138,7 @@ def verdict_record(
         cached=cached,
         batch_id=batch_id,
         notes=list(notes or []),
+        judge_fingerprint=judge.fingerprint,
     )
     if parsed.parse_error:
         return record
@@ -158,13 +159,22 @@ def done_tasks(path: Path, judge: Judge) -> dict[str, str]:
     for problem in problems:
         logger.warning("%s: %s (skipped: its task will be judged again)", path, problem)
     done = {}
+    mine = (judge.name, judge.model, judge.prompt_version)
     for number, record in records:
-        mine = (judge.name, judge.model, judge.prompt_version)
         theirs = (record.judge, record.model, record.prompt_version)
         if theirs != mine:
             raise VerdictsMismatch(
                 f"{path} line {number} was written by judge {theirs[0]} / model {theirs[1]} / prompt "
-                f"{theirs[2]}, not {mine[0]} / {mine[1]} / {mine[2]}: give this run another --output folder"
+                f"{theirs[2]}, not {mine[0]} / {mine[1]} / {mine[2]}: give this run another --output folder "
+                "(or delete that verdicts.jsonl to start fresh)"
+            )
+        if record.judge_fingerprint != judge.fingerprint:
+            written = record.judge_fingerprint or "none recorded (an older replytune)"
+            raise VerdictsMismatch(
+                f"{path} line {number} was written by judge {judge.name} with other settings (settings hash "
+                f"{written}, now {judge.fingerprint}: its endpoint, prompt texts, answer settings or weights "
+                "changed): its verdicts would not be this judge's; give this run another --output folder (or delete "
+                "that verdicts.jsonl to start fresh)"
             )
         done[record.task_key] = record.input_hash
     return done
@@ -184,16 +194,7 @@ def run_tasks(
 ) -> RunOutcome:
     verdicts_path = Path(verdicts_path)
     outcome = RunOutcome(tasks=len(tasks))
-    done = done_tasks(verdicts_path, judge)
-    pending = []
-    for task in tasks:
-        if task.key not in done:
-            pending.append(task)
-        elif done[task.key] != task.input_hash:
-            raise VerdictsMismatch(
-                f"{verdicts_path}: item {task.item_id!r} ({', '.join(task.shown)}) was judged on other texts than the "
-                "generations hold now: give this run another --output folder"
-            )
+    pending = pending_tasks(tasks, judge, verdicts_path)
     outcome.already_done = len(tasks) - len(pending)
     if isinstance(judge, LocalJudge):
         with JsonlAppender(verdicts_path) as appender:
@@ -202,21 +203,8 @@ def run_tasks(
         return outcome
     assert isinstance(judge, ApiJudge)
     run = _ApiRun(judge, cache, weights, outcome)
-    uncached = run.split_cached(pending)
-    price_factor = judge.batch_price_factor if batch else 1.0
+    uncached, outcome.estimate = _estimate(run, pending, verdicts_path, batch, max_cost_usd)
     batches_path = verdicts_path.with_name(BATCHES_FILE_NAME)
-    in_submitted_batches = submitted_custom_ids(batches_path) if batch else set()
-    to_send = [task for task in uncached if custom_id(task) not in in_submitted_batches]
-    outcome.estimate = estimate_cost(
-        [judge.size(task) for task in to_send], judge.prices, judge.max_tokens, price_factor, judge.caching
-    )
-    logger.info("judge %s (%s): %d to send, %s", judge.name, judge.model, len(to_send), outcome.estimate.describe())
-    if to_send and outcome.estimate.expected_usd > max_cost_usd:
-        raise CostRefused(
-            f"the estimated cost of the {len(to_send)} requests still to send is "
-            f"${outcome.estimate.expected_usd:.4f}, above the cap of ${max_cost_usd:.4f} "
-            "(--max-cost or score.max_cost_usd): nothing was sent"
-        )
     with JsonlAppender(verdicts_path) as appender:
         outcome.torn_bytes_dropped = appender.dropped_torn_bytes
         run.appender = appender
@@ -228,6 +216,60 @@ def run_tasks(
             run.online(uncached, guard, progress)
         outcome.spent_usd = guard.spent_usd
     return outcome
+
+
+def pending_tasks(tasks: list[JudgeTask], judge: Judge, verdicts_path: Path) -> list[JudgeTask]:
+    """The tasks not yet in verdicts.jsonl; refuses (VerdictsMismatch) a file of another judge setup or texts."""
+    done = done_tasks(verdicts_path, judge)
+    pending = []
+    for task in tasks:
+        if task.key not in done:
+            pending.append(task)
+        elif done[task.key] != task.input_hash:
+            raise VerdictsMismatch(
+                f"{verdicts_path}: item {task.item_id!r} ({', '.join(task.shown)}) was judged on other texts than the "
+                "generations hold now: give this run another --output folder"
+            )
+    return pending
+
+
+def _estimate(run: _ApiRun, pending, verdicts_path: Path, batch: bool, max_cost_usd: float):
+    """(uncached tasks, the estimate of what is still to send); CostRefused above the cap, before anything is sent."""
+    judge = run.judge
+    uncached = run.split_cached(pending)
+    price_factor = judge.batch_price_factor if batch else 1.0
+    in_submitted_batches = submitted_custom_ids(verdicts_path.with_name(BATCHES_FILE_NAME)) if batch else set()
+    to_send = [task for task in uncached if custom_id(task) not in in_submitted_batches]
+    estimate = estimate_cost(
+        [judge.size(task) for task in to_send], judge.prices, judge.max_tokens, price_factor, judge.caching
+    )
+    logger.info("judge %s (%s): %d to send, %s", judge.name, judge.model, len(to_send), estimate.describe())
+    if to_send and not estimate.expected_usd <= max_cost_usd:  # a NaN estimate is above any cap
+        raise CostRefused(
+            f"the estimated cost of the {len(to_send)} requests still to send is "
+            f"${estimate.expected_usd:.4f}, above the cap of ${max_cost_usd:.4f} "
+            "(--max-cost or score.max_cost_usd): nothing was sent"
+        )
+    return uncached, estimate
+
+
+def preflight(
+    tasks: list[JudgeTask],
+    judge: Judge,
+    verdicts_path: str | Path,
+    cache: ResponseCache | None,
+    max_cost_usd: float,
+    batch: bool = False,
+) -> CostEstimate | None:
+    """What `run_tasks` checks before its first request, without sending anything: the verdicts file is this judge
+    setup's, and (API judges) the estimate of what is still to send is under the cap. Raises VerdictsMismatch or
+    CostRefused; returns the estimate (None for a local judge). `judge validate` calls it for every judge before
+    judging with any, so a judge that cannot run stops the command before the others' work."""
+    verdicts_path = Path(verdicts_path)
+    pending = pending_tasks(tasks, judge, verdicts_path)
+    if not isinstance(judge, ApiJudge):
+        return None
+    return _estimate(_ApiRun(judge, cache, None, RunOutcome()), pending, verdicts_path, batch, max_cost_usd)[1]
 
 
 def _run_local(
@@ -292,7 +334,7 @@ class _ApiRun:
         uncached = []
         for task in tasks:
             request = self.judge.request(task)
-            key = cache_key(self.judge.name, self.judge.model, self.judge.prompt_version, request)
+            key = cache_key(self.judge.name, self.judge.model, self.judge.prompt_version, request, self.judge.endpoint)
             self.requests[task.key], self.keys[task.key] = request, key
             entry = self.cache.get(key) if self.cache else None
             if entry is not None:
@@ -405,6 +447,8 @@ class _ApiRun:
             raise FatalJudgeError(redact(f"judge {self.judge.name}: {type(fatal).__name__}: {fatal}"))
         if queue:
             self.outcome.left_by_cost_guard = self.waiting_on(queue)
+            if guard.bound_broken:
+                logger.warning("cost guard: %s; no further request was sent", guard.bound_broken)
 
     def batched(
         self, tasks: list[JudgeTask], guard: CostGuard, state_path: Path, poll_interval_s: float, max_wait_s: float

@@ -6,7 +6,10 @@
 Reads single-answer lines {item_id, system, score} and pairwise lines {item_id, order, winner} (one file may mix
 them) and writes DIR/stats.json, DIR/score_distributions.png, DIR/win_tie_loss.png and
 DIR/difference_vs_length.png (reply lengths come from generations.jsonl beside the verdicts, or --generations).
-The verdict rests on single-answer scores when the file has them for both systems, else on pairwise verdicts.
+The verdict rests on single-answer scores when the file has them for both systems, else on pairwise verdicts, and it
+never outruns its judge: "criteria met" only when validity.json (--validity, else beside the verdicts or in their
+validity/ folder) shows this judge valid on real held-out pairs of the dataset version generation_report.json names
+(judge/provenance.py); else "not established: the judge is not valid here", naming the check that failed.
 """
 
 from __future__ import annotations
@@ -21,25 +24,32 @@ from pathlib import Path
 import numpy as np
 
 from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
+from judge.provenance import apply_to_verdict, judge_validity_check
 from judge.records import (
+    CENTRED_SCALE,
+    GENERATION_REPORT_FILE_NAME,
     GENERATIONS_FILE_NAME,
     LOSS,
     PAIRWISE,
+    RUBRIC_SCALE,
     SINGLE,
     STATS_FILE_NAME,
     STATS_PLOT_FILE_NAMES,
     TIE,
+    VALIDITY_FILE_NAME,
+    VALIDITY_FOLDERS,
     WIN,
     combined_winner,
     read_jsonl,
+    score_scale,
 )
 from judge.stats.criteria import PAIRWISE_ONLY, SCORES, Evidence, format_number, judge_criteria
-from judge.stats.verdicts import Comparison, read_verdicts, select_comparison
+from judge.stats.verdicts import Comparison, describe_rejected, read_verdicts, select_comparison
 from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
-from replytune.files import write_json_atomically
+from replytune.files import sha256_of, write_json_atomically
 from replytune.secrets import redact
 
-STATS_FORMAT = 1
+STATS_FORMAT = 2  # 2: the verdict is bounded by the judge's validity (verdict.judge_validity), score_scale
 LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
 # stats.json counts parse errors by the verdict's kind, and has named a single-answer verdict "single_answer" since
 # its first format.
@@ -63,7 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--generations",
         type=Path,
         default=None,
-        help="generations.jsonl for the reply lengths (default: the one beside --verdicts, if any)",
+        help="generations.jsonl for the reply lengths (default: the one beside --verdicts, if any); the "
+        "generation_report.json beside it names the dataset version evaluated",
+    )
+    parser.add_argument(
+        "--validity",
+        type=Path,
+        default=None,
+        help="validity.json of `judge validate` (default: beside --verdicts, or in its validity/ folder): the verdict "
+        "says 'criteria met' only when it shows this judge valid on held-out pairs of this dataset version",
     )
 
 
@@ -80,16 +98,28 @@ def run(args: argparse.Namespace) -> int:
         generations = args.generations or args.verdicts.parent / GENERATIONS_FILE_NAME
         lengths = read_reply_lengths(generations, explicit=args.generations is not None)
         results = compute_stats(comparison, config, lengths)
+        evaluation = read_evaluation_identity(generations, args.validity, args.verdicts.parent)
     except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
+    check = judge_validity_check(
+        evaluation.validity,
+        None if evaluation.validity_path is None else str(evaluation.validity_path),
+        evaluation.dataset,
+        comparison.judge_identity(),
+        comparison.judge,
+    )
+    results["verdict"] = apply_to_verdict(results["verdict"], check)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
         results["plots"] = write_plots(comparison, results, lengths, args.output)
         results["inputs"] = {
             "verdicts": {"path": str(verdicts.path), "sha256": verdicts.sha256, "lines": verdicts.lines},
             "generations": None if lengths is None else {"path": str(generations), "sha256": lengths.sha256},
+            "generation_report": evaluation.file_record("generation_report"),
+            "validity": evaluation.file_record("validity"),
             "judge": comparison.judge,
+            "judge_identity": comparison.judge_identity(),
             "config_file": str(args.config),
             "config": dataclasses.asdict(config),
             "versions": _versions(),
@@ -103,6 +133,63 @@ def run(args: argparse.Namespace) -> int:
     drawn = [name for name in STATS_PLOT_FILE_NAMES if results["plots"][name]]
     print(f"\nwritten: {args.output / STATS_FILE_NAME} and {len(drawn)} plot(s) in {args.output}")
     return 0
+
+
+# --- what the evaluation is of, and the judge's validity there ---------------------------------------------------
+
+
+@dataclasses.dataclass
+class EvaluationIdentity:
+    dataset: dict | None  # generation_report.json's dataset identity (judge/provenance.py)
+    generation_report_path: Path | None
+    validity: dict | None
+    validity_path: Path | None
+
+    def file_record(self, which: str) -> dict | None:
+        """What stats.json records of the file: validity.json by sha256; generation_report.json by the dataset
+        identity it holds (the rest of it, timings included, changes when `judge generate` resumes)."""
+        if which == "generation_report":
+            path = self.generation_report_path
+            return None if path is None else {"path": str(path), "dataset": self.dataset}
+        path = self.validity_path
+        return None if path is None else {"path": str(path), "sha256": sha256_of(path)}
+
+
+def read_evaluation_identity(generations: Path, validity: Path | None, verdicts_folder: Path) -> EvaluationIdentity:
+    """The dataset version the generations came from (generation_report.json beside them) and the validity.json to
+    check the judge with (--validity, a file or a folder; else beside the verdicts or in their validity/ folder).
+    A --validity that is not there, or either file unreadable, is refused (InputError)."""
+    report_path = Path(generations).parent / GENERATION_REPORT_FILE_NAME
+    report = _read_json_file(report_path) if report_path.is_file() else None
+    dataset = ((report or {}).get("dataset") or {}).get("identity")
+    if validity is not None:
+        path = validity / VALIDITY_FILE_NAME if validity.is_dir() else validity
+        if not path.is_file():
+            raise InputError(f"--validity {validity}: no validity.json there (`python -m judge validate` writes it)")
+    else:
+        found = [verdicts_folder / sub / VALIDITY_FILE_NAME for sub in VALIDITY_FOLDERS]
+        path = next((candidate for candidate in found if candidate.is_file()), None)
+    document = _read_json_file(path) if path is not None else None
+    if document is not None and not isinstance(document.get("judges"), dict):
+        raise InputError(f"{path}: not the report `python -m judge validate` writes (no `judges`)")
+    return EvaluationIdentity(
+        dataset if isinstance(dataset, dict) else None,
+        report_path if report is not None else None,
+        document,
+        path if document is not None else None,
+    )
+
+
+def _read_json_file(path: Path) -> dict:
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"{path}: not readable JSON ({error})") from error
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: expected a JSON object, got {type(document).__name__}")
+    return document
 
 
 # --- the statistics ---------------------------------------------------------------------------------------------
@@ -167,7 +254,14 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
         "d_z": sig.paired_effect_size(differences),
         "cohen_d_pooled": sig.pooled_cohen_d(all_candidate, all_baseline),
     }
-    improvement = sig.relative_improvement_pct(means[candidate], means[baseline]) if means else math.nan
+    scale, scale_why = score_scale(
+        comparison.judge, config.score_scale, [*baseline_scores.values(), *candidate_scores.values()]
+    )
+    mean_improvement = sig.relative_improvement_pct(means[candidate], means[baseline]) if means else math.nan
+    improvement_of, improvement = "mean score", mean_improvement
+    if analysis == SCORES and scale == CENTRED_SCALE:  # no true zero: the win rates, the candidate's over the base's
+        improvement_of = "win rate"
+        improvement = sig.win_rate_improvement_pct(_mean(outcome_values))
 
     power_effect = config.power_effect_size
     evidence = Evidence(
@@ -178,6 +272,7 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
         ci=mean_difference_ci if analysis == SCORES else win_rate_ci,
         ci_null=0.0 if analysis == SCORES else 0.5,
         ci_of="mean_difference" if analysis == SCORES else "win_rate",
+        improvement_of=improvement_of,
     )
     results = _finite(
         {
@@ -198,7 +293,17 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
                 "alternative": alternative,
             },
             "effect_size": effect_sizes,
-            "relative_improvement_pct": improvement,
+            # of the mean score, on a 1-10 scale only (null on a centred one: relative_improvement says what instead)
+            "relative_improvement_pct": mean_improvement if scale == RUBRIC_SCALE else None,
+            "relative_improvement": {
+                "of": improvement_of,
+                "pct": improvement,
+                "why": "the scores are centred: their mean has no true zero, so the candidate's win rate is compared "
+                "with the baseline's (ties half each)"
+                if improvement_of == "win rate"
+                else "the candidate's mean score over the baseline's",
+            },
+            "score_scale": {"scale": scale, "why": scale_why},
             "pairwise": {
                 "source": pairwise_source,
                 "n": len(outcomes),
@@ -279,7 +384,11 @@ def _caveats(results: dict) -> list[str]:
             f"(items affected: {affected or 'none of these two systems'})"
         )
     if lines["rejected"]:
-        caveats.append(f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}")
+        listed = [(entry["line"], entry["reason"]) for entry in lines["rejected_lines"]]
+        caveats.append(
+            f"{lines['rejected']} malformed or repeated line(s) rejected: {lines['rejected_reasons']}; "
+            f"{describe_rejected(listed, lines['rejected'])}"
+        )
     if pairwise["inconsistency_rate"] is not None and pairwise["inconsistency_rate"] > INCONSISTENCY_CAVEAT:
         caveats.append(
             f"the judge changed its pairwise verdict when the order was swapped on "
@@ -486,7 +595,13 @@ def render_table(results: dict) -> str:
             f"p {format_number(results['wilcoxon']['p'])}",
             f"  effect size           d_z {format_number(results['effect_size']['d_z'])}   "
             f"Cohen's d pooled {format_number(results['effect_size']['cohen_d_pooled'])}",
-            f"  relative improvement  {format_number(results['relative_improvement_pct'])}%",
+            "  relative improvement  "
+            + (
+                f"{format_number(results['relative_improvement_pct'])}% of the mean score"
+                if results["relative_improvement"]["of"] == "mean score"
+                else f"{format_number(results['relative_improvement']['pct'])}% of the win rate over the baseline's "
+                f"({results['score_scale']['scale']} scores: their mean has no true zero)"
+            ),
         ]
     if results["mann_whitney"]:
         rows.append(
@@ -506,7 +621,18 @@ def render_table(results: dict) -> str:
         f"d_z = {power['effect_size']:g}; {power['n_required']} items needed for {power['target']:g}",
     ]
     verdict = results["verdict"]
-    rows += ["", f"verdict: {'CRITERIA MET' if verdict['criteria_met'] else 'CRITERIA NOT MET'}"]
+    validity = verdict.get("judge_validity") or {}
+    if verdict.get("established", True):
+        rows += ["", f"verdict: {'CRITERIA MET' if verdict['criteria_met'] else 'CRITERIA NOT MET'}"]
+        if validity.get("reason"):
+            rows.append(f"  the judge: {validity['reason']}")
+    else:
+        statistics = "met" if verdict.get("statistical_criteria_met") else "not met"
+        rows += [
+            "",
+            f"verdict: NOT ESTABLISHED: the judge is not valid here ({validity.get('reason')})",
+            f"  the statistical criteria alone ({statistics}), which say nothing without a valid judge:",
+        ]
     for name, criterion in verdict["criteria"].items():
         value = criterion["value"]
         if value is None:

@@ -27,6 +27,9 @@ class Evidence:
     ci: tuple[float, float]
     ci_null: float  # the value of "no difference" on the CI's scale: 0 (mean difference) or 0.5 (win rate)
     ci_of: str  # "mean_difference" or "win_rate"
+    # What `relative_improvement_pct` is of: "mean score" (a 1-10 scale), or "win rate" (a centred scale, whose
+    # mean has no true zero: the candidate's win rate against the baseline's, ties half each)
+    improvement_of: str = "mean score"
 
 
 def judge_criteria(evidence: Evidence, criteria: StatsCriteriaConfig, alpha: float) -> dict:
@@ -45,14 +48,22 @@ def judge_criteria(evidence: Evidence, criteria: StatsCriteriaConfig, alpha: flo
             measure=criteria.effect_size,
         )
     if criteria.min_relative_improvement_pct is not None:
+        threshold = criteria.min_relative_improvement_pct
+        if evidence.improvement_of == "win rate":
+            description = (
+                f"win rate at least {threshold:g}% above the baseline's (the scores are centred: a % of their mean "
+                "means nothing, so the criterion reads the win rates, ties half each)"
+            )
+            undefined = "undefined: no item compared"
+        else:
+            description = f"mean score at least {threshold:g}% above the baseline's"
+            undefined = (
+                "needs single-answer scores"
+                if evidence.analysis == PAIRWISE_ONLY
+                else "undefined: no paired scores, or a baseline mean of 0"
+            )
         results["relative_improvement_pct"] = _compare(
-            evidence.relative_improvement_pct,
-            ">=",
-            criteria.min_relative_improvement_pct,
-            f"mean score at least {criteria.min_relative_improvement_pct:g}% above the baseline's",
-            "needs single-answer scores"
-            if evidence.analysis == PAIRWISE_ONLY
-            else "undefined: no paired scores, or a baseline mean of 0",
+            evidence.relative_improvement_pct, ">=", threshold, description, undefined, of=evidence.improvement_of
         )
     if criteria.ci_excludes_zero:
         results["ci_excludes_zero"] = _ci_criterion(evidence, alpha)

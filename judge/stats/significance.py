@@ -72,6 +72,18 @@ def relative_improvement_pct(candidate_mean: float, baseline_mean: float) -> flo
     return 100.0 * (candidate_mean - baseline_mean) / abs(baseline_mean)
 
 
+def win_rate_improvement_pct(win_rate: float) -> float:
+    """How far the candidate's win rate is above the baseline's (1 - win rate; ties count half to each), in % of the
+    baseline's: a relative improvement on a scale with a true zero, for scores that have none. Infinite when the
+    baseline won nothing; NaN without a win rate."""
+    if math.isnan(win_rate):
+        return NAN
+    baseline = 1.0 - win_rate
+    if baseline <= 0:
+        return math.inf
+    return 100.0 * (win_rate - baseline) / baseline
+
+
 def holm_adjust(p_values: dict[str, float]) -> dict[str, float]:
     """Holm's step-down adjusted p-values: reject a test at level alpha when its adjusted p < alpha.
 

@@ -27,6 +27,7 @@ from judge.records import PAIRWISE, SINGLE, TIE, parse_jsonl
 from replytune.errors import InputError
 
 UNKNOWN = "unknown"  # the kind of a parse error line that names neither a system nor an order
+IDENTITY_FIELDS = ("model", "prompt_version", "judge_fingerprint")  # what a line says about its judge's setup
 # Any judge's scale fits far inside this; beyond it, squares of scores overflow and SDs, d and U silently break.
 MAX_SCORE_MAGNITUDE = 1e100
 
@@ -70,6 +71,9 @@ class VerdictFile:
     pairwise: list[PairwiseLine] = field(default_factory=list)
     parse_errors: list[ParseErrorLine] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    # judge -> how many lines name each (model, prompt version, settings hash): `judge score`'s lines carry them,
+    # plain lines do not ((None, None, None))
+    identities: dict[str | None, Counter] = field(default_factory=dict)
 
 
 def read_verdicts(path: str | Path) -> VerdictFile:
@@ -91,12 +95,16 @@ def read_verdicts(path: str | Path) -> VerdictFile:
         path=path, sha256=hashlib.sha256(data).hexdigest(), lines=len(contents.rows) + len(contents.problems)
     )
     verdicts.rejected = [(problem.line, "not JSON") for problem in contents.problems]
+    id_written: dict[str, tuple[str, int]] = {}  # item id -> (how line N first wrote it: number or string, N)
     for number, record in contents.rows:
         try:
             parsed = _parse_record(record, number)
+            _check_id_written_one_way(record, parsed.item_id, number, id_written)
         except ValueError as error:
             verdicts.rejected.append((number, str(error)))
             continue
+        identity = tuple(record.get(key) if isinstance(record.get(key), str) else None for key in IDENTITY_FIELDS)
+        verdicts.identities.setdefault(parsed.judge, Counter())[identity] += 1
         if isinstance(parsed, ScoreLine):
             verdicts.scores.append(parsed)
         elif isinstance(parsed, PairwiseLine):
@@ -105,6 +113,18 @@ def read_verdicts(path: str | Path) -> VerdictFile:
             verdicts.parse_errors.append(parsed)
     verdicts.rejected.sort()  # by line number, as the lines were read
     return verdicts
+
+
+def _check_id_written_one_way(record: dict, item_id: str, line: int, seen: dict[str, tuple[str, int]]) -> None:
+    """Item 1 and item "1" are refused as one item: JSON tells them apart, so a file holding both was written by two
+    hands (or two tools) and cannot say whether they are the same tweet."""
+    kind = "a number" if isinstance(record.get("item_id"), int) else "a string"
+    first = seen.setdefault(item_id, (kind, line))
+    if first[0] != kind:
+        raise ValueError(
+            f"item_id {record['item_id']!r} is {kind} here and {first[0]} at line {first[1]}: the same id written "
+            "two ways is refused (write every item_id the same way)"
+        )
 
 
 def _parse_record(record: Any, line: int) -> ScoreLine | PairwiseLine | ParseErrorLine:
@@ -194,6 +214,16 @@ class Comparison:
     skipped: Counter  # why a valid line was not used -> lines
     systems_in_file: list[str]
     judges_in_file: dict[str, int]
+    identities: Counter = field(default_factory=Counter)  # (model, prompt version, settings hash) -> lines
+
+    def judge_identity(self) -> dict | None:
+        """The chosen judge's identity as its lines record it (judge/provenance.py); None when the lines record none
+        or more than one setup (then nothing can be matched to a validity check)."""
+        known = [identity for identity in self.identities if identity[2]]
+        if len(self.identities) != 1 or len(known) != 1:
+            return None
+        model, prompt_version, fingerprint = known[0]
+        return {"judge": self.judge, "model": model, "prompt_version": prompt_version, "fingerprint": fingerprint}
 
 
 def select_comparison(
@@ -205,7 +235,7 @@ def select_comparison(
     if not verdicts.scores and not verdicts.pairwise:
         reasons = Counter(reason for _, reason in verdicts.rejected)
         detail = f"; rejected: {_describe_counts(reasons)}" if reasons else ""
-        first = f" (first at line {verdicts.rejected[0][0]})" if verdicts.rejected else ""
+        first = f" (first: {describe_rejected(verdicts.rejected)})" if verdicts.rejected else ""
         raise InputError(
             f"{where}: no usable verdict in {verdicts.lines} line(s): {len(verdicts.parse_errors)} parse error(s)"
             f"{detail}{first}"
@@ -232,13 +262,15 @@ def select_comparison(
     hint = "; a pairwise winner names the system, not the position it was shown in" if verdicts.pairwise else ""
     baseline, candidate = _choose_systems(where, sorted(systems), baseline, candidate, hint)
     pair = {baseline, candidate}
-    plain_winners = {
-        line.winner for line in all_lines if isinstance(line, PairwiseLine) and not line.systems and line.winner != TIE
-    }
-    if plain_winners - pair:
+    plain = [line for line in all_lines if isinstance(line, (PairwiseLine, ParseErrorLine)) and _plain_pairwise(line)]
+    plain_winners = {line.winner for line in plain if isinstance(line, PairwiseLine) and line.winner != TIE}
+    if plain and (plain_winners - pair or len(systems) > 2):
+        # A plain line (a tie above all) names no pair: with more than two systems it could belong to any of them.
+        shown = ", ".join(str(line.line) for line in plain[:5]) + (", ..." if len(plain) > 5 else "")
         raise InputError(
-            f"{where}: pairwise lines without `systems` name winners {sorted(plain_winners)}: with more than two "
-            "systems, each pairwise line must say which two it compared (systems: [first shown, second shown])"
+            f"{where}: pairwise lines without `systems` (line(s) {shown}; winners named: {sorted(plain_winners)}) "
+            f"in a file with more than two systems ({', '.join(sorted(systems))}): each pairwise line must say which "
+            "two it compared (systems: [first shown, second shown]), or a tie could count in another comparison"
         )
 
     comparison = Comparison(
@@ -255,6 +287,7 @@ def select_comparison(
         skipped=skipped,
         systems_in_file=sorted(systems),
         judges_in_file=judge_counts,
+        identities=Counter(verdicts.identities.get(judge) or {}),
     )
     first_seen: dict[tuple, int] = {}
     for line in sorted(all_lines, key=lambda line: line.line):
@@ -302,6 +335,10 @@ def select_comparison(
     return comparison
 
 
+def _plain_pairwise(line) -> bool:
+    return not line.systems and (isinstance(line, PairwiseLine) or line.kind == PAIRWISE)
+
+
 def _systems_named(lines: list) -> set[str]:
     systems = set()
     for line in lines:
@@ -342,3 +379,11 @@ def _choose_systems(
 
 def _describe_counts(counts: dict) -> str:
     return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def describe_rejected(rejected: list[tuple[int, str]], total: int | None = None, shown: int = 5) -> str:
+    """The first rejected lines, by number with their reasons: `line 2: not JSON; line 5: no item_id ...`, and how
+    many more there are (of `total`, when `rejected` lists only some)."""
+    total = len(rejected) if total is None else total
+    text = "; ".join(f"line {line}: {reason}" for line, reason in rejected[:shown])
+    return text + (f"; and {total - shown} more" if total > shown else "")

@@ -10,8 +10,14 @@ direct replies to one tweet with different like counts is a test: each judge see
 judge score: cache, cost cap and resume included), and its combined verdict is compared with the likes.
 
 The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
-split and tested on --split; with --threads it is cross-fitted: the conversations are split into folds
-(score.engagement.cv_folds) and each fold is judged by a scorer fitted on the other folds only.
+split (or --train-dataset's, the one `judge score --train-dataset` used) and tested on --split; with --threads it is
+cross-fitted: the conversations are split into folds (score.engagement.cv_folds) and each fold is judged by a scorer
+fitted on the other folds only.
+
+Every judge is made and checked (key, --batch, cost cap) before any of them works; a judge that judged nothing or
+answered every prompt alike gets no figure (validity.json: not_measured) and the command exits 1. validity.json records
+the dataset version (--dataset) and each judge's identity, which `judge stats` matches before a verdict may say
+"criteria met".
 
 Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length and coin
 baselines, whether it beats the length baseline, position consistency, length bias, parse errors, cost),
@@ -53,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--threads", nargs="+", metavar="PATH", help="tweet export files or folders with like counts")
     source.add_argument("--dataset", metavar="DIR_OR_REPO[@vN]", help="a data_prep dataset (held-out split)")
     parser.add_argument("--split", default="test", help="with --dataset: the held-out split to test on")
+    parser.add_argument(
+        "--train-dataset",
+        default=None,
+        metavar="DIR_OR_REPO[@vN]",
+        help="engagement judge: fit on this dataset's TRAIN split (as `judge score --train-dataset` did), not on "
+        "--dataset's own; its conversations must not be among the pairs tested",
+    )
     parser.add_argument("--judge", action="append", required=True, help="a judge to validate (repeatable)")
     parser.add_argument("--output", required=True, help="folder for validity.json/.md/.png and the verdicts")
     parser.add_argument("--max-cost", type=float, default=None, help="US dollar cap per API judge")
@@ -70,6 +83,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     if args.cache_dir:
         config = dataclasses.replace(config, cache_dir=args.cache_dir)
+    if args.max_cost is not None:
+        from judge.config import check_finite_amount
+
+        try:
+            check_finite_amount(args.max_cost, "--max-cost")
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_REFUSED
     max_pairs = args.max_pairs if args.max_pairs is not None else config.validate.max_pairs
     if max_pairs is not None and max_pairs < 1:
         print("error: --max-pairs must be at least 1", file=sys.stderr)
@@ -106,22 +127,55 @@ class ValidationData:
     source: str
     replies: list  # RealReply: the test replies
     pairs: list  # LikePair, from the test replies
-    train_replies: list | None  # --dataset: the TRAIN split's replies (the engagement scorer's training data)
+    train_replies: list | None  # the TRAIN split's replies (the engagement scorer's training data), None: cross-fit
     left_out: Counter
+    dataset: dict | None = None  # --dataset: its identity (judge/provenance.py), which `judge stats` checks
+    train_dataset: dict | None = None  # where train_replies came from
 
 
 def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> ValidationData:
     from judge.validate.threads import like_pairs, replies_from_rows, replies_from_tweet_files
 
+    train, train_identity = None, None
+    if getattr(args, "train_dataset", None):
+        rows, train_identity = _dataset_rows(args.train_dataset, "train")
+        train = replies_from_rows(rows["train"])
     if args.threads:
         replies, left_out = replies_from_tweet_files(args.threads, progress=not args.no_progress)
-        return ValidationData(", ".join(args.threads), replies, like_pairs(replies), None, left_out)
-    from judge.score.backends.engagement import load_dataset_splits
+        data = ValidationData(", ".join(args.threads), replies, like_pairs(replies), train, left_out)
+    else:
+        if args.split == "train":
+            raise ValueError("--split train: a judge is validated on held-out pairs (test or eval), never on train")
+        rows, identity = _dataset_rows(args.dataset, args.split)
+        replies = replies_from_rows(rows[args.split])
+        if train is None:
+            train = replies_from_rows(rows["train"]) if rows.get("train") else None
+            train_identity = identity if train is not None else None
+        source = f"{identity['name']} split {args.split}"
+        data = ValidationData(source, replies, like_pairs(replies), train, Counter(), identity)
+    data.train_dataset = train_identity
+    if train is not None:
+        shared = {r.conversation_id for r in train} & {r.conversation_id for r in data.replies}
+        if shared:
+            raise ValueError(
+                f"--train-dataset {args.train_dataset}: {len(shared)} of its TRAIN conversations are among the pairs "
+                f"tested ({', '.join(sorted(shared)[:3])}...): the judge would be tested on what it learned from"
+            )
+    return data
 
-    splits, described = load_dataset_splits(args.dataset, needed_splits=[args.split])
-    replies = replies_from_rows(splits[args.split])
-    train = replies_from_rows(splits["train"]) if "train" in splits and args.split != "train" else None
-    return ValidationData(f"{described} split {args.split}", replies, like_pairs(replies), train, Counter())
+
+def _dataset_rows(spec: str, split: str) -> tuple[dict, dict]:
+    """A data_prep dataset's reply rows per split (the split named must hold rows) and its identity."""
+    from judge.provenance import dataset_identity
+    from judge.score.backends.engagement import REPLY_COLUMNS
+    from replytune.versions import load_rows
+
+    loaded = load_rows(spec, REPLY_COLUMNS)
+    if not loaded.rows.get(split):
+        state = "has no rows" if split in loaded.rows else f"does not exist (it has {', '.join(loaded.rows)})"
+        raise ValueError(f"dataset {loaded.resolved.name}: split {split!r} {state}")
+    resolved = loaded.resolved
+    return loaded.rows, dataset_identity(resolved.name, loaded.folder, resolved.version, resolved.repo_id)
 
 
 def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
@@ -159,6 +213,10 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     length_values = np.array([length_credit(pair) for pair in pairs])
     report = {
         "source": data.source,
+        "dataset": data.dataset,  # --dataset: the version validated on (judge/provenance.py), None for --threads
+        "split": None if args.threads else args.split,
+        "threads": list(args.threads) if args.threads else None,
+        "train_dataset": data.train_dataset,
         "replies": len(data.replies),
         "replies_left_out": dict(data.left_out),
         "pairs_available": len(data.pairs),
@@ -176,16 +234,31 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
         },
         "judges": {},
     }
+    try:  # every judge that can be checked before any work is: no key, no batch API, over the cost cap
+        judges = prepare_judges(args, config, pairs, output)
+    except RefusedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     exit_code = EXIT_OK
+    report["not_measured"] = {}
     for name in args.judge:
         verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
         try:
-            records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path)
+            records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path, judges.get(name))
         except RefusedError as error:
+            report["not_measured"][name] = f"refused: {error}"
             print(f"error: judge {name}: {error}", file=sys.stderr)
-            return EXIT_REFUSED
+            exit_code = EXIT_FAILED
+            continue
         except RuntimeError as error:  # FatalJudgeError and anything the judge raised mid-run
+            report["not_measured"][name] = f"failed: {error}"
             print(f"error: judge {name}: {error}", file=sys.stderr)
+            exit_code = EXIT_FAILED
+            continue
+        why_not = unmeasurable(records, judge_report, validity_tasks(pairs))
+        if why_not:  # no figure at all: a judge that judged nothing, or alike, would show a coin's 50%
+            report["not_measured"][name] = why_not
+            print(f"error: judge {name}: no validity figure: {why_not}", file=sys.stderr)
             exit_code = EXIT_FAILED
             continue
         result = judge_validity(pairs, records, bootstrap, length_values)
@@ -197,12 +270,57 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     return exit_code
 
 
+def prepare_judges(args, config: ScoreConfig, pairs: list, output: Path) -> dict:
+    """Every judge but the engagement scorer (fitted later, per fold), made and checked before any judge works: a
+    missing key, --batch for a judge without batches, an estimate above the cap or a verdicts file of other settings
+    stops the command before anything is judged. Raises RefusedError naming the judge."""
+    from judge.score.backends import JudgeUnavailable, make_judge
+    from judge.score.cache import ResponseCache
+    from judge.score.runner import CostRefused, VerdictsMismatch, preflight
+
+    tasks = validity_tasks(pairs)
+    judges = {}
+    for name in dict.fromkeys(args.judge):
+        if name == "engagement":
+            continue
+        try:
+            judge, _ = make_judge(name, config, progress=not args.no_progress)
+            if args.batch and not judge.supports_batch:
+                raise RefusedError("--batch is supported by the claude judge only")
+            verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
+            max_cost = args.max_cost if args.max_cost is not None else config.max_cost_usd
+            preflight(tasks, judge, verdicts_path, ResponseCache(config.cache_dir), max_cost, args.batch)
+        except (JudgeUnavailable, CostRefused, VerdictsMismatch, RefusedError) as error:
+            raise RefusedError(f"judge {name}: {error} (nothing was judged, by any judge)") from error
+        judges[name] = judge
+    return judges
+
+
+def unmeasurable(records: list, judge_report: dict, tasks: list) -> str | None:
+    """Why a judge's verdicts give no validity figure: none parsed (every request failed, or every answer was
+    unreadable), or the same answer to every prompt (records.no_signal)."""
+    from judge.records import alike_task_keys, no_signal
+
+    parsed = [record for record in records if record.parse_error is None and record.winner is not None]
+    if not parsed:
+        run = judge_report.get("run") or {}
+        failures = "; ".join(f"{count} x {reason}" for reason, count in (run.get("failures") or {}).items())
+        return (
+            f"it judged nothing: none of the {len(tasks)} prompts ({len(tasks) // 2} pairs, both orders) got a "
+            "verdict "
+            f"({run.get('failed', 0)} request(s) failed, {sum(r.parse_error is not None for r in records)} "
+            f"answer(s) unreadable{'; ' + failures[:300] if failures else ''})"
+        )
+    return no_signal(records, alike_task_keys(tasks))
+
+
 class RefusedError(Refused, RuntimeError):
     """The judge cannot run, or would cost more than allowed: nothing was judged."""
 
 
-def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path):
-    """Run one judge over both orders of every pair; returns its verdict records and what to report about the run."""
+def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: list, verdicts_path: Path, judge=None):
+    """Run one judge over both orders of every pair; returns its verdict records and what to report about the run.
+    `judge`: the judge `prepare_judges` made (None: made here)."""
     from judge.score.backends import JudgeUnavailable, make_judge
     from judge.score.cache import ResponseCache
     from judge.score.runner import CostRefused, VerdictsMismatch, run_tasks
@@ -213,7 +331,8 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
         if name == "engagement":
             outcomes, judge_report = cross_fitted_engagement(config, data, pairs, tasks, verdicts_path, args)
         else:
-            judge, _ = make_judge(name, config)
+            if judge is None:
+                judge, _ = make_judge(name, config)
             if args.batch and not judge.supports_batch:
                 raise RefusedError("--batch is supported by the claude judge only")
             max_cost = args.max_cost if args.max_cost is not None else config.max_cost_usd
@@ -230,7 +349,7 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
                 config.claude.batch_max_wait_s,
             )
             outcomes = [outcome]
-            judge_report = {"model": judge.model, "prompt_version": judge.prompt_version}
+            judge_report = {"model": judge.model, "prompt_version": judge.prompt_version, "identity": judge.identity()}
     except (JudgeUnavailable, CostRefused, VerdictsMismatch) as error:
         raise RefusedError(str(error)) from error
     wanted = {task.key for task in tasks}
@@ -241,6 +360,7 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
         "judged": sum(outcome.judged for outcome in outcomes),
         "failed": sum(outcome.failed for outcome in outcomes),
         "left_by_cost_guard": sum(outcome.left_by_cost_guard for outcome in outcomes),
+        "failures": dict(sum((outcome.failures for outcome in outcomes), Counter())),
     }
     judge_report["complete"] = all(outcome.complete for outcome in outcomes)
     return records, judge_report
@@ -273,7 +393,8 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
         held_out = ranking_fit(
             [e.conversation_id for e in test], [e.likes for e in test], scorer.predict(features_of(test, embed))
         )
-        return [outcome], {"model": judge.model, "fit": fit, "held_out_fit": held_out, "scheme": "train -> split"}
+        report = {"model": judge.model, "identity": judge.identity(), "fit": fit, "held_out_fit": held_out}
+        return [outcome], {**report, "scheme": "train -> split"}
 
     # --threads: cross-fitting; the conversations go round-robin (in a seeded order) into folds.
     conversations = sorted({reply.conversation_id for reply in data.replies})
@@ -299,7 +420,7 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
         [e.conversation_id for e in test_examples], [e.likes for e in test_examples], np.concatenate(predicted)
     )
     scheme = f"cross-fitted: {folds} folds of conversations, each judged by a scorer fitted on the others"
-    return outcomes, {"model": model, "held_out_fit": held_out, "scheme": scheme}
+    return outcomes, {"model": model, "identity": judge.identity(), "held_out_fit": held_out, "scheme": scheme}
 
 
 def write_outputs(report: dict, output: Path) -> None:

@@ -11,13 +11,15 @@ Two shapes, because judges differ in where the work happens:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from judge.config import PriceTable, PromptConfig
 from judge.records import PAIRWISE
-from judge.score.cost import RequestSize, TokenUsage, estimate_tokens
+from judge.score.cost import RequestSize, TokenUsage, estimate_tokens, max_input_tokens
 from judge.score.prompts import ParsedVerdict, cut, system_prefix, user_message
 from judge.score.tasks import JudgeTask
 from replytune.errors import Refused
@@ -44,6 +46,40 @@ class Judge:
     name: str = ""
     model: str = ""
     prompt_version: str = ""
+    # True for a judge whose pairwise verdict comes from scoring each reply on its own (the engagement scorer): the
+    # order replies are shown in cannot change its verdict, so its position consistency is 1 by construction.
+    order_invariant: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        """What else changes this judge's answers besides its name, model and prompt version (the endpoint, the full
+        prompt texts, a local model's weights): part of `fingerprint` and of every cache key."""
+        return {}
+
+    @property
+    def fingerprint(self) -> str:
+        """One hash of everything that changes this judge's answers: written in every verdict, score_report.json and
+        validity.json, so that verdicts of two judge setups never mix in one file, and a validity check is matched
+        to the judge it measured."""
+        identity = [self.name, self.model, self.prompt_version, self.settings()]
+        payload = json.dumps(identity, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def identity(self) -> dict[str, Any]:
+        """The judge as score_report.json and validity.json record it."""
+        return {
+            "judge": self.name,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "fingerprint": self.fingerprint,
+            "order_invariant": self.order_invariant,
+        }
+
+
+def text_sha256(*texts: str) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
 class ApiJudge(Judge):
@@ -71,6 +107,18 @@ class ApiJudge(Judge):
         self.concurrency = concurrency
         self.caching = False
         self._prefixes = {kind: system_prefix(kind, prompt) for kind in (PAIRWISE, "single")}
+        self.endpoint = ""  # where requests go (the client's base URL): set by the subclass
+
+    def settings(self) -> dict[str, Any]:
+        """The endpoint, and the full text of the system prefixes (rubric, instructions, examples); the request's
+        other settings (max_tokens, temperature, ...) travel in the request, which the cache key holds whole."""
+        return {
+            "endpoint": self.endpoint,
+            "prefixes_sha256": text_sha256(*(self._prefixes[kind] for kind in sorted(self._prefixes))),
+            "max_tokens": self.max_tokens,
+            "max_chars": [self.prompt.max_tweet_chars, self.prompt.max_reply_chars],
+            "criteria_weights": self.prompt.criteria_weights,
+        }
 
     def prefix(self, kind: str) -> str:
         return self._prefixes[kind]
@@ -94,7 +142,15 @@ class ApiJudge(Judge):
         return user_message(task.kind, prepared.tweet, prepared.replies)
 
     def size(self, task: JudgeTask) -> RequestSize:
-        return RequestSize(task.kind, estimate_tokens(self.prefix(task.kind)), estimate_tokens(self.message(task)))
+        """The request's estimated tokens, and the bound on its input that the cost guard reserves: every byte of the
+        request as sent (prefix, message, output schema, settings) a token, plus the provider's overhead."""
+        sent = json.dumps(self.request(task), ensure_ascii=False)
+        return RequestSize(
+            task.kind,
+            estimate_tokens(self.prefix(task.kind)),
+            estimate_tokens(self.message(task)),
+            max_input_tokens(sent),
+        )
 
     def request(self, task: JudgeTask) -> dict[str, Any]:
         raise NotImplementedError
@@ -122,6 +178,16 @@ class ApiJudge(Judge):
         raise NotImplementedError
 
 
+def endpoint_of(client, http_client) -> str:
+    """Where an SDK client sends its requests: its base URL, and whether a transport of the caller's own (a test's
+    stand-in) carries them instead of the SDK's. Verdicts cached from one endpoint never answer another's."""
+    endpoint = str(client.base_url).rstrip("/")
+    if http_client is not None:
+        transport = getattr(http_client, "_transport", None)
+        endpoint += f" via {type(transport).__name__ if transport is not None else type(http_client).__name__}"
+    return endpoint
+
+
 def client_errors(sdk) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(request errors, fatal errors) of an SDK generated the same way (anthropic, openai): what failed after the
     client's retries, and which of those every further request would hit too."""
@@ -137,7 +203,7 @@ class LocalJudge(Judge):
 
     def cache_settings(self) -> dict[str, Any]:
         """What else changes a verdict besides the name, model, prompt version and texts (part of the cache key)."""
-        return {}
+        return self.settings()
 
     def cache_request(self, task: JudgeTask) -> dict[str, Any]:
         """What the disk cache keys this task's verdict on (with the judge's name, model and prompt version)."""

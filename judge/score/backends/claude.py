@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from judge.config import ClaudeJudgeConfig, PromptConfig
-from judge.score.backends.base import ApiJudge, ApiResponse, JudgeUnavailable, client_errors
+from judge.score.backends.base import ApiJudge, ApiResponse, JudgeUnavailable, client_errors, endpoint_of
 from judge.score.cost import TokenUsage
 from judge.score.prompts import ParsedVerdict, output_schema, parse_answer
 from judge.score.tasks import JudgeTask
@@ -41,13 +41,15 @@ class ClaudeJudge(ApiJudge):
         self.caching = config.prompt_caching
         self.batch_price_factor = config.batch_price_factor
         self.request_errors, self.fatal_errors = client_errors(anthropic)
+        client = http_client if http_client is not None else http_client_factory()
         self.client = anthropic.Anthropic(
             api_key=api_key,
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout_s,
-            http_client=http_client if http_client is not None else http_client_factory(),
+            http_client=client,
         )
+        self.endpoint = endpoint_of(self.client, client)
 
     def request(self, task: JudgeTask) -> dict[str, Any]:
         system_block: dict[str, Any] = {"type": "text", "text": self.prefix(task.kind)}

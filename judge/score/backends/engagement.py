@@ -231,6 +231,7 @@ def _by_conversation(conversation_ids: Sequence[str]) -> dict[str, list[int]]:
 class EngagementJudge(LocalJudge):
     name = "engagement"
     prompt_version = f"engagement-features-v{FEATURE_VERSION}"
+    order_invariant = True  # a pairwise verdict compares two replies' own scores: the order shown cannot change it
 
     def __init__(self, scorer: EngagementScorer, embed: Embed, model: str | None = None):
         self.scorer = scorer

@@ -24,12 +24,14 @@ task runs only its own tokens (checked against a full forward pass in the tests)
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from judge.config import LocalJudgeConfig, PromptConfig
 from judge.records import PAIRWISE
-from judge.score.backends.base import JudgeUnavailable, LocalJudge
+from judge.score.backends.base import JudgeUnavailable, LocalJudge, text_sha256
 from judge.score.prompts import ParsedVerdict, cut, encode_untrusted, task_data
 from judge.score.tasks import JudgeTask
 
@@ -51,6 +53,47 @@ SINGLE_TASK = (
     "Task: score one reply to the tweet on {criterion} only, from 1 to 10, using the scale above. Answer with the "
     'number after "{label} (1-10):".'
 )
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+_HASHED: dict[tuple[str, int, int], str] = {}  # (real path, size, mtime) -> sha256: each file is read once
+
+
+def weights_sha256(model, config: LocalJudgeConfig) -> str:
+    """A hash of the judge model's weights: of the files it was loaded from (the GGUF file, or the folder's
+    safetensors/bin files, found through the model's own name_or_path), else of its parameters."""
+    import os
+
+    from recipes.model_utils import resolve_model_path
+    from replytune.files import sha256_of
+
+    try:
+        folder = Path(resolve_model_path(config.model_name_or_path))
+    except Exception:  # noqa: BLE001 - a package that is gone: the loaded model's own path, else its tensors
+        folder = Path(getattr(model, "name_or_path", "") or "")
+    if not folder.is_dir():
+        folder = Path(getattr(model, "name_or_path", "") or "")
+    if config.gguf_file and (folder / config.gguf_file).is_file():
+        files = [folder / config.gguf_file]
+    elif folder.is_dir():
+        files = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix in WEIGHT_SUFFIXES)
+    else:
+        files = []
+    digest = hashlib.sha256()
+    if files:
+        for path in files:
+            status = os.stat(path)
+            key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+            if key not in _HASHED:
+                _HASHED[key] = sha256_of(path)
+            digest.update(f"{path.name}:{_HASHED[key]}\n".encode())
+        return digest.hexdigest()
+    import torch
+
+    for name, tensor in sorted(model.state_dict().items()):  # no file: the parameters themselves
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -92,14 +135,23 @@ class TransformersJudge(LocalJudge):
                 raise JudgeUnavailable(f"judge local: {error}") from error
         self.language_model = loaded.model
         self.tokenizer = loaded.tokenizer
+        self.weights_sha256 = weights_sha256(loaded.model, config)
         self.weights = {name: weight for name, weight in prompt.criteria_weights.items() if weight > 0}
         self.frames = {PAIRWISE: self._frame(self._pairwise_system(), "Winner:", PAIRWISE_LABELS)}
         for criterion in self.weights:
             label = criterion.capitalize()
             self.frames[criterion] = self._frame(self._single_system(criterion), f"{label} (1-10):", SCORE_LABELS)
 
-    def cache_settings(self) -> dict:
+    def settings(self) -> dict:
+        """How the model was loaded, a hash of its weights (the files it was read from, or its tensors), and a hash
+        of the full prompt texts it is asked (rubric, examples, answer prefixes): a verdict cached with one model
+        file or rubric never answers for another."""
         config = self.config
+        texts = [
+            text
+            for name in sorted(self.frames)
+            for text in (self.frames[name].system_text, self.frames[name].answer_prefix)
+        ]
         return {
             "revision": config.revision,
             "dtype": config.dtype,
@@ -108,6 +160,8 @@ class TransformersJudge(LocalJudge):
             "min_answer_probability": config.min_answer_probability,
             "criteria_weights": self.weights,
             "max_chars": [self.prompt.max_tweet_chars, self.prompt.max_reply_chars],
+            "weights_sha256": self.weights_sha256,
+            "prompt_sha256": text_sha256(*texts),
         }
 
     # --- prompts -----------------------------------------------------------------------------------------------

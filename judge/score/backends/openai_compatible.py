@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from judge.config import OpenAICompatibleJudgeConfig, PromptConfig
-from judge.score.backends.base import ApiJudge, ApiResponse, client_errors
+from judge.score.backends.base import ApiJudge, ApiResponse, client_errors, endpoint_of
 from judge.score.cost import TokenUsage
 from judge.score.prompts import ParsedVerdict, output_schema, parse_answer
 from judge.score.tasks import JudgeTask
@@ -35,13 +35,23 @@ class OpenAICompatibleJudge(ApiJudge):
 
         self.config = config
         self.request_errors, self.fatal_errors = client_errors(openai)
+        client = http_client if http_client is not None else http_client_factory()
         self.client = openai.OpenAI(
             api_key=get_secret("OPENAI_API_KEY") or NO_KEY,
             base_url=config.base_url,
             max_retries=config.max_retries,
             timeout=config.timeout_s,
-            http_client=http_client if http_client is not None else http_client_factory(),
+            http_client=client,
         )
+        self.endpoint = endpoint_of(self.client, client)
+
+    def settings(self) -> dict:
+        return {
+            **super().settings(),
+            "temperature": self.config.temperature,
+            "response_format": self.config.response_format,
+            "extra_body": self.config.extra_body,
+        }
 
     def request(self, task: JudgeTask) -> dict[str, Any]:
         if self.config.response_format == "json_schema":
