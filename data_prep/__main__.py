@@ -29,6 +29,7 @@ from data_prep.collect import add_collect_arguments, run_collect
 from data_prep.config import DEFAULT_CONFIG_PATH, load_config
 from data_prep.curate import add_curate_arguments, run_curate
 from data_prep.preferences import add_preferences_arguments, run_preferences
+from data_prep.versions import add_new_version_arguments
 from replytune.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Refused
 from replytune.quiet import configure_console
 from replytune.secrets import redact
@@ -39,15 +40,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", nargs="+", required=True, metavar="FILE_OR_DIR", help="export files, or folders to read recursively"
     )
-    parser.add_argument("--output", type=Path, required=True, help="the version is written to OUTPUT/vN/")
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
-    parser.add_argument("--version", default=None, help="vN (default: the next free one in OUTPUT; required to push)")
-    parser.add_argument(
-        "--allow-public-repo",
-        action="store_true",
-        help="push even into an existing public repo (default: refuse; same as output.allow_public_repo: true)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_new_version_arguments(parser, "the version")
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -39,10 +39,9 @@ from data_prep.funnel import Funnel, Reason, plot_funnel, settle_tweets, write_d
 from data_prep.pairs import Pair, find_pairs, unique_tweets
 from data_prep.privacy import Pseudonymizer, pseudonymizer_from_environment, published_id
 from data_prep.publish import (
-    PublishError,
     check_dataset_push_target,
-    check_local_version_free,
     check_output_folder,
+    new_version_folder,
     save_and_push,
     staging_folder,
 )
@@ -55,7 +54,6 @@ from replytune.files import sha256_of
 from replytune.quiet import no_progress_bars
 from replytune.schema import TOXICITY_SCORE
 from replytune.secrets import redact
-from replytune.versions import check_version_name, next_version
 
 logger = logging.getLogger(__name__)
 
@@ -456,13 +454,7 @@ def build(
     output_dir = Path(output_dir)
     check_output_folder(output_dir)
     scan = scan_input_files(inputs)
-    if push_to_hub and not version:
-        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    if not version:
-        version = next_version(child.name for child in output_dir.iterdir()) if output_dir.is_dir() else "v1"
-    check_version_name(version)
-    folder = output_dir / version
-    check_local_version_free(folder)
+    version, folder = new_version_folder(output_dir, version, push_to_hub)
     pseudonymizer = pseudonymizer_from_environment(config.privacy.pseudonym_length, for_push=bool(push_to_hub))
     if push_to_hub:
         check_dataset_push_target(push_to_hub, version, config.output.private, config.output.allow_public_repo)

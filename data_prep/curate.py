@@ -263,23 +263,13 @@ def next_version_folder(
 ) -> tuple[str, Path]:
     """The curated version's name (default: the input's + 1) and folder, refused before any work if either is taken
     or the push target cannot take it (a private dataset into a public repo)."""
-    from data_prep.publish import (
-        PublishError,
-        check_dataset_push_target,
-        check_local_version_free,
-        check_output_folder,
-    )
-    from replytune.versions import check_version_name, next_version
+    from data_prep.publish import PublishError, check_dataset_push_target, new_version_folder
+    from replytune.versions import next_version
 
-    if push_to_hub and not version:
-        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    if not version and input_version.number is None:
+    if not version and not push_to_hub and input_version.number is None:
         raise PublishError(f"{input_version.source} is not named vN: name the curated version with --version vN")
-    version = version or next_version([input_version.version])
-    check_version_name(version)
-    check_output_folder(Path(output_dir))
-    folder = Path(output_dir) / version
-    check_local_version_free(folder)
+    default_version = next_version([input_version.version]) if input_version.number is not None else None
+    version, folder = new_version_folder(output_dir, version, push_to_hub, default_version)
     if push_to_hub:
         output = input_version.config.output  # the curated version is pushed as its input was configured
         check_dataset_push_target(push_to_hub, version, output.private, output.allow_public_repo)

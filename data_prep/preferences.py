@@ -839,26 +839,12 @@ def build_preferences(
 
     The pushed repo is private unless both the source version and this config say `output.private: false`.
     """
-    from data_prep.publish import (
-        PublishError,
-        check_dataset_push_target,
-        check_local_version_free,
-        save_and_push,
-        staging_folder,
-    )
+    from data_prep.publish import check_dataset_push_target, new_version_folder, save_and_push, staging_folder
     from data_prep.versions import load_version
-    from replytune.versions import check_version_name, hub_commit, next_version
+    from replytune.versions import hub_commit
 
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise PublishError(f"--output {output_dir} is a file, not a folder of versions")
-    if push_to_hub and not version:
-        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
-    if not version:
-        version = next_version(child.name for child in output_dir.iterdir()) if output_dir.is_dir() else "v1"
-    check_version_name(version)
-    folder = output_dir / version
-    check_local_version_free(folder)
+    version, folder = new_version_folder(output_dir, version, push_to_hub)
     source = load_version(dataset_spec)
     output = dataclasses.replace(
         config.output,
@@ -924,21 +910,15 @@ def add_preferences_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset", required=True, metavar="DIR_OR_REPO[@vN]", help="a version folder, DIR@vN, or a Hub REPO@vN"
     )
-    parser.add_argument("--output", type=Path, required=True, help="the preference version is written to OUTPUT/vN/")
+    from data_prep.versions import add_new_version_arguments
+
     parser.add_argument(
         "--config",
         type=Path,
         default=DEFAULT_CONFIG_PATH,
         help="YAML with a preferences: section (default: %(default)s)",
     )
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
-    parser.add_argument("--version", default=None, help="vN (default: the next free one in OUTPUT; required to push)")
-    parser.add_argument(
-        "--allow-public-repo",
-        action="store_true",
-        help="push even into an existing public repo (default: refuse; same as output.allow_public_repo: true)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_new_version_arguments(parser, "the preference version")
 
 
 def run_preferences(args: argparse.Namespace) -> int:

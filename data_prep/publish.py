@@ -54,6 +54,27 @@ def check_local_version_free(folder: Path) -> None:
         raise PublishError(f"{folder} already exists and is not empty: a version is never overwritten")
 
 
+def new_version_folder(
+    output_dir: str | Path, version: str | None, push_to_hub: str | None, default_version: str | None = None
+) -> tuple[str, Path]:
+    """The new version's name and folder, refused before any work: `--output` unusable, a push without an explicit
+    `--version`, a name that is not vN, or a folder already holding a version. The name is `version`, else
+    `default_version` (curation: the input's + 1), else the next vN free in `output_dir`."""
+    from replytune.versions import check_version_name, next_version
+
+    output_dir = Path(output_dir)
+    check_output_folder(output_dir)
+    if push_to_hub and not version:
+        raise PublishError("--push-to-hub needs --version vN: a pushed version is named explicitly")
+    if not version:
+        existing = [child.name for child in output_dir.iterdir()] if output_dir.is_dir() else []
+        version = default_version or next_version(existing)
+    check_version_name(version)
+    folder = output_dir / version
+    check_local_version_free(folder)
+    return version, folder
+
+
 def check_dataset_push_target(
     repo_id: str, version: str | None, private: bool = True, allow_public_repo: bool = False
 ) -> None:

@@ -9,6 +9,7 @@ what is missing.
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,3 +57,16 @@ def load_version(spec: str) -> DatasetVersion:
     rows = read_splits(folder, col.PAIR_COLUMNS, SPLITS)
     source = resolved.name if resolved.repo_id else str(folder)
     return DatasetVersion(source, resolved.version, folder, rows, config, config_dict, report, resolved.repo_id)
+
+
+def add_new_version_arguments(parser: argparse.ArgumentParser, written: str) -> None:
+    """Where a command that writes a new version (build, preferences) puts it: the same flags and words for each."""
+    parser.add_argument("--output", type=Path, required=True, help=f"{written} is written to OUTPUT/vN/")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None, help="also push to this Hub dataset repo")
+    parser.add_argument("--version", default=None, help="vN (default: the next free one in OUTPUT; required to push)")
+    parser.add_argument(
+        "--allow-public-repo",
+        action="store_true",
+        help="push even into an existing public repo (default: refuse; same as output.allow_public_repo: true)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")

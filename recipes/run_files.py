@@ -274,6 +274,40 @@ def push_target(training_args, replytune_args) -> PushTarget | None:
     return PushTarget(repo_id, private, replytune_args.hub_tag)
 
 
+def train_and_save(
+    trainer, tokenizer, training_args, base_model_hub_id, config, training_plan, metadata, push, what: str, started
+) -> int:
+    """The run itself, the same for SFT and DPO: write the run files, train (resuming when asked), and save and push
+    (`save_and_push`). `started` is when the script started: the "load" stage runs from there to the first step.
+    Returns the exit code: 3 when the loss stopped being finite."""
+    from recipes.callbacks import NonFiniteLossError
+    from recipes.model_utils import gpu_memory_reserved_gb
+
+    metadata["num_processes"] = trainer.accelerator.num_processes
+    metadata["distributed_type"] = str(trainer.accelerator.distributed_type.value)
+    logger.info("%d process(es), %s", metadata["num_processes"], metadata["distributed_type"])
+    if trainer.is_world_process_zero():
+        write_run_files(training_args.output_dir, config, metadata)
+
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        logger.info("resuming from %s", resume)
+    trainer.stage_seconds["load"] = time.perf_counter() - started
+    memory_after_load = gpu_memory_reserved_gb()
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    except NonFiniteLossError as error:
+        logger.error("%s", error)
+        return 3
+    metrics = final_metrics(
+        result.metrics, trainer.state, training_args.load_best_model_at_end, training_args.metric_for_best_model
+    )
+    metrics["memory_after_load_gb"] = memory_after_load
+    return save_and_push(
+        trainer, tokenizer, training_args, base_model_hub_id, config, training_plan, metadata, metrics, push, what
+    )
+
+
 def save_and_push(
     trainer, tokenizer, training_args, base_model_hub_id, config, training_plan, metadata, metrics, push, what: str
 ) -> int:

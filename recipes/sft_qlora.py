@@ -98,28 +98,8 @@ def main(argv: list[str]) -> int:
         peft_config=loaded.peft_config,
         callbacks=callbacks.build_callbacks(training_args, replytune_args, loaded.tokenizer, sample_prompts, metadata),
     )
-    metadata["num_processes"] = trainer.accelerator.num_processes
-    metadata["distributed_type"] = str(trainer.accelerator.distributed_type.value)
-    configs.logger.info("%d process(es), %s", metadata["num_processes"], metadata["distributed_type"])
-    if trainer.is_world_process_zero():
-        run_files.write_run_files(training_args.output_dir, config, metadata)
-
-    resume = run_files.resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    if resume:
-        configs.logger.info("resuming from %s", resume)
-    trainer.stage_seconds["load"] = time.perf_counter() - STARTED
-    memory_after_load = model_utils.gpu_memory_reserved_gb()
-    try:
-        result = trainer.train(resume_from_checkpoint=resume)
-    except callbacks.NonFiniteLossError as error:
-        configs.logger.error("%s", error)
-        return 3
-    metrics = run_files.final_metrics(result.metrics, trainer.state, training_args.load_best_model_at_end)
-    metrics["memory_after_load_gb"] = memory_after_load
-
-    # Save the adapter, tokenizer, generation config, card and resolved config; optionally push them as one commit
-    return run_files.save_and_push(
-        trainer, loaded.tokenizer, training_args, base_model, config, training_plan, metadata, metrics, push, "SFT"
+    return run_files.train_and_save(
+        trainer, loaded.tokenizer, training_args, base_model, config, training_plan, metadata, push, "SFT", STARTED
     )
 
 
