@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -126,3 +129,44 @@ def accelerate_launch(
     return subprocess.run(
         launcher + [str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT
     )
+
+
+def final_trainer_state(output: Path, step: int) -> dict:
+    return json.loads((output / f"checkpoint-{step}" / "trainer_state.json").read_text())
+
+
+def run_killed_and_resumed(command, tmp_path: Path, env: dict, kill_after_checkpoint: int, steps: int):
+    """Runs `command(output)` once uninterrupted, and once SIGKILLed as soon as checkpoint-`kill_after_checkpoint`
+    is written, then resumed with --resume_from_checkpoint true. Returns the two final trainer states at `steps`
+    (uninterrupted, resumed) and the two output folders."""
+    reference = tmp_path / "uninterrupted"
+    done = subprocess.run(command(reference), env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
+    deadline = time.monotonic() + 600
+    while not (killed / f"checkpoint-{kill_after_checkpoint}" / "trainer_state.json").is_file():
+        assert process.poll() is None, process.stderr.read()[-4000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed / f"checkpoint-{steps}").exists()  # it really died mid-run
+
+    resumed = subprocess.run(
+        command(killed) + ["--resume_from_checkpoint", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO_ROOT,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert f"resuming from {killed / 'checkpoint-'}" in resumed.stderr
+    expected, got = final_trainer_state(reference, steps), final_trainer_state(killed, steps)
+    assert got["global_step"] == expected["global_step"] == steps
+    return expected, got, reference, killed

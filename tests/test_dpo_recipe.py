@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,14 @@ from recipes import configs, data
 from recipes.sft_adapter import load_model_with_sft_adapter, read_sft_adapter
 from replytune.schema import CHOSEN, CONVERSATION_ID, PROMPT, REJECTED, TWEET_ID
 from tests.paths import REPO_ROOT
-from tests.sft_helpers import ACCELERATE, PROMPT_TEMPLATE, TOPICS, cpu_accelerate_config, launch_env
+from tests.sft_helpers import (
+    ACCELERATE,
+    PROMPT_TEMPLATE,
+    TOPICS,
+    cpu_accelerate_config,
+    launch_env,
+    run_killed_and_resumed,
+)
 
 SCRIPT = REPO_ROOT / "recipes" / "dpo_qlora.py"
 DPO_DEMO_RECIPE = REPO_ROOT / "recipes" / "smollm2-135m" / "dpo" / "config_demo.yaml"
@@ -381,10 +385,6 @@ def test_the_saved_dpo_adapter_loads_on_the_base_and_differs_from_the_sft_adapte
 # --- resume ---------------------------------------------------------------------------------------------------------
 
 
-def _final_state(output: Path, step: int) -> dict:
-    return json.loads((output / f"checkpoint-{step}" / "trainer_state.json").read_text())
-
-
 @pytest.mark.slow
 def test_a_resumed_dpo_run_matches_an_uninterrupted_one(tmp_path, sft_adapter):
     data_dir = write_preferences(tmp_path / "prefs", train=32, eval=4)
@@ -396,36 +396,7 @@ def test_a_resumed_dpo_run_matches_an_uninterrupted_one(tmp_path, sft_adapter):
     def command(output):
         return [sys.executable, str(SCRIPT), *tiny_dpo_args(sft_adapter, data_dir, output, **common)]
 
-    reference = tmp_path / "uninterrupted"
-    done = subprocess.run(command(reference), env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
-    assert done.returncode == 0, done.stderr[-4000:]
-
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
-    )
-    deadline = time.monotonic() + 600
-    while not (killed / "checkpoint-3" / "trainer_state.json").is_file():
-        assert process.poll() is None, process.stderr.read()[-4000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    assert not (killed / f"checkpoint-{steps}").exists()  # it really died mid-run
-
-    resumed = subprocess.run(
-        command(killed) + ["--resume_from_checkpoint", "true"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO_ROOT,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert f"resuming from {killed / 'checkpoint-'}" in resumed.stderr
-    expected, got = _final_state(reference, steps), _final_state(killed, steps)
-    assert got["global_step"] == expected["global_step"] == steps
+    expected, got, reference, killed = run_killed_and_resumed(command, tmp_path, env, 3, steps)
     logged = {entry["step"]: entry for entry in expected["log_history"] if "loss" in entry}
     logged_resumed = {entry["step"]: entry for entry in got["log_history"] if "loss" in entry}
     for key in ("loss", "rewards/margins", "rewards/accuracies"):

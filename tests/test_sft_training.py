@@ -5,11 +5,7 @@ stop, the best checkpoint's metrics, and the Hub push as one tagged commit."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,13 +13,14 @@ import yaml
 
 from recipes import configs, model_utils, run_files
 from recipes.generation import GenerationSettings, generate_replies
-from tests.paths import REPO_ROOT
 from tests.sft_helpers import (
     SCRIPT,
     accelerate_launch,
     cpu_accelerate_config,
+    final_trainer_state,
     launch_env,
     reply_dataset_dict,
+    run_killed_and_resumed,
     tiny_overrides,
     write_versioned_dataset,
 )
@@ -190,10 +187,6 @@ def test_two_process_ddp_really_runs_on_cpu(tmp_path, tiny_qwen3_dir):
     assert logged == [24, 24, 24]
 
 
-def _final_state(output: Path, step: int) -> dict:
-    return json.loads((output / f"checkpoint-{step}" / "trainer_state.json").read_text())
-
-
 def test_resume_after_sigkill_reaches_the_same_step_and_loss(tmp_path, tiny_qwen3_dir):
     write_versioned_dataset(tmp_path / "data", "v1")
     steps = 20
@@ -204,36 +197,7 @@ def test_resume_after_sigkill_reaches_the_same_step_and_loss(tmp_path, tiny_qwen
     def command(output):
         return [sys.executable, str(SCRIPT), *tiny_overrides(tiny_qwen3_dir, tmp_path / "data", output, **common)]
 
-    reference = tmp_path / "uninterrupted"
-    done = subprocess.run(command(reference), env=env, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
-    assert done.returncode == 0, done.stderr[-4000:]
-
-    killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
-    )
-    deadline = time.monotonic() + 600
-    while not (killed / "checkpoint-5" / "trainer_state.json").is_file():
-        assert process.poll() is None, process.stderr.read()[-4000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-    assert not (killed / f"checkpoint-{steps}").exists()  # it really died mid-run
-
-    resumed = subprocess.run(
-        command(killed) + ["--resume_from_checkpoint", "true"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO_ROOT,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert f"resuming from {killed / 'checkpoint-'}" in resumed.stderr
-    expected, got = _final_state(reference, steps), _final_state(killed, steps)
-    assert got["global_step"] == expected["global_step"] == steps
+    expected, got, reference, killed = run_killed_and_resumed(command, tmp_path, env, 5, steps)
     loss = {entry["step"]: entry["loss"] for entry in expected["log_history"] if "loss" in entry}
     loss_resumed = {entry["step"]: entry["loss"] for entry in got["log_history"] if "loss" in entry}
     assert loss_resumed[steps] == pytest.approx(loss[steps], abs=1e-3)
@@ -281,7 +245,7 @@ def test_run_metadata_reports_the_restored_best_checkpoint_not_the_last_evaluati
     metrics = metadata["metrics"]
     evaluations = {
         entry["step"]: entry["eval_loss"]
-        for entry in _final_state(output, metrics["trained_steps"])["log_history"]
+        for entry in final_trainer_state(output, metrics["trained_steps"])["log_history"]
         if "eval_loss" in entry
     }
     best_step = min(evaluations, key=evaluations.get)
