@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
+
+from replytune.cli import ArgumentParser
+from replytune.errors import EXIT_REFUSED, Refused
+from replytune.quiet import configure_console
 
 # command -> (its module, one-line help)
 COMMANDS = {
@@ -38,29 +41,23 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # one-line flag errors (--max-cost abc), in every subcommand too
         prog="python -m judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
         module = modules[name] = importlib.import_module(module_name)
-        module.add_arguments(commands.add_parser(name, help=help_text, description=module.__doc__))
+        subcommand = commands.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(subcommand)
+        subcommand.add_argument("--verbose", action="store_true", help="every library's warnings and info lines too")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    noisy_loggers = (
-        "httpx",
-        "httpx2",
-        "httpcore",
-        "urllib3",
-        "filelock",
-        "sentence_transformers",
-        "argilla.sdk",
-        "absl",
-    )
-    for noisy in noisy_loggers:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    return modules[args.command].run(args)
+    configure_console(args.verbose)  # quiet by default: replytune/quiet.py
+    try:
+        return modules[args.command].run(args)
+    except Refused as error:  # a refusal a command did not catch itself (judge run reads the config first)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

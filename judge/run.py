@@ -33,6 +33,7 @@ from judge.records import (
     STATS_FILE_NAME,
     VERDICTS_FILE_NAME,
 )
+from replytune.cli import ArgumentParser
 from replytune.errors import EXIT_OK, EXIT_REFUSED
 
 
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def stage_arguments(module, argv: list[str]) -> argparse.Namespace:
     """The namespace `python -m judge <stage> ARGV` would give the stage's run(): one parser, one set of defaults."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module.__name__.removesuffix('.cli')}")
+    parser = ArgumentParser(prog=f"python -m {module.__name__.removesuffix('.cli')}")
     module.add_arguments(parser)
     return parser.parse_args(argv)
 

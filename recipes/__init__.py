@@ -26,3 +26,20 @@ DEFAULT_RECIPE = RECIPES_DIR / "qwen3-8b" / "sft" / "config_qlora.yaml"
 CPU_DEMO_RECIPE = RECIPES_DIR / "smollm2-135m" / "sft" / "config_demo.yaml"
 DPO_DEFAULT_RECIPE = RECIPES_DIR / "qwen3-8b" / "dpo" / "config_qlora.yaml"
 DPO_CPU_DEMO_RECIPE = RECIPES_DIR / "smollm2-135m" / "dpo" / "config_demo.yaml"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # a training run's lines carry the time
+
+
+def split_config_flag(argv: list[str]) -> list[str]:
+    """`--config=X` as `--config X`: TrlParser looks for the two-word form only (the other ran the default recipe)."""
+    return [part for arg in argv for part in (arg.split("=", 1) if arg.startswith("--config=") else [arg])]
+
+
+def start_console(argv: list[str]) -> list[str]:
+    """A recipe script's console, set up before anything prints at import (bitsandbytes does, when trl loads): quiet
+    unless --verbose (replytune/quiet.py). Returns argv without --verbose, which is not a field of the recipe."""
+    from replytune.cli import take_flag
+    from replytune.quiet import configure_console
+
+    argv, verbose = take_flag(argv, "--verbose")
+    configure_console(verbose, log_format=LOG_FORMAT)
+    return argv

@@ -23,7 +23,16 @@ from typing import Any
 
 from trl import DPOConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-from recipes import CPU_DEMO_RECIPE, DEFAULT_RECIPE, DPO_CPU_DEMO_RECIPE, DPO_DEFAULT_RECIPE, REPO_ROOT
+from recipes import (
+    CPU_DEMO_RECIPE,
+    DEFAULT_RECIPE,
+    DPO_CPU_DEMO_RECIPE,
+    DPO_DEFAULT_RECIPE,
+    LOG_FORMAT,
+    REPO_ROOT,
+    split_config_flag,
+)
+from replytune.cli import OneLineErrors
 from replytune.errors import Refused
 from replytune.hub import is_hub_repo_id
 from replytune.yaml_config import ConfigError, read_yaml
@@ -230,8 +239,12 @@ AUTO_BOOLEAN_FIELDS = {"gradient_checkpointing"}
 BATCH_SHAPE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps")
 
 
+class RecipeParser(OneLineErrors, TrlParser):
+    """TrlParser whose flag errors (`--learning_rate abc`) are one line, not the usage of every field first."""
+
+
 def make_parser(method: Method = SFT) -> TrlParser:
-    return TrlParser(method.dataclasses)
+    return RecipeParser(method.dataclasses)
 
 
 # --- the strict check of a recipe file ---------------------------------------------------------------------------
@@ -339,7 +352,7 @@ def parse_recipe_args(
     `use_cpu` is parsed for the CPU only for a dry run; a real run stops here with what to do instead, before
     SFTConfig's bare "doesn't support bf16/gpu" or any model download.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = split_config_flag(sys.argv[1:] if argv is None else argv)
     if "--config" not in argv:
         default = method.default_recipe.relative_to(REPO_ROOT)
         logger.warning("no --config given: running the default recipe %s", default)
@@ -540,7 +553,8 @@ def configure_logging(training_args: SFTConfig) -> None:
     import transformers
 
     level = training_args.get_process_log_level()
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    logging.basicConfig(format=LOG_FORMAT, level=level)  # a no-op after configure_console: the level is set here
+    logging.getLogger().setLevel(level)
     logger.setLevel(logging.INFO if training_args.should_log else logging.WARNING)  # our lines on the main process
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
@@ -559,10 +573,10 @@ examples:
   # what the run would do (examples per step, steps, evaluations), on a laptop without a GPU
   python recipes/sft_qlora.py --config recipes/qwen3-8b/sft/config_qlora.yaml --dry_run true
   # train on one GPU
-  accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/sft_qlora.py \\
+  accelerate launch --quiet --config_file accelerate_configs/single_gpu.yaml recipes/sft_qlora.py \\
       --config recipes/qwen3-8b/sft/config_qlora.yaml --dataset_name you/reply-pairs --dataset_revision v2
   # the CPU demo
-  accelerate launch --cpu recipes/sft_qlora.py --config recipes/smollm2-135m/sft/config_demo.yaml
+  accelerate launch --quiet --cpu recipes/sft_qlora.py --config recipes/smollm2-135m/sft/config_demo.yaml
 """,
     "dpo": """\
 Train the SFT adapter further with TRL's DPOTrainer on a data_prep preference dataset (recipes/dpo_qlora.py); the
@@ -575,11 +589,11 @@ examples:
   # what the run would do (pairs per step, steps, evaluations), on a laptop without a GPU
   python recipes/dpo_qlora.py --config recipes/qwen3-8b/dpo/config_qlora.yaml --dry_run true
   # train on one GPU
-  accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/dpo_qlora.py \\
+  accelerate launch --quiet --config_file accelerate_configs/single_gpu.yaml recipes/dpo_qlora.py \\
       --config recipes/qwen3-8b/dpo/config_qlora.yaml --dataset_name you/reply-preferences --dataset_revision v1 \\
       --sft_adapter you/qwen3-8b-reply-qlora@v1
   # the CPU demo
-  accelerate launch --cpu recipes/dpo_qlora.py --config recipes/smollm2-135m/dpo/config_demo.yaml
+  accelerate launch --quiet --cpu recipes/dpo_qlora.py --config recipes/smollm2-135m/dpo/config_demo.yaml
 """,
 }
 
@@ -590,7 +604,7 @@ def recipe_help(method: Method = SFT) -> str:
 
     parser = argparse.ArgumentParser(
         prog=method.script,
-        usage=f"accelerate launch {method.script} [--config RECIPE.yaml] [--field value ...]",
+        usage=f"accelerate launch --quiet {method.script} [--config RECIPE.yaml] [--field value ...]",
         description=HELP_DESCRIPTION[method.name].format(default=method.default_recipe.relative_to(REPO_ROOT)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
@@ -599,6 +613,7 @@ def recipe_help(method: Method = SFT) -> str:
     own.add_argument("-h", "--help", action="store_true", help="show this message and exit")
     default = method.default_recipe.relative_to(REPO_ROOT)
     own.add_argument("--config", metavar="RECIPE.yaml", help=f"the recipe file (default: {default})")
+    own.add_argument("--verbose", action="store_true", help="every library's warnings and info lines too")
     training = f"inherited from TRL / transformers: {method.config_class.__name__} (training)"
     sections = [
         (own, method.arguments_class),

@@ -1,6 +1,6 @@
 """DPO on the SFT adapter, in the shape of alignment-handbook's scripts/dpo.py (and of recipes/sft_qlora.py).
 
-    accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/dpo_qlora.py \
+    accelerate launch --quiet --config_file accelerate_configs/single_gpu.yaml recipes/dpo_qlora.py \
         --config recipes/qwen3-8b/dpo/config_qlora.yaml [--field value ...]
     python recipes/dpo_qlora.py --config recipes/qwen3-8b/dpo/config_qlora.yaml --dry_run true   # no GPU needed
 
@@ -26,6 +26,9 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:
 
 
 def main(argv: list[str]) -> int:
+    from recipes import start_console
+
+    argv = start_console(argv)  # before trl loads: bitsandbytes prints at import
     from recipes import configs
 
     if "-h" in argv or "--help" in argv:

@@ -130,12 +130,34 @@ def lora_config_summary(model_args) -> str:
     return f"LoRA r={model_args.lora_r} alpha={model_args.lora_alpha} dropout={model_args.lora_dropout} on {targets}"
 
 
+def hub_model_offline(name: str, path: str, revision: str | None) -> bool:
+    """Whether the Hub model `name` must be read from the local cache only (the Hub cannot be reached, and the cache
+    has it); raises ModelLoadError at once, in one line, when it cannot be reached and the cache does not have it.
+    Asked once, quickly: without it a run with no network spent a minute in huggingface_hub's retries first."""
+    from replytune.hub import hub_unreachable, is_cached, is_hub_repo_id
+
+    if os.path.isdir(path) or not is_hub_repo_id(name):
+        return False
+    why = hub_unreachable()
+    if why is None:
+        return False
+    if is_cached(name, "tokenizer_config.json", revision):
+        return True
+    raise ModelLoadError(
+        f"model_name_or_path {name!r}: not in the local Hugging Face cache, and the Hub cannot be asked ({why}): "
+        f"download it where there is network (`hf download {name}`) or set model_name_or_path to a local folder"
+    )
+
+
 def load_tokenizer(name: str, revision: str | None = None, gguf_file: str | None = None, padding_side: str = "right"):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name)
+    local_only = hub_model_offline(name, path, revision)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, gguf_file=gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, revision=revision, gguf_file=gguf_file, local_files_only=local_only
+        )
     except (OSError, ValueError) as error:  # not a folder nor a reachable Hub repo; a folder without a tokenizer
         raise ModelLoadError(f"model_name_or_path {name!r}: its tokenizer cannot be loaded: {error}") from error
     if gguf_file and os.path.isfile(os.path.join(path, gguf_file)):

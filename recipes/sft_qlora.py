@@ -1,6 +1,6 @@
 """Supervised fine-tuning of a QLoRA reply adapter, in the shape of alignment-handbook's scripts/sft.py.
 
-    accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/sft_qlora.py \
+    accelerate launch --quiet --config_file accelerate_configs/single_gpu.yaml recipes/sft_qlora.py \
         --config recipes/qwen3-8b/sft/config_qlora.yaml [--field value ...]
     python recipes/sft_qlora.py --config recipes/qwen3-8b/sft/config_qlora.yaml --dry_run true   # no GPU needed
 
@@ -29,10 +29,11 @@ if str(Path(__file__).resolve().parents[1]) not in sys.path:
 def import_unsloth_first(argv: list[str]) -> None:
     """Unsloth patches transformers/trl/peft when imported, so it must come first: only when the recipe asks for
     it, on a GPU, in a launch it can run in (one unsharded process). The loader says why when it is not used."""
-    from recipes import DEFAULT_RECIPE
+    from recipes import DEFAULT_RECIPE, split_config_flag
     from recipes.model_utils import unsloth_blocker
     from replytune.yaml_config import ConfigError, read_yaml  # yaml only: no transformers before Unsloth
 
+    argv = split_config_flag(argv)
     config = argv[argv.index("--config") + 1] if "--config" in argv[:-1] else DEFAULT_RECIPE
     try:
         value = read_yaml(config).get("use_unsloth")
@@ -60,6 +61,9 @@ def main(argv: list[str]) -> int:
 
         print(recipe_help())
         return 0
+    from recipes import start_console
+
+    argv = start_console(argv)
     import_unsloth_first(argv)
     from recipes import callbacks, configs, data, model_utils, plan, run_files
     from recipes.trainer import ReplytuneSFTTrainer

@@ -223,3 +223,32 @@ def is_transient(error: BaseException) -> bool:
     import httpx
 
     return status_of(error) in TRANSIENT_STATUS or isinstance(error, (httpx.TransportError, TimeoutError))
+
+
+# --- is the Hub there at all? ----------------------------------------------------------------------------------------
+
+HUB_PROBE_SECONDS = 5.0
+
+
+def hub_unreachable(timeout: float = HUB_PROBE_SECONDS) -> str | None:
+    """Why the Hub cannot be asked now (HF_HUB_OFFLINE, or one quick request that fails), or None when it answers.
+
+    One request without retries: huggingface_hub retries each file five times with backoff, so a run without network
+    spent a minute printing retry lines before it said the model could not be loaded."""
+    import httpx
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        httpx.head(f"{constants.ENDPOINT}/api/models", timeout=timeout)  # any answer, even an error status, will do
+    except httpx.HTTPError as error:
+        return f"{constants.ENDPOINT} cannot be reached ({type(error).__name__}: {error})"
+    return None
+
+
+def is_cached(repo_id: str, filename: str, revision: str | None = None) -> bool:
+    """Whether `filename` of the model repo `repo_id` is in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, filename, revision=revision), str)

@@ -1,7 +1,7 @@
 """Quiet by default: each command's console says what the user must know, not what its libraries mutter.
 
-`configure_console(verbose)` is called once at a command's entry point (data_prep's now; recipes and the judge can
-call it the same way). Not verbose, it:
+`configure_console(verbose)` is called once at each command's entry point (data_prep, the recipes, the judge,
+scripts/reply.py). Not verbose, it:
 - logs replytune's own INFO lines and every library's warnings, one line each, `LEVEL logger: message`;
 - keeps the chatty libraries (HTTP clients, file locks, sentence-transformers, the Argilla SDK) at WARNING;
 - drops the KNOWN_HARMLESS warnings below, each filtered on the logger that emits it and by its message, so any other
@@ -23,7 +23,16 @@ import warnings
 from dataclasses import dataclass
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
-CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers", "argilla.sdk")
+CHATTY_LOGGERS = (
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "urllib3",
+    "filelock",
+    "sentence_transformers",
+    "argilla.sdk",
+    "absl",
+)
 HUB_LOGGER = "huggingface_hub"
 HUB_HTTP_LOGGER = "huggingface_hub.utils._http"  # where its retry lines come from
 
@@ -42,7 +51,7 @@ KNOWN_HARMLESS = (
         "bitsandbytes.backends.cpu.ops",
         r"^Failed to load CPU gemm_4bit_forward from kernels-community",
         "bitsandbytes looks for an optional faster CPU kernel (the `kernels` package) at import and falls back to its "
-        "own; data_prep never runs 4-bit code, and on CPU the fallback is what runs anyway",
+        "own; data_prep never runs 4-bit code, and the recipes on CPU run that fallback anyway (a GPU: CUDA kernels)",
     ),
     Harmless(
         "transformers.tokenization_utils_tokenizers",
@@ -83,10 +92,10 @@ class _OnceEach(logging.Filter):
 _installed: list[tuple[logging.Logger, logging.Filter]] = []
 
 
-def configure_console(verbose: bool = False, level: int = logging.INFO) -> None:
+def configure_console(verbose: bool = False, level: int = logging.INFO, log_format: str = LOG_FORMAT) -> None:
     """Set up logging and warnings for a command's console (see the module docstring). Calling it again replaces what
     an earlier call installed, so a process that runs several commands (the tests) gets what the last one asked."""
-    logging.basicConfig(level=level, format=LOG_FORMAT)
+    logging.basicConfig(level=level, format=log_format)
     for logger, installed in _installed:
         logger.removeFilter(installed)
     _installed.clear()

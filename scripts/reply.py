@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from judge.records import GENERATION_REPORT_FILE_NAME, PUBLISHED_EVAL_FOLDER
+from replytune.cli import ArgumentParser
 from replytune.errors import EXIT_OK, EXIT_REFUSED, Refused
+from replytune.quiet import configure_console
 
 if TYPE_CHECKING:
     from recipes.generation import GenerationSettings
@@ -60,7 +62,7 @@ class ReplyPlan:
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # one-line flag errors: --max-new-tokens x
         prog="python -m scripts.reply", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--adapter", required=True, help="Hub repo of the adapter, or a local adapter folder")
@@ -79,6 +81,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="default: the evaluation's")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even where a GPU is available")
     parser.add_argument("--json", type=Path, default=None, help="also write the tweet and both replies here")
+    parser.add_argument("--verbose", action="store_true", help="every library's warnings and info lines too")
     return parser.parse_args(argv)
 
 
@@ -224,9 +227,10 @@ def reply(plan: ReplyPlan, use_cpu: bool = False) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
+    configure_console(args.verbose)  # quiet by default (replytune/quiet.py); before bitsandbytes prints at import
     from recipes.model_utils import ModelLoadError
 
-    args = parse_arguments(argv)
     try:
         plan = plan_reply(args)
         replies = reply(plan, args.cpu)

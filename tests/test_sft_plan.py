@@ -216,7 +216,7 @@ def test_without_config_the_default_recipe_runs_and_stops_early_without_a_gpu(
     # and with the default model, unreachable offline: a message naming the field, no traceback
     assert sft_qlora.main([*common, "--dry_run", "true"]) == 2
     error = capsys.readouterr().err
-    assert "recipe error: model_name_or_path 'Qwen/Qwen3-8B': its tokenizer cannot be loaded" in error
+    assert "recipe error: model_name_or_path 'Qwen/Qwen3-8B': not in the local Hugging Face cache" in error
 
 
 def test_help_lists_replytune_options_first_and_the_inherited_ones_after(tmp_path):
@@ -225,7 +225,8 @@ def test_help_lists_replytune_options_first_and_the_inherited_ones_after(tmp_pat
     )
     assert result.returncode == 0, result.stderr[-2000:]
     text = result.stdout
-    assert text.startswith("usage: accelerate launch recipes/sft_qlora.py [--config RECIPE.yaml]")
+    assert text.startswith("usage: accelerate launch --quiet recipes/sft_qlora.py [--config RECIPE.yaml]")
+    assert "  --verbose" in text
     assert "examples:" in text and "--dry_run true" in text
     own, inherited = text.index("replytune options:"), text.index("inherited from TRL")
     assert own < text.index("  --config RECIPE.yaml") < text.index("  --dry_run") < inherited
