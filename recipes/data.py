@@ -13,6 +13,7 @@ batches are never truncated, nor are DPO's); and the loss falls on the reply and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import unicodedata
@@ -79,14 +80,19 @@ def load_reply_dataset(
         written = str(Path(resolved.source))  # as dataset_name names it
         source = DatasetSource(written, revision or resolved.version, kind="local", resolved=str(folder))
     else:
+        from replytune.hub import hub_unreachable, offline
+
+        unreachable = hub_unreachable()  # one quick request, not five retries per file
         try:
-            dataset = load_dataset(resolved.repo_id, revision=resolved.version)
+            with offline() if unreachable else contextlib.nullcontext():
+                dataset = load_dataset(resolved.repo_id, revision=resolved.version)
         except OSError as error:  # datasets' DatasetNotFoundError (repo or revision), offline mode, no connection
+            why = f"it is not in the local cache and the Hub cannot be asked ({unreachable})" if unreachable else error
             raise RecipeConfigError(
                 f"dataset_name {resolved.repo_id!r} at dataset_revision {resolved.version!r}: no local folder of that "
-                f"name, and the Hub could not load it: {error}"
+                f"name, and the Hub could not load it: {why}"
             ) from error
-        commit = hub_commit(resolved.repo_id, resolved.version)
+        commit = None if unreachable else hub_commit(resolved.repo_id, resolved.version)
         source = DatasetSource(resolved.repo_id, resolved.version, kind="hub", resolved=commit)
     where = f"dataset {source.name}@{source.revision}" if source.revision else f"dataset {source.name}"
     if eval_split is not None and eval_split not in dataset:

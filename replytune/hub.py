@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -245,6 +246,21 @@ def hub_unreachable(timeout: float = HUB_PROBE_SECONDS) -> str | None:
     except httpx.HTTPError as error:
         return f"{constants.ENDPOINT} cannot be reached ({type(error).__name__}: {error})"
     return None
+
+
+@contextlib.contextmanager
+def offline():
+    """Inside: huggingface_hub and datasets read only the local cache, as with HF_HUB_OFFLINE=1, so a Hub that
+    `hub_unreachable` found down costs no retries: a cached copy loads, anything else fails at once."""
+    from datasets import config as datasets_config
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE, datasets_config.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = datasets_config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE, datasets_config.HF_HUB_OFFLINE = saved
 
 
 def is_cached(repo_id: str, filename: str, revision: str | None = None) -> bool:

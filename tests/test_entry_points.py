@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.paths import REPO_ROOT
-from tests.sft_helpers import ACCELERATE, QWEN3_RECIPE, launch_env, write_versioned_dataset
+from tests.sft_helpers import ACCELERATE, QWEN3_RECIPE, launch_env, reply_dataset_dict, write_versioned_dataset
 
 GEMM = "Failed to load CPU gemm_4bit_forward from kernels-community"
 LATIN1 = b"learning_rate: 1.0e-4\n# caf\xe9, a Latin-1 comment\n"
@@ -229,3 +229,25 @@ def test_a_cached_model_is_read_from_the_cache_when_the_hub_is_unreachable(tmp_p
     with pytest.raises(model_utils.ModelLoadError, match="hf download you/other"):
         model_utils.hub_model_offline("you/other", "you/other", None)
     assert model_utils.hub_model_offline(str(tmp_path), str(tmp_path), None) is False  # a folder: nothing to ask
+
+
+def test_a_hub_dataset_comes_from_the_cache_or_is_refused_at_once_when_the_hub_is_down(hub_endpoint, monkeypatch):
+    """The README's dry run names a Hub dataset: offline, datasets retried every file five times (37 s, 3 lines)."""
+    from huggingface_hub import HfApi
+
+    from recipes import configs, data
+    from standins.hub import USER
+
+    repo = f"{USER}/reply-pairs"
+    reply_dataset_dict(train=2, eval=1, test=1).push_to_hub(repo, private=True)
+    HfApi().create_tag(repo, tag="v1", repo_type="dataset")
+    assert data.load_reply_dataset(repo, "v1", ["train"])[1].resolved is not None  # read once: now in the cache
+
+    monkeypatch.setattr("replytune.hub.hub_unreachable", lambda: "no network")
+    requests = []
+    monkeypatch.setattr("httpx.Client.send", lambda *args, **kwargs: requests.append(args) or 1 / 0)
+    dataset, source = data.load_reply_dataset(repo, "v1", ["train"])
+    assert len(dataset["train"]) == 2 and source.resolved is None  # no commit to record without the Hub
+    with pytest.raises(configs.RecipeConfigError, match="not in the local cache and the Hub cannot be asked"):
+        data.load_reply_dataset(f"{USER}/other", "v1", ["train"])
+    assert requests == []
