@@ -375,3 +375,14 @@ def test_too_few_conversations_with_a_within_tweet_pair_are_refused():
 
     with pytest.raises(JudgeUnavailable, match="at least 2 are needed"):
         fit_pairwise_scorer(number_wins(1, seed=3), EngagementJudgeConfig())
+
+
+def test_the_card_describes_the_pairwise_engagement_model_as_what_it_is():
+    from types import SimpleNamespace
+
+    from judge.publish.card import judge_description
+
+    evaluation = SimpleNamespace(score_report={"judge": "engagement", "model": "pairwise-lr[text-v2]@0123456789ab"})
+    described = judge_description({"judge": "engagement"}, evaluation)
+    assert "pairwise logistic regression on plain text features" in described and "ridge" not in described
+    assert described.endswith("`pairwise-lr[text-v2]@0123456789ab`")
