@@ -265,12 +265,29 @@ def _check_judge_settings(section) -> None:
         raise ValueError(f"max_retries must not be negative, got {section.max_retries}")
 
 
+# The engagement judge's text features (judge/score/backends/engagement_pairwise.py defines each) and the default set:
+# what the issue-20 research measured best on real threads. The last two relate the reply to its tweet.
+DEFAULT_PAIRWISE_FEATURES = (
+    "words", "log_chars", "rare_words", "idf_mean", "question", "has_number", "has_url", "n_mentions",
+)  # fmt: skip
+PAIRWISE_TEXT_FEATURES = (*DEFAULT_PAIRWISE_FEATURES, "overlap_tweet", "novel_words")
+
+
 @dataclass
 class EngagementJudgeConfig:
-    """Judge `engagement`: an offline regressor on sentence embeddings, fitted on a dataset's TRAIN split."""
+    """Judge `engagement`: an offline model fitted on the likes of a dataset's TRAIN split. `model`: pairwise (a
+    logistic regression on text-feature differences of replies to the same tweet; the default, the better of the two
+    on real threads) or ridge (a ridge regression on sentence embeddings)."""
 
     train_dataset: str | None = None
     train_dataset_revision: str | None = None
+    model: Literal["pairwise", "ridge"] = "pairwise"
+    # pairwise: the text features, the C and pair-weight exponent (gamma) grids, the inner GroupKFold folds
+    pairwise_features: list[str] = field(default_factory=lambda: list(DEFAULT_PAIRWISE_FEATURES))
+    pairwise_cs: list[float] = field(default_factory=lambda: [0.003, 0.01, 0.03, 0.1, 0.3])
+    pairwise_gammas: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    pairwise_cv_folds: int = 3
+    # ridge: the embedding model and batch, the penalties tried
     embedding_model: str | None = None
     embedding_batch_size: int = 64
     alphas: list[float] = field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 10000.0])
@@ -278,6 +295,18 @@ class EngagementJudgeConfig:
     min_replies_per_conversation: int = 2
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.pairwise_features if name not in PAIRWISE_TEXT_FEATURES]
+        if not self.pairwise_features or unknown or len(set(self.pairwise_features)) < len(self.pairwise_features):
+            raise ValueError(
+                f"pairwise_features must name distinct features among {', '.join(PAIRWISE_TEXT_FEATURES)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            )
+        if not self.pairwise_cs or any(not c > 0 or not math.isfinite(c) for c in self.pairwise_cs):
+            raise ValueError("pairwise_cs must be a non-empty list of positive numbers")
+        if not self.pairwise_gammas or any(not 0 <= g <= 1 for g in self.pairwise_gammas):
+            raise ValueError("pairwise_gammas must be a non-empty list of numbers from 0 to 1")
+        if self.pairwise_cv_folds < 2:
+            raise ValueError(f"pairwise_cv_folds must be at least 2, got {self.pairwise_cv_folds}")
         if not self.alphas or any(alpha <= 0 for alpha in self.alphas):
             raise ValueError("alphas must be a non-empty list of positive numbers")
         if self.cv_folds < 2:

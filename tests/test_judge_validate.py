@@ -167,6 +167,18 @@ def test_engagement_scorer_and_length_baseline_on_rumoureval(realdata, tmp_path,
         assert 0 <= low <= result["accuracy"] <= high <= 1
     assert engagement["incomplete_pairs"] == 0 and engagement["position_consistency"] == 1.0
     assert engagement["held_out_fit"]["replies"] == len(replies)
+    # issue 20: the default engagement model is the pairwise one, and every reply's time is known in these threads,
+    # so the earlier-reply baseline is written beside the longer reply and the coin (recomputed here)
+    assert engagement["model"].startswith("pairwise-lr[text-v2]@crossfit5-") and "goal" in engagement
+    assert all(reply.created_at for reply in replies) and "baselines_unknown" not in report
+    times = {reply.reply_id: reply.created_at for reply in replies}
+    earlier = [
+        0.5 if times[p.first.reply_id] == times[p.second.reply_id]
+        else float(min((times[p.first.reply_id], p.first.reply_id), (times[p.second.reply_id], p.second.reply_id))[1]
+                   == p.liked_more)
+        for p in pairs
+    ]  # fmt: skip
+    assert report["baselines"]["earlier_reply"]["accuracy"] == round(float(np.mean(earlier)), 4)
     print(
         f"\nRumourEval ({report['pairs']} pairs, {report['conversations']} conversations): engagement scorer "
         f"{engagement['accuracy']:.3f} {engagement['ci']}, longer reply {report['baselines']['longer_reply']}, "
@@ -282,3 +294,125 @@ def test_validate_records_the_dataset_version_and_the_judge_that_judge_score_use
     shutil.copy(data / "data" / "test-00000-of-00001.parquet", leaky / "data" / "train-00000-of-00001.parquet")
     leaking = ["validate", "--dataset", str(data), "--train-dataset", str(leaky), "--judge", "engagement"]
     assert main([*leaking, "--output", str(tmp_path / "leaky-validity"), *cache]) == 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Issue 20: the earlier-reply and coin baselines beside the length baseline; the goal; the engagement model chosen
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def timed(conversation, reply_id, text, likes, minute):
+    return RealReply(
+        conversation, f"{conversation}-root", "the tweet", reply_id, text, likes, f"2017-01-01T10:{minute:02d}:00"
+    )
+
+
+def test_the_earlier_reply_baseline_credits_the_reply_posted_first_and_needs_every_time():
+    from judge.validate.metrics import earlier_credits
+
+    pairs = like_pairs([
+        timed("c", "r1", "first, liked most", 9, 1),
+        timed("c", "r2", "second", 5, 2),
+        timed("c", "r3", "posted with r2, liked least", 1, 2),
+        timed("c", "r4", "posted last, liked more than r3", 3, 59),
+    ])  # fmt: skip
+    credits = dict(zip([p.item_id for p in pairs], earlier_credits(pairs)))
+    assert credits == {
+        "c-root:r1:r2": 1.0,  # r1 earlier and liked more
+        "c-root:r1:r3": 1.0,
+        "c-root:r1:r4": 1.0,
+        "c-root:r2:r3": 0.5,  # the same minute: half, as a tie
+        "c-root:r2:r4": 1.0,
+        "c-root:r3:r4": 0.0,  # r3 earlier, r4 liked more
+    }
+    untimed = [*pairs[:-1], LikePair(pairs[-1].first, reply("c", "r5", "no time", 0))]
+    assert earlier_credits(untimed) is None  # one reply without a time: no baseline, not a partial one
+
+
+def test_the_goal_is_length_plus_5_points_with_the_ci_lower_bound_above_length():
+    from judge.validate.metrics import goal
+
+    assert goal(0.61, (0.56, 0.66), 0.555)["met"] is True
+    short = goal(0.585, (0.515, 0.651), 0.555)  # the pairwise judge on the shared RumourEval events
+    assert short["met"] is False and short["needs_accuracy"] == 0.605
+    assert (short["points_short"], short["ci_low_points_below_longer"]) == (2.0, 4.0)
+    assert goal(0.70, (0.55, 0.80), 0.555)["met"] is False  # +14.5 points, but its CI reaches under length
+
+
+def add_reply_times(folder, split: str) -> None:
+    """Give each reply of a split a time: the more likes, the earlier (the earlier reply is always the one liked
+    more)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = folder / "data" / f"{split}-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    minutes = [max(0, 59 - likes) for likes in table.column("reply_likes").to_pylist()]
+    times = [f"2017-01-01T10:{minute:02d}:00+00:00" for minute in minutes]
+    pq.write_table(table.append_column("reply_created_at", pa.array(times)), path)
+
+
+def validate_dataset(tmp_path, dataset, output, *extra) -> int:
+    return main([
+        "validate", "--dataset", f"{dataset}@v1", "--judge", "engagement", "--output", str(tmp_path / output),
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress", *extra,
+    ])  # fmt: skip
+
+
+def test_validate_writes_the_earlier_reply_and_coin_baselines_beside_the_length_baseline(tmp_path, capsys):
+    """With every reply's time in the dataset: the earlier reply (here always the liked one: 100%) is written,
+    printed and drawn beside the longer reply and the coin; each judge carries the goal, and its wall/CPU time."""
+    write_dataset(tmp_path / "timed" / "v1", {"train": 12, "test": 4})
+    for split in ("train", "test"):  # data_prep writes the column in every split
+        add_reply_times(tmp_path / "timed" / "v1", split)
+    assert validate_dataset(tmp_path, tmp_path / "timed", "out") == 0
+    report = json.loads((tmp_path / "out" / "validity.json").read_text())
+    assert list(report["baselines"]) == ["longer_reply", "earlier_reply", "coin_flip"]
+    earlier = report["baselines"]["earlier_reply"]
+    assert (earlier["accuracy"], earlier["ci"]) == (1.0, [1.0, 1.0]) and "timing" in earlier["what"]
+    assert 0 <= report["baselines"]["coin_flip"]["accuracy"] <= 1 and "baselines_unknown" not in report
+    result = report["judges"]["engagement"]
+    assert result["goal"]["needs_accuracy"] == round(report["baselines"]["longer_reply"]["accuracy"] + 0.05, 4)
+    longer = report["baselines"]["longer_reply"]["accuracy"]
+    assert result["goal"]["met"] is (result["accuracy"] >= longer + 0.05 and result["ci"][0] > longer)
+    assert set(result["seconds"]) == {"wall", "cpu"} and result["seconds"]["wall"] >= 0
+    table = (tmp_path / "out" / "validity.md").read_text()
+    assert "| baseline: earlier reply (timing) | 1.000 | 1.000-1.000 |" in table and "| baseline: coin flip |" in table
+    assert "goal: longer + 5 points" in table
+    printed = capsys.readouterr().out
+    assert "baseline earlier reply (timing): 1.000" in printed and "baseline coin flip:" in printed
+
+    # the same dataset without reply times (an older data_prep version): the earlier reply is "unknown", not left out
+    write_dataset(tmp_path / "untimed" / "v1", {"train": 12, "test": 4})
+    assert validate_dataset(tmp_path, tmp_path / "untimed", "out2") == 0
+    report = json.loads((tmp_path / "out2" / "validity.json").read_text())
+    assert list(report["baselines"]) == ["longer_reply", "coin_flip"]
+    assert report["baselines_unknown"]["earlier_reply"].startswith("unknown")
+    assert "| baseline: earlier reply (timing) | unknown |" in (tmp_path / "out2" / "validity.md").read_text()
+    assert "baseline earlier reply (timing): unknown" in capsys.readouterr().out
+
+
+def test_validate_uses_the_engagement_model_the_config_names(tmp_path, monkeypatch):
+    """score.engagement.model: the default pairwise model needs no embedding model; `ridge` is the embedding
+    regressor (here on synthetic embeddings). Each run's judge names its model."""
+    from judge.score.backends import engagement
+    from tests.test_judge_engagement import KeywordEmbedder
+
+    made = []
+
+    def embedder(model, batch_size, progress):
+        made.append(model)
+        return KeywordEmbedder()
+
+    monkeypatch.setattr(engagement, "Embedder", embedder)
+    write_dataset(tmp_path / "dataset" / "v1", {"train": 12, "test": 4})
+    assert validate_dataset(tmp_path, tmp_path / "dataset", "pairwise") == 0
+    pairwise = json.loads((tmp_path / "pairwise" / "validity.json").read_text())["judges"]["engagement"]
+    assert pairwise["model"].startswith("pairwise-lr[text-v2]@") and pairwise["engagement_model"] == "pairwise"
+    assert pairwise["identity"]["order_invariant"] is True and made == []  # no embedding model loaded
+    config = tmp_path / "ridge.yaml"
+    config.write_text("score:\n  engagement:\n    model: ridge\n")
+    assert validate_dataset(tmp_path, tmp_path / "dataset", "ridge", "--config", str(config)) == 0
+    ridge = json.loads((tmp_path / "ridge" / "validity.json").read_text())["judges"]["engagement"]
+    assert ridge["model"].startswith("ridge[synthetic]@") and ridge["engagement_model"] == "ridge"
+    assert made == [None] and ridge["identity"]["fingerprint"] != pairwise["identity"]["fingerprint"]

@@ -174,6 +174,11 @@ JUDGE_KINDS = {
     "dataset's TRAIN split: not a language model)",
 }
 
+PAIRWISE_ENGAGEMENT_KIND = (
+    "the engagement scorer (a pairwise logistic regression on plain text features of replies to the same tweet, "
+    "fitted on the like counts of a dataset's TRAIN split: not a language model)"
+)
+
 
 def judge_description(stats: dict, evaluation: Evaluation) -> str:
     """The judge as recorded: its kind and model (score_report.json, else stats.json's judge identity)."""
@@ -181,6 +186,8 @@ def judge_description(stats: dict, evaluation: Evaluation) -> str:
     identity = (stats.get("inputs") or {}).get("judge_identity") or {}
     model = (evaluation.score_report or {}).get("model") or identity.get("model")
     kind = JUDGE_KINDS.get(name, f"judge `{name}`" if name else "an unnamed judge")
+    if name == "engagement" and str(model or "").startswith("pairwise-lr"):  # issue 20: the default engagement model
+        kind = PAIRWISE_ENGAGEMENT_KIND
     return f"{kind}, `{model}`" if model else kind
 
 

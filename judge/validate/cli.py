@@ -9,18 +9,25 @@ build` reads, through the same readers and pairing), or the held-out split of a 
 direct replies to one tweet with different like counts is a test: each judge sees both orders (the runner of
 judge score: cache, cost cap and resume included), and its combined verdict is compared with the likes.
 
-The engagement scorer must never be tested on what it learned from. With --dataset it is fitted on the TRAIN
-split (or --train-dataset's, the one `judge score --train-dataset` used) and tested on --split; with --threads it is
-cross-fitted: the conversations are split into folds (score.engagement.cv_folds) and each fold is judged by a scorer
-fitted on the other folds only.
+The engagement judge (score.engagement.model: pairwise or ridge) must never be tested on what it learned from. With
+--dataset it is fitted on the TRAIN split (or --train-dataset's, the one `judge score --train-dataset` used) and
+tested on --split; with --threads it is cross-fitted: the conversations are dealt into folds
+(score.engagement.cv_folds) and each fold is judged by a scorer fitted on the other folds only (checked: no fold's
+training conversations are among its tested ones).
+
+Beside each judge: the longer-reply baseline (the bar), a coin, and the earlier-reply baseline when every reply's
+time is known. Timing drives likes on real threads and no judge here sees it: the earlier reply's figure is a ceiling
+that timing alone reaches, not a bar for a text judge. Each judge's `goal` says whether it meets issue 20's goal
+(accuracy >= longer + 5 points, CI lower bound above the longer reply) and by how much it falls short.
 
 Every judge is made and checked (key, --batch, cost cap) before any of them works; a judge that judged nothing or
 answered every prompt alike gets no figure (validity.json: not_measured) and the command exits 1. validity.json records
 the dataset version (--dataset) and each judge's identity, which `judge stats` matches before a verdict may say
 "criteria met".
 
-Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length and coin
-baselines, whether it beats the length baseline, position consistency, length bias, parse errors, cost),
+Output, in DIR: validity.json (per judge: accuracy with a bootstrap CI by conversation, the length, earlier-reply and
+coin baselines, whether it beats the length baseline, the goal, position consistency, length bias, parse errors, cost,
+wall and CPU seconds),
 validity.md (the same as a table and one sentence per judge, for a model card), validity.png, the verdicts
 of each judge in validation/verdicts-<judge>.jsonl, and validate_config.yaml (the resolved score section).
 """
@@ -33,6 +40,7 @@ import hashlib
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -165,17 +173,21 @@ def load_validation_data(args: argparse.Namespace, config: ScoreConfig) -> Valid
 
 
 def _dataset_rows(spec: str, split: str) -> tuple[dict, dict]:
-    """A data_prep dataset's reply rows per split (the split named must hold rows) and its identity."""
+    """A data_prep dataset's reply rows per split (the split named must hold rows; with the reply's time when the
+    version has it, for the earlier-reply baseline) and its identity."""
     from judge.provenance import dataset_identity
     from judge.score.backends.engagement import REPLY_COLUMNS
-    from replytune.versions import load_rows
+    from judge.validate.threads import columns_in_every_file
+    from replytune import schema as col
+    from replytune.versions import fetch, read_splits, resolve
 
-    loaded = load_rows(spec, REPLY_COLUMNS)
-    if not loaded.rows.get(split):
-        state = "has no rows" if split in loaded.rows else f"does not exist (it has {', '.join(loaded.rows)})"
-        raise ValueError(f"dataset {loaded.resolved.name}: split {split!r} {state}")
-    resolved = loaded.resolved
-    return loaded.rows, dataset_identity(resolved.name, loaded.folder, resolved.version, resolved.repo_id)
+    resolved = resolve(spec)
+    folder = fetch(resolved)
+    rows = read_splits(folder, (*REPLY_COLUMNS, *columns_in_every_file(folder, (col.REPLY_CREATED_AT,))))
+    if not rows.get(split):
+        state = "has no rows" if split in rows else f"does not exist (it has {', '.join(rows)})"
+        raise ValueError(f"dataset {resolved.name}: split {split!r} {state}")
+    return rows, dataset_identity(resolved.name, folder, resolved.version, resolved.repo_id)
 
 
 def sample_pairs(pairs: list, max_pairs: int | None, seed: int) -> list:
@@ -198,13 +210,7 @@ def validity_tasks(pairs: list) -> list:
 
 
 def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, output: Path) -> int:
-    from judge.validate.metrics import (
-        ConversationBootstrap,
-        accuracy_summary,
-        coin_credits,
-        judge_validity,
-        length_credit,
-    )
+    from judge.validate.metrics import ConversationBootstrap, judge_validity, length_credit
 
     settings = config.validate
     bootstrap = ConversationBootstrap(
@@ -228,12 +234,11 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
             "seed": settings.seed,
             "unit": "conversation",
         },
-        "baselines": {
-            "longer_reply": accuracy_summary(length_values, bootstrap),
-            "coin_flip": accuracy_summary(coin_credits(pairs, settings.seed), bootstrap),
-        },
+        "baselines": baselines(pairs, bootstrap, length_values, settings.seed),
         "judges": {},
     }
+    if "earlier_reply" not in report["baselines"]:
+        report["baselines_unknown"] = {"earlier_reply": EARLIER_UNKNOWN}
     try:  # every judge that can be checked before any work is: no key, no batch API, over the cost cap
         judges = prepare_judges(args, config, pairs, output)
     except RefusedError as error:
@@ -244,7 +249,12 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     for name in args.judge:
         verdicts_path = output / VALIDATION_VERDICTS_FOLDER_NAME / f"verdicts-{name}.jsonl"
         try:
+            started, cpu_started = time.perf_counter(), time.process_time()
             records, judge_report = judge_pairs(name, args, config, data, pairs, verdicts_path, judges.get(name))
+            judge_report["seconds"] = {
+                "wall": round(time.perf_counter() - started, 1),
+                "cpu": round(time.process_time() - cpu_started, 1),
+            }
         except RefusedError as error:
             report["not_measured"][name] = f"refused: {error}"
             print(f"error: judge {name}: {error}", file=sys.stderr)
@@ -268,6 +278,30 @@ def validate(args, config: ScoreConfig, data: ValidationData, pairs: list, outpu
     write_outputs(report, output)
     print_report(report, output)
     return exit_code
+
+
+EARLIER_UNKNOWN = "unknown: the data does not give every reply's time"
+BASELINE_MEANINGS = {
+    "longer_reply": "the reply with more characters (the bar a judge of engagement must clear)",
+    "earlier_reply": "the reply posted first: timing, a ceiling text judges cannot see (no judge is shown the time)",
+    "coin_flip": "a seeded coin",
+}
+
+
+def baselines(pairs: list, bootstrap, length_values: np.ndarray, seed: int) -> dict:
+    """The longer reply, the earlier reply (only when every reply's time is known) and a coin, on the same pairs."""
+    from judge.validate.metrics import accuracy_summary, coin_credits, earlier_credits
+
+    found = {
+        "longer_reply": length_values,
+        "earlier_reply": earlier_credits(pairs),
+        "coin_flip": coin_credits(pairs, seed),
+    }
+    result = {}
+    for name, values in found.items():
+        if values is not None:
+            result[name] = {**accuracy_summary(values, bootstrap), "what": BASELINE_MEANINGS[name]}
+    return result
 
 
 def prepare_judges(args, config: ScoreConfig, pairs: list, output: Path) -> dict:
@@ -369,44 +403,59 @@ def judge_pairs(name, args, config: ScoreConfig, data: ValidationData, pairs: li
 def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, tasks, verdicts_path: Path, args):
     """Judge every pair with an engagement scorer that never saw its conversation; report the held-out fit."""
     from judge.score.backends.engagement import (
-        Embedder,
         EngagementJudge,
         ReplyExample,
-        features_of,
-        fit_scorer,
+        fit_engagement,
+        make_embedder,
         ranking_fit,
     )
     from judge.score.runner import run_tasks
 
     settings = config.engagement
     progress = not args.no_progress
-    embed = Embedder(settings.embedding_model, settings.embedding_batch_size, progress=progress)
+    embed = make_embedder(settings, progress)
 
-    def examples(replies):
-        return [ReplyExample(r.conversation_id, r.tweet_text, r.reply_text, r.likes) for r in replies]
+    def examples(replies):  # what the fit reads: texts, tweet, conversation and likes (never the time)
+        return [ReplyExample(r.conversation_id, r.tweet_text, r.reply_text, r.likes, r.tweet_id) for r in replies]
+
+    def held_out(scorer, test) -> np.ndarray:
+        return scorer.score_texts([e.tweet_text for e in test], [e.reply_text for e in test], embed)
 
     if data.train_replies is not None:  # --dataset: fitted on TRAIN, tested on the held-out split
-        scorer, fit = fit_scorer(examples(data.train_replies), embed, settings, embed.model_name)
+        scorer, fit = fit_engagement(examples(data.train_replies), settings, embed)
         judge = EngagementJudge(scorer, embed)
         outcome = run_tasks(tasks, judge, verdicts_path, progress=progress)
         test = examples(data.replies)
-        held_out = ranking_fit(
-            [e.conversation_id for e in test], [e.likes for e in test], scorer.predict(features_of(test, embed))
-        )
-        report = {"model": judge.model, "identity": judge.identity(), "fit": fit, "held_out_fit": held_out}
-        return [outcome], {**report, "scheme": "train -> split"}
+        fitted = ranking_fit([e.conversation_id for e in test], [e.likes for e in test], held_out(scorer, test))
+        report = {"model": judge.model, "identity": judge.identity(), "fit": fit, "held_out_fit": fitted}
+        return [outcome], {**report, "engagement_model": settings.model, "scheme": "train -> split"}
 
     # --threads: cross-fitting; the conversations go round-robin (in a seeded order) into folds.
     conversations = sorted({reply.conversation_id for reply in data.replies})
     shuffled = [conversations[i] for i in np.random.default_rng(config.validate.seed).permutation(len(conversations))]
     folds = min(settings.cv_folds, len(conversations))
     fold_of = {conversation: index % folds for index, conversation in enumerate(shuffled)}
-    scorers = []
+    scorers, fits = [], []
     for fold in range(folds):
         train = [reply for reply in data.replies if fold_of[reply.conversation_id] != fold]
-        scorers.append(fit_scorer(examples(train), embed, settings, embed.model_name)[0])
-    fits = hashlib.sha256("".join(scorer.fingerprint for scorer in scorers).encode()).hexdigest()[:12]
-    model = f"ridge[{embed.model_name}]@crossfit{folds}-{fits}"
+        tested = {pair.conversation_id for pair in pairs if fold_of[pair.conversation_id] == fold}
+        leaked = tested & {reply.conversation_id for reply in train}
+        if leaked:  # cannot happen with the dealing above; checked, as the figure means nothing otherwise
+            raise RuntimeError(f"cross-fitting fold {fold}: {len(leaked)} tested conversation(s) are in its training")
+        scorer, fit = fit_engagement(examples(train), settings, embed)
+        scorers.append(scorer)
+        fits.append(
+            {
+                "fold": fold,
+                "train_conversations": len({reply.conversation_id for reply in train}),
+                "tested_conversations": len(tested),
+                "shared_conversations": 0,
+                "fingerprint": scorer.fingerprint[:12],
+                **{key: fit[key] for key in ("train_pairs", "C", "gamma", "alpha", "inner_cv_accuracy") if key in fit},
+            }
+        )
+    fingerprints = hashlib.sha256("".join(scorer.fingerprint for scorer in scorers).encode()).hexdigest()[:12]
+    model = f"{scorers[0].model_id.split('@')[0]}@crossfit{folds}-{fingerprints}"
     conversation_of_item = {pair.item_id: pair.conversation_id for pair in pairs}
     outcomes, test_examples, predicted = [], [], []
     for fold, scorer in enumerate(scorers):
@@ -415,12 +464,13 @@ def cross_fitted_engagement(config: ScoreConfig, data: ValidationData, pairs, ta
         outcomes.append(run_tasks(fold_tasks, judge, verdicts_path, progress=progress))
         test = examples(reply for reply in data.replies if fold_of[reply.conversation_id] == fold)
         test_examples += test
-        predicted.append(scorer.predict(features_of(test, embed)))
-    held_out = ranking_fit(
+        predicted.append(held_out(scorer, test))
+    fitted = ranking_fit(
         [e.conversation_id for e in test_examples], [e.likes for e in test_examples], np.concatenate(predicted)
     )
     scheme = f"cross-fitted: {folds} folds of conversations, each judged by a scorer fitted on the others"
-    return outcomes, {"model": model, "identity": judge.identity(), "held_out_fit": held_out, "scheme": scheme}
+    report = {"model": model, "identity": judge.identity(), "held_out_fit": fitted, "scheme": scheme, "folds": fits}
+    return outcomes, {**report, "engagement_model": settings.model}
 
 
 def write_outputs(report: dict, output: Path) -> None:
@@ -434,26 +484,48 @@ def write_outputs(report: dict, output: Path) -> None:
         f"{report['conversations']} conversations; 95% CIs bootstrap conversations "
         f"({report['bootstrap']['resamples']} resamples).",
         "",
-        "| judge | accuracy | 95% CI | minus longer-reply | position consistency | length bias: rho, longer rate |",
-        "|---|---|---|---|---|---|",
+        "| judge | accuracy | 95% CI | minus longer-reply | goal: longer + 5 points, CI above longer | position "
+        "consistency | length bias: rho, longer rate |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, result in report["judges"].items():
         difference = result["minus_length_baseline"]
         lines.append(
             f"| {name} | {result['accuracy']:.3f} | {result['ci'][0]:.3f}-{result['ci'][1]:.3f} | "
             f"{difference['difference']:+.3f} ({difference['ci'][0]:+.3f} to {difference['ci'][1]:+.3f}) | "
+            f"{goal_text(result.get('goal'))} | "
             f"{_number(result['position_consistency'])} | {_number(result['length_bias_spearman'])}, "
             f"{_number(result['longer_reply_rate'])} |"
         )
-    for name, baseline in (("longer reply", "longer_reply"), ("coin flip", "coin_flip")):
-        result = report["baselines"][baseline]
+    for key, result in report["baselines"].items():
         lines.append(
-            f"| baseline: {name} | {result['accuracy']:.3f} | {result['ci'][0]:.3f}-{result['ci'][1]:.3f} | | | |"
+            f"| baseline: {BASELINE_LABELS[key]} | {result['accuracy']:.3f} | "
+            f"{result['ci'][0]:.3f}-{result['ci'][1]:.3f} | | | | |"
         )
+    for key in report.get("baselines_unknown", {}):
+        lines.append(f"| baseline: {BASELINE_LABELS[key]} | unknown | | | | | |")
     lines.append("")
+    if "earlier_reply" in report["baselines"]:
+        lines += [f"The earlier reply: {BASELINE_MEANINGS['earlier_reply']}.", ""]
+    for key, why in report.get("baselines_unknown", {}).items():
+        lines += [f"The {BASELINE_LABELS[key]}: {why}.", ""]
     lines += [verdict_statement(name, result) for name, result in report["judges"].items()]
     (output / VALIDITY_SUMMARY_FILE_NAME).write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot_validity(report, output / VALIDITY_PLOT_FILE_NAME)
+
+
+BASELINE_LABELS = {"longer_reply": "longer reply", "earlier_reply": "earlier reply (timing)", "coin_flip": "coin flip"}
+
+
+def goal_text(goal: dict | None) -> str:
+    if not goal:
+        return "n/a"
+    if goal["met"]:
+        return "met"
+    why = [f"{goal['points_short']:.1f} points short of {goal['needs_accuracy']:.3f}"] if goal["points_short"] else []
+    if goal["ci_low_points_below_longer"] or not why:
+        why.append(f"CI low {goal['ci_low_points_below_longer']:.1f} points under the longer reply")
+    return "not met: " + "; ".join(why)
 
 
 def _number(value) -> str:
@@ -467,11 +539,15 @@ def plot_validity(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [(name, result) for name, result in report["judges"].items()]
-    rows += [("longer reply", report["baselines"]["longer_reply"]), ("coin flip", report["baselines"]["coin_flip"])]
+    baselines = [BASELINE_LABELS[key] for key in report["baselines"]]
+    rows += [(BASELINE_LABELS[key], result) for key, result in report["baselines"].items()]
+    rows += [(f"{BASELINE_LABELS[key]}: unknown", None) for key in report.get("baselines_unknown", {})]
     figure, axis = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
     for position, (name, result) in enumerate(rows):
+        if result is None:  # a baseline the data cannot give: named on the axis, no point
+            continue
         low, high = result["ci"]
-        color = "tab:gray" if name in ("longer reply", "coin flip") else "tab:blue"
+        color = "tab:gray" if name in baselines else "tab:blue"
         axis.errorbar(
             result["accuracy"],
             position,
@@ -492,20 +568,23 @@ def plot_validity(report: dict, path: Path) -> None:
 def print_report(report: dict, output: Path) -> None:
     from judge.validate.metrics import verdict_statement
 
-    baseline = report["baselines"]["longer_reply"]
     print(f"{report['pairs']} pairs in {report['conversations']} conversations ({report['source']})")
-    print(
-        f"  baseline longer reply: {baseline['accuracy']:.3f} (95% CI {baseline['ci'][0]:.3f}-{baseline['ci'][1]:.3f})"
-    )
-    coin = report["baselines"]["coin_flip"]
-    print(f"  baseline coin flip:    {coin['accuracy']:.3f} (95% CI {coin['ci'][0]:.3f}-{coin['ci'][1]:.3f})")
+    for key, baseline in report["baselines"].items():
+        print(
+            f"  baseline {BASELINE_LABELS[key] + ':':<24}{baseline['accuracy']:.3f} "
+            f"(95% CI {baseline['ci'][0]:.3f}-{baseline['ci'][1]:.3f}): {baseline['what']}"
+        )
+    for key, why in report.get("baselines_unknown", {}).items():
+        print(f"  baseline {BASELINE_LABELS[key] + ':':<24}{why}")
     for name, result in report["judges"].items():
         print("  " + verdict_statement(name, result))
+        print(f"    goal (longer reply + 5 points, CI above it): {goal_text(result.get('goal'))}")
         print(
             f"    position consistency {_number(result['position_consistency'])}, length bias rho "
             f"{_number(result['length_bias_spearman'])} (longer reply picked {_number(result['longer_reply_rate'])}), "
             f"parse errors {result['parse_errors']}, "
-            f"incomplete pairs {result['incomplete_pairs']}, spent ${result['run']['spent_usd']:.4f}"
+            f"incomplete pairs {result['incomplete_pairs']}, spent ${result['run']['spent_usd']:.4f}, "
+            f"{result['seconds']['wall']:.0f} s wall ({result['seconds']['cpu']:.0f} CPU-s)"
         )
         if "held_out_fit" in result:
             fit = result["held_out_fit"]

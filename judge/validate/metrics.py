@@ -8,7 +8,13 @@ Definitions (all on pairs of real replies to one tweet with different like count
   (what a coin would earn on average), so a judge cannot look better by abstaining.
 - The 95% interval is a percentile bootstrap that resamples CONVERSATIONS with replacement (pairs of one
   conversation share a tweet and an audience; resampling pairs would make the interval too narrow).
-- Baselines, on the same pairs: "the longer reply" (by characters; equal lengths -> half) and a seeded coin flip.
+- Baselines, on the same pairs: "the longer reply" (by characters; equal lengths -> half), a seeded coin flip, and
+  "the earlier reply" (by the reply's time; equal -> half; only when every reply's time is known). Timing is what
+  drives likes most on real threads (an early reply is seen by more people), and no text judge is shown it: the
+  earlier-reply figure is a ceiling that timing alone reaches, not a bar a text judge is expected to clear.
+- The goal a judge of engagement is held to (issue 20): accuracy at least the longer reply's + 5 points, AND the
+  accuracy's CI lower bound above the longer reply's accuracy (`goal`; `judge stats` gates its verdict on the
+  weaker "beats the length baseline" below and on position consistency, judge/provenance.py).
 - "Better than chance": the accuracy's interval lies above 0.5.
 - "Beats the length baseline": the bootstrap interval of (judge accuracy - length-baseline accuracy), from the same
   resampled conversations, lies above 0. A judge that does not is reported as such.
@@ -44,6 +50,40 @@ def length_credit(pair: LikePair) -> float:
 
 def coin_credits(pairs: Sequence[LikePair], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 2, size=len(pairs)).astype(np.float64)
+
+
+def earlier_credits(pairs: Sequence[LikePair]) -> np.ndarray | None:
+    """The earlier reply's credit per pair (equal times: half); None unless every reply's time is known."""
+    from judge.validate.threads import parse_time
+
+    if any(pair.first.created_at is None or pair.second.created_at is None for pair in pairs):
+        return None
+    values = []
+    for pair in pairs:
+        first, second = parse_time(pair.first.created_at), parse_time(pair.second.created_at)
+        if first == second:
+            values.append(0.5)
+        else:
+            earlier = pair.first.reply_id if first < second else pair.second.reply_id
+            values.append(float(earlier == pair.liked_more))
+    return np.asarray(values, dtype=np.float64)
+
+
+GOAL_MARGIN = 0.05  # issue 20: at least the longer reply + 5 points, with the CI lower bound above the longer reply
+
+
+def goal(accuracy: float, ci: Sequence[float], length_accuracy: float) -> dict:
+    """Whether a judge meets issue 20's goal against the longer-reply baseline, and by how much it falls short."""
+    needed = length_accuracy + GOAL_MARGIN
+    short_by = max(0.0, needed - accuracy)
+    ci_short_by = max(0.0, length_accuracy - ci[0])
+    return {
+        "rule": f"accuracy >= longer reply + {GOAL_MARGIN:.2f} and CI lower bound > longer reply",
+        "needs_accuracy": round(needed, 4),
+        "met": bool(accuracy >= needed and ci[0] > length_accuracy),
+        "points_short": round(100 * short_by, 2),
+        "ci_low_points_below_longer": round(100 * ci_short_by, 2),
+    }
 
 
 class ConversationBootstrap:
@@ -107,6 +147,7 @@ def judge_validity(
     difference = values - length_values
     difference_ci = bootstrap.interval(difference)
     accuracy_ci = bootstrap.interval(values)
+    accuracy = round(float(values.mean()), 4) if len(values) else None
     defined = np.ptp(directions) > 0 and np.ptp(length_differences) > 0  # else the correlation is undefined
     rho = spearmanr(directions, length_differences) if defined else None
     directions_array = np.asarray(directions)
@@ -122,6 +163,7 @@ def judge_validity(
         "minus_length_baseline": {"difference": round(float(difference.mean()), 4), "ci": difference_ci},
         "beats_length_baseline": bool(difference_ci[0] > 0),
         "better_than_chance": bool(accuracy_ci[0] > 0.5),
+        "goal": goal(accuracy, accuracy_ci, round(float(length_values.mean()), 4)) if accuracy is not None else None,
         "position_consistency": round(consistent / with_two_orders, 4) if with_two_orders else None,
         "first_position_rate": round(first_picks / decisive_orders, 4) if decisive_orders else None,
         "length_bias_spearman": round(float(rho.statistic), 4) if rho is not None else None,

@@ -3,7 +3,8 @@ paired by data_prep's pairing, as a dataset build would) or from a data_prep dat
 
 A validity pair is two direct replies to the same tweet with different like counts; the one people liked more is
 the right answer. Pairs from one conversation share a tweet and an audience, so they are not independent: the
-statistics resample conversations, not pairs.
+statistics resample conversations, not pairs. A reply's time is kept for the earlier-reply baseline only: no judge
+is shown it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from data_prep.cleaning import has_text
@@ -30,6 +32,7 @@ class RealReply:
     reply_id: str
     reply_text: str
     likes: int
+    created_at: str | None = None  # ISO 8601; the earlier-reply baseline's only (judges see texts, never the time)
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,14 @@ def replies_from_tweet_files(paths: Sequence[str | Path], progress: bool = False
                     pair.reply.tweet_id,
                     pair.reply_text,
                     pair.reply.likes,
+                    pair.reply.created_at.isoformat() if pair.reply.created_at else None,
                 )
             )
     return replies, left_out
 
 
 def replies_from_rows(rows) -> list[RealReply]:
-    """A data_prep dataset split's rows as real replies."""
+    """A data_prep dataset split's rows as real replies (with their time when the rows hold reply_created_at)."""
     return [
         RealReply(
             str(row[col.CONVERSATION_ID]),
@@ -91,10 +95,32 @@ def replies_from_rows(rows) -> list[RealReply]:
             str(row[col.REPLY_ID]),
             row[col.REPLY_TEXT],
             int(row[col.REPLY_LIKES]),
+            _iso(row.get(col.REPLY_CREATED_AT)),
         )
         for row in rows
         if row[col.REPLY_LIKES] is not None
     ]
+
+
+def _iso(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    return value.isoformat()  # a parquet timestamp column reads as datetime
+
+
+def parse_time(value: str) -> datetime:
+    """An ISO 8601 time as a UTC-aware datetime (a naive one is read as UTC, as data_prep writes them)."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def columns_in_every_file(folder: Path, names: Sequence[str]) -> tuple[str, ...]:
+    """Which of `names` every data/*.parquet file of a dataset version holds (optional columns, read if there)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((Path(folder) / "data").glob("*.parquet"))
+    present = [set(pq.read_schema(file).names) for file in files]
+    return tuple(name for name in names if files and all(name in columns for columns in present))
 
 
 def like_pairs(replies: Sequence[RealReply]) -> list[LikePair]:

@@ -1,14 +1,21 @@
-"""Judge `engagement`: an offline scorer that learned from real likes which replies to a tweet people liked more.
+"""Judge `engagement`: an offline judge that learned from real likes which replies to a tweet people liked more.
 
-What it learns: for each reply, log(1 + likes), standardized within its conversation (minus the conversation's
-mean, over its standard deviation), so it ranks replies to the same tweet and not popular tweets against quiet
-ones. From what: the sentence embeddings data_prep uses (data_prep.dedup), as the reply's vector, the reply
-vector times the tweet vector (how it relates to the tweet), and their cosine. How: ridge regression, its penalty
-chosen by cross-validation grouped by conversation (scikit-learn). Where: the TRAIN split of a data_prep
-dataset; the eval/test splits give its held-out fit (Spearman's rho and within-conversation pairwise accuracy).
+Two models (score.engagement.model), both fitted on the TRAIN split of a data_prep dataset and checked on its eval/test
+splits (held-out fit: Spearman's rho and within-conversation pairwise accuracy):
 
-It judges pairwise (the reply with the higher predicted engagement wins; both orders agree by construction) and
-single-answer (the score is the prediction, in standard deviations of the conversation's log-likes).
+- `pairwise` (the default; engagement_pairwise.py): a logistic regression on the differences of plain text features
+  of two replies to THE SAME tweet, fitted on every such TRAIN pair with different likes, C and the pair weighting
+  chosen by an inner GroupKFold over conversations. Model id `pairwise-lr[text-v2]@<fingerprint>`.
+- `ridge`: for each reply, log(1 + likes) standardized within its conversation, regressed (ridge, penalty by
+  GroupKFold over conversations) on the sentence embeddings data_prep uses (data_prep.dedup): the reply's vector,
+  the reply vector times the tweet vector, and their cosine. Model id `ridge[<embedding model>]@<fingerprint>`.
+
+On the real RumourEval threads (docs/benchmarks.md, "Judge validity on RumourEval") `pairwise` beats `ridge` on both
+the shared and the other events, and neither is a valid judge of what real readers like there.
+
+Both score each reply on its own, from its text and its tweet's: likes, time and followers are training labels or
+absent, never features. Pairwise verdicts compare two replies' scores (both orders agree by construction);
+single-answer verdicts give the score itself (centred: 0 is an average reply).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 from judge.config import EngagementJudgeConfig
 from judge.records import PAIRWISE
 from judge.score.backends.base import JudgeUnavailable, LocalJudge
+from judge.score.backends.engagement_pairwise import PairwiseScorer, fit_pairwise_scorer, pairwise_fingerprint
 from judge.score.prompts import ParsedVerdict
 from judge.score.tasks import JudgeTask
 from replytune import schema as col
@@ -40,10 +48,13 @@ TIE_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class ReplyExample:
+    """A training reply: what the fit reads. Its likes are the label; the judge itself never sees them."""
+
     conversation_id: str
     tweet_text: str
     reply_text: str
     likes: int
+    tweet_id: str | None = None  # the tweet it answers (None: its conversation's root); pairs are within one tweet
 
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -93,14 +104,31 @@ def features_of(examples: Sequence[ReplyExample], embed: Embed) -> np.ndarray:
 
 @dataclass
 class EngagementScorer:
+    """The `ridge` model: a ridge regression on sentence-embedding features."""
+
     weights: np.ndarray
     intercept: float
     alpha: float
     embedding_model: str
     fingerprint: str  # what it was fitted on and how: part of the judge's model name in every verdict
 
+    kind = "ridge"
+
+    @property
+    def model_id(self) -> str:
+        return f"ridge[{self.embedding_model}]@{self.fingerprint[:12]}"
+
+    @property
+    def prompt_version(self) -> str:
+        return f"engagement-features-v{FEATURE_VERSION}"
+
     def predict(self, features: np.ndarray) -> np.ndarray:
         return features @ self.weights + self.intercept
+
+    def score_texts(self, tweets: Sequence[str], replies: Sequence[str], embed: Embed) -> np.ndarray:
+        if not len(replies):
+            return np.zeros(0)
+        return self.predict(reply_features(embed(list(tweets)), embed(list(replies))))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +143,17 @@ class EngagementScorer:
             return cls(
                 data["weights"], float(data["intercept"]), meta["alpha"], meta["embedding_model"], meta["fingerprint"]
             )
+
+
+Scorer = EngagementScorer | PairwiseScorer
+
+
+def load_scorer(path: Path) -> Scorer:
+    """A scorer saved by either model (its meta says which; files without a kind are ridge's)."""
+    with np.load(path) as data:
+        if json.loads(str(data["meta"])).get("kind") == PairwiseScorer.kind:
+            return PairwiseScorer.from_arrays(data)
+    return EngagementScorer.load(path)
 
 
 def rankable(examples: Sequence[ReplyExample], min_replies: int) -> list[ReplyExample]:
@@ -213,12 +252,38 @@ def ranking_fit(conversation_ids: Sequence[str], likes: Sequence[int], predicted
     }
 
 
-def held_out_fit(scorer: EngagementScorer, examples: Sequence[ReplyExample], embed: Embed, min_replies: int) -> dict:
+def held_out_fit(scorer: Scorer, examples: Sequence[ReplyExample], embed: Embed | None, min_replies: int) -> dict:
     usable = rankable(examples, min_replies)
     if not usable:
         return ranking_fit([], [], np.zeros(0))
-    predicted = scorer.predict(features_of(usable, embed))
+    predicted = scorer.score_texts([e.tweet_text for e in usable], [e.reply_text for e in usable], embed)
     return ranking_fit([e.conversation_id for e in usable], [e.likes for e in usable], predicted)
+
+
+def engagement_fingerprint(
+    examples: Sequence[ReplyExample], config: EngagementJudgeConfig, embedding_model: str | None
+) -> str:
+    """What a fit of `config.model` on `examples` would be called (the cache key and the model id's suffix)."""
+    if config.model == "pairwise":
+        return pairwise_fingerprint(examples, config)
+    return fingerprint_of(examples, embedding_model, config)
+
+
+def fit_engagement(
+    examples: Sequence[ReplyExample], config: EngagementJudgeConfig, embed: Embed | None
+) -> tuple[Scorer, dict]:
+    """Fit `config.model` on `examples` (a TRAIN split); `embed` is needed by ridge only."""
+    if config.model == "pairwise":
+        return fit_pairwise_scorer(examples, config)
+    if embed is None:
+        raise ValueError("the ridge engagement model needs an embedding model")
+    scorer, report = fit_scorer(examples, embed, config, embed.model_name)
+    return scorer, {"model": "ridge", **report}
+
+
+def make_embedder(config: EngagementJudgeConfig, progress: bool) -> Embedder | None:
+    """The sentence-embedding model when `config.model` needs one (ridge); None for the pairwise text model."""
+    return Embedder(config.embedding_model, config.embedding_batch_size, progress) if config.model == "ridge" else None
 
 
 def _by_conversation(conversation_ids: Sequence[str]) -> dict[str, list[int]]:
@@ -230,22 +295,21 @@ def _by_conversation(conversation_ids: Sequence[str]) -> dict[str, list[int]]:
 
 class EngagementJudge(LocalJudge):
     name = "engagement"
-    prompt_version = f"engagement-features-v{FEATURE_VERSION}"
     order_invariant = True  # a pairwise verdict compares two replies' own scores: the order shown cannot change it
 
-    def __init__(self, scorer: EngagementScorer, embed: Embed, model: str | None = None):
+    def __init__(self, scorer: Scorer, embed: Embed | None = None, model: str | None = None):
         self.scorer = scorer
         self.embed = embed
         # The model name identifies the fit, so that verdicts of two different fits never mix in one file.
-        self.model = model or f"ridge[{scorer.embedding_model}]@{scorer.fingerprint[:12]}"
+        self.model = model or scorer.model_id
+        self.prompt_version = scorer.prompt_version
 
     def judge_tasks(self, tasks: list[JudgeTask]) -> list[ParsedVerdict]:
+        """Verdicts from the texts alone (a task holds the tweet and the replies: no likes, time or author)."""
         texts = [(task.tweet_text, reply) for task in tasks for reply in task.replies]
         if not texts:
             return []
-        predicted = iter(
-            self.scorer.predict(reply_features(self.embed([t for t, _ in texts]), self.embed([r for _, r in texts])))
-        )
+        predicted = iter(self.scorer.score_texts([t for t, _ in texts], [r for _, r in texts], self.embed))
         verdicts = []
         for task in tasks:
             scores = [float(next(predicted)) for _ in task.replies]
@@ -267,7 +331,11 @@ class EngagementJudge(LocalJudge):
 def examples_from_rows(rows) -> list[ReplyExample]:
     return [
         ReplyExample(
-            str(row[col.CONVERSATION_ID]), row[col.TWEET_TEXT], row[col.REPLY_TEXT], int(row[col.REPLY_LIKES])
+            str(row[col.CONVERSATION_ID]),
+            row[col.TWEET_TEXT],
+            row[col.REPLY_TEXT],
+            int(row[col.REPLY_LIKES]),
+            str(row[col.TWEET_ID]),
         )
         for row in rows
         if row[col.REPLY_LIKES] is not None
@@ -306,21 +374,23 @@ def engagement_judge_from_dataset(
         )
     dataset, described = load_dataset_splits(name, revision)
     splits = {split: examples_from_rows(dataset[split]) for split in dataset}
-    embed = Embedder(config.embedding_model, config.embedding_batch_size, progress)
-    fingerprint = fingerprint_of(splits["train"], embed.model_name, config)
+    embed = make_embedder(config, progress)
+    fingerprint = engagement_fingerprint(splits["train"], config, embed.model_name if embed else None)
     path = cache_dir / "engagement" / f"{fingerprint}.npz"
     report_path = path.with_suffix(".json")
     if path.is_file() and report_path.is_file():
-        scorer, report = EngagementScorer.load(path), json.loads(report_path.read_text(encoding="utf-8"))
+        scorer, report = load_scorer(path), json.loads(report_path.read_text(encoding="utf-8"))
         logger.info("engagement scorer: loaded the fit cached at %s", path)
     else:
-        scorer, fit = fit_scorer(splits["train"], embed, config, embed.model_name)
+        scorer, fit = fit_engagement(splits["train"], config, embed)
         held_out = {
             split: held_out_fit(scorer, examples, embed, config.min_replies_per_conversation)
             for split, examples in splits.items()
             if split != "train"
         }
-        report = {"dataset": described, "embedding_model": embed.model_name, "fit": fit, "held_out": held_out}
+        report = {"dataset": described, "model": scorer.model_id, "fit": fit, "held_out": held_out}
+        if embed is not None:
+            report["embedding_model"] = embed.model_name
         scorer.save(path)
         report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     if not report["held_out"]:
