@@ -386,3 +386,21 @@ def test_the_card_describes_the_pairwise_engagement_model_as_what_it_is():
     described = judge_description({"judge": "engagement"}, evaluation)
     assert "pairwise logistic regression on plain text features" in described and "ridge" not in described
     assert described.endswith("`pairwise-lr[text-v2]@0123456789ab`")
+
+
+def test_two_versions_sharing_a_train_split_share_the_fit_but_not_the_held_out_figures(tmp_path):
+    """The cached fit is keyed on TRAIN; the held-out figures and the dataset's name belong to the version read."""
+    from judge.score.backends.engagement import engagement_judge_from_dataset
+
+    train = number_wins(8, seed=8)
+    write_examples(tmp_path / "a" / "v1", {"train": train, "test": number_wins(3, seed=9)})
+    write_examples(tmp_path / "b" / "v1", {"train": train, "test": number_wins(6, seed=10)})
+    config = EngagementJudgeConfig()
+    judge_a, report_a = engagement_judge_from_dataset(config, tmp_path / "cache", f"{tmp_path / 'a'}@v1", False)
+    judge_b, report_b = engagement_judge_from_dataset(config, tmp_path / "cache", f"{tmp_path / 'b'}@v1", False)
+    assert judge_a.identity() == judge_b.identity() and report_a["fit"] == report_b["fit"]  # one fit, reused
+    assert len(list((tmp_path / "cache" / "engagement").glob("*.npz"))) == 1
+    assert report_a["held_out"]["test"]["pairs"] < report_b["held_out"]["test"]["pairs"]
+    assert report_a["dataset"].startswith(str(tmp_path / "a")) and report_b["dataset"].startswith(str(tmp_path / "b"))
+    again = engagement_judge_from_dataset(config, tmp_path / "cache", f"{tmp_path / 'a'}@v1", False)[1]
+    assert again == report_a

@@ -20,6 +20,7 @@ single-answer verdicts give the score itself (centred: 0 is an average reply).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -38,6 +39,7 @@ from judge.score.backends.engagement_pairwise import PairwiseScorer, fit_pairwis
 from judge.score.prompts import ParsedVerdict
 from judge.score.tasks import JudgeTask
 from replytune import schema as col
+from replytune.files import write_text_atomically
 from replytune.versions import VersionError, load_rows
 
 logger = logging.getLogger(__name__)
@@ -361,6 +363,15 @@ def load_dataset_splits(spec: str, revision: str | None = None, needed_splits: S
     return loaded.rows, described
 
 
+def held_out_key(held_out_examples: dict[str, Sequence[ReplyExample]]) -> str:
+    """A short hash of the non-train splits' examples: what the held-out figures were measured on."""
+    digest = hashlib.sha256()
+    for split in sorted(held_out_examples):
+        for example in held_out_examples[split]:
+            digest.update(json.dumps([split, *dataclasses.astuple(example)], ensure_ascii=False).encode())
+    return digest.hexdigest()[:12]
+
+
 def engagement_judge_from_dataset(
     config: EngagementJudgeConfig, cache_dir: Path, dataset: str | None, progress: bool = True
 ) -> tuple[EngagementJudge, dict]:
@@ -377,22 +388,31 @@ def engagement_judge_from_dataset(
     embed = make_embedder(config, progress)
     fingerprint = engagement_fingerprint(splits["train"], config, embed.model_name if embed else None)
     path = cache_dir / "engagement" / f"{fingerprint}.npz"
-    report_path = path.with_suffix(".json")
-    if path.is_file() and report_path.is_file():
-        scorer, report = load_scorer(path), json.loads(report_path.read_text(encoding="utf-8"))
+    # The fit depends on the TRAIN split only; its held-out figures on the other splits too, so they are cached apart:
+    # another version with the same TRAIN split reuses the fit, never the figures of a test split it does not hold.
+    held_out_examples = {split: examples for split, examples in splits.items() if split != "train"}
+    report_path = path.with_name(f"{fingerprint}-{held_out_key(held_out_examples)}.json")
+    fit_path = path.with_suffix(".fit.json")
+    if path.is_file() and fit_path.is_file():
+        scorer, fit = load_scorer(path), json.loads(fit_path.read_text(encoding="utf-8"))
         logger.info("engagement scorer: loaded the fit cached at %s", path)
     else:
         scorer, fit = fit_engagement(splits["train"], config, embed)
+        scorer.save(path)
+        write_text_atomically(fit_path, json.dumps(fit, indent=2))
+        report_path.unlink(missing_ok=True)
+    if report_path.is_file():
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    else:
         held_out = {
             split: held_out_fit(scorer, examples, embed, config.min_replies_per_conversation)
-            for split, examples in splits.items()
-            if split != "train"
+            for split, examples in held_out_examples.items()
         }
-        report = {"dataset": described, "model": scorer.model_id, "fit": fit, "held_out": held_out}
+        report = {"model": scorer.model_id, "fit": fit, "held_out": held_out}
         if embed is not None:
             report["embedding_model"] = embed.model_name
-        scorer.save(path)
-        report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_text_atomically(report_path, json.dumps(report, indent=2))
+    report = {"dataset": described, **report}  # the dataset as named now, not as a run that shared the fit named it
     if not report["held_out"]:
         logger.warning("engagement scorer: the dataset has no eval/test split, so its held-out fit is unknown")
     return EngagementJudge(scorer, embed), report
