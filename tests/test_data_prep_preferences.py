@@ -401,6 +401,29 @@ def test_the_command_writes_a_version_load_dataset_reads(tmp_path, capsys):
     assert main(command + ["--config", str(config), "--no-progress"]) == 0 and (tmp_path / "prefs" / "v2").is_dir()
 
 
+def test_the_demo_sample_shows_the_timing_confound_and_the_exposure_control_removes_it(tmp_path, monkeypatch):
+    """`make demo`'s preferences stage: the bundled sample, built and curated as the demo does, then paired with the
+    demo config. Its second-wave replies earn fewer likes (make_demo_tweets.ReplyWaves), so the earlier reply wins
+    most pairs passing the margins; inside the exposure window the share is near 50%; enough pairs are left for DPO."""
+    from scripts.demo import DEMO_PSEUDONYM_KEY
+    from tests.paths import REPO_ROOT
+
+    monkeypatch.setenv("REPLYTUNE_PSEUDONYM_KEY", DEMO_PSEUDONYM_KEY)  # the demo's ids, hence its cap order
+    demo_config = str(REPO_ROOT / "data_prep" / "configs" / "demo.yaml")
+    data = tmp_path / "data"
+    sample = str(REPO_ROOT / "data_prep" / "sample" / "demo_tweets.jsonl")
+    assert main(["build", "--config", demo_config, "--input", sample, "--output", str(data), "--no-progress"]) == 0
+    assert main(["curate", "auto", "--dataset", f"{data}@v1", "--output", str(data)]) == 0
+    command = ["preferences", "--dataset", f"{data}@v2", "--output", str(tmp_path / "prefs"), "--config", demo_config]
+    assert main(command + ["--no-progress"]) == 0
+    report = json.loads((tmp_path / "prefs" / "v1" / "report.json").read_text())
+    before, within = (report["earlier_reply_share"][stage] for stage in ("margin_passing", "within_exposure_window"))
+    assert before["share"] >= 0.6 and before["ci95"][0] > 0.5, before  # the confound, beyond chance
+    assert abs(within["share"] - 0.5) <= 0.05 and within["ci95"][0] < 0.5 < within["ci95"][1], within  # controlled
+    assert report["dispositions"][prefs.OUTSIDE_EXPOSURE_WINDOW] >= 100
+    assert report["splits"]["train"] >= 60 and report["splits"]["eval"] >= 12, report["splits"]  # DPO train and eval
+
+
 def test_a_push_is_private_and_tagged(hub_endpoint, tmp_path, capsys):
     from huggingface_hub import HfApi, hf_hub_download
 

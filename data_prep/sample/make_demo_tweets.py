@@ -3,14 +3,24 @@
 Every text, id and handle is made up here (nothing comes from real exports, which must not be redistributed).
 
 The signal a small model can learn. Each conversation is a technical root tweet about one thing (pgvector, CPU
-limits, torch.compile, ...) with direct replies of three kinds, and their likes follow the kind, always:
+limits, torch.compile, ...) with direct replies of three kinds, whose likes follow the kind:
 - specific AND witty (a concrete experience with the tweet's own subject and a number, then a dry punchline):
   150-480 likes;
 - specific only (the same kind of experience, no punchline): 40-110 likes;
-- bland (polite, on no subject in particular, yet long enough to pass the validators): 5-14 likes.
+- bland (polite, on no subject in particular, yet long enough to pass the validators): 16-36 likes.
 So in every conversation "engages with the tweet's content, with a number and a joke" is what people liked, and the
 build's train split teaches it both to a reply model (most kept replies are of the first kind) and to the offline
 engagement judge (likes ranked within each conversation).
+
+The timing confound (ReplyWaves), for `data_prep preferences`: a conversation's replies come in two waves, the first
+8-58 minutes after the tweet, the second 5-30 times later, each wave's replies within 1.45 times its start. Readers
+see the first wave's replies first and longest, so a second-wave reply earns only 30-45% of its kind's likes: the
+earlier of two replies wins most like comparisons (about 70% of the pairs that pass the demo's margins), including
+early specific or bland replies out-earning later witty ones. Within a wave, the order says nothing about the likes:
+two replies of one wave are inside the exposure window (the later one came at most max_delay_ratio 1.5 times as long
+after the tweet), two of different waves are outside it, so the exposure control keeps only the pairs whose
+preference is the kind's, and the earlier reply's share there is near 50% (it varies with the draw: the waves have
+their own seed, TIMING_SEED, so that the texts and ids do not move with them).
 
 The traps the build exists for stay in, a couple per conversation and a few over the whole file: bots and
 influencers, first-minute replies, too few likes, links, media, one-liners, generic praise, engagement farming (plain,
@@ -28,12 +38,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 OUTPUT = Path(__file__).with_name("demo_tweets.jsonl")
 START = datetime(2025, 9, 1, 14, 0, tzinfo=timezone.utc)
 SEED = 20250901
+TIMING_SEED = SEED + 1  # when replies come and what that costs them in likes (ReplyWaves)
 
 # (search term, the area it belongs to, five things a root tweet can be about): one conversation per thing.
 TOPICS = [
@@ -346,6 +358,37 @@ def experience(rng: random.Random, template: str, thing: str, area: str) -> str:
     )  # fmt: skip
 
 
+@dataclass
+class ReplyWaves:
+    """When a conversation's replies come, and what that does to their likes (the timing confound).
+
+    Replies come in two waves: the first within the tweet's first hour, the second hours later (say, after a
+    retweet). Every reply of a wave comes at most WAVE_SPREAD times the wave's start after the tweet, so any two
+    replies of one wave are inside the preferences stage's exposure window (max_delay_ratio 1.5), and two replies of
+    different waves are outside it. Readers see the first wave's replies first and longest: a second-wave reply earns
+    only `late_exposure` (0.3-0.45) of the likes its kind would earn. Within a wave, likes follow the kind alone.
+    """
+
+    first_wave_minutes: float
+    second_wave_minutes: float
+    late_exposure: float
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> ReplyWaves:
+        first = rng.uniform(8, 40)  # after the build's 5-minute minimum delay
+        return cls(first, first * rng.uniform(5, 30), rng.uniform(0.3, 0.45))
+
+    def place(self, rng: random.Random, kind_likes: int) -> tuple[timedelta, int]:
+        """One reply's delay after the tweet, and its likes: its kind's likes, fewer if it came in the second wave."""
+        first_wave = rng.random() < 0.5
+        start = self.first_wave_minutes if first_wave else self.second_wave_minutes
+        likes = kind_likes if first_wave else round(kind_likes * self.late_exposure)
+        return timedelta(minutes=start * rng.uniform(1, WAVE_SPREAD)), likes
+
+
+WAVE_SPREAD = 1.45  # below the demo's max_delay_ratio (1.5), with room for delays rounded to the second
+
+
 # Replies every real scrape holds and the original spec's filters drop: (kind, text, or None for a liked reply's text).
 BAD_REPLIES = [
     ("bot", None),
@@ -376,12 +419,12 @@ BAD_REPLIES = [
 def make_records(rounds: int = 1) -> list[dict]:
     """The sample: `rounds` times the 100 conversations and the filtered extras, then repeated ids, placeholders and
     records without an id, shuffled. One round is the bundled demo sample."""
-    rng = random.Random(SEED)
+    rng, timing = random.Random(SEED), random.Random(TIMING_SEED)
     ids = Ids(rng, 1_960_000_000_000_000_000)
     records: list[dict] = []
     moment = START
     for round_ in range(rounds):
-        moment = add_round(records, rng, ids, moment, round_)
+        moment = add_round(records, rng, timing, ids, moment, round_)
     # repeated ids (the actor returns some tweets twice), placeholders, and a record without an id
     records += [dict(record) for record in rng.sample(records, 3 * rounds)]
     records += [{"noResults": True} for _ in range(2 * rounds)]
@@ -393,7 +436,9 @@ def make_records(rounds: int = 1) -> list[dict]:
     return records
 
 
-def add_round(records: list[dict], rng: random.Random, ids: Ids, moment: datetime, round_: int) -> datetime:
+def add_round(
+    records: list[dict], rng: random.Random, timing: random.Random, ids: Ids, moment: datetime, round_: int
+) -> datetime:
     prolific = make_author(rng, ids, followers=4_200)  # answers a lot: the per-author cap keeps 10
     prolific_left = 14
     liked: list[dict] = []
@@ -422,15 +467,17 @@ def add_round(records: list[dict], rng: random.Random, ids: Ids, moment: datetim
                 replies.append((f"{experience(rng, template, thing, area)} {punchline}", rng.randint(150, 480)))
             for template in templates[3 : 3 + rng.randint(1, 2)]:  # specific only
                 replies.append((experience(rng, template, thing, area), rng.randint(40, 110)))
-            replies.append((bland_texts.pop(), rng.randint(5, 14)))  # bland: a handful of likes
+            replies.append((bland_texts.pop(), rng.randint(16, 36)))  # bland: a handful of likes
+            waves = ReplyWaves.draw(timing)
             direct_replies = []
-            for text, likes in replies:
+            for text, kind_likes in replies:
                 if prolific_left and rng.random() < 0.05:
                     author, prolific_left = prolific, prolific_left - 1
                 else:
                     author = make_author(rng, ids, followers=rng.randint(300, 15_000))
+                delay, likes = waves.place(timing, kind_likes)
                 reply = tweet_record(
-                    ids(), text, author, moment + timedelta(minutes=rng.randint(8, 2_000)), likes=likes,
+                    ids(), text, author, moment + delay, likes=likes,
                     retweets=rng.randint(0, 20), parent=root, conversation_id=root["id"],
                 )  # fmt: skip
                 records.append(reply)
