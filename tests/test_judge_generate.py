@@ -395,7 +395,8 @@ def test_the_generate_section_of_default_yaml_is_the_dataclass_default_and_the_d
 
     assert load_judge_config(REPO_ROOT / "judge" / "configs" / "default.yaml").generate == GenerateConfig()
     demo = load_judge_config(REPO_ROOT / "judge" / "configs" / "demo.yaml")
-    assert demo.generate.systems["adapter"] == "adapter:demo_output/adapter"
+    assert demo.generate.systems["sft"] == "adapter:demo_output/adapter"
+    assert demo.generate.systems["dpo"] == "adapter:demo_output/dpo_adapter"
     # offline, fitted on the demo build's train split (v1), never its test split
     assert (demo.score.judge, demo.score.engagement.train_dataset) == ("engagement", "demo_output/data")
     assert demo.score.engagement.train_dataset_revision == "v1"
