@@ -48,7 +48,9 @@ install-gpu: install
 
 # The whole pipeline offline on the bundled sample, every stage into $(DEMO_DIR) (rebuilt each run), ending with
 # $(DEMO_DIR)/report.md: build + push v1, curate (auto: the validators decide; CURATE=argilla: a person in the local
-# Argilla), train SmolLM2-135M on the CPU, judge, publish, load the adapter back by revision and reply to a tweet.
+# Argilla), train SmolLM2-135M on the CPU, make preference pairs (the timing confound, before and after the exposure
+# control) and train the SFT adapter further with DPO on them, judge base, SFT and DPO (dpo:sft, dpo:base, sft:base),
+# publish the SFT adapter, load it back by revision and reply to a tweet.
 # Pushes go to a Hub stand-in on 127.0.0.1; HUB=real (with HF_TOKEN) pushes private repos to huggingface.co.
 CURATE ?= auto
 HUB ?= stand-in
