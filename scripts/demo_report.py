@@ -384,7 +384,7 @@ def preferences_section(numbers: dict, out: Path) -> list[str]:
         "The exposure control keeps only pairs whose two replies came close in time; near 50% there means the "
         "preference is about the replies.",
         "",
-        "| pairs | pairs | with different delays | earlier reply chosen (95% CI by tweet) |",
+        "| which pairs | pairs | with different delays | earlier reply chosen (95% CI by tweet) |",
         "| --- | ---: | ---: | --- |",
     ]
     labels = {
@@ -453,7 +453,7 @@ def evaluation_section(numbers: dict, eval_dir: Path, out: Path) -> list[str]:
     lines += link(
         str(eval_dir / ((first.get("plots") or {}).get("score_distributions") or "score_distributions.png")),
         out,
-        "score distributions per system",
+        f"score distributions of {first['candidate']} and {first['baseline']}",
     )
     for comparison in comparisons:
         plot = (comparison.get("plots") or {}).get("win_tie_loss") or STATS_PLOT_FILE_NAMES["win_tie_loss"]
