@@ -450,6 +450,10 @@ class StatsConfig:
     # null: the one other system when a file compares exactly two; otherwise the run stops naming the choices.
     baseline: str | None = "base"
     candidate: str | None = None
+    # Several comparisons in one run, each "CANDIDATE:BASELINE" (--compare, repeatable, replaces the list): a DPO
+    # adapter against its SFT adapter and both against the base, say. Holm's correction then runs over every test of
+    # every comparison, and the first one is stats.json's top level. Empty: the one comparison baseline/candidate.
+    comparisons: list[str] = field(default_factory=list)
     # Which judge's verdicts to read when a file holds several (--judge overrides it); they are never pooled.
     judge: str | None = None
     # The significance level: the p criterion, Holm's family-wise level and the power analysis. CIs are at 1 - alpha.
@@ -486,6 +490,20 @@ class StatsConfig:
             raise ValueError(f"holm_family must list distinct tests, got {self.holm_family}")
         if self.baseline is not None and self.baseline == self.candidate:
             raise ValueError(f"baseline and candidate are the same system {self.baseline!r}")
+        try:
+            pairs = [parse_comparison(spec) for spec in self.comparisons]
+        except ValueError as error:
+            raise ValueError(f"comparisons: {error}") from error
+        if len(set(pairs)) < len(pairs):
+            raise ValueError(f"comparisons repeats a comparison: {self.comparisons}")
+
+
+def parse_comparison(spec: str) -> tuple[str, str]:
+    """(candidate, baseline) of "CANDIDATE:BASELINE"; ValueError saying what a comparison looks like."""
+    parts = spec.split(":") if isinstance(spec, str) else []
+    if len(parts) != 2 or not all(part.strip() for part in parts) or parts[0] == parts[1]:
+        raise ValueError(f"a comparison is CANDIDATE:BASELINE, two different system names (dpo:sft), got {spec!r}")
+    return parts[0].strip(), parts[1].strip()
 
 
 # --- human-eval: blind pairwise evaluation by people in Argilla (python -m judge human-eval push | pull) ---------

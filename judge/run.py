@@ -1,7 +1,7 @@
 """`python -m judge run`: the whole evaluation in one command: generate -> score -> stats (-> publish).
 
     python -m judge run --config judge/configs/demo.yaml --dataset DIR_OR_REPO[@vN] --output DIR \\
-        [--system NAME=SPEC ...] [--judge NAME] [--max-cost USD] [--candidate NAME] \\
+        [--system NAME=SPEC ...] [--judge NAME] [--max-cost USD] [--candidate NAME | --compare CAND:BASE ...] \\
         [--publish REPO [--adapter DIR] [--revision vN] [--private true|false]]
 
 Each stage is the command of the same name, run with the arguments below and the config's section for it, into
@@ -11,9 +11,10 @@ where it stopped: generate writes only the replies that are missing, score judge
 verdicts.jsonl nor in the request cache (a rerun pays nothing), stats is recomputed, and publish is skipped when
 DIR/published.json says this adapter with these stats.json is already on the Hub.
 
-The candidate (stats, publish) is --candidate, else stats.candidate, else the one adapter system; the adapter
-published is --adapter, else that system's folder. One summary line per stage; a stage that fails or refuses stops
-the run with its own exit status (0 done; 2 refused before any work, named; 1 failed while working).
+The candidate (stats, publish) is --candidate, else the first comparison's (--compare, repeatable, or
+stats.comparisons: several comparisons in one stats run), else stats.candidate, else the one adapter system; the
+adapter published is --adapter, else that system's folder. One summary line per stage; a stage that fails or
+refuses stops the run with its own exit status (0 done; 2 refused before any work, named; 1 failed while working).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-dataset", default=None, help="engagement judge: DIR_OR_REPO[@vN] to fit on")
     parser.add_argument("--baseline", default=None, help="stats: the system measured against (stats.baseline)")
     parser.add_argument("--candidate", default=None, help="stats and publish: the system under test")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=None,
+        metavar="CANDIDATE:BASELINE",
+        help="stats: one comparison of several (repeatable; stats.comparisons); publish: the first one's candidate",
+    )
     parser.add_argument("--publish", metavar="REPO", default=None, help="then push the adapter and card to REPO")
     parser.add_argument("--adapter", default=None, help="publish: the adapter folder (default: the candidate's)")
     parser.add_argument("--revision", default=None, help="publish: the tag (default: the repo's next free vN)")
@@ -99,7 +107,11 @@ def run(args: argparse.Namespace) -> int:
         return status
 
     stats_argv = ["--config", args.config, "--verdicts", str(output / VERDICTS_FILE_NAME), "--output", str(output)]
-    stats_argv += option("--baseline", args.baseline) + option("--candidate", candidate_system and candidate_system[0])
+    if args.compare:
+        stats_argv += [part for spec in args.compare for part in ("--compare", spec)]
+    else:
+        stats_argv += option("--baseline", args.baseline)
+        stats_argv += option("--candidate", candidate_system and candidate_system[0])
     stats_argv += option("--judge", args.judge)
     status = run_stage("stats", stats, stats_argv, lambda: stats_summary(output))
     if status or not args.publish:
@@ -136,13 +148,19 @@ def run_stage(name: str, module, argv: list[str], summary) -> int:
 
 
 def candidate_of(args: argparse.Namespace) -> tuple[str, str | None] | None:
-    """(system name, its adapter folder or repo) of the candidate: --candidate, stats.candidate, or the one adapter."""
-    from judge.config import load_judge_config
+    """(system name, its adapter folder or repo) of the candidate: --candidate, the first comparison's (--compare,
+    stats.comparisons), stats.candidate, or the one adapter."""
+    from judge.config import load_judge_config, parse_comparison
     from judge.generate.systems import parse_systems
 
     config = load_judge_config(args.config)
     systems = parse_systems(args.system if args.system else config.generate.systems)
-    name = args.candidate or config.stats.candidate
+    comparisons = args.compare or ([] if args.candidate else config.stats.comparisons)
+    try:
+        first = parse_comparison(comparisons[0])[0] if comparisons else None
+    except ValueError:
+        first = None  # stats refuses it, naming the flag
+    name = args.candidate or first or config.stats.candidate
     adapters = [system for system in systems if system.kind == "adapter"]
     if name is None:
         if len(adapters) != 1:
@@ -181,11 +199,14 @@ def score_summary(output: Path) -> str:
 def stats_summary(output: Path) -> str:
     from judge.publish.card import verdict_line
 
-    results = read_json(output / STATS_FILE_NAME)
-    pairwise = results.get("pairwise") or {}
-    wins, ties, losses = (pairwise.get(key) for key in ("wins", "ties", "losses"))
-    record = f"win/tie/loss {wins}/{ties}/{losses}, " if wins is not None else ""
-    return f"{results['candidate']} vs {results['baseline']} on {results['n']} tweets: {record}{verdict_line(results)}"
+    lines = []
+    for results in read_json(output / STATS_FILE_NAME).get("comparisons") or [read_json(output / STATS_FILE_NAME)]:
+        pairwise = results.get("pairwise") or {}
+        wins, ties, losses = (pairwise.get(key) for key in ("wins", "ties", "losses"))
+        record = f"win/tie/loss {wins}/{ties}/{losses}, " if wins is not None else ""
+        systems = f"{results['candidate']} vs {results['baseline']}"
+        lines.append(f"{systems} on {results['n']} tweets: {record}{verdict_line(results)}")
+    return "; ".join(lines)
 
 
 def publish_summary(output: Path) -> str:

@@ -1,7 +1,8 @@
 """Paired significance of candidate vs baseline over the judge's verdicts, and the verdict against the criteria.
 
     python -m judge stats --verdicts DIR/verdicts.jsonl --output DIR [--config judge/configs/default.yaml]
-                          [--baseline base --candidate adapter] [--judge NAME] [--generations FILE]
+                          [--baseline base --candidate adapter | --compare dpo:sft --compare dpo:base ...]
+                          [--judge NAME] [--generations FILE]
 
 Reads single-answer lines {item_id, system, score} and pairwise lines {item_id, order, winner} (one file may mix
 them) and writes DIR/stats.json, DIR/score_distributions.png, DIR/win_tie_loss.png and
@@ -10,6 +11,10 @@ The verdict rests on single-answer scores when the file has them for both system
 never outruns its judge: "criteria met" only when validity.json (--validity, else beside the verdicts or in their
 validity/ folder) shows this judge valid on real held-out pairs of the dataset version generation_report.json names
 (judge/provenance.py); else "not established: the judge is not valid here", naming the check that failed.
+
+Several comparisons (--compare CANDIDATE:BASELINE, repeatable, or stats.comparisons) are tested in one run with
+Holm's correction over all their tests together, each with its own verdict: stats.json's top level is the first,
+its `comparisons` lists every one, and the plots of the second and later ones go to DIR/CANDIDATE-vs-BASELINE/.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config
+from judge.config import DEFAULT_CONFIG_PATH, StatsConfig, load_judge_config, parse_comparison
 from judge.provenance import apply_to_verdict, judge_validity_check
 from judge.records import (
     CENTRED_SCALE,
@@ -49,7 +54,9 @@ from replytune.errors import EXIT_FAILED, EXIT_REFUSED, InputError, Refused
 from replytune.files import sha256_of, write_json_atomically
 from replytune.secrets import redact
 
-STATS_FORMAT = 2  # 2: the verdict is bounded by the judge's validity (verdict.judge_validity), score_scale
+# 2: the verdict is bounded by the judge's validity (verdict.judge_validity), score_scale. Keys added since
+# (comparisons, holm.p, holm.across) leave a format-2 reader right about the first comparison.
+STATS_FORMAT = 2
 LISTED_IDS = 100  # item ids listed per category in stats.json (all are counted)
 # stats.json counts parse errors by the verdict's kind, and has named a single-answer verdict "single_answer" since
 # its first format.
@@ -68,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help="folder for stats.json and the plots")
     parser.add_argument("--baseline", default=None, help="the system measured against (default: stats.baseline)")
     parser.add_argument("--candidate", default=None, help="the system under test (default: stats.candidate)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=None,
+        metavar="CANDIDATE:BASELINE",
+        help="one comparison of several (repeatable; default: stats.comparisons): Holm's correction runs over all of "
+        "them, the first is stats.json's top level",
+    )
     parser.add_argument("--judge", default=None, help="which judge's verdicts, when the file holds several")
     parser.add_argument(
         "--generations",
@@ -89,19 +104,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_judge_config(args.config).stats
         verdicts = read_verdicts(args.verdicts)
-        comparison = select_comparison(
-            verdicts,
-            baseline=args.baseline or config.baseline,
-            candidate=args.candidate or config.candidate,
-            judge=args.judge or config.judge,
-        )
+        comparisons = [
+            select_comparison(verdicts, baseline=baseline, candidate=candidate, judge=args.judge or config.judge)
+            for candidate, baseline in systems_to_compare(args, config)
+        ]
         generations = args.generations or args.verdicts.parent / GENERATIONS_FILE_NAME
         lengths = read_reply_lengths(generations, explicit=args.generations is not None)
-        results = compute_stats(comparison, config, lengths)
+        all_results = compute_comparisons(comparisons, config, lengths)
         evaluation = read_evaluation_identity(generations, args.validity, args.verdicts.parent)
     except Refused as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)
         return EXIT_REFUSED
+    comparison = comparisons[0]
     check = judge_validity_check(
         evaluation.validity,
         None if evaluation.validity_path is None else str(evaluation.validity_path),
@@ -109,10 +123,18 @@ def run(args: argparse.Namespace) -> int:
         comparison.judge_identity(),
         comparison.judge,
     )
-    results["verdict"] = apply_to_verdict(results["verdict"], check)
+    for results in all_results:  # one judge, one dataset: the same check bounds every comparison's verdict
+        results["verdict"] = apply_to_verdict(results["verdict"], check)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
-        results["plots"] = write_plots(comparison, results, lengths, args.output)
+        for index, (each, results) in enumerate(zip(comparisons, all_results)):
+            folder = Path(".") if index == 0 else Path(f"{each.candidate}-vs-{each.baseline}")
+            (args.output / folder).mkdir(exist_ok=True)
+            plots = write_plots(each, results, lengths, args.output / folder)
+            results["plots"] = {
+                name: (str(folder / path) if isinstance(path, str) and index else path) for name, path in plots.items()
+            }
+        results = {**all_results[0], "comparisons": all_results}
         results["inputs"] = {
             "verdicts": {"path": str(verdicts.path), "sha256": verdicts.sha256, "lines": verdicts.lines},
             "generations": None if lengths is None else {"path": str(generations), "sha256": lengths.sha256},
@@ -129,10 +151,49 @@ def run(args: argparse.Namespace) -> int:
         log.exception("stats failed")
         print(f"error: {type(error).__name__}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
-    print(render_table(results))
-    drawn = [name for name in STATS_PLOT_FILE_NAMES if results["plots"][name]]
+    print("\n\n".join(render_table(each) for each in all_results))
+    if len(all_results) > 1:
+        print("\n" + render_comparisons(all_results))
+    drawn = [name for each in all_results for name in STATS_PLOT_FILE_NAMES if each["plots"][name]]
     print(f"\nwritten: {args.output / STATS_FILE_NAME} and {len(drawn)} plot(s) in {args.output}")
     return 0
+
+
+def systems_to_compare(args: argparse.Namespace, config: StatsConfig) -> list[tuple[str | None, str | None]]:
+    """(candidate, baseline) of each comparison: --compare, else stats.comparisons, else the one comparison
+    --candidate/--baseline (or stats.candidate/baseline) name. Raises InputError for a malformed or mixed choice."""
+    if args.compare and (args.candidate or args.baseline):
+        raise InputError("--compare names every comparison: leave out --candidate and --baseline")
+    specs = args.compare or ([] if args.candidate or args.baseline else config.comparisons)
+    try:
+        pairs = [parse_comparison(spec) for spec in specs]
+    except ValueError as error:
+        raise InputError(f"--compare: {error}") from error
+    if len(set(pairs)) < len(pairs):
+        raise InputError(f"--compare repeats a comparison: {', '.join(specs)}")
+    return pairs or [(args.candidate or config.candidate, args.baseline or config.baseline)]
+
+
+def compute_comparisons(comparisons: list[Comparison], config: StatsConfig, lengths=None) -> list[dict]:
+    """compute_stats of each comparison, Holm-adjusted over the tests of all of them: with three comparisons of two
+    tests each, six p-values share the family-wise level alpha."""
+    from judge.stats import significance as sig
+
+    first_pass = [compute_stats(comparison, config, lengths) for comparison in comparisons]
+    if len(comparisons) == 1:
+        return first_pass
+    labels = [f"{each.candidate}:{each.baseline}" for each in comparisons]
+    family = {
+        (label, test): p for label, results in zip(labels, first_pass) for test, p in results["holm"]["p"].items()
+    }
+    adjusted = sig.holm_adjust({key: math.nan if p is None else p for key, p in family.items()})
+    all_results = []
+    for label, comparison in zip(labels, comparisons):
+        own = {test: p for (which, test), p in adjusted.items() if which == label}
+        results = compute_stats(comparison, config, lengths, adjusted_p=own)
+        results["holm"]["across"] = {"comparisons": labels, "tests": len(family)}
+        all_results.append(results)
+    return all_results
 
 
 # --- what the evaluation is of, and the judge's validity there ---------------------------------------------------
@@ -195,8 +256,15 @@ def _read_json_file(path: Path) -> dict:
 # --- the statistics ---------------------------------------------------------------------------------------------
 
 
-def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLengths | None = None) -> dict:
-    """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared."""
+def compute_stats(
+    comparison: Comparison,
+    config: StatsConfig,
+    lengths: ReplyLengths | None = None,
+    adjusted_p: dict[str, float] | None = None,
+) -> dict:
+    """Everything stats.json holds except its inputs and plots. Raises InputError when nothing can be compared.
+    `adjusted_p`: the family's Holm-adjusted p-values when the family spans several comparisons (else Holm over this
+    comparison's tests alone)."""
     from judge.stats import significance as sig  # scipy.stats: imported when the command runs, so --help stays fast
 
     baseline, candidate = comparison.baseline, comparison.candidate
@@ -244,7 +312,8 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
         "mann_whitney": mann_whitney["p"] if mann_whitney else None,
     }
     family = {name: available_p[name] for name in config.holm_family if available_p[name] is not None}
-    adjusted_p = sig.holm_adjust(family)
+    if adjusted_p is None:
+        adjusted_p = sig.holm_adjust(family)
 
     level = 1 - config.alpha
     ci_args = (level, config.bootstrap_resamples, config.bootstrap_seed, config.bootstrap_method)
@@ -325,7 +394,7 @@ def compute_stats(comparison: Comparison, config: StatsConfig, lengths: ReplyLen
                 "mean_difference": list(mean_difference_ci),
                 "win_rate": list(win_rate_ci),
             },
-            "holm": {"family": list(config.holm_family), "tests": list(family), "adjusted_p": adjusted_p},
+            "holm": {"family": list(config.holm_family), "tests": list(family), "p": family, "adjusted_p": adjusted_p},
             "power": {
                 "test": "paired t",
                 "effect_size": config.power_effect_size,
@@ -645,6 +714,28 @@ def render_table(results: dict) -> str:
         rows.append(f"  {mark}  {name:<26} {shown}  (needs {criterion['comparison']} {criterion['threshold']:g})")
     rows += [f"  caveat: {caveat}" for caveat in verdict["caveats"]]
     return "\n".join(rows)
+
+
+def render_comparisons(all_results: list[dict]) -> str:
+    """One line per comparison: the figures and the verdict each one has."""
+    tests = all_results[0]["holm"]["across"]["tests"]
+    rows = [f"{len(all_results)} comparisons, Holm-adjusted over their {tests} tests:"]
+    for results in all_results:
+        pairwise, low_high = results["pairwise"], results["bootstrap_ci"]["win_rate"]
+        adjusted = "   ".join(f"{test} {format_number(p)}" for test, p in results["holm"]["adjusted_p"].items())
+        rows.append(
+            f"  {results['candidate']} vs {results['baseline']}: {pairwise['wins']}/{pairwise['ties']}/"
+            f"{pairwise['losses']} (win/tie/loss), win rate {format_number(pairwise['win_rate'])} "
+            f"[{format_number(low_high[0])}, {format_number(low_high[1])}]; Holm p {adjusted or 'none'}; "
+            f"{_verdict_words(results['verdict'])}"
+        )
+    return "\n".join(rows)
+
+
+def _verdict_words(verdict: dict) -> str:
+    if not verdict.get("established", True):
+        return "NOT ESTABLISHED: the judge is not valid here"
+    return "CRITERIA MET" if verdict["criteria_met"] else "criteria not met"
 
 
 def _finite(value):
