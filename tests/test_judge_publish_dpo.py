@@ -60,23 +60,11 @@ def _three_system_generations(folder: Path, sft: Path, dpo: Path, data: Path) ->
 
 
 def _stats_with_comparisons(folder: Path, comparisons=COMPARISONS) -> dict:
-    """stats.json with `comparisons`, as `judge stats --compare A:B ...` writes it: the top level is the first
-    comparison (with `inputs`), `comparisons` lists each in order, later ones' plots in a subfolder A-vs-B/. Made
-    here from one real `judge stats` run per comparison."""
-    verdicts = folder / "verdicts.jsonl"
-    results = []
-    for number, (candidate, baseline) in enumerate(comparisons):
-        output = folder if number == 0 else folder / f"{candidate}-vs-{baseline}"
-        command = ["stats", "--verdicts", str(verdicts), "--output", str(output)]
-        assert main([*command, "--candidate", candidate, "--baseline", baseline]) == 0
-        stats = json.loads((output / "stats.json").read_text())
-        if number:
-            (output / "stats.json").unlink()
-            stats["plots"] = {name: f"{output.name}/{plot}" if plot else plot for name, plot in stats["plots"].items()}
-        results.append(stats)
-    top = {**results[0], "comparisons": [{k: v for k, v in stats.items() if k != "inputs"} for stats in results]}
-    (folder / "stats.json").write_text(json.dumps(top, indent=2))
-    return top
+    """`judge stats --compare A:B ...` over the verdicts in `folder`: stats.json's top level is the first comparison,
+    `comparisons` lists each in order, later ones' plots in a subfolder A-vs-B/."""
+    compare = [part for candidate, baseline in comparisons for part in ("--compare", f"{candidate}:{baseline}")]
+    assert main(["stats", "--verdicts", str(folder / "verdicts.jsonl"), "--output", str(folder), *compare]) == 0
+    return json.loads((folder / "stats.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +166,12 @@ def test_a_dpo_adapter_is_published_with_its_sft_comparison_dpo_metrics_and_pref
     assert _row("win rate (a tie counts half), 95% bootstrap CI", win_rate) in section
     significance = against_sft["verdict"]["criteria"]["significance"]
     holm = model_card._num(significance["value"])
-    assert _row(f"Holm-adjusted p, the largest of {', '.join(significance['tests'])}", holm) in section
+    across = against_sft["holm"]["across"]  # Holm's correction over every comparison's tests
+    assert across["comparisons"] == ["dpo:base", "dpo:sft", "sft:base"]
+    label = f"Holm-adjusted p (over the {across['tests']} tests of 3 comparisons), the largest of " + ", ".join(
+        significance["tests"]
+    )
+    assert _row(label, holm) in section
     summary = against_sft["verdict"]["summary"]  # it names the dataset's folder, which the card shortens
     assert "| verdict | not established: the judge is not valid here (no validity.json: " in section
     assert summary.split("; the statistical criteria alone: ")[1] + " |" in section

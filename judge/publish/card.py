@@ -774,7 +774,7 @@ def sft_comparison_section(stats: dict, evaluation: Evaluation, comparison: dict
             f"win rate (a tie counts half), {level} bootstrap CI",
             f"{_num(pairwise.get('win_rate'))} {_interval(ci.get('win_rate'))}",
         ),
-        (f"Holm-adjusted p, the largest of {tests}", _num(significance.get("value"))),
+        (f"Holm-adjusted p{_holm_family(comparison)}, the largest of {tests}", _num(significance.get("value"))),
         *((f"Holm-adjusted p, {test}", _num(p)) for test, p in (_get(comparison, "holm", "adjusted_p") or {}).items()),
         ("verdict", verdict_line(comparison)),
     ]
@@ -792,6 +792,15 @@ def sft_comparison_section(stats: dict, evaluation: Evaluation, comparison: dict
     if isinstance(image, str) and not headline:
         lines += ["", f"![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})"]
     return "\n".join(lines)
+
+
+def _holm_family(comparison: dict) -> str:
+    """Over which tests stats.json's Holm correction ran, when it spans several comparisons (holm.across)."""
+    across = _get(comparison, "holm", "across") or {}
+    count, labels = across.get("tests"), across.get("comparisons")
+    if not isinstance(count, int) or not isinstance(labels, list):
+        return ""
+    return f" (over the {count} tests of {len(labels)} comparisons)"
 
 
 DPO_EVAL_METRICS = (  # (trainer_state.json key, what it is, which value is best)
