@@ -298,3 +298,28 @@ def test_a_dpo_card_says_what_was_not_judged_and_what_was_not_recorded(three_sys
     adapter.preferences = None
     assert "was not read" in model_card.preference_section(adapter, {})
     assert BASE_HUB_ID in (three_systems["dpo"] / "adapter_config.json").read_text()
+
+
+def test_a_hub_preference_version_is_read_at_the_commit_the_dpo_run_recorded(hub_endpoint, three_systems, tmp_path):
+    from huggingface_hub import HfApi
+
+    from data_prep import preferences
+    from judge.publish import cli as publish
+    from judge.publish.inputs import PublishRefused, read_preference_data
+    from replytune.versions import hub_commit
+
+    repo = f"{USER}/reply-preferences"
+    source = str(three_systems["root"] / "data" / "v1")
+    preferences.build_preferences(source, tmp_path / "prefs", CONFIG, push_to_hub=repo, version="v1")
+    commit = hub_commit(repo, "v1")
+    adapter = publish.read_adapter_run(three_systems["dpo"])
+    hub_run = {"dataset_kind": "hub", "dataset": repo, "dataset_revision": "v1", "dataset_resolved": commit}
+    adapter.metadata = {**adapter.metadata, **hub_run}
+    HfApi().create_tag(repo, tag="v2", repo_type="dataset")  # a later tag does not move what the run trained on
+    data = read_preference_data(adapter)
+    assert data.name == f"{repo}@v1 (commit {commit[:12]})"
+    assert data.report == json.loads((tmp_path / "prefs" / "v1" / "report.json").read_text())
+
+    adapter.metadata["dataset_resolved"] = "0" * 40  # a commit the repo does not have: refused, naming it
+    with pytest.raises(PublishRefused, match="cannot be read"):
+        read_preference_data(adapter)
