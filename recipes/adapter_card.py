@@ -58,6 +58,7 @@ class AdapterCardValues:
     extra_sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown), appended in order
     card_data: dict[str, Any] = field(default_factory=dict)  # more ModelCardData fields (e.g. eval_results)
     intro: str = SFT_INTRO  # the line under the title: how the adapter was trained
+    method: str = "sft"  # sft or dpo: tagged on the card
 
 
 def adapter_card(values: AdapterCardValues):
@@ -70,7 +71,7 @@ def adapter_card(values: AdapterCardValues):
         library_name="peft",
         pipeline_tag="text-generation",
         license=values.license,
-        tags=list(dict.fromkeys(["replytune", "lora", "qlora", "sft", "trl", "peft", *values.tags])),
+        tags=list(dict.fromkeys(["replytune", "lora", "qlora", values.method, "trl", "peft", *values.tags])),
         **values.card_data,
     )
     revision = f"@{values.dataset_revision}" if values.dataset_revision else ""
@@ -191,7 +192,7 @@ def sft_adapter_name(adapter: dict[str, Any]) -> str:
 
 
 def dpo_values(config: dict, metadata: dict) -> dict[str, Any]:
-    """The card's DPO parts (intro, tags, the starting point, beta and the loss), or {} for an SFT run."""
+    """The card's DPO parts (intro, method tag, the starting point, beta and the loss), or {} for an SFT run."""
     adapter = metadata.get("sft_adapter")
     if metadata.get("method") != "dpo" or not isinstance(adapter, dict):
         return {}
@@ -202,7 +203,7 @@ def dpo_values(config: dict, metadata: dict) -> dict[str, Any]:
     )
     return {
         "intro": DPO_INTRO,
-        "tags": ["dpo"],
+        "method": "dpo",
         "lead_sections": [("DPO on the SFT adapter", started)],
         "training": {
             "method": "DPO",

@@ -6,6 +6,11 @@ validity, the sanity and forgetting figures, training curves, the exact training
 and the files; the metadata carries the license, tags, language and a model-index of the judge metrics. Every
 number comes from the evaluation's files as they are (stats.json's verdict is quoted, never recomputed), and a
 number that is missing or undefined prints as n/a.
+
+A DPO adapter's card (run_metadata.json: method dpo) adds, after the results: the judged comparison against the SFT
+adapter it started from (or that it was not judged), the DPO metrics of its run from trainer_state.json, and the
+timing-confound figure of the preference data it trained on, from that version's report.json (pushed under
+preferences/); a figure those files do not hold reads "not recorded".
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
 
 TRAINING_CURVES = "training_curves.png"
 KEPT_LOCAL = "generations.jsonl, verdicts.jsonl and the judges' validation verdicts"
+PREFERENCES_FOLDER = "preferences"  # a DPO adapter's repo: the report of the preference data it was trained on
+PREFERENCE_REPORTS = ("report.json", "funnel.png")
 
 
 def build_card(
@@ -47,13 +54,27 @@ def build_card(
     values.tags = list(config.tags)
     values.provenance.update(provenance)
     validity_dir = _validity_repo_folder(evaluation)
-    values.lead_sections = [("Results", results_section(stats, evaluation))]
+    against_sft, why_not = sft_comparison(adapter, evaluation) if adapter.is_dpo else (None, None)
+    dpo_sections = (
+        [
+            (
+                "Against the SFT adapter it started from",
+                sft_comparison_section(stats, evaluation, against_sft, why_not),
+            ),
+            *values.lead_sections,  # the recipe's: DPO on the SFT adapter, which it kept as its reference
+            ("DPO training", dpo_metrics_section(adapter)),
+            ("Preference data and the timing confound", preference_section(adapter, files)),
+        ]
+        if adapter.is_dpo
+        else values.lead_sections
+    )
+    values.lead_sections = [("Results", results_section(stats, evaluation)), *dpo_sections]
     values.extra_sections = [
         ("Significance", significance_section(stats)),
         ("The judge", judge_section(stats, evaluation, validity_dir)),
         ("Sanity and forgetting", generation_section(evaluation.generation_report, stats, _other_plots(stats, files))),
         ("Training curves", training_curves_section(files)),
-        ("Training configuration", training_config_section(files)),
+        ("Training configuration", training_config_section(files, adapter.is_dpo)),
         ("Intended use", config.intended_use.strip()),
         ("Limitations", limitations_section(adapter, stats, evaluation, config)),
         ("Files", files_section(files)),
@@ -62,9 +83,17 @@ def build_card(
     values.card_data = {
         "language": config.language,
         "model_name": repo_id,
-        "eval_results": eval_results(stats, evaluation, adapter, dataset, repo_id, revision),
+        "eval_results": [
+            result
+            for comparison in (stats, against_sft)
+            if comparison is not None
+            for result in eval_results(
+                comparison, evaluation, adapter, dataset, repo_id, revision, comparison is stats
+            )
+        ],
         "replytune": path_free(
             {
+                "method": values.method,
                 "adapter_revision": revision,
                 "dataset": dataset,
                 "dataset_revision": values.dataset_revision,
@@ -75,6 +104,7 @@ def build_card(
                 "criteria_met": stats["verdict"]["criteria_met"],
                 "judge_valid_here": bool(stats["verdict"].get("established")),
                 "judge_validity_failed": (stats["verdict"].get("judge_validity") or {}).get("failed"),
+                **(_dpo_card_data(adapter, against_sft) if adapter.is_dpo else {}),
             }
         ),
     }
@@ -128,8 +158,11 @@ def results_section(stats: dict, evaluation: Evaluation) -> str:
     else:
         failed = ", ".join(verdict.get("failed") or []) or "see below"
         headline = f"**Verdict: criteria not met** (not met: {failed}). The judge: {validity.get('reason')}."
+    from judge.publish.inputs import is_base_system
+
+    what = "the base model" if is_base_system(baseline, evaluation) else "not the base model"
     lines = [
-        f"**{candidate}** (this adapter) against **{baseline}** (the base model) on {stats['n']} held-out tweets, "
+        f"**{candidate}** (this adapter) against **{baseline}** ({what}) on {stats['n']} held-out tweets, "
         f"judged by {judge_description(stats, evaluation)} ({stats.get('analysis', 'verdicts')}).",
         "",
         headline,
@@ -528,13 +561,15 @@ def training_curves_section(files: dict) -> str:
     )
 
 
-def training_config_section(files: dict) -> str:
+def training_config_section(files: dict, dpo: bool = False) -> str:
     config = files.get("resolved_config.yaml")
     text = config.decode("utf-8") if isinstance(config, bytes) else Path(config).read_text("utf-8")
+    script, paths = ("dpo_qlora.py", "`sft_adapter`, ") if dpo else ("sft_qlora.py", "")
     return (
         "The exact configuration of the run (`resolved_config.yaml`, re-runnable with `accelerate launch "
-        "recipes/sft_qlora.py --config resolved_config.yaml`; local paths are shortened to their last part, so "
-        "point `dataset_name` and `output_dir` at yours).\n\n<details>\n<summary>resolved_config.yaml</summary>\n\n"
+        f"recipes/{script} --config resolved_config.yaml`; local paths are shortened to their last part, so "
+        f"point {paths}`dataset_name` and `output_dir` at yours).\n\n<details>\n"
+        "<summary>resolved_config.yaml</summary>\n\n"
         f"```yaml\n{text.rstrip()}\n```\n\n</details>"
     )
 
@@ -570,7 +605,7 @@ def limitations_section(adapter: AdapterRun, stats: dict, evaluation: Evaluation
             f"The evaluation is underpowered: {power['n']} tweets, while {power['n_required']} are needed to detect "
             f"d_z = {_num(power.get('effect_size'))} with {_num(power.get('target'))} power."
         )
-    data = dataset_sentence(evaluation)
+    data = dataset_sentence(evaluation, adapter.is_dpo)
     if data:
         measured.append(data)
     warning = judge_validity_warning(stats, evaluation)
@@ -579,21 +614,23 @@ def limitations_section(adapter: AdapterRun, stats: dict, evaluation: Evaluation
     return "\n".join(f"- {line}" for line in measured) + ("\n" if measured else "") + config.limitations.strip()
 
 
-def dataset_sentence(evaluation: Evaluation) -> str | None:
+def dataset_sentence(evaluation: Evaluation, dpo: bool = False) -> str | None:
     """What the training data was, as the dataset version records it (generation_report.json's identity of the
-    version publish checked the adapter was trained on): synthetic, or built from the sources its report.json names."""
+    version publish checked the adapter was trained on, or for a DPO adapter its preference pairs were made from):
+    synthetic, or built from the sources its report.json names."""
     from judge.provenance import describe_dataset
 
     identity = _get(evaluation.generation_report, "dataset", "identity")
     if not isinstance(identity, dict):
         return None
+    trained = "trained (on preference pairs made from it) and evaluated" if dpo else "trained and evaluated"
     if identity.get("synthetic"):
         return (
-            f"**Synthetic data.** The adapter was trained and evaluated on {describe_dataset(identity)}, whose tweets "
+            f"**Synthetic data.** The adapter was {trained} on {describe_dataset(identity)}, whose tweets "
             f"are synthetic: {identity.get('synthetic_evidence')}. It says nothing about replies to real tweets."
         )
     sources = ", ".join(str(name) for name in identity.get("sources") or []) or "sources its report.json does not name"
-    return f"Trained and evaluated on {describe_dataset(identity)}, built by `data_prep` from {sources}."
+    return f"{trained.capitalize()} on {describe_dataset(identity)}, built by `data_prep` from {sources}."
 
 
 def files_section(files: dict) -> str:
@@ -605,9 +642,17 @@ def files_section(files: dict) -> str:
 
 
 def eval_results(
-    stats: dict, evaluation: Evaluation, adapter: AdapterRun, dataset: str | None, repo_id: str, tag: str
+    stats: dict,
+    evaluation: Evaluation,
+    adapter: AdapterRun,
+    dataset: str | None,
+    repo_id: str,
+    tag: str,
+    headline: bool = True,
 ) -> list:
-    """The model-index: the judge metrics stats.json holds (a number the data could not define is left out)."""
+    """The model-index: the judge metrics stats.json holds (a number the data could not define is left out). Another
+    comparison than the headline (a DPO adapter's against its SFT adapter) names its baseline in every metric's type
+    and name: the Hub groups a model-index's results by task type and dataset, so its task name would be lost."""
     from huggingface_hub import EvalResult
 
     candidate_revisions = {
@@ -633,6 +678,12 @@ def eval_results(
         ("p_value", p_name, p_value),
         _improvement_metric(stats),
     ]
+    if not headline:
+        against = f" vs {stats['baseline']}"
+        metrics = [
+            (f"{kind}_vs_{stats['baseline']}", name if against in name else f"{name}{against}", value)
+            for kind, name, value in metrics
+        ]
     judge = stats.get("judge") or "judge"
     return [
         EvalResult(
@@ -663,3 +714,261 @@ def _improvement_metric(stats: dict) -> tuple[str, str, Any]:
         "relative improvement of the mean score (%)",
         stats.get("relative_improvement_pct"),
     )
+
+
+# --- a DPO adapter: the comparison against its SFT adapter, the DPO metrics, the preference data ---------------------
+
+
+def sft_comparison(adapter: AdapterRun, evaluation: Evaluation) -> tuple[dict | None, str]:
+    """(stats.json's comparison of this adapter against the SFT adapter its DPO run started from, how it was found)
+    or (None, why there is none): the SFT adapter is the system whose weights generation_report.json records as the
+    sha256 the DPO run's run_metadata.json records for it."""
+    from judge.publish.inputs import system_with_weights
+
+    started = adapter.metadata.get("sft_adapter") if isinstance(adapter.metadata.get("sft_adapter"), dict) else {}
+    weights = started.get("weights_sha256")
+    if not isinstance(weights, str) or not weights:
+        return None, "run_metadata.json records no weights (sha256) of the SFT adapter the DPO run started from"
+    systems = system_with_weights(evaluation, weights)
+    if not systems:
+        return None, (
+            f"no system of this evaluation has the SFT adapter's weights (sha256 {weights[:12]}, as run_metadata.json "
+            "records them; generation_report.json records each adapter system's)"
+        )
+    candidate = evaluation.stats["candidate"]
+    for comparison in evaluation.comparisons:
+        if comparison["candidate"] == candidate and comparison["baseline"] in systems:
+            found = (
+                f"generation_report.json records {comparison['baseline']}'s weights as the SFT adapter's, sha256 "
+                f"{weights[:12]}"
+            )
+            return comparison, found
+    return None, (
+        f"stats.json has no comparison of {candidate} against {' or '.join(systems)}, the system with the SFT "
+        f"adapter's weights (sha256 {weights[:12]})"
+    )
+
+
+def sft_comparison_section(stats: dict, evaluation: Evaluation, comparison: dict | None, why: str) -> str:
+    """The judged comparison against the SFT adapter, as stats.json holds it: W/T/L, win rate and CI, Holm p and the
+    verdict; or that it was not judged, and why."""
+    candidate = stats["candidate"]
+    if comparison is None:
+        return (
+            f"**Not judged.** The comparison of {candidate} against the SFT adapter its DPO run started from is not "
+            f"in this evaluation: {why}. Nothing on this card says whether DPO improved on the SFT adapter (`judge "
+            f"generate` with both adapters as systems, then `judge stats --compare {candidate}:SFT` judges it)."
+        )
+    pairwise, verdict = comparison["pairwise"], comparison["verdict"]
+    ci = comparison.get("bootstrap_ci") or {}
+    level = f"{100 * ci['level']:g}%" if isinstance(ci.get("level"), (int, float)) else "95%"
+    significance = _get(verdict, "criteria", "significance") or {}
+    tests = ", ".join(significance.get("tests") or _get(comparison, "holm", "tests") or []) or "its tests"
+    rows = [
+        ("items", _num(comparison["n"])),
+        (
+            f"wins / ties / losses of {candidate} ({pairwise.get('source', 'pairwise verdicts')})",
+            f"{pairwise.get('wins')} / {pairwise.get('ties')} / {pairwise.get('losses')}",
+        ),
+        (
+            f"win rate (a tie counts half), {level} bootstrap CI",
+            f"{_num(pairwise.get('win_rate'))} {_interval(ci.get('win_rate'))}",
+        ),
+        (f"Holm-adjusted p{_holm_family(comparison)}, the largest of {tests}", _num(significance.get("value"))),
+        *((f"Holm-adjusted p, {test}", _num(p)) for test, p in (_get(comparison, "holm", "adjusted_p") or {}).items()),
+        ("verdict", verdict_line(comparison)),
+    ]
+    headline = comparison["baseline"] == stats["baseline"]
+    lines = [
+        f"**{candidate}** (this adapter) against **{comparison['baseline']}**, the SFT adapter its DPO run started "
+        f"from ({why}), on {comparison['n']} held-out tweets, with the same judge and verdicts as the results above"
+        + (" (it is the comparison above)." if headline else "."),
+        "",
+        "| | |",
+        "| --- | --- |",
+        *(f"| {name} | {value} |" for name, value in rows),
+    ]
+    image = (comparison.get("plots") or {}).get("win_tie_loss")
+    if isinstance(image, str) and not headline:
+        lines += ["", f"![{Path(image).stem}]({PUBLISHED_EVAL_FOLDER}/{image})"]
+    return "\n".join(lines)
+
+
+def _holm_family(comparison: dict) -> str:
+    """Over which tests stats.json's Holm correction ran, when it spans several comparisons (holm.across)."""
+    across = _get(comparison, "holm", "across") or {}
+    count, labels = across.get("tests"), across.get("comparisons")
+    if not isinstance(count, int) or not isinstance(labels, list):
+        return ""
+    return f" (over the {count} tests of {len(labels)} comparisons)"
+
+
+DPO_EVAL_METRICS = (  # (trainer_state.json key, what it is, which value is best)
+    ("eval_rewards/accuracies", "reward accuracy: pairs whose chosen reply gets the higher implicit reward", max),
+    ("eval_rewards/margins", "reward margin: chosen minus rejected implicit reward", max),
+    ("eval_loss", "DPO loss", min),
+)
+
+
+def dpo_metrics_section(adapter: AdapterRun) -> str:
+    """The DPO run's evaluations (trainer_state.json's log history): each metric at the first evaluation and at its
+    best, and the published adapter's; beta, the loss, the pairs and the steps. A figure not recorded says so."""
+    metrics = adapter.metadata.get("metrics") if isinstance(adapter.metadata.get("metrics"), dict) else {}
+    config, plan = adapter.config, adapter.plan
+    evaluations = [entry for entry in adapter.log_history if "eval_loss" in entry]
+    lines = [
+        "On the eval split of the preference pairs, every evaluation of the run (`trainer_state.json`); a reply's "
+        "implicit reward is beta times the log-ratio of its probability under the adapter and under the SFT adapter "
+        "(the reference).",
+        "",
+    ]
+    if not evaluations:
+        lines.append(
+            "No evaluation is recorded in the run's log history: its eval rewards and loss are not known."
+            if adapter.log_history
+            else "The adapter folder has no trainer_state.json: the run's eval rewards and loss are not known."
+        )
+    else:
+        lines += [
+            "| eval metric | first evaluation | best | the published adapter |",
+            "| --- | --- | --- | --- |",
+        ]
+        saved_step = metrics.get("evaluated_at_step")
+        for key, label, best_of in DPO_EVAL_METRICS:
+            logged = [
+                (entry.get("step"), entry[key])
+                for entry in evaluations
+                if isinstance(entry.get(key), (int, float)) and not isinstance(entry.get(key), bool)
+            ]
+            if not logged:
+                lines.append(f"| {label} | not recorded | not recorded | not recorded |")
+                continue
+            first, best = logged[0], best_of(logged, key=lambda pair: pair[1])
+            saved = metrics.get(key)
+            shown = f"{_num(saved)} (step {saved_step})" if isinstance(saved, (int, float)) else "not recorded"
+            lines.append(
+                f"| {label} (`{key}`) | {_num(first[1])} (step {first[0]}) | {_num(best[1])} (step {best[0]}) | "
+                f"{shown} |"
+            )
+    loss = config.get("loss_type")
+    loss = ", ".join(str(name) for name in loss) if isinstance(loss, list) else loss
+    pairs = (plan.get("train_examples"), plan.get("eval_examples"))
+    checkpoint = (
+        f"the best checkpoint (step {metrics.get('adapter_step')}, by {config.get('metric_for_best_model')})"
+        if metrics.get("adapter_is_best_checkpoint")
+        else f"the last step ({metrics.get('adapter_step')})"
+        if metrics.get("adapter_step") is not None
+        else "not recorded"
+    )
+    rows = [
+        ("beta", _recorded(config.get("beta"))),
+        ("loss", _recorded(loss)),
+        (
+            "preference pairs, train / eval",
+            f"{_recorded(pairs[0])} / {_recorded(pairs[1])}",
+        ),
+        (
+            "optimizer steps, trained of planned",
+            f"{_recorded(metrics.get('trained_steps'))} of {_recorded(plan.get('optimizer_steps'))}",
+        ),
+        ("the published adapter", checkpoint),
+    ]
+    lines += ["", "| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
+    return "\n".join(lines)
+
+
+def _recorded(value) -> str:
+    return "not recorded" if value is None or value == "" else _num(value)
+
+
+def _share(facts: dict | None) -> str:
+    """An earlier-reply share as report.json records it: percent, its 95% CI when recorded, and its pairs."""
+    if not isinstance(facts, dict) or not isinstance(facts.get("share"), (int, float)):
+        return "not recorded"
+    interval = facts.get("ci95")
+    ci = (
+        f" (95% CI {100 * interval[0]:.1f}-{100 * interval[1]:.1f}%, resampling tweets)"
+        if isinstance(interval, list) and len(interval) == 2 and None not in interval
+        else " (no CI recorded)"
+    )
+    return f"{100 * facts['share']:.1f}%{ci} of {facts.get('comparable')} pairs with different delays"
+
+
+def preference_section(adapter: AdapterRun, files: dict) -> str:
+    """The preference version the DPO run trained on, from its report.json (pushed under preferences/): the timing
+    confound's figure, the earlier reply's share of wins before and after the exposure control, and the pair counts."""
+    from data_prep.preferences import STAGES
+
+    data = adapter.preferences
+    if data is None:
+        return "The preference dataset the DPO run trained on was not read: no figure about it can be stated."
+    report = data.report
+    shares = report.get("earlier_reply_share") if isinstance(report.get("earlier_reply_share"), dict) else {}
+    settings = report.get("preferences") if isinstance(report.get("preferences"), dict) else {}
+    built_from = _get(report, "input", "source")
+    lines = [
+        f"Trained on the preference pairs of {data.name}, made by `data_prep preferences` from "
+        f"{built_from or 'a version its report.json does not name'}: two replies to the same tweet, the more liked "
+        f"one chosen. `{PREFERENCES_FOLDER}/report.json` holds every figure below.",
+        "",
+    ]
+    before, after = shares.get("margin_passing"), shares.get("within_exposure_window")
+    control = settings.get("exposure_control")
+    confound = (
+        "**The timing confound.** An earlier reply is seen longer and wins most like comparisons whatever it says. "
+        f"Among the pairs that pass the like margins, the earlier reply is the chosen one in {_share(before)} before "
+        f"the exposure control, and in {_share(after)} after it"
+    )
+    if control is False:
+        confound += "; the exposure control was **off** (`exposure_control: false`), so the pairs kept it"
+    elif control is None:
+        confound += "; report.json does not record whether the exposure control was on"
+    lines.append(confound + f". In the published pairs: {_share(shares.get('kept'))}.")
+    if shares:
+        lines += [
+            "",
+            "| stage | pairs | pairs with different delays | earlier reply chosen | share | 95% CI (by tweet) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for stage, facts in shares.items():
+            if not isinstance(facts, dict):
+                continue
+            share, interval = facts.get("share"), facts.get("ci95")
+            cells = [
+                STAGES.get(stage, stage),
+                _recorded(facts.get("pairs")),
+                _recorded(facts.get("comparable")),
+                _recorded(facts.get("earlier_chosen")),
+                f"{100 * share:.1f}%" if isinstance(share, (int, float)) else "n/a",
+                f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f}%"
+                if isinstance(interval, list) and len(interval) == 2 and None not in interval
+                else "not recorded",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    splits = report.get("splits") if isinstance(report.get("splits"), dict) else {}
+    kept = _get(report, "dispositions", "kept")
+    per_split = ", ".join(f"{split} {count}" for split, count in splits.items()) or "per split not recorded"
+    lines += [
+        "",
+        f"Pairs: {_recorded(report.get('input_records'))} candidate pairs, {_recorded(kept)} kept ({per_split}).",
+    ]
+    if f"{PREFERENCES_FOLDER}/funnel.png" in files:
+        lines += ["", f"![preference funnel]({PREFERENCES_FOLDER}/funnel.png)"]
+    return "\n".join(lines)
+
+
+def _dpo_card_data(adapter: AdapterRun, against_sft: dict | None) -> dict:
+    """The card metadata's DPO facts: the preference data and the judged comparison against the SFT adapter."""
+    shares = (adapter.preferences.report.get("earlier_reply_share") or {}) if adapter.preferences else {}
+    return {
+        "preference_dataset": adapter.preferences.name if adapter.preferences else None,
+        "earlier_reply_share_before_exposure_control": _get(shares, "margin_passing", "share"),
+        "earlier_reply_share_after_exposure_control": _get(shares, "within_exposure_window", "share"),
+        "against_sft": None
+        if against_sft is None
+        else {
+            "baseline": against_sft["baseline"],
+            "win_rate": _get(against_sft, "pairwise", "win_rate"),
+            "criteria_met": against_sft["verdict"]["criteria_met"],
+        },
+    }

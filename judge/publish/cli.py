@@ -14,7 +14,14 @@ adapter, and pushes ONE commit, tagged --revision (default: the repo's next free
   curves, the exact training config, intended use, limitations and a loading snippet;
 - the adapter and tokenizer files, resolved_config.yaml, run_metadata.json, plan.json, trainer_state.json and
   training_curves.png;
-- eval/: stats.json and its plots, score_report.json, validity.json/.md/.png, generation_report.json and its plots.
+- eval/: stats.json and its plots (later comparisons' from their subfolders), score_report.json,
+  validity.json/.md/.png, generation_report.json and its plots;
+- for a DPO adapter, preferences/: the report.json (and funnel.png) of the preference dataset version it trained on.
+
+With several comparisons in stats.json (`judge stats --compare A:B ...`) the card leads with the one whose candidate is
+this adapter, against the base model where there is one (judge/publish/inputs.choose_headline); a DPO adapter's card
+adds its judged comparison against the SFT adapter it started from, its DPO metrics and the preference data's
+timing-confound figure (judge/publish/card.py).
 
 Before any upload every tie between stats.json and this adapter is checked (judge/publish/inputs.check_provenance:
 the verdicts and generations it read, the texts they judged, this adapter's weights, the dataset version it was trained
@@ -34,15 +41,16 @@ import logging
 import re
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from judge.config import DEFAULT_CONFIG_PATH, PublishConfig, load_judge_config
-from judge.publish.card import TRAINING_CURVES, build_card, verdict_line
+from judge.publish.card import PREFERENCE_REPORTS, PREFERENCES_FOLDER, TRAINING_CURVES, build_card, verdict_line
 from judge.publish.inputs import (
     AdapterRun,
     Evaluation,
     PublishRefused,
     check_provenance,
+    choose_headline,
     read_adapter_run,
     read_evaluation,
 )
@@ -169,8 +177,13 @@ def publish_adapter(
         raise PublishRefused(f"--revision {revision!r}: a tag is letters, digits, '.', '_' or '-' (v1, v2, ...)")
     adapter = read_adapter_run(Path(adapter_dir))
     evaluation = read_evaluation(Path(eval_dir))
+    headline = choose_headline(adapter, evaluation, token)
     ties = check_provenance(adapter, evaluation, token)
+    if headline:
+        ties = {"the card's headline comparison": headline, **ties}
     local_paths = [*adapter.local_paths, str(evaluation.folder.resolve()), *evaluation.local_paths]
+    if adapter.preferences is not None:
+        local_paths.append(str(adapter.preferences.folder.resolve()))
     with tempfile.TemporaryDirectory(prefix="replytune-publish-") as staging:
         files = collect_files(adapter, evaluation, Path(staging))
         try:
@@ -214,7 +227,21 @@ def collect_files(adapter: AdapterRun, evaluation: Evaluation, staging: Path) ->
     prefix = f"{PUBLISHED_EVAL_FOLDER}/"
     files.update(publishable_files(evaluation.folder, EVAL_REPORTS, prefix))
     files.update(publishable_files(evaluation.folder, sorted(p.name for p in evaluation.folder.glob("*.png")), prefix))
+    files.update(publishable_files(evaluation.folder, comparison_plots(evaluation), prefix))
+    if adapter.preferences is not None:  # the DPO run's preference data: its funnel and timing-confound figures
+        files.update(publishable_files(adapter.preferences.folder, PREFERENCE_REPORTS, f"{PREFERENCES_FOLDER}/"))
     if evaluation.validity_folder is not None and evaluation.validity_folder != evaluation.folder:
         names = [VALIDITY_FILE_NAME, VALIDITY_SUMMARY_FILE_NAME, VALIDITY_PLOT_FILE_NAME]
         files.update(publishable_files(evaluation.validity_folder, names, f"{prefix}validity/"))
     return files
+
+
+def comparison_plots(evaluation: Evaluation) -> list[str]:
+    """The plots of stats.json's later comparisons, in their subfolders of the evaluation folder (dpo-vs-base/...)."""
+    names = []
+    for comparison in evaluation.comparisons:
+        for name in (comparison.get("plots") or {}).values():
+            path = PurePosixPath(name) if isinstance(name, str) else None
+            if path is not None and len(path.parts) > 1 and not path.is_absolute() and ".." not in path.parts:
+                names.append(str(path))
+    return sorted(set(names))

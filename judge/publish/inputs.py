@@ -1,14 +1,16 @@
 """What `judge publish` reads, and the check that ties the evaluation to the adapter: the recipe's output folder
-(AdapterRun), the evaluation folder (Evaluation: stats.json, required, and the reports beside it), and
-`check_evaluated_adapter`, which refuses to state another adapter's numbers. Every problem is a PublishRefused
-that names the file, field or flag; nothing here uploads anything."""
+(AdapterRun), the evaluation folder (Evaluation: stats.json, required, and the reports beside it), `choose_headline`,
+which picks among stats.json's comparisons the one whose candidate is this adapter (against the base model where
+there is one), `check_evaluated_adapter`, which refuses to state another adapter's numbers, and for a DPO adapter
+`read_preference_data`, the preference dataset version it trained on. Every problem is a PublishRefused that names
+the file, field or flag; nothing here uploads anything."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from judge.records import (
@@ -54,6 +56,12 @@ class AdapterRun:
     log_history: list[dict]
     log_source: str | None
     local_paths: list[str]
+    preferences: PreferenceData | None = None  # a DPO run's preference dataset version (read_preference_data)
+
+    @property
+    def is_dpo(self) -> bool:
+        """run_metadata.json says the run was DPO (recipes/dpo_qlora.py), on top of an SFT adapter."""
+        return self.metadata.get("method") == "dpo"
 
 
 def read_adapter_run(folder: Path) -> AdapterRun:
@@ -114,6 +122,9 @@ class Evaluation:
     verdicts_path: Path | None = None
     validity_path: Path | None = None
     engagement_fit: dict | None = None  # engagement_fit.json (judge score --judge engagement)
+    # every comparison of stats.json, in its order (`comparisons`; a stats.json of one comparison: [stats]). `stats`
+    # is the card's headline among them once choose_headline has run, with the file's `inputs`.
+    comparisons: list[dict] = dataclasses.field(default_factory=list)
 
 
 def read_evaluation(folder: Path) -> Evaluation:
@@ -125,6 +136,7 @@ def read_evaluation(folder: Path) -> Evaluation:
         )
     stats = _read_json(stats_path)
     _check_stats(stats, stats_path)
+    comparisons = _read_comparisons(stats, stats_path)
     inputs = stats.get("inputs") or {}
     stated = {key: (inputs.get(key) or {}).get("path") for key in ("verdicts", "generations", "validity")}
     validity_path = next(
@@ -196,12 +208,30 @@ def read_evaluation(folder: Path) -> Evaluation:
         verdicts_path=verdicts_path if verdicts_path.is_file() else None,
         validity_path=validity_path,
         engagement_fit=_read_json(folder / ENGAGEMENT_FIT_FILE_NAME),
+        comparisons=comparisons,
     )
 
 
 def _check_stats(stats: dict, path: Path) -> None:
     if stats.get("format") != STATS_FORMAT:
         raise PublishRefused(f"{path}: format {stats.get('format')!r}, this card reads format {STATS_FORMAT}")
+    _check_comparison(stats, str(path))
+
+
+def _read_comparisons(stats: dict, path: Path) -> list[dict]:
+    """stats.json's comparisons (`judge stats --compare A:B ...`), each checked like the top level; a stats.json
+    without them is one comparison, the top level itself."""
+    listed = stats.get("comparisons")
+    if listed is None:
+        return [stats]
+    if not isinstance(listed, list) or not listed or not all(isinstance(entry, dict) for entry in listed):
+        raise PublishRefused(f"{path}: `comparisons` is not a list of comparisons: rerun `python -m judge stats`")
+    for number, comparison in enumerate(listed):
+        _check_comparison(comparison, f"{path} comparisons[{number}]")
+    return listed
+
+
+def _check_comparison(stats: dict, where: str) -> None:
     verdict = stats.get("verdict")
     required = {
         "baseline": isinstance(stats.get("baseline"), str),
@@ -214,7 +244,7 @@ def _check_stats(stats: dict, path: Path) -> None:
     }
     missing = [name for name, present in required.items() if not present]
     if missing:
-        raise PublishRefused(f"{path}: missing or malformed {', '.join(missing)}: rerun `python -m judge stats`")
+        raise PublishRefused(f"{where}: missing or malformed {', '.join(missing)}: rerun `python -m judge stats`")
 
 
 def _check_same_input(stats: dict, name: str, path: Path) -> None:
@@ -259,14 +289,22 @@ def check_provenance(adapter: AdapterRun, evaluation: Evaluation, token: str | N
             f"{adapter.folder}/adapter_model.safetensors (evaluate it with `judge generate --system "
             f"adapter:{adapter.folder}`)"
         )
+    if adapter.is_dpo and adapter.preferences is None:
+        adapter.preferences = read_preference_data(adapter)
     dataset_tie = check_dataset_version(adapter, evaluation)
     validity_tie = _check_judge_validity(evaluation)
-    return {
+    ties = {
         "evaluation of this adapter": adapter_tie,
         "evaluated dataset version": dataset_tie,
         "verdicts of these replies": verdicts_tie,
         "the judge's validity here": validity_tie,
     }
+    if adapter.preferences is not None:
+        ties["preference data (DPO)"] = (
+            f"report.json of {adapter.preferences.name} (sha256 {adapter.preferences.report_sha256[:12]}), the "
+            "version run_metadata.json says the DPO run trained on"
+        )
+    return ties
 
 
 def _check_verdicts_judged_these_generations(evaluation: Evaluation) -> str:
@@ -314,6 +352,8 @@ def check_dataset_version(adapter: AdapterRun, evaluation: Evaluation) -> str:
             f"({trained}); run `python -m judge generate` again"
         )
     evaluated = describe_dataset(identity)
+    if adapter.is_dpo:
+        return _check_preferences_source(adapter, evaluation, identity)
     if metadata.get("dataset_kind") == "hub" and identity.get("repo"):
         same_repo = identity["repo"] == metadata.get("dataset")
         commits = (identity.get("commit"), metadata.get("dataset_resolved"))
@@ -332,6 +372,84 @@ def check_dataset_version(adapter: AdapterRun, evaluation: Evaluation) -> str:
             f"(resolved {metadata.get('dataset_resolved')}): the card would state numbers of another dataset version"
         )
     return f"held-out tweets of {evaluated}, the version the adapter was trained on"
+
+
+def _check_preferences_source(adapter: AdapterRun, evaluation: Evaluation, identity: dict) -> str:
+    """A DPO adapter was trained on preference pairs, not on the evaluated version itself: its tweets must come from
+    the version those pairs were built from (report.json's `input`), whose held-out split no pair crosses."""
+    from judge.provenance import describe_dataset
+
+    preferences = adapter.preferences or read_preference_data(adapter)
+    built_from = preferences.report.get("input") if isinstance(preferences.report.get("input"), dict) else {}
+    evaluated = describe_dataset(identity)
+    if identity.get("repo"):
+        commits = (built_from.get("hub_commit"), identity.get("commit"))
+        same = built_from.get("hub_repo") == identity["repo"] and (
+            commits[0] == commits[1] if all(commits) else built_from.get("version") == identity.get("version")
+        )
+        how = "the same Hub repo and " + ("commit" if all(commits) else "version")
+    else:
+        folder = identity.get("folder")
+        same = bool(folder) and "/".join(PurePath(str(folder)).parts[-2:]) == built_from.get("source")
+        how = f"by the version folder's name, {built_from.get('source')}"
+    if not same:
+        source = built_from.get("source") or "a version its report.json does not record"
+        raise PublishRefused(
+            f"{evaluation.folder}: its tweets come from {evaluated}, and the preference pairs {adapter.folder} was "
+            f"trained on ({preferences.name}) were built from {source}: the card would state numbers of tweets that "
+            "may be in its training pairs"
+        )
+    return (
+        f"held-out tweets of {evaluated}, the version the DPO preference pairs ({preferences.name}) were built from "
+        f"({how}; a pair never crosses the version's splits)"
+    )
+
+
+# --- a DPO run's preference data ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PreferenceData:
+    """The `data_prep preferences` version a DPO run trained on, as run_metadata.json names it."""
+
+    name: str  # path-free: REPO@revision (commit ...), or a local version's last two folder names
+    folder: Path  # the version on this machine (a Hub version: its snapshot in huggingface_hub's cache)
+    report: dict  # its report.json: the funnel of candidate pairs and the earlier-reply share per stage
+    report_sha256: str
+
+
+def read_preference_data(adapter: AdapterRun) -> PreferenceData:
+    """The preference version the DPO run trained on, resolved the way the recipe read it (replytune/versions.py): a
+    Hub version at the commit the run recorded, or the local version folder; refused when it cannot be read or holds
+    no report.json (the card's confound figure and the evaluation's dataset tie both come from it)."""
+    from replytune.files import sha256_of
+    from replytune.versions import VersionError, fetch, resolve
+
+    metadata = adapter.metadata
+    if metadata.get("dataset_kind") == "hub":
+        spec, commit = metadata.get("dataset"), metadata.get("dataset_resolved")
+        revision = commit or metadata.get("dataset_revision")
+        name = f"{spec}@{metadata.get('dataset_revision')}" + (f" (commit {str(commit)[:12]})" if commit else "")
+    else:
+        spec, revision = metadata.get("dataset_resolved"), None
+        name = "/".join(PurePath(str(spec)).parts[-2:])
+    where = f"{adapter.folder / 'run_metadata.json'}: the preference dataset the DPO run trained on"
+    if not isinstance(spec, str) or not spec:
+        raise PublishRefused(f"{where} is not recorded (dataset, dataset_resolved): retrain with recipes/dpo_qlora.py")
+    try:
+        folder = fetch(resolve(spec, revision))
+    except VersionError as error:
+        raise PublishRefused(
+            f"{where} ({name}) cannot be read: {error}; the card states the preference data's figures from its "
+            "report.json"
+        ) from error
+    report = _read_json(folder / "report.json")
+    if report is None:
+        raise PublishRefused(
+            f"{where} ({name}) has no report.json: not a version `python -m data_prep preferences` wrote, so neither "
+            "its timing-confound figure nor the version its pairs came from can be stated"
+        )
+    return PreferenceData(name, folder, report, sha256_of(folder / "report.json"))
 
 
 def _check_judge_validity(evaluation: Evaluation) -> str:
@@ -356,6 +474,79 @@ def _check_judge_validity(evaluation: Evaluation) -> str:
             "rerun `python -m judge stats`"
         )
     return check["reason"] or "n/a"
+
+
+# --- which of stats.json's comparisons the card leads with ------------------------------------------------------
+
+
+def choose_headline(adapter: AdapterRun, evaluation: Evaluation, token: str | None) -> str | None:
+    """With several comparisons in stats.json (`judge stats --compare A:B ...`): the one whose candidate is this
+    adapter (by the weights generation_report.json records for that system, else the adapter its generations name),
+    against the base model where there is one, becomes `evaluation.stats`, the card's headline; a sentence saying
+    which, for the card's provenance. Refused when no comparison's candidate is this adapter. With one comparison
+    nothing changes (check_evaluated_adapter ties its candidate to this adapter) and None is returned."""
+    comparisons = evaluation.comparisons
+    if len(comparisons) < 2:
+        return None
+    candidates = list(dict.fromkeys(comparison["candidate"] for comparison in comparisons))
+    this = {name: _system_is_adapter(name, adapter, evaluation, token) for name in candidates}
+    ours = [number for number, comparison in enumerate(comparisons) if this[comparison["candidate"]]]
+    if not ours:
+        listed = ", ".join(f"{comparison['candidate']} vs {comparison['baseline']}" for comparison in comparisons)
+        recorded = "; ".join(
+            f"{name}: {', '.join(sorted(hash[:12] for hash in hashes)) or 'no weights recorded'}"
+            for name in candidates
+            for hashes in [_system_adapter_hashes(evaluation.generation_report, name)]
+        )
+        raise PublishRefused(
+            f"{evaluation.folder / STATS_FILE_NAME}: none of its comparisons ({listed}) has {adapter.folder} as its "
+            f"candidate: its adapter_model.safetensors is sha256 {adapter.weights_sha256[:12]}, and the candidates' "
+            f"recorded weights are {recorded}. Evaluate this adapter (`judge generate --system NAME=adapter:"
+            f"{adapter.folder}`) and compare it (`judge stats --compare NAME:base`)"
+        )
+    against_base = [number for number in ours if is_base_system(comparisons[number]["baseline"], evaluation)]
+    number = (against_base or ours)[0]
+    chosen = comparisons[number]
+    evaluation.stats = {**chosen, "inputs": evaluation.stats.get("inputs")}
+    against = "the base model" if against_base else "no comparison against the base model in stats.json"
+    return (
+        f"{chosen['candidate']} vs {chosen['baseline']} ({against}), comparison {number + 1} of {len(comparisons)} in "
+        "stats.json: its candidate is this adapter"
+    )
+
+
+def is_base_system(system: str, evaluation: Evaluation) -> bool:
+    """The system is the bare base model (`judge generate --system base` or base:MODEL), as generation_report.json
+    records its kind, else as its generations' specs say; a system recorded nowhere counts when it is named base."""
+    entry = ((evaluation.generation_report or {}).get("systems") or {}).get(system)
+    if isinstance(entry, dict) and isinstance(entry.get("kind"), str):
+        return entry["kind"] == "base"
+    specs = _system_specs(system, evaluation)
+    if specs:
+        return all(spec == "base" or spec.startswith("base:") for spec in specs)
+    return system == "base"
+
+
+def _system_specs(system: str, evaluation: Evaluation) -> set[str]:
+    return {record.system_spec for record in evaluation.generations or [] if record.system == system} - {"", None}
+
+
+def _system_is_adapter(system: str, adapter: AdapterRun, evaluation: Evaluation, token: str | None) -> bool:
+    """The system's replies are this adapter's: by the weights generation_report.json records for it, else by the
+    adapter its generations' spec names (a folder or Hub repo whose weights have this sha256)."""
+    recorded = _system_adapter_hashes(evaluation.generation_report, system)
+    if recorded:
+        return adapter.weights_sha256 in recorded
+    specs = [spec for spec in _system_specs(system, evaluation) if spec.startswith("adapter:")]
+    return any(_spec_matches(spec, adapter, evaluation.folder, token)[0] is True for spec in specs)
+
+
+def system_with_weights(evaluation: Evaluation, weights_sha256: str | None) -> list[str]:
+    """The systems whose adapter weights generation_report.json records as `weights_sha256`."""
+    systems = (evaluation.generation_report or {}).get("systems")
+    if not weights_sha256 or not isinstance(systems, dict):
+        return []
+    return [name for name in systems if weights_sha256 in _system_adapter_hashes(evaluation.generation_report, name)]
 
 
 # --- is the evaluation this adapter's? -----------------------------------------------------------------------
@@ -429,6 +620,13 @@ def _recorded_adapter_hashes(report: Any, candidate: str) -> set[str]:
     systems = report.get("systems") if isinstance(report, dict) else None
     scope = systems[candidate] if isinstance(systems, dict) and candidate in systems else report
     return _hashes_named(scope, inside_adapter=False)
+
+
+def _system_adapter_hashes(report: Any, system: str) -> set[str]:
+    """The adapter sha256 values generation_report.json records within systems.<system> only (none elsewhere)."""
+    systems = report.get("systems") if isinstance(report, dict) else None
+    entry = systems.get(system) if isinstance(systems, dict) else None
+    return _hashes_named(entry, inside_adapter=False) if isinstance(entry, dict) else set()
 
 
 def _hashes_named(value: Any, inside_adapter: bool) -> set[str]:
