@@ -50,7 +50,7 @@ install-gpu: install
 # $(DEMO_DIR)/report.md: build + push v1, curate (auto: the validators decide; CURATE=argilla: a person in the local
 # Argilla), train SmolLM2-135M on the CPU, make preference pairs (the timing confound, before and after the exposure
 # control) and train the SFT adapter further with DPO on them, judge base, SFT and DPO (dpo:sft, dpo:base, sft:base),
-# publish the SFT adapter, load it back by revision and reply to a tweet.
+# publish both adapters, load the SFT one back by revision and reply to a tweet.
 # Pushes go to a Hub stand-in on 127.0.0.1; HUB=real (with HF_TOKEN) pushes private repos to huggingface.co.
 CURATE ?= auto
 HUB ?= stand-in

@@ -9,10 +9,12 @@
 4. preferences  `data_prep preferences` on that version: pairs of replies to one tweet, the more liked one chosen,
                 inside the exposure window (the sample's timing confound, and how much of it the window removes),
                 pushed as its own dataset (tag v1)
-5. dpo          `accelerate launch recipes/dpo_qlora.py` with the CPU recipe: the SFT adapter trained further on them
+5. dpo          `accelerate launch recipes/dpo_qlora.py` with the CPU recipe: the SFT adapter trained further on them,
+                loaded from the Hub at their tag
 6. evaluate     `judge run`: generate (base, sft, dpo, retrieval, human), score with the offline judge, stats of
                 dpo vs sft, dpo vs base and sft vs base (Holm's correction over all three)
-7. publish      `judge publish`: the SFT adapter and its model card, one tagged commit
+7. publish      `judge publish`: the SFT adapter and its model card, one tagged commit; the DPO adapter likewise into
+                a repo of its own (its card adds DPO vs SFT, its reward figures and the pairs' timing confound)
 8. reply        the adapter loaded back from the Hub by revision with PEFT answers a tweet it has never seen
 
 Every stage is the command a user would type (printed before it runs; its output is also kept in OUTPUT/logs/).
@@ -69,6 +71,7 @@ STAND_IN_TOKEN = "hf_demo_stand_in_token"  # the Hub stand-in accepts any token;
 MARKER = ".replytune-demo"  # marks a folder the demo may delete and rebuild
 NEW_TWEET = "Just moved our nightly batch jobs from cron to a proper workflow engine. Why did we wait so long?"
 DEMO_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DPO_CARD_FILE_NAME = "model_card_dpo.md"  # the DPO adapter's card as published, beside report.md
 STAGES = ("build", "curate", "train", "preferences", "dpo", "evaluate", "publish", "reply")
 # What the evaluate stage tests, CANDIDATE:BASELINE (judge/configs/demo.yaml stats.comparisons says the same)
 COMPARISONS = ("dpo:sft", "dpo:base", "sft:base")
@@ -109,6 +112,7 @@ class Demo:
     dataset_repo: str = "replytune-demo-pairs"
     preferences_repo: str = "replytune-demo-preferences"
     model_repo: str = "replytune-demo-smollm2-135m"
+    dpo_model_repo: str = "replytune-demo-smollm2-135m-dpo"
     judge_cache: Path | None = None  # None: score.cache_dir of the judge config (outside the output folder)
     argilla_port: int = 6900
     new_tweet: str = NEW_TWEET
@@ -148,6 +152,10 @@ class Demo:
     @property
     def dataset_id(self) -> str:
         return f"{self.namespace}/{self.dataset_repo}"
+
+    @property
+    def dpo_model_id(self) -> str:
+        return f"{self.namespace}/{self.dpo_model_repo}"
 
     @property
     def preferences_id(self) -> str:
@@ -369,7 +377,7 @@ class Demo:
         self.command(
             "dpo",
             [*self.accelerate_launch(), REPO_ROOT / "recipes/dpo_qlora.py", "--config", self.dpo_config]
-            + ["--sft_adapter", self.adapter_dir, "--dataset_name", self.preferences_dir, "--dataset_revision", "v1"]
+            + ["--sft_adapter", self.adapter_dir, "--dataset_name", self.preferences_id, "--dataset_revision", "v1"]
             + ["--output_dir", self.dpo_adapter_dir, *self.dpo_overrides],
         )
         numbers = dpo_numbers(self.dpo_adapter_dir, self.output / "dpo_curves.png")
@@ -413,21 +421,31 @@ class Demo:
 
     # --- 7. publish -----------------------------------------------------------------------------------------------
     def stage_publish(self) -> StageResult:
-        self.command(
-            "publish",
-            [self.python, "-m", "judge", "publish", "--adapter", self.adapter_dir, "--eval", self.eval_dir]
-            + ["--repo", self.model_id, "--config", self.judge_config],
-        )
-        published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
-        # the card as published (the repo's README.md at the tag), kept in the output folder beside report.md
-        shutil.copyfile(self.eval_dir / PUBLISHED_CARD_FILE_NAME, self.output / PUBLISHED_CARD_FILE_NAME)
-        published["card_file"] = PUBLISHED_CARD_FILE_NAME
-        summary = (
-            f"{published['repo_id']}@{published['revision']} (commit {published['commit'][:12]}, "
-            f"{'private' if published['private'] else 'PUBLIC'}, {len(published['files'])} files; the card: "
-            f"{PUBLISHED_CARD_FILE_NAME})"
+        # The DPO adapter first, into a repo of its own: each publish writes EVAL/published.json and
+        # EVAL/model_card.md, and the SFT adapter's are the ones the reply stage reads. Both cards lead with their
+        # adapter's comparison against the base in the one stats.json; the DPO card adds dpo vs sft and its DPO run.
+        dpo = self.publish(self.dpo_adapter_dir, self.dpo_model_id, DPO_CARD_FILE_NAME)
+        published = self.publish(self.adapter_dir, self.model_id, PUBLISHED_CARD_FILE_NAME)
+        published["dpo"] = dpo
+        summary = "; ".join(
+            f"{name} {record['repo_id']}@{record['revision']} (commit {record['commit'][:12]}, "
+            f"{'private' if record['private'] else 'PUBLIC'}, {len(record['files'])} files; the card: "
+            f"{record['card_file']})"
+            for name, record in (("SFT", published), ("DPO", dpo))
         )
         return StageResult("publish", 0, summary, published)
+
+    def publish(self, adapter_dir: Path, repo_id: str, card_file: str) -> dict:
+        """`judge publish` of one adapter with the evaluation; its published.json, and its card as published (the
+        repo's README.md at the tag) copied into the output folder as `card_file`, beside report.md."""
+        self.command(
+            "publish",
+            [self.python, "-m", "judge", "publish", "--adapter", adapter_dir, "--eval", self.eval_dir]
+            + ["--repo", repo_id, "--config", self.judge_config],
+        )
+        published = json.loads((self.eval_dir / PUBLISHED_FILE_NAME).read_text())
+        shutil.copyfile(self.eval_dir / PUBLISHED_CARD_FILE_NAME, self.output / card_file)
+        return {**published, "card_file": card_file}
 
     # --- 8. reply -------------------------------------------------------------------------------------------------
     def stage_reply(self) -> StageResult:

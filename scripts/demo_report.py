@@ -530,20 +530,23 @@ def number(value, signed: bool = False) -> str:
 
 
 def publish_section(published: dict) -> list[str]:
-    repo, revision = published["repo_id"], published["revision"]
-    card = published.get("card_file")
-    return [
-        "## 7. Published",
-        "",
-        f"`{repo}@{revision}` (commit `{published['commit'][:12]}`, {'private' if published['private'] else 'public'}"
-        f"): {len(published['files'])} files in one tagged commit: the adapter, the model card and the evaluation."
-        + (f" The card as published: [{card}]({card})." if card else ""),
-        "",
-        "```python",
-        f'model = PeftModel.from_pretrained(base, "{repo}", revision="{revision}")',
-        "```",
-        "",
-    ]
+    lines = ["## 7. Published", ""]
+    for name, record in (("SFT", published), ("DPO", published.get("dpo"))):
+        if not record:
+            continue
+        repo, revision, card = record["repo_id"], record["revision"], record.get("card_file")
+        lines += [
+            f"The {name} adapter: `{repo}@{revision}` (commit `{record['commit'][:12]}`, "
+            f"{'private' if record['private'] else 'public'}): {len(record['files'])} files in one tagged commit: the "
+            "adapter, the model card and the evaluation."
+            + (f" The card as published: [{card}]({card})." if card else ""),
+            "",
+            "```python",
+            f'model = PeftModel.from_pretrained(base, "{repo}", revision="{revision}")',
+            "```",
+            "",
+        ]
+    return lines
 
 
 def reply_section(numbers: dict) -> list[str]:

@@ -161,7 +161,16 @@ def test_the_report_labels_centred_scores_and_states_cut_off_replies_forgetting_
     published = {"repo_id": "u/m", "revision": "v1", "commit": "c" * 40, "private": True, "files": ["README.md"]}
     results = {
         "evaluate": demo.StageResult("evaluate", 100.0, "judged", evaluation),
-        "publish": demo.StageResult("publish", 10.0, "pushed", {**published, "card_file": "model_card.md"}),
+        "publish": demo.StageResult(
+            "publish",
+            10.0,
+            "pushed",
+            {
+                **published,
+                "card_file": "model_card.md",
+                "dpo": {**published, "repo_id": "u/m-dpo", "card_file": "d.md"},
+            },
+        ),
     }
     report = render_report(run, results, 120.0)
     assert "(1-10)" not in report
@@ -172,6 +181,7 @@ def test_the_report_labels_centred_scores_and_states_cut_off_replies_forgetting_
     assert "relative improvement 222.2% of the win rate over the base's (the scores are centred" in report
     assert "Verdict: not established: the judge is not valid here" in report
     assert "The card as published: [model_card.md](model_card.md)." in report
+    assert "The DPO adapter: `u/m-dpo@v1`" in report and "The card as published: [d.md](d.md)." in report
 
 
 def test_the_demo_makes_preference_pairs_trains_dpo_on_them_and_compares_dpo_sft_and_base(tmp_path, monkeypatch):
@@ -237,7 +247,8 @@ def test_the_demo_makes_preference_pairs_trains_dpo_on_them_and_compares_dpo_sft
     assert argv[argv.index("--config") - 1].endswith("recipes/dpo_qlora.py")
     assert argv[argv.index("--config") + 1].endswith("recipes/smollm2-135m/dpo/config_demo.yaml")
     assert argv[argv.index("--sft_adapter") + 1] == str(run.output / "adapter")
-    assert argv[argv.index("--dataset_name") + 1] == str(run.output / "preferences")
+    assert argv[argv.index("--dataset_name") + 1] == "someone/replytune-demo-preferences"  # from the Hub, as pushed
+    assert argv[argv.index("--dataset_revision") + 1] == "v1"
     assert argv[argv.index("--output_dir") + 1] == str(run.output / "dpo_adapter")
 
     evaluate = run.stage_evaluate()
@@ -348,3 +359,36 @@ def test_the_report_shows_the_preference_pairs_the_dpo_run_and_every_comparison(
     assert "**sft vs base** on 37 tweets: win/tie/loss 24/1/12" in report
     assert report.count("Verdict: not established: the judge is not valid here") == 3
     assert "_(win / tie / loss of dpo against base, with CIs: no plot was written)_" in report  # none here
+
+
+def test_publish_pushes_the_dpo_adapter_to_a_repo_of_its_own_and_the_sft_adapter_last(tmp_path, monkeypatch):
+    """Each `judge publish` writes EVAL/published.json: the SFT adapter's, published last, is the one the reply stage
+    loads back; both cards are kept beside report.md."""
+    run = demo.Demo(output=tmp_path / "demo_output")
+    run.namespace = "someone"
+    run.eval_dir.mkdir(parents=True)
+    published = []
+
+    def publish(self, stage, argv, env=None):
+        argv = [str(part) for part in argv]
+        adapter, repo = argv[argv.index("--adapter") + 1], argv[argv.index("--repo") + 1]
+        assert argv[argv.index("--eval") + 1] == str(run.eval_dir)
+        record = {"repo_id": repo, "revision": "v1", "commit": "c" * 40, "private": True, "files": ["README.md"]}
+        (run.eval_dir / "published.json").write_text(json.dumps(record))
+        (run.eval_dir / "model_card.md").write_text(f"card of {adapter}")
+        published.append((adapter, repo))
+
+    monkeypatch.setattr(demo.Demo, "command", publish)
+    result = run.stage_publish()
+    assert published == [
+        (str(run.output / "dpo_adapter"), "someone/replytune-demo-smollm2-135m-dpo"),
+        (str(run.output / "adapter"), "someone/replytune-demo-smollm2-135m"),
+    ]
+    assert (
+        json.loads((run.eval_dir / "published.json").read_text())["repo_id"] == "someone/replytune-demo-smollm2-135m"
+    )
+    assert (run.output / "model_card.md").read_text() == f"card of {run.output / 'adapter'}"
+    assert (run.output / "model_card_dpo.md").read_text() == f"card of {run.output / 'dpo_adapter'}"
+    assert result.numbers["dpo"]["repo_id"] == "someone/replytune-demo-smollm2-135m-dpo"
+    assert result.summary.startswith("SFT someone/replytune-demo-smollm2-135m@v1 (commit cccccccccccc, private")
+    assert "; DPO someone/replytune-demo-smollm2-135m-dpo@v1" in result.summary
