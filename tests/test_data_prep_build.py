@@ -461,10 +461,11 @@ def test_a_build_that_keeps_no_pair_fails_says_why_and_takes_no_version(tmp_path
     lines = captured.err.splitlines()
     assert 2 <= len(lines) <= 5, captured.err
     folder = tmp_path / "out" / "empty-build"
-    assert lines[0].startswith("error: no pair survived: 873 input records, 0 pairs. No version was written")
+    records = sample_records()
+    assert lines[0].startswith(f"error: no pair survived: {records} input records, 0 pairs. No version was written")
     assert f"the next build is still v1); each record's reason is in {folder}/dispositions.jsonl" in lines[0]
     # the top reason first, with its count, the value that decided, and what to change
-    assert lines[1].startswith("  739 replies fail reply_filters (708 likes < min_likes 100,000, 31 chat control")
+    assert lines[1].startswith("  743 replies fail reply_filters (712 likes < min_likes 100,000, 31 chat control")
     assert "loosen those bounds in reply_filters" in lines[1]
     assert not (tmp_path / "out" / "v1").exists()  # no version number taken
     report = read_report(folder)
