@@ -700,13 +700,14 @@ def preference_card(report: dict, repo_id: str | None, folder: str, license_name
         if privacy.get("published_ids") == "raw"
         else "keyed hashes, as in the source version"
     )
+    data_hash = f", data sha256 {source['data_sha256'][:12]}" if source.get("data_sha256") else ""
     body = f"""
 # {settings["pretty_name"]} ({version})
 
 Preference pairs for DPO, made by replytune's `python -m data_prep preferences` on {report["created_at"]}
-from the dataset version `{source["source"]}` ({source["version"]}). Each row holds two real replies to the same
-tweet, in TRL's conversational preference format: `prompt` (the same user turn the SFT rows carry), `chosen` (the
-reply readers liked more) and `rejected`.
+from the dataset version `{source["source"]}` ({source["version"]}{data_hash}). Each row holds two real replies to
+the same tweet, in TRL's conversational preference format: `prompt` (the same user turn the SFT rows carry), `chosen`
+(the reply readers liked more) and `rejected`.
 
 ```python
 from datasets import load_dataset
@@ -841,7 +842,7 @@ def build_preferences(
     """
     from data_prep.publish import check_dataset_push_target, new_version_folder, save_and_push, staging_folder
     from data_prep.versions import load_version
-    from replytune.versions import hub_commit
+    from replytune.versions import data_sha256, hub_commit
 
     output_dir = Path(output_dir)
     version, folder = new_version_folder(output_dir, version, push_to_hub)
@@ -877,6 +878,8 @@ def build_preferences(
             "version": source.version,
             "hub_repo": source.hub_repo or source.report.get("hub_repo"),
             "hub_commit": hub_commit(source.hub_repo, source.version) if source.hub_repo else None,
+            # what an evaluation's tweets are checked against: the same data, wherever its copy lies
+            "data_sha256": data_sha256(source.folder),
             "privacy": source.report.get("privacy"),
         },
         replies=result.replies,

@@ -21,11 +21,12 @@ and the card quotes it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
+
+from replytune.versions import data_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -37,20 +38,6 @@ NOT_VALID = "not established: the judge is not valid here"
 
 
 # --- the dataset version -------------------------------------------------------------------------------------------
-
-
-def data_sha256(folder: Path) -> str | None:
-    """The sha256 of a version's data files (data/*.parquet, by name then bytes); None when there are none."""
-    files = sorted((Path(folder) / "data").glob("*.parquet"))
-    if not files:
-        return None
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0")
-        with open(path, "rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def dataset_identity(name: str, folder: Path, version: str, repo: str | None = None) -> dict[str, Any]:

@@ -224,6 +224,24 @@ def fetch(resolved: ResolvedVersion) -> Path:
     return Path(folder)
 
 
+def data_sha256(folder: Path) -> str | None:
+    """The sha256 of a version's data files (data/*.parquet, by name then bytes): what two copies of a version are
+    compared on, wherever they lie (a folder and a Hub copy of the same version agree, two versions never do). None
+    when there are none."""
+    import hashlib
+
+    files = sorted((Path(folder) / "data").glob("*.parquet"))
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_splits(folder: Path, columns: Sequence[str], split_order: Sequence[str] = ()) -> dict[str, list[dict]]:
     """{split: rows} from the version's data/*.parquet, each row holding `columns`; a file without one is refused."""
     import pyarrow.parquet as pq

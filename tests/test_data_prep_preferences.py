@@ -396,6 +396,7 @@ def test_the_command_writes_a_version_load_dataset_reads(tmp_path, capsys):
     assert {"README.md", "report.json", "funnel.png", "config.yaml"} <= {p.name for p in folder.iterdir()}
     card = (folder / "README.md").read_text()
     assert "## The timing confound" in card and "earlier reply is the chosen one" in card and str(tmp_path) not in card
+    assert f"(v1, data sha256 {report['input']['data_sha256'][:12]})" in card
     assert yaml.safe_load((folder / "config.yaml").read_text())["preferences"]["min_like_ratio"] == 1.5
     # the same command again writes v2, never over v1
     assert main(command + ["--config", str(config), "--no-progress"]) == 0 and (tmp_path / "prefs" / "v2").is_dir()
@@ -459,17 +460,22 @@ def test_a_hub_version_is_read_by_its_tag_and_named_with_its_commit(hub_endpoint
     from datasets import DatasetDict
 
     from data_prep.publish import push_version
+    from replytune.versions import data_sha256
 
     source = cli_version(tmp_path)
     repo = f"{USER}/reply-pairs"
     commit = push_version(repo, "v1", DatasetDict(load_dataset(str(source), cache_dir=str(tmp_path / "c"))), source)
     folder = prefs.build_preferences(f"{repo}@v1", tmp_path / "prefs", CONFIG)
     report = json.loads((folder / "report.json").read_text())
+    # the Hub copy of the version and its local folder hold the same data: the same data hash names both
     assert report["input"] | {"privacy": None} == {
-        "source": f"{repo}@v1", "version": "v1", "hub_repo": repo, "hub_commit": commit, "privacy": None,
+        "source": f"{repo}@v1", "version": "v1", "hub_repo": repo, "hub_commit": commit,
+        "data_sha256": data_sha256(source), "privacy": None,
     }  # fmt: skip
     local = prefs.build_preferences(str(source), tmp_path / "prefs", CONFIG)
-    assert json.loads((local / "report.json").read_text())["dispositions"] == report["dispositions"]
+    local_report = json.loads((local / "report.json").read_text())
+    assert local_report["dispositions"] == report["dispositions"]
+    assert local_report["input"]["data_sha256"] == report["input"]["data_sha256"]
     assert f"commit {commit}" in (folder / "README.md").read_text()
 
 

@@ -300,6 +300,39 @@ def test_a_dpo_card_says_what_was_not_judged_and_what_was_not_recorded(three_sys
     assert BASE_HUB_ID in (three_systems["dpo"] / "adapter_config.json").read_text()
 
 
+def test_a_dpo_evaluation_is_tied_to_the_preference_source_by_its_data_not_its_folder_name(three_systems, tmp_path):
+    """Two local versions are both called data/v1 on many machines: the preference report records its source's data
+    hash, so held-out tweets of another v1 (whose test split may hold the pairs' training tweets) are refused, and a
+    copy of the real source elsewhere is accepted."""
+    from judge.publish import cli as publish
+    from judge.publish.inputs import PublishRefused, check_dataset_version, read_preference_data
+    from replytune.versions import data_sha256
+
+    source = three_systems["root"] / "data" / "v1"
+    adapter = publish.read_adapter_run(three_systems["dpo"])
+    adapter.preferences = read_preference_data(adapter)
+    evaluation = publish.read_evaluation(three_systems["eval"])
+    assert adapter.preferences.report["input"]["data_sha256"] == data_sha256(source)
+
+    another_v1 = tmp_path / "elsewhere" / "data"
+    write_version(another_v1 / "v1", random_rows(9, tweets=24))
+    evaluation.generation_report = {"dataset": {"identity": _local_identity(another_v1)}}
+    with pytest.raises(PublishRefused, match="were built from data/v1"):
+        check_dataset_version(adapter, evaluation)
+
+    moved = tmp_path / "moved" / "copy"
+    shutil.copytree(source, moved / "v1")
+    evaluation.generation_report = {"dataset": {"identity": _local_identity(moved)}}
+    tie = check_dataset_version(adapter, evaluation)
+    assert f"the same data files, sha256 {data_sha256(source)[:12]}" in tie
+
+    # a report from before the hash was recorded: the folder's name decides, and the tie says so
+    adapter.preferences.report = {**adapter.preferences.report}
+    adapter.preferences.report["input"] = {**adapter.preferences.report["input"], "data_sha256": None}
+    evaluation.generation_report = {"dataset": {"identity": _local_identity(three_systems["root"] / "data")}}
+    assert "by the version folder's name only" in check_dataset_version(adapter, evaluation)
+
+
 def test_a_hub_preference_version_is_read_at_the_commit_the_dpo_run_recorded(hub_endpoint, three_systems, tmp_path):
     from huggingface_hub import HfApi
 

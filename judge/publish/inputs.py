@@ -340,7 +340,8 @@ def _check_verdicts_judged_these_generations(evaluation: Evaluation) -> str:
 def check_dataset_version(adapter: AdapterRun, evaluation: Evaluation) -> str:
     """The evaluation's tweets come from the dataset version the adapter was trained on (its held-out split):
     generation_report.json's dataset identity against run_metadata.json's dataset, revision and commit/folder."""
-    from judge.provenance import data_sha256, describe_dataset
+    from judge.provenance import describe_dataset
+    from replytune.versions import data_sha256
 
     identity = ((evaluation.generation_report or {}).get("dataset") or {}).get("identity")
     metadata = adapter.metadata
@@ -382,16 +383,19 @@ def _check_preferences_source(adapter: AdapterRun, evaluation: Evaluation, ident
     preferences = adapter.preferences or read_preference_data(adapter)
     built_from = preferences.report.get("input") if isinstance(preferences.report.get("input"), dict) else {}
     evaluated = describe_dataset(identity)
-    if identity.get("repo"):
+    if built_from.get("data_sha256") and identity.get("data_sha256"):  # wherever each copy lies
+        same = built_from["data_sha256"] == identity["data_sha256"]
+        how = f"the same data files, sha256 {built_from['data_sha256'][:12]}"
+    elif identity.get("repo"):
         commits = (built_from.get("hub_commit"), identity.get("commit"))
         same = built_from.get("hub_repo") == identity["repo"] and (
             commits[0] == commits[1] if all(commits) else built_from.get("version") == identity.get("version")
         )
         how = "the same Hub repo and " + ("commit" if all(commits) else "version")
-    else:
+    else:  # a report written before `data_prep preferences` recorded its source's data hash
         folder = identity.get("folder")
         same = bool(folder) and "/".join(PurePath(str(folder)).parts[-2:]) == built_from.get("source")
-        how = f"by the version folder's name, {built_from.get('source')}"
+        how = f"by the version folder's name only, {built_from.get('source')}: its report.json records no data hash"
     if not same:
         source = built_from.get("source") or "a version its report.json does not record"
         raise PublishRefused(
