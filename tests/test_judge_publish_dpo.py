@@ -332,6 +332,12 @@ def test_a_dpo_evaluation_is_tied_to_the_preference_source_by_its_data_not_its_f
     evaluation.generation_report = {"dataset": {"identity": _local_identity(three_systems["root"] / "data")}}
     assert "by the version folder's name only" in check_dataset_version(adapter, evaluation)
 
+    # a hand-edited report whose hash is not a string is refused with the usual message, not a TypeError
+    adapter.preferences.report["input"] = {**adapter.preferences.report["input"], "data_sha256": 12345}
+    evaluation.generation_report = {"dataset": {"identity": _local_identity(moved)}}
+    with pytest.raises(PublishRefused, match="were built from data/v1"):
+        check_dataset_version(adapter, evaluation)
+
 
 def test_a_hub_preference_version_is_read_at_the_commit_the_dpo_run_recorded(hub_endpoint, three_systems, tmp_path):
     from huggingface_hub import HfApi

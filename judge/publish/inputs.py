@@ -385,7 +385,7 @@ def _check_preferences_source(adapter: AdapterRun, evaluation: Evaluation, ident
     evaluated = describe_dataset(identity)
     if built_from.get("data_sha256") and identity.get("data_sha256"):  # wherever each copy lies
         same = built_from["data_sha256"] == identity["data_sha256"]
-        how = f"the same data files, sha256 {built_from['data_sha256'][:12]}"
+        how = f"the same data files, sha256 {str(built_from['data_sha256'])[:12]}"
     elif identity.get("repo"):
         commits = (built_from.get("hub_commit"), identity.get("commit"))
         same = built_from.get("hub_repo") == identity["repo"] and (
