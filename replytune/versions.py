@@ -20,6 +20,7 @@ the reason and what would work.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -228,8 +229,6 @@ def data_sha256(folder: Path) -> str | None:
     """The sha256 of a version's data files (data/*.parquet, by name then bytes): what two copies of a version are
     compared on, wherever they lie (a folder and a Hub copy of the same version agree, two versions never do). None
     when there are none."""
-    import hashlib
-
     files = sorted((Path(folder) / "data").glob("*.parquet"))
     if not files:
         return None

@@ -29,11 +29,11 @@ def version_numbers(folder: Path, id_columns: tuple[str, ...] = ("reply_id",)) -
     which row (by `id_columns`: a reply id, or a preference pair's two) is in which split."""
     import pyarrow.parquet as pq
 
+    from replytune.versions import data_sha256
+
     report = json.loads((folder / "report.json").read_text())
-    content = hashlib.sha256()
     assignment = hashlib.sha256()
     for path in sorted((folder / "data").glob("*.parquet")):
-        content.update(path.name.encode() + b"\0" + path.read_bytes())
         split = path.name.split("-", 1)[0]
         table = pq.read_table(path, columns=list(id_columns)).to_pydict()
         for row_id in sorted(">".join(ids) for ids in zip(*(table[name] for name in id_columns))):
@@ -45,7 +45,7 @@ def version_numbers(folder: Path, id_columns: tuple[str, ...] = ("reply_id",)) -
         "input_records": report.get("input_records"),
         "splits": report.get("splits") or {},
         "dispositions": dispositions,
-        "content_sha256": content.hexdigest(),
+        "content_sha256": data_sha256(folder),  # what `judge` and `data_prep preferences` record of a version
         "split_assignment_sha256": assignment.hexdigest(),
         "funnel_png": str(folder / "funnel.png") if (folder / "funnel.png").exists() else None,
     }
