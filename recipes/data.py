@@ -61,7 +61,9 @@ def load_reply_dataset(
     `eval_split` (one of `splits`) names the split the run evaluates on: when it is missing, the error says which
     two flags choose another split or no evaluation.
     """
+    import pyarrow as pa
     from datasets import load_dataset, load_from_disk
+    from datasets.exceptions import DatasetGenerationError
 
     try:
         resolved = resolve(name, revision)
@@ -75,6 +77,11 @@ def load_reply_dataset(
                 dataset = load_from_disk(str(folder))
             else:
                 dataset = load_dataset(str(folder))
+        except (DatasetGenerationError, pa.ArrowException) as error:  # cut short or not parquet (datasets logs which)
+            cause = error.__cause__ or error
+            raise RecipeConfigError(
+                f"dataset {folder}: a data file cannot be read ({type(cause).__name__}: {cause})"
+            ) from error
         except (ValueError, IndexError) as error:  # an empty split file: 'Instruction "eval" corresponds to no data!'
             raise RecipeConfigError(f"dataset {folder}: it cannot be loaded (is a split empty?): {error}") from error
         written = str(Path(resolved.source))  # as dataset_name names it

@@ -242,7 +242,9 @@ def data_sha256(folder: Path) -> str | None:
 
 
 def read_splits(folder: Path, columns: Sequence[str], split_order: Sequence[str] = ()) -> dict[str, list[dict]]:
-    """{split: rows} from the version's data/*.parquet, each row holding `columns`; a file without one is refused."""
+    """{split: rows} from the version's data/*.parquet, each row holding `columns`; a file without one, or one that
+    is not parquet, is refused."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     def order(file: Path) -> tuple[int, str]:
@@ -259,7 +261,10 @@ def read_splits(folder: Path, columns: Sequence[str], split_order: Sequence[str]
         match = _SPLIT_FILE.match(file.name)
         if not match:
             raise VersionError(str(file), "not named <split>-00000-of-00001.parquet")
-        table = pq.read_table(file)
+        try:
+            table = pq.read_table(file)
+        except (pa.ArrowException, OSError) as error:  # truncated by a failed copy, or not parquet at all
+            raise VersionError(str(file), f"not a readable parquet file ({error})") from error
         missing = [name for name in columns if name not in table.column_names]
         if missing:
             raise VersionError(str(file), f"missing column(s) {', '.join(missing)} (see replytune/schema.py)")

@@ -505,6 +505,19 @@ def test_a_bad_preferences_field_fails_in_one_line_naming_it(tmp_path, capsys, y
     assert not (tmp_path / "prefs").exists()
 
 
+def test_a_damaged_source_version_fails_in_one_line_naming_its_file(tmp_path, capsys):
+    """A copy cut short (a full disk, an interrupted rsync) is refused naming the file, before any pair is written."""
+    source = cli_version(tmp_path)
+    damaged = next((source / "data").glob("train-*.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    capsys.readouterr()  # the fixture's own progress bars
+    command = ["preferences", "--dataset", str(source), "--output", str(tmp_path / "prefs"), "--no-progress"]
+    assert main(command) == 2  # refused input, not a crash (1)
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(damaged) in error and "not a readable parquet file" in error
+    assert not (tmp_path / "prefs" / "v1").exists()
+
+
 def test_exposure_control_off_needs_no_window(tmp_path):
     path = tmp_path / "off.yaml"
     path.write_text(

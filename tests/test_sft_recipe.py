@@ -192,6 +192,10 @@ def test_an_unloadable_local_dataset_is_named(tmp_path):
     a_file = folder / "data" / "train-00000-of-00001.parquet"
     with pytest.raises(configs.RecipeConfigError, match="dataset_name .*train-00000-of-00001.parquet': a file, not"):
         data.load_reply_dataset(str(a_file), None, ["train"])
+    # a copy cut short (a full disk, an interrupted rsync): refused before any model is loaded, not a traceback
+    a_file.write_bytes(a_file.read_bytes()[:100])
+    with pytest.raises(configs.RecipeConfigError, match=f"dataset {folder}: a data file cannot be read .*parquet"):
+        data.load_reply_dataset(str(tmp_path / "data"), "v1", ["train"])
 
 
 def test_a_missing_hub_dataset_or_revision_is_named(hub_endpoint):

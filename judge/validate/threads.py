@@ -116,10 +116,17 @@ def parse_time(value: str) -> datetime:
 
 def columns_in_every_file(folder: Path, names: Sequence[str]) -> tuple[str, ...]:
     """Which of `names` every data/*.parquet file of a dataset version holds (optional columns, read if there)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def names_in(file: Path) -> set[str]:
+        try:
+            return set(pq.read_schema(file).names)
+        except (pa.ArrowException, OSError):  # not parquet: read_splits refuses it, naming the file
+            return set()
+
     files = sorted((Path(folder) / "data").glob("*.parquet"))
-    present = [set(pq.read_schema(file).names) for file in files]
+    present = [names_in(file) for file in files]
     return tuple(name for name in names if files and all(name in columns for columns in present))
 
 
